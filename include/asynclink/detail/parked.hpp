@@ -1,0 +1,101 @@
+// Building blocks for awaiters that park a task: the cancellable base and an
+// intrusive FIFO of waiters (so waiting never allocates).
+#pragma once
+
+#include <coroutine>
+#include <string>
+
+#include "asynclink/errors.hpp"
+#include "asynclink/loop.hpp"
+#include "asynclink/task.hpp"
+
+namespace asynclink::detail {
+
+/// Base of every awaiter that suspends a task and can be cancelled there.
+class Parked : public Suspension {
+public:
+    explicit Parked(CancelResult (*on_cancel)(Suspension&) noexcept) noexcept : Suspension{on_cancel} {}
+
+    TaskBase* task = nullptr;
+    bool cancelled = false;
+
+    /// Parks the task at `h`. Returns false, with `cancelled` set, when a
+    /// cancellation is pending: the caller must not suspend.
+    template <class P>
+    bool park(std::coroutine_handle<P> h) noexcept {
+        task = &task_of(h);
+        if (!task->park(h, this)) {
+            cancelled = true;
+            return false;
+        }
+        return true;
+    }
+    void throw_if_cancelled() const {
+        if (cancelled) throw CancelledError();
+    }
+};
+
+/// A waiter in an intrusive doubly-linked FIFO.
+struct ListedWaiter {
+    ListedWaiter* prev = nullptr;
+    ListedWaiter* next = nullptr;
+    bool listed = false;
+};
+
+class WaiterList {
+public:
+    bool empty() const noexcept { return head_ == nullptr; }
+    ListedWaiter* front() const noexcept { return head_; }
+    void push_back(ListedWaiter& w) noexcept {
+        w.prev = tail_;
+        w.next = nullptr;
+        w.listed = true;
+        if (tail_ != nullptr) {
+            tail_->next = &w;
+        } else {
+            head_ = &w;
+        }
+        tail_ = &w;
+    }
+    void remove(ListedWaiter& w) noexcept {
+        if (!w.listed) return;
+        (w.prev != nullptr ? w.prev->next : head_) = w.next;
+        (w.next != nullptr ? w.next->prev : tail_) = w.prev;
+        w.prev = w.next = nullptr;
+        w.listed = false;
+    }
+    ListedWaiter* pop_front() noexcept {
+        ListedWaiter* w = head_;
+        if (w != nullptr) remove(*w);
+        return w;
+    }
+
+private:
+    ListedWaiter* head_ = nullptr;
+    ListedWaiter* tail_ = nullptr;
+};
+
+/// Ties a loop-only primitive to the loop that first uses it, and rejects
+/// calls from any thread that is not running that loop.
+class LoopBinding {
+public:
+    Loop& check(const char* operation, const char* alternative) {
+        Loop* current = port::current_loop();
+        if (current == nullptr || (loop_ != nullptr && loop_ != current)) [[unlikely]] {
+            fail(operation, alternative);
+        }
+        loop_ = current;
+        return *current;
+    }
+    Loop* loop() const noexcept { return loop_; }
+
+private:
+    [[noreturn]] static void fail(const char* operation, const char* alternative) {
+        throw UsageError(std::string(operation) +
+                         " called from a thread that is not running the primitive's loop (loop-only primitive); use " +
+                         alternative);
+    }
+    Loop* loop_ = nullptr;
+};
+
+}  // namespace asynclink::detail

@@ -1,0 +1,21 @@
+// A wake-up request posted to a loop from any context (another thread, a
+// signal handler, an ISR). See Loop::notify() for the protocol.
+#pragma once
+
+#include <atomic>
+
+namespace asynclink::detail {
+
+struct RemoteNode {
+    /// Written by the poster before the publishing CAS, read by the loop after
+    /// taking the list: ordered by that CAS, so a plain pointer.
+    RemoteNode* next = nullptr;
+    /// True from the post until the loop has taken the node off its list, so a
+    /// node is never linked twice; repeated posts in between coalesce.
+    std::atomic<bool> queued{false};
+    /// Runs on the loop's thread. It only moves waiters to the ready queue; it
+    /// never runs user code.
+    void (*run)(RemoteNode& self) noexcept = nullptr;
+};
+
+}  // namespace asynclink::detail

@@ -1,0 +1,99 @@
+// The state every task shares with the loop: its place in the ready queue, the
+// suspension point it is parked at, the tasks waiting for it, and its
+// cancellation request. Loop thread only.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+
+namespace asynclink {
+class Loop;
+}
+
+namespace asynclink::detail {
+
+/// What a suspension point did when its task was cancelled.
+enum class CancelResult : std::uint8_t {
+    resume_now,         ///< detached from what it waited on; schedule the task, it throws CancelledError
+    already_scheduled,  ///< marked cancelled; the task is already in the ready queue and throws when it runs
+    forwarded,          ///< passed on to a child task, whose outcome decides what the waiter sees
+    too_late,           ///< what it waited for already arrived; the cancel fires at the next suspension
+};
+
+/// An awaiter a task is parked at, able to detach itself on cancellation.
+struct Suspension {
+    CancelResult (*cancel)(Suspension& self) noexcept;
+};
+
+/// Hears about a task's completion (an awaiting task, a gather, a wait_for).
+struct DoneWaiter {
+    DoneWaiter* next = nullptr;
+    void (*on_done)(DoneWaiter& self) noexcept = nullptr;
+};
+
+class PromiseBase;
+
+/// The loop's view of one task (asyncio.Task without the result, which lives
+/// in the root coroutine's promise).
+class TaskBase {
+public:
+    Loop* loop = nullptr;
+    TaskBase* next_ready = nullptr;
+    TaskBase* prev_in_loop = nullptr;
+    TaskBase* next_in_loop = nullptr;
+    std::coroutine_handle<> frame;         ///< the root coroutine
+    std::coroutine_handle<> resume_point;  ///< the innermost coroutine, where the task is suspended
+    Suspension* suspension = nullptr;      ///< set while parked at a cancellable awaiter
+    DoneWaiter* done_waiters = nullptr;
+    PromiseBase* root = nullptr;
+    std::uint32_t refs = 0;  ///< one per TaskHandle, plus one held by the loop until the task is done
+    bool started = false;
+    bool in_ready_queue = false;
+    bool done = false;
+    bool cancelled = false;         ///< finished by an uncaught CancelledError
+    bool cancel_requested = false;  ///< deliver CancelledError at the next suspension point
+    bool outcome_observed = false;  ///< someone took the result or exception
+
+    /// asyncio.Task.cancel(): false if the task is already done.
+    bool cancel() noexcept;
+
+    /// Called by an awaiter about to park the task at `h`. Returns false when a
+    /// cancellation is pending: the awaiter must not suspend and must throw
+    /// CancelledError from await_resume.
+    bool park(std::coroutine_handle<> h, Suspension* s) noexcept {
+        if (cancel_requested) {
+            cancel_requested = false;
+            return false;
+        }
+        resume_point = h;
+        suspension = s;
+        return true;
+    }
+
+    /// The awaited thing happened: leave the suspension point and run again.
+    void wake() noexcept;
+
+    void add_ref() noexcept { ++refs; }
+    void release() noexcept;
+
+    void add_done_waiter(DoneWaiter& w) noexcept {
+        w.next = done_waiters;
+        done_waiters = &w;
+    }
+    void remove_done_waiter(DoneWaiter& w) noexcept {
+        for (DoneWaiter** p = &done_waiters; *p != nullptr; p = &(*p)->next) {
+            if (*p == &w) {
+                *p = w.next;
+                return;
+            }
+        }
+    }
+
+    /// The root coroutine finished (its exception, if any, is in the promise).
+    void finish() noexcept;
+    /// The outcome: nullptr for success.
+    std::exception_ptr exception() const noexcept;
+};
+
+}  // namespace asynclink::detail

@@ -1,0 +1,247 @@
+// gather(): run several awaitables as tasks and wait for all of them
+// (asyncio.gather).
+//
+// | operation        | task | other loop | thread | signal handler / ISR |
+// |------------------|------|------------|--------|----------------------|
+// | co_await gather  | yes  | no         | no     | no                   |
+//
+// Children are Task<T> (started as tasks when the gather starts) or
+// TaskHandle<T> (already running). Results come back in argument order; void
+// results as std::monostate.
+//
+// Without return_exceptions, the first child to fail makes gather cancel the
+// others, wait until they have finished, and then rethrow that first
+// exception. (asyncio leaves the others running; in C++ they may reference the
+// awaiting frame, so gather never returns while a child still runs.)
+// With return_exceptions, every child runs to its end and each result is an
+// Outcome<T>, holding a value or the child's exception (CancelledError for a
+// cancelled child).
+// Cancelling the task awaiting gather cancels every child; gather then throws
+// CancelledError once they have all finished.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <tuple>
+#include <vector>
+
+#include "asynclink/detail/parked.hpp"
+#include "asynclink/outcome.hpp"
+#include "asynclink/task_handle.hpp"
+
+namespace asynclink {
+
+struct return_exceptions_t {
+    explicit return_exceptions_t() = default;
+};
+/// Tag for gather(return_exceptions, ...).
+inline constexpr return_exceptions_t return_exceptions{};
+
+namespace detail {
+
+template <class T>
+TaskHandle<T> as_handle(Task<T>&& t) {
+    return create_task(std::move(t));
+}
+template <class T>
+TaskHandle<T> as_handle(TaskHandle<T> h) noexcept {
+    return h;
+}
+
+template <class A>
+struct handle_value;
+template <class T>
+struct handle_value<Task<T>> {
+    using type = T;
+};
+template <class T>
+struct handle_value<TaskHandle<T>> {
+    using type = T;
+};
+template <class A>
+using handle_value_t = typename handle_value<std::remove_cvref_t<A>>::type;
+
+/// Waits until every child task is done. With fail_fast, the first failure
+/// cancels the rest. Cancellation of the waiter is forwarded to all children.
+class WaitAll : public Parked {
+public:
+    WaitAll(std::vector<TaskBase*> children, bool fail_fast)
+        : Parked(&on_cancel), children_(std::move(children)), nodes_(children_.size()), fail_fast_(fail_fast) {}
+
+    bool await_ready() const noexcept {
+        for (TaskBase* c : children_) {
+            if (!c->done) return false;
+        }
+        return true;
+    }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        // A pending cancel is forwarded rather than thrown here: the children
+        // are already running and must be finished before gather may return.
+        task = &task_of(h);
+        bool cancel_pending = std::exchange(task->cancel_requested, false);
+        task->park(h, this);
+        for (std::size_t i = 0; i < children_.size(); ++i) {
+            if (children_[i]->done) continue;
+            nodes_[i].owner = this;
+            nodes_[i].on_done = &on_child_done;
+            children_[i]->add_done_waiter(nodes_[i]);
+            ++remaining_;
+        }
+        if (fail_fast_) {
+            for (TaskBase* c : children_) {
+                if (c->done && c->exception()) {
+                    cancel_all();
+                    break;
+                }
+            }
+        }
+        if (cancel_pending) cancel_all();
+        if (remaining_ == 0) {
+            task->suspension = nullptr;
+            return false;
+        }
+        return true;
+    }
+    void await_resume() const noexcept {}
+
+private:
+    struct Node : DoneWaiter {
+        WaitAll* owner = nullptr;
+    };
+
+    void cancel_all() noexcept {
+        for (TaskBase* c : children_) c->cancel();
+    }
+    static void on_child_done(DoneWaiter& self) noexcept {
+        WaitAll& w = *static_cast<Node&>(self).owner;
+        if (w.fail_fast_ && !w.failed_) {
+            for (TaskBase* c : w.children_) {
+                if (c->done && c->exception()) {
+                    w.failed_ = true;
+                    w.cancel_all();
+                    break;
+                }
+            }
+        }
+        if (--w.remaining_ == 0) w.task->wake();
+    }
+    static CancelResult on_cancel(Suspension& self) noexcept {
+        static_cast<WaitAll&>(self).cancel_all();
+        return CancelResult::forwarded;
+    }
+
+    std::vector<TaskBase*> children_;
+    std::vector<Node> nodes_;
+    std::size_t remaining_ = 0;
+    bool fail_fast_;
+    bool failed_ = false;
+};
+
+/// The first exception among finished children, preferring a real failure
+/// over the CancelledErrors that the fail-fast cancellation caused.
+inline std::exception_ptr first_failure(const std::vector<TaskBase*>& children) {
+    std::exception_ptr cancelled;
+    for (TaskBase* c : children) {
+        if (std::exception_ptr e = c->exception()) {
+            if (!c->cancelled) return e;
+            if (!cancelled) cancelled = e;
+        }
+    }
+    return cancelled;
+}
+
+template <class T>
+result_t<T> take_result(const TaskHandle<T>& h) {
+    if constexpr (std::is_void_v<T>) {
+        h.result();
+        return {};
+    } else {
+        return h.result();
+    }
+}
+
+template <class T>
+Outcome<T> take_outcome(const TaskHandle<T>& h) {
+    if (std::exception_ptr e = h.exception()) return Outcome<T>(e);
+    return Outcome<T>(take_result(h));
+}
+
+template <class... Ts>
+Task<std::tuple<result_t<Ts>...>> gather_tuple(TaskHandle<Ts>... handles) {
+    std::vector<TaskBase*> children{&handles.state()...};
+    co_await WaitAll(children, true);
+    if (std::exception_ptr e = first_failure(children)) {
+        (handles.exception(), ...);  // every child's outcome was seen here
+        std::rethrow_exception(e);
+    }
+    co_return std::tuple<result_t<Ts>...>(take_result(handles)...);
+}
+
+template <class... Ts>
+Task<std::tuple<Outcome<Ts>...>> gather_tuple_outcomes(TaskHandle<Ts>... handles) {
+    co_await WaitAll(std::vector<TaskBase*>{&handles.state()...}, false);
+    co_return std::tuple<Outcome<Ts>...>(take_outcome(handles)...);
+}
+
+template <class T>
+Task<std::vector<result_t<T>>> gather_vector(std::vector<TaskHandle<T>> handles) {
+    std::vector<TaskBase*> children;
+    children.reserve(handles.size());
+    for (auto& h : handles) children.push_back(&h.state());
+    co_await WaitAll(children, true);
+    if (std::exception_ptr e = first_failure(children)) {
+        for (auto& h : handles) h.exception();
+        std::rethrow_exception(e);
+    }
+    std::vector<result_t<T>> results;
+    results.reserve(handles.size());
+    for (auto& h : handles) results.push_back(take_result(h));
+    co_return results;
+}
+
+template <class T>
+Task<std::vector<Outcome<T>>> gather_vector_outcomes(std::vector<TaskHandle<T>> handles) {
+    std::vector<TaskBase*> children;
+    children.reserve(handles.size());
+    for (auto& h : handles) children.push_back(&h.state());
+    co_await WaitAll(children, false);
+    std::vector<Outcome<T>> results;
+    results.reserve(handles.size());
+    for (auto& h : handles) results.push_back(take_outcome(h));
+    co_return results;
+}
+
+}  // namespace detail
+
+/// Runs every child concurrently; returns a tuple of their results.
+template <class... As>
+Task<std::tuple<result_t<detail::handle_value_t<As>>...>> gather(As&&... children) {
+    return detail::gather_tuple(detail::as_handle(std::forward<As>(children))...);
+}
+
+/// Runs every child to its end; returns a tuple of Outcome<T>.
+template <class... As>
+Task<std::tuple<Outcome<detail::handle_value_t<As>>...>> gather(return_exceptions_t, As&&... children) {
+    return detail::gather_tuple_outcomes(detail::as_handle(std::forward<As>(children))...);
+}
+
+/// Over a range of Task<T> or TaskHandle<T>: a vector of results.
+template <class A>
+Task<std::vector<result_t<detail::handle_value_t<A>>>> gather(std::vector<A> children) {
+    std::vector<TaskHandle<detail::handle_value_t<A>>> handles;
+    handles.reserve(children.size());
+    for (auto& c : children) handles.push_back(detail::as_handle(std::move(c)));
+    return detail::gather_vector(std::move(handles));
+}
+
+/// Over a range, every child to its end: a vector of Outcome<T>.
+template <class A>
+Task<std::vector<Outcome<detail::handle_value_t<A>>>> gather(return_exceptions_t, std::vector<A> children) {
+    std::vector<TaskHandle<detail::handle_value_t<A>>> handles;
+    handles.reserve(children.size());
+    for (auto& c : children) handles.push_back(detail::as_handle(std::move(c)));
+    return detail::gather_vector_outcomes(std::move(handles));
+}
+
+}  // namespace asynclink

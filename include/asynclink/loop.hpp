@@ -1,0 +1,175 @@
+// The event loop: one per thread, single-threaded, asyncio's model.
+//
+// | method                | task | other loop | thread | signal handler / ISR |
+// |-----------------------|------|------------|--------|----------------------|
+// | current()             | yes  | -          | -      | -                    |
+// | schedule(fn, arg)     | yes  | yes        | yes    | yes                  |
+// | call_soon_threadsafe  | yes  | yes        | yes    | no (may allocate)    |
+// | call_soon             | yes  | no         | no     | no                   |
+// | set_exception_handler | yes  | no         | no     | no                   |
+//
+// A loop-only method called from a thread that is not running the loop throws
+// UsageError naming the thread-safe alternative instead of corrupting it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "asynclink/detail/remote_node.hpp"
+#include "asynclink/detail/task_base.hpp"
+#include "asynclink/detail/timer_node.hpp"
+#include "asynclink/port/port.hpp"
+
+namespace asynclink {
+
+template <class T>
+class Task;
+
+struct LoopOptions {
+    /// Capacity of the soft-ISR queue behind schedule(); a power of two.
+    std::size_t schedule_capacity = 64;
+    /// How long an idle loop polls for work before it sleeps in the kernel.
+    /// Zero sleeps at once; a few microseconds shortens wake round trips when
+    /// another thread answers quickly, at the cost of that much CPU per idle.
+    Clock::duration spin_before_sleep = Clock::duration::zero();
+};
+
+class Loop {
+public:
+    explicit Loop(LoopOptions options = {});
+    /// Cancels and finishes every pending task (running them to completion),
+    /// then detaches the handles that outlive it.
+    ~Loop();
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
+    /// The loop running on this thread. Throws UsageError if there is none.
+    static Loop& current();
+    static Loop* current_or_null() noexcept { return port::current_loop(); }
+    bool is_running_here() const noexcept { return port::current_loop() == this; }
+
+    /// Runs this loop on the calling thread until `main` finishes, then cancels
+    /// the tasks still pending and runs them until they end (asyncio.run).
+    /// Returns main's result or rethrows its exception.
+    template <class T>
+    T run_until_complete(Task<T> main);
+
+    /// The soft-ISR mechanism (micropython.schedule): queues fn(arg) to run on
+    /// the loop between tasks. Lock-free, allocation-free, async-signal-safe.
+    /// Returns false when the queue is full (the call is not queued).
+    bool schedule(void (*fn)(void*), void* arg) noexcept;
+
+    /// Queues fn to run on the loop, from any thread. May allocate and take a
+    /// lock: not for signal handlers (use schedule()). Exceptions fn throws go
+    /// to the exception handler.
+    void call_soon_threadsafe(std::function<void()> fn);
+
+    /// Queues fn to run on the loop at its next iteration. Loop thread only.
+    void call_soon(std::function<void()> fn);
+
+    /// Receives exceptions nobody else will see: a task's exception that was
+    /// never retrieved, an exception thrown by a callback. Default: print to
+    /// stderr. Loop thread only.
+    void set_exception_handler(std::function<void(std::exception_ptr)> handler);
+
+    /// The loop's clock, cached at the start of each iteration.
+    Clock::time_point time() const noexcept { return now_; }
+
+    /// Number of tasks created on this loop that have not finished.
+    std::size_t pending_tasks() const noexcept { return pending_count_; }
+
+    /// The port's idle object (file-descriptor watching for streams).
+    port::Idle& idle() noexcept { return idle_; }
+
+    // --- for the primitives (loop thread unless stated) ---
+
+    /// Throws UsageError unless the calling thread runs this loop.
+    void check_thread(const char* operation, const char* alternative) const;
+    /// Puts a task at the back of the ready queue.
+    void enqueue(detail::TaskBase& task) noexcept;
+    void add_timer(detail::TimerNode& timer);
+    void remove_timer(detail::TimerNode& timer) noexcept;
+    /// Posts a wake-up request from any context; async-signal-safe. The node's
+    /// run() will execute on the loop thread.
+    void notify(detail::RemoteNode& node) noexcept;
+    /// Processes posted wake-up requests now; used before a primitive with a
+    /// queued node is destroyed.
+    void drain_notifications() noexcept;
+    /// Registers a task created on this loop.
+    void adopt(detail::TaskBase& task) noexcept;
+    void task_finished(detail::TaskBase& task) noexcept;
+    void forget_task(detail::TaskBase& task) noexcept;
+    void report(std::exception_ptr error) noexcept;
+    void add_io_watch() noexcept { ++io_watches_; }
+    void remove_io_watch() noexcept { --io_watches_; }
+
+    /// Runs iterations until `task` is done.
+    void run_until_done(detail::TaskBase& task);
+
+private:
+    struct ScheduleCell {
+        std::atomic<std::size_t> sequence;
+        void (*fn)(void*);
+        void* arg;
+    };
+
+    void run_once(const detail::TaskBase& until);
+    bool has_posted_work() const noexcept;
+    void take_posted_work();
+    void run_scheduled_callbacks();
+    void run_threadsafe_calls();
+    void fire_timers();
+    void run_ready();
+    void wake_if_sleeping() noexcept;
+    void shutdown() noexcept;
+    void resume(detail::TaskBase& task) noexcept;
+
+    void heap_up(std::size_t i) noexcept;
+    void heap_down(std::size_t i) noexcept;
+    static bool earlier(const detail::TimerNode* a, const detail::TimerNode* b) noexcept {
+        return a->deadline < b->deadline || (a->deadline == b->deadline && a->sequence < b->sequence);
+    }
+
+    LoopOptions options_;
+    port::Idle idle_;
+    Clock::time_point now_{};
+
+    // Ready queue: intrusive FIFO through TaskBase::next_ready, so a yield
+    // never allocates.
+    detail::TaskBase* ready_head_ = nullptr;
+    detail::TaskBase* ready_tail_ = nullptr;
+
+    // Every task bound to this loop, so shutdown can find the pending ones.
+    detail::TaskBase* tasks_ = nullptr;
+    std::size_t pending_count_ = 0;
+
+    std::vector<detail::TimerNode*> timers_;  // binary min-heap
+    std::uint64_t timer_sequence_ = 0;
+    std::size_t io_watches_ = 0;
+
+    // Posted from other contexts (see notify()).
+    alignas(64) std::atomic<detail::RemoteNode*> posted_{nullptr};
+    std::atomic<bool> sleeping_{false};
+
+    // schedule(): bounded multi-producer queue of (fn, arg) cells, each with a
+    // sequence number telling whose turn the cell is.
+    std::vector<ScheduleCell> schedule_cells_;
+    std::size_t schedule_mask_;
+    alignas(64) std::atomic<std::size_t> schedule_enqueue_{0};
+    alignas(64) std::size_t schedule_dequeue_ = 0;
+
+    std::mutex threadsafe_mutex_;
+    std::vector<std::function<void()>> threadsafe_calls_;
+    std::atomic<bool> threadsafe_pending_{false};
+    std::vector<std::function<void()>> soon_calls_;
+
+    std::function<void(std::exception_ptr)> exception_handler_;
+    Loop* previous_loop_ = nullptr;
+};
+
+}  // namespace asynclink

@@ -1,0 +1,109 @@
+// The Linux port: the only place where asynclink meets the operating system.
+// This header includes no OS header; src/port/linux.cpp holds the system calls.
+//
+// | piece          | realisation                                                  |
+// |----------------|--------------------------------------------------------------|
+// | clock          | CLOCK_MONOTONIC                                              |
+// | idle / wake    | epoll_pwait2 on an epoll set holding an eventfd; wake() writes |
+// |                | the eventfd, which is async-signal-safe                      |
+// | thread parking | futex on a 32-bit atomic word (wake is async-signal-safe)    |
+// | affinity       | sched_setaffinity                                            |
+// | current loop   | a thread_local pointer                                       |
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+namespace asynclink {
+class Loop;
+}
+
+namespace asynclink::port {
+
+/// The monotonic clock every timer in the loop runs on.
+struct Clock {
+    using rep = std::int64_t;
+    using period = std::nano;
+    using duration = std::chrono::duration<rep, period>;
+    using time_point = std::chrono::time_point<Clock>;
+    static constexpr bool is_steady = true;
+    static time_point now() noexcept;
+};
+
+/// Readiness of a watched file descriptor, as reported to an IoWatch.
+enum IoEvents : std::uint32_t { io_readable = 1, io_writable = 2, io_error = 4 };
+
+/// Something that wants to hear about a file descriptor's readiness. The
+/// callback runs on the loop's thread, inside Idle::wait().
+struct IoWatch {
+    void (*ready)(IoWatch& self, std::uint32_t events) noexcept = nullptr;
+};
+
+/// A loop's way to sleep in the kernel and to be woken from anywhere.
+/// One per loop; wait() is called only by the loop's thread.
+class Idle {
+public:
+    Idle();
+    ~Idle();
+    Idle(const Idle&) = delete;
+    Idle& operator=(const Idle&) = delete;
+
+    /// Sleeps until wake() is called, a watched descriptor is ready, or
+    /// `timeout` passes (no timeout: until woken). A zero timeout only polls.
+    /// Throws std::system_error if an earlier wake() failed in the kernel, so a
+    /// lost wake-up is reported instead of turning into a hang.
+    void wait(std::optional<Clock::duration> timeout);
+
+    /// Makes a current or the next wait() return. Async-signal-safe, lock-free,
+    /// callable from any thread or signal handler.
+    void wake() noexcept;
+
+    /// Watches `fd` for the given IoEvents (0 stops watching for events but
+    /// keeps the registration). Loop thread only.
+    void watch(int fd, std::uint32_t events, IoWatch& watcher);
+    void unwatch(int fd) noexcept;
+
+    /// Test hook for fault injection: makes the next wake() fail as if the
+    /// kernel had refused the eventfd write with `error_number`.
+    void inject_wake_failure(int error_number) noexcept;
+
+private:
+    int epoll_fd_ = -1;
+    int event_fd_ = -1;
+    std::atomic<int> wake_error_{0};
+    std::atomic<int> injected_wake_error_{0};
+    bool have_pwait2_ = true;
+};
+
+/// Parks the calling thread while `word` holds `expected` (spurious returns
+/// are possible: callers re-check). Not for loop threads.
+void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
+/// Wakes every thread parked on `word`. Async-signal-safe.
+void unpark_all(const std::atomic<std::uint32_t>& word) noexcept;
+
+/// Pins the calling thread to one CPU. Returns false if the CPU does not exist
+/// or the kernel refused.
+bool pin_current_thread(int cpu) noexcept;
+/// The CPU the calling thread runs on now, or -1 if unknown.
+int current_cpu() noexcept;
+/// How many CPUs this process may run on.
+int cpu_count() noexcept;
+
+/// Hosted atomics are lock-free, so the thread-safe primitives never need to
+/// mask interrupts here; the type exists so that code written for the seam
+/// compiles on every port.
+class CriticalSection {
+public:
+    CriticalSection() noexcept = default;
+    CriticalSection(const CriticalSection&) = delete;
+    CriticalSection& operator=(const CriticalSection&) = delete;
+};
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<void*>::is_always_lock_free,
+              "the Linux port relies on lock-free atomics for signal-handler safety");
+
+/// The loop running on the calling thread (nullptr if none).
+Loop*& current_loop() noexcept;
+
+}  // namespace asynclink::port

@@ -1,0 +1,189 @@
+// Task<T>: the coroutine type of asynclink (an `async def` function).
+//
+// A Task is lazy: nothing runs until it is co_awaited (it then runs inside the
+// awaiting task, like `await coro()`), passed to create_task()/gather()/
+// wait_for() (it then becomes a task of its own), or given to run().
+//
+// | operation          | task | other loop | thread | signal handler / ISR |
+// |--------------------|------|------------|--------|----------------------|
+// | co_await task      | yes  | -          | -      | -                    |
+// | create Task object | yes  | yes        | yes    | no (allocates frame) |
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "asynclink/detail/task_base.hpp"
+#include "asynclink/errors.hpp"
+
+namespace asynclink {
+
+template <class T = void>
+class Task;
+
+namespace detail {
+
+class PromiseBase {
+public:
+    TaskBase* task = nullptr;               ///< the task this coroutine runs in
+    std::coroutine_handle<> continuation;  ///< the awaiting coroutine; empty for a task's root
+    std::exception_ptr error;
+    TaskBase root_state;  ///< used when this coroutine is the root of a task
+
+    std::suspend_always initial_suspend() noexcept { return {}; }
+
+    struct FinalAwaiter {
+        bool await_ready() noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+            PromiseBase& p = h.promise();
+            if (p.continuation) return p.continuation;  // back to the awaiting coroutine, no trip through the loop
+            p.task->finish();  // a task's root: may destroy this frame, which is allowed once suspended
+            return std::noop_coroutine();
+        }
+        void await_resume() noexcept {}
+    };
+    FinalAwaiter final_suspend() noexcept { return {}; }
+    void unhandled_exception() noexcept { error = std::current_exception(); }
+};
+
+template <class T>
+class Promise : public PromiseBase {
+public:
+    Task<T> get_return_object() noexcept;
+
+    template <class U>
+        requires std::is_convertible_v<U&&, T>
+    void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        ::new (static_cast<void*>(&storage_)) T(std::forward<U>(value));
+        has_value_ = true;
+    }
+
+    ~Promise() {
+        if (has_value_) value_ref().~T();
+    }
+
+    bool has_value() const noexcept { return has_value_; }
+    void destroy_value() noexcept {
+        if (has_value_) value_ref().~T();
+        has_value_ = false;
+    }
+    T& value_ref() noexcept { return *std::launder(reinterpret_cast<T*>(&storage_)); }
+
+    /// The outcome for the one awaiter of a sub-coroutine (moved out).
+    T take() {
+        if (error) std::rethrow_exception(error);
+        return std::move(value_ref());
+    }
+
+private:
+    alignas(T) unsigned char storage_[sizeof(T)];
+    bool has_value_ = false;
+};
+
+template <>
+class Promise<void> : public PromiseBase {
+public:
+    Task<void> get_return_object() noexcept;
+    void return_void() noexcept { has_value_ = true; }
+    bool has_value() const noexcept { return has_value_; }
+    void take() {
+        if (error) std::rethrow_exception(error);
+    }
+
+private:
+    bool has_value_ = false;
+};
+
+/// Gives a newly created root coroutine its own task state.
+template <class T>
+TaskBase& make_root(std::coroutine_handle<Promise<T>> h, Loop& loop) noexcept {
+    Promise<T>& p = h.promise();
+    p.task = &p.root_state;
+    p.root_state.frame = h;
+    p.root_state.resume_point = h;
+    p.root_state.root = &p;
+    p.root_state.loop = &loop;
+    return p.root_state;
+}
+
+/// The task a suspended awaiter belongs to. Every asynclink awaitable must be
+/// co_awaited from an asynclink coroutine, and this is where that is enforced.
+template <class P>
+TaskBase& task_of(std::coroutine_handle<P> h) noexcept {
+    static_assert(std::is_base_of_v<PromiseBase, P>,
+                  "asynclink awaitables can only be co_awaited inside an asynclink::Task coroutine");
+    return *h.promise().task;
+}
+
+}  // namespace detail
+
+/// A coroutine returning T. Move-only; owns its frame until it is awaited or
+/// handed to the loop.
+template <class T>
+class [[nodiscard]] Task {
+public:
+    using promise_type = detail::Promise<T>;
+    using value_type = T;
+
+    Task() noexcept = default;
+    explicit Task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+    Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    Task& operator=(Task&& other) noexcept {
+        if (this != &other) {
+            if (handle_) handle_.destroy();
+            handle_ = std::exchange(other.handle_, {});
+        }
+        return *this;
+    }
+    Task(const Task&) = delete;
+    Task& operator=(const Task&) = delete;
+    ~Task() {
+        if (handle_) handle_.destroy();
+    }
+
+    bool valid() const noexcept { return static_cast<bool>(handle_); }
+
+    /// Gives up ownership of the frame (create_task, run).
+    std::coroutine_handle<promise_type> release() noexcept { return std::exchange(handle_, {}); }
+
+    class Awaiter {
+    public:
+        explicit Awaiter(std::coroutine_handle<promise_type> child) noexcept : child_(child) {}
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+            child_.promise().task = &detail::task_of(parent);
+            child_.promise().continuation = parent;
+            return child_;  // symmetric transfer: start the child now, no trip through the loop
+        }
+        T await_resume() { return child_.promise().take(); }
+
+    private:
+        std::coroutine_handle<promise_type> child_;
+    };
+
+    /// Awaiting a Task runs it inside the awaiting task, like `await coro()`.
+    Awaiter operator co_await() && {
+        if (!handle_) throw UsageError("co_await on an empty Task (moved from, or already awaited)");
+        return Awaiter{handle_};
+    }
+
+private:
+    std::coroutine_handle<promise_type> handle_;
+};
+
+namespace detail {
+template <class T>
+Task<T> Promise<T>::get_return_object() noexcept {
+    return Task<T>(std::coroutine_handle<Promise<T>>::from_promise(*this));
+}
+inline Task<void> Promise<void>::get_return_object() noexcept {
+    return Task<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+}  // namespace asynclink

@@ -1,0 +1,180 @@
+// create_task() and TaskHandle<T>: a task running concurrently on the loop
+// (asyncio.create_task and asyncio.Task).
+//
+// | operation                          | task | other loop | thread | signal handler / ISR |
+// |------------------------------------|------|------------|--------|----------------------|
+// | create_task                        | yes  | no         | no     | no                   |
+// | cancel / done / cancelled / result | yes  | no         | no     | no                   |
+// | co_await handle                    | yes  | no         | no     | no                   |
+// | copy / destroy a handle            | yes  | no         | no     | no                   |
+//
+// From another thread, use Loop::call_soon_threadsafe to create or cancel.
+#pragma once
+
+#include <utility>
+
+#include "asynclink/loop.hpp"
+#include "asynclink/task.hpp"
+
+namespace asynclink {
+
+/// Shared ownership of a running task. Copyable; the task keeps running when
+/// every handle is gone (the loop holds it until it finishes). An exception
+/// the task raises and no handle ever retrieves is passed to the loop's
+/// exception handler when the last handle goes away.
+template <class T = void>
+class TaskHandle {
+public:
+    TaskHandle() noexcept = default;
+    TaskHandle(const TaskHandle& other) noexcept : promise_(other.promise_) {
+        if (promise_) promise_->root_state.add_ref();
+    }
+    TaskHandle(TaskHandle&& other) noexcept : promise_(std::exchange(other.promise_, nullptr)) {}
+    TaskHandle& operator=(TaskHandle other) noexcept {
+        std::swap(promise_, other.promise_);
+        return *this;
+    }
+    ~TaskHandle() {
+        if (promise_) promise_->root_state.release();
+    }
+
+    /// Requests cancellation (asyncio.Task.cancel): the task's current or next
+    /// suspension point throws CancelledError. Returns false if already done.
+    bool cancel() {
+        check("TaskHandle::cancel");
+        return state().cancel();
+    }
+    bool done() const noexcept { return promise_ && promise_->root_state.done; }
+    bool cancelled() const noexcept { return promise_ && promise_->root_state.cancelled; }
+
+    /// The outcome of a finished task: the value, or its exception rethrown.
+    /// Throws UsageError if the task has not finished.
+    T result() const {
+        if (!done()) throw UsageError("TaskHandle::result() on a task that has not finished; co_await it instead");
+        promise_->root_state.outcome_observed = true;
+        if (promise_->error) std::rethrow_exception(promise_->error);
+        if constexpr (!std::is_void_v<T>) {
+            if constexpr (std::is_copy_constructible_v<T>) {
+                return promise_->value_ref();
+            } else {
+                if (!promise_->has_value())
+                    throw UsageError("the result of a task with a move-only result was already taken");
+                T value = std::move(promise_->value_ref());
+                promise_->destroy_value();
+                return value;
+            }
+        }
+    }
+
+    /// The outcome as an exception_ptr (nullptr on success); marks it observed.
+    std::exception_ptr exception() const noexcept {
+        if (!done()) return nullptr;
+        promise_->root_state.outcome_observed = true;
+        return promise_->error;
+    }
+
+    class Awaiter : public detail::Suspension, public detail::DoneWaiter {
+    public:
+        const TaskHandle* handle;
+        detail::TaskBase* waiting_task = nullptr;
+        bool cancelled_before_waiting = false;
+
+        explicit Awaiter(const TaskHandle* h) noexcept : detail::Suspension{&on_cancel}, handle(h) {
+            on_done = &on_target_done;
+        }
+        bool await_ready() const noexcept { return handle->done(); }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            waiting_task = &detail::task_of(h);
+            if (!waiting_task->park(h, this)) {
+                cancelled_before_waiting = true;  // the waiter was cancelled before it began to wait
+                return false;
+            }
+            handle->state().add_done_waiter(*this);
+            return true;
+        }
+        T await_resume() const {
+            if (cancelled_before_waiting) throw CancelledError();
+            return handle->result();
+        }
+        static void on_target_done(detail::DoneWaiter& self) noexcept {
+            static_cast<Awaiter&>(self).waiting_task->wake();
+        }
+        static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
+            // asyncio: cancelling a task that awaits another task cancels that
+            // one too; the waiter then sees whatever it ends with.
+            static_cast<Awaiter&>(self).handle->state().cancel();
+            return detail::CancelResult::forwarded;
+        }
+    };
+
+
+    /// Suspends until the task is done; returns its result or rethrows its
+    /// exception. Cancelling the awaiting task cancels the awaited one too.
+    Awaiter operator co_await() const noexcept { return Awaiter{this}; }
+
+    detail::TaskBase& state() const noexcept { return promise_->root_state; }
+    explicit operator bool() const noexcept { return promise_ != nullptr; }
+
+    /// Adopts a root coroutine (create_task); takes one reference.
+    explicit TaskHandle(detail::Promise<T>* promise) noexcept : promise_(promise) { promise_->root_state.add_ref(); }
+
+private:
+    void check(const char* operation) const {
+        if (!promise_) throw UsageError(std::string(operation) + " on an empty TaskHandle");
+        if (promise_->root_state.loop) {
+            promise_->root_state.loop->check_thread(operation, "Loop::call_soon_threadsafe to cancel from elsewhere");
+        }
+    }
+
+    detail::Promise<T>* promise_ = nullptr;
+};
+
+/// Schedules `task` to run concurrently on the current loop and returns a
+/// handle to it (asyncio.create_task). Loop thread only: from another thread
+/// use Loop::call_soon_threadsafe.
+template <class T>
+TaskHandle<T> create_task(Task<T> task) {
+    Loop* loop = Loop::current_or_null();
+    if (loop == nullptr) {
+        throw UsageError(
+            "create_task() called from a thread that is not running a loop; "
+            "use Loop::call_soon_threadsafe to start a task from another thread");
+    }
+    if (!task.valid()) throw UsageError("create_task() given an empty Task");
+    auto h = task.release();
+    detail::TaskBase& state = detail::make_root(h, *loop);
+    TaskHandle<T> handle(&h.promise());  // the handle's reference
+    state.add_ref();                     // the loop's reference, dropped when the task finishes
+    loop->adopt(state);
+    loop->enqueue(state);
+    return handle;
+}
+
+template <class T>
+T Loop::run_until_complete(Task<T> main) {
+    if (port::current_loop() != nullptr) {
+        throw UsageError("run() called inside a running loop; use create_task() or co_await instead");
+    }
+    if (!main.valid()) throw UsageError("run() given an empty Task");
+    struct Running {
+        Loop& loop;
+        explicit Running(Loop& l) noexcept : loop(l) { port::current_loop() = &l; }
+        ~Running() { port::current_loop() = nullptr; }
+    } running(*this);
+    TaskHandle<T> handle = create_task(std::move(main));
+    run_until_done(handle.state());
+    shutdown();
+    return handle.result();
+}
+
+/// Runs `main` on a new loop on this thread until it finishes, and returns its
+/// result or rethrows its exception (asyncio.run). Tasks still pending when
+/// main ends are cancelled and run until they finish.
+template <class T>
+T run(Task<T> main, LoopOptions options = {}) {
+    Loop loop(options);
+    return loop.run_until_complete(std::move(main));
+}
+
+}  // namespace asynclink

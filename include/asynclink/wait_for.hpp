@@ -1,0 +1,112 @@
+// wait_for(awaitable, timeout): asyncio.wait_for.
+//
+// | operation          | task | other loop | thread | signal handler / ISR |
+// |--------------------|------|------------|--------|----------------------|
+// | co_await wait_for  | yes  | no         | no     | no                   |
+//
+// The awaitable runs as a task of its own. If it has not finished when the
+// timeout expires, it is cancelled, wait_for waits for it to end, and then
+// throws TimeoutError. If it finishes with a value at the same moment the
+// timeout fires (or swallows the cancellation and returns a value), the value
+// is returned: a result that was produced is never thrown away. Cancelling the
+// awaiting task cancels the child and throws CancelledError once it has ended.
+#pragma once
+
+#include <chrono>
+#include <type_traits>
+#include <utility>
+
+#include "asynclink/detail/parked.hpp"
+#include "asynclink/detail/timer_node.hpp"
+#include "asynclink/gather.hpp"
+
+namespace asynclink {
+
+namespace detail {
+
+class WaitWithTimeout : public Parked, public DoneWaiter, public TimerNode {
+public:
+    WaitWithTimeout(TaskBase& child, Clock::duration timeout) noexcept
+        : Parked(&on_cancel), child_(child), timeout_(timeout) {
+        on_done = &on_child_done;
+        fire = &on_timeout;
+    }
+    bool await_ready() const noexcept { return child_.done; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        task = &task_of(h);
+        bool cancel_pending = std::exchange(task->cancel_requested, false);
+        task->park(h, this);
+        child_.add_done_waiter(*this);
+        if (cancel_pending) {
+            child_.cancel();
+        } else if (timeout_ <= Clock::duration::zero()) {
+            on_timeout(*this);
+        } else {
+            deadline = Clock::now() + timeout_;
+            task->loop->add_timer(*this);
+        }
+        return true;
+    }
+    /// True if the timeout fired (the child was cancelled because of it).
+    bool await_resume() const noexcept { return timed_out_; }
+
+private:
+    static void on_child_done(DoneWaiter& self) noexcept {
+        auto& w = static_cast<WaitWithTimeout&>(self);
+        w.task->loop->remove_timer(w);
+        w.task->wake();
+    }
+    static void on_timeout(TimerNode& self) noexcept {
+        auto& w = static_cast<WaitWithTimeout&>(self);
+        w.timed_out_ = true;
+        w.child_.cancel();
+    }
+    static CancelResult on_cancel(Suspension& self) noexcept {
+        static_cast<WaitWithTimeout&>(self).child_.cancel();
+        return CancelResult::forwarded;
+    }
+
+    TaskBase& child_;
+    Clock::duration timeout_;
+    bool timed_out_ = false;
+};
+
+template <class T>
+Task<T> wait_for_handle(TaskHandle<T> child, Clock::duration timeout) {
+    bool timed_out = co_await WaitWithTimeout(child.state(), timeout);
+    if (timed_out && child.cancelled()) {
+        child.exception();  // seen: it is the cancellation we caused
+        throw TimeoutError();
+    }
+    co_return child.result();
+}
+
+/// Wraps any awaitable (an Event wait, a queue get, ...) in a Task.
+template <class Aw>
+auto as_task(Aw aw) -> Task<decltype(std::declval<Aw&>().await_resume())> {
+    co_return co_await std::move(aw);
+}
+
+}  // namespace detail
+
+/// Awaits `child` (a Task, a TaskHandle, or any asynclink awaitable) for at
+/// most `timeout`; throws TimeoutError if it did not finish in time.
+template <class T, class Rep, class Period>
+Task<T> wait_for(Task<T> child, std::chrono::duration<Rep, Period> timeout) {
+    return detail::wait_for_handle(create_task(std::move(child)),
+                                   std::chrono::duration_cast<Clock::duration>(timeout));
+}
+
+template <class T, class Rep, class Period>
+Task<T> wait_for(TaskHandle<T> child, std::chrono::duration<Rep, Period> timeout) {
+    return detail::wait_for_handle(std::move(child), std::chrono::duration_cast<Clock::duration>(timeout));
+}
+
+template <class Aw, class Rep, class Period>
+    requires requires(Aw& a) { a.await_resume(); }
+auto wait_for(Aw awaitable, std::chrono::duration<Rep, Period> timeout) {
+    return wait_for(detail::as_task(std::move(awaitable)), timeout);
+}
+
+}  // namespace asynclink

@@ -1,0 +1,493 @@
+// The event loop. See include/asynclink/loop.hpp.
+#include "asynclink/loop.hpp"
+
+#include <cstdio>
+#include <string>
+
+#include "asynclink/errors.hpp"
+#include "asynclink/task.hpp"
+
+namespace asynclink {
+
+// ---------------------------------------------------------------- TaskBase
+
+namespace detail {
+
+bool TaskBase::cancel() noexcept {
+    if (done) return false;
+    if (started && suspension != nullptr) {
+        switch (suspension->cancel(*suspension)) {
+        case CancelResult::resume_now:
+            suspension = nullptr;
+            loop->enqueue(*this);
+            return true;
+        case CancelResult::already_scheduled:
+            suspension = nullptr;
+            return true;
+        case CancelResult::forwarded:
+            return true;  // the suspension stays: a later cancel() forwards again
+        case CancelResult::too_late:
+            break;
+        }
+    }
+    // Not started, running, or its wait already satisfied: the next suspension
+    // point (or the first step) throws.
+    cancel_requested = true;
+    return true;
+}
+
+void TaskBase::wake() noexcept {
+    suspension = nullptr;
+    loop->enqueue(*this);
+}
+
+std::exception_ptr TaskBase::exception() const noexcept { return root->error; }
+
+void TaskBase::finish() noexcept {
+    done = true;
+    if (root->error) {
+        try {
+            std::rethrow_exception(root->error);
+        } catch (const CancelledError&) {
+            cancelled = true;
+        } catch (...) {
+        }
+    }
+    // Wake every waiter: each enqueues its own task; none runs user code here.
+    for (DoneWaiter* w = std::exchange(done_waiters, nullptr); w != nullptr;) {
+        DoneWaiter* next = w->next;
+        w->on_done(*w);
+        w = next;
+    }
+    if (loop != nullptr) loop->task_finished(*this);
+    release();  // the loop's reference
+}
+
+void TaskBase::release() noexcept {
+    if (--refs != 0) return;
+    if (done && root->error && !cancelled && !outcome_observed) {
+        if (loop != nullptr) {
+            loop->report(root->error);
+        } else {
+            try {
+                std::rethrow_exception(root->error);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "asynclink: task exception was never retrieved: %s\n", e.what());
+            } catch (...) {
+                std::fprintf(stderr, "asynclink: task exception was never retrieved (not a std::exception)\n");
+            }
+        }
+    }
+    if (loop != nullptr) loop->forget_task(*this);
+    frame.destroy();
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------- Loop
+
+Loop::Loop(LoopOptions options) : options_(options) {
+    std::size_t capacity = options_.schedule_capacity;
+    if (capacity < 2 || (capacity & (capacity - 1)) != 0) {
+        throw UsageError("LoopOptions::schedule_capacity must be a power of two of at least 2, got " +
+                         std::to_string(capacity));
+    }
+    schedule_cells_ = std::vector<ScheduleCell>(capacity);
+    for (std::size_t i = 0; i < capacity; ++i) {
+        // Relaxed: the loop is not shared with anyone yet.
+        schedule_cells_[i].sequence.store(i, std::memory_order_relaxed);
+    }
+    schedule_mask_ = capacity - 1;
+    now_ = Clock::now();
+}
+
+Loop::~Loop() {
+    if (pending_count_ != 0) {
+        Loop*& current = port::current_loop();
+        Loop* outer = current;
+        if (outer == nullptr || outer == this) {
+            current = this;
+            shutdown();
+            current = outer;
+        }
+    }
+    // Callbacks posted but never run are still owed their run: none may be lost.
+    run_threadsafe_calls();
+    // Handles may outlive the loop; they must no longer point at it.
+    for (detail::TaskBase* t = tasks_; t != nullptr; t = t->next_in_loop) t->loop = nullptr;
+}
+
+Loop& Loop::current() {
+    Loop* loop = port::current_loop();
+    if (loop == nullptr) {
+        throw UsageError(
+            "no loop is running on this thread; use run() to start one, or Loop::call_soon_threadsafe "
+            "to reach a loop running elsewhere");
+    }
+    return *loop;
+}
+
+void Loop::check_thread(const char* operation, const char* alternative) const {
+    if (port::current_loop() == this) return;
+    throw UsageError(std::string(operation) + " called from a thread that is not running its loop; use " +
+                     alternative);
+}
+
+void Loop::enqueue(detail::TaskBase& task) noexcept {
+    task.in_ready_queue = true;
+    task.next_ready = nullptr;
+    if (ready_tail_ != nullptr) {
+        ready_tail_->next_ready = &task;
+    } else {
+        ready_head_ = &task;
+    }
+    ready_tail_ = &task;
+}
+
+void Loop::adopt(detail::TaskBase& task) noexcept {
+    task.next_in_loop = tasks_;
+    if (tasks_ != nullptr) tasks_->prev_in_loop = &task;
+    tasks_ = &task;
+    ++pending_count_;
+}
+
+void Loop::task_finished(detail::TaskBase&) noexcept { --pending_count_; }
+
+void Loop::forget_task(detail::TaskBase& task) noexcept {
+    if (task.prev_in_loop != nullptr) {
+        task.prev_in_loop->next_in_loop = task.next_in_loop;
+    } else {
+        tasks_ = task.next_in_loop;
+    }
+    if (task.next_in_loop != nullptr) task.next_in_loop->prev_in_loop = task.prev_in_loop;
+    if (!task.done) --pending_count_;
+}
+
+void Loop::set_exception_handler(std::function<void(std::exception_ptr)> handler) {
+    check_thread("Loop::set_exception_handler", "Loop::call_soon_threadsafe");
+    exception_handler_ = std::move(handler);
+}
+
+void Loop::report(std::exception_ptr error) noexcept {
+    if (exception_handler_) {
+        try {
+            exception_handler_(error);
+            return;
+        } catch (...) {
+            std::fprintf(stderr, "asynclink: the exception handler itself threw\n");
+        }
+    }
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "asynclink: unhandled exception: %s\n", e.what());
+    } catch (...) {
+        std::fprintf(stderr, "asynclink: unhandled exception (not a std::exception)\n");
+    }
+}
+
+// --- timers: a binary min-heap with each node's index kept in the node, so a
+// cancelled sleep leaves the heap in O(log n).
+
+void Loop::add_timer(detail::TimerNode& timer) {
+    timer.sequence = timer_sequence_++;
+    timer.heap_index = timers_.size();
+    timers_.push_back(&timer);
+    heap_up(timer.heap_index);
+}
+
+void Loop::remove_timer(detail::TimerNode& timer) noexcept {
+    std::size_t i = timer.heap_index;
+    if (i == detail::TimerNode::not_queued) return;
+    timer.heap_index = detail::TimerNode::not_queued;
+    detail::TimerNode* last = timers_.back();
+    timers_.pop_back();
+    if (last == &timer) return;
+    timers_[i] = last;
+    last->heap_index = i;
+    heap_up(i);
+    heap_down(last->heap_index);
+}
+
+void Loop::heap_up(std::size_t i) noexcept {
+    while (i > 0) {
+        std::size_t parent = (i - 1) / 2;
+        if (!earlier(timers_[i], timers_[parent])) break;
+        std::swap(timers_[i], timers_[parent]);
+        timers_[i]->heap_index = i;
+        timers_[parent]->heap_index = parent;
+        i = parent;
+    }
+}
+
+void Loop::heap_down(std::size_t i) noexcept {
+    for (;;) {
+        std::size_t smallest = i;
+        std::size_t left = 2 * i + 1;
+        std::size_t right = left + 1;
+        if (left < timers_.size() && earlier(timers_[left], timers_[smallest])) smallest = left;
+        if (right < timers_.size() && earlier(timers_[right], timers_[smallest])) smallest = right;
+        if (smallest == i) return;
+        std::swap(timers_[i], timers_[smallest]);
+        timers_[i]->heap_index = i;
+        timers_[smallest]->heap_index = smallest;
+        i = smallest;
+    }
+}
+
+void Loop::fire_timers() {
+    if (timers_.empty()) return;
+    now_ = Clock::now();
+    while (!timers_.empty() && timers_.front()->deadline <= now_) {
+        detail::TimerNode* t = timers_.front();
+        remove_timer(*t);
+        t->fire(*t);
+    }
+}
+
+// --- work posted from other contexts.
+//
+// The wake protocol (the "waiter bit handshake"; model: proof/loop_sleep.pml):
+//   poster:  publish the work (a release-or-stronger RMW or store)
+//            fence(seq_cst)                              -- F1
+//            if sleeping_ then exchange(sleeping_, false) and, if it was true, idle_.wake()
+//   loop:    sleeping_ = true
+//            fence(seq_cst)                              -- F2
+//            if any work is posted: sleeping_ = false, do not sleep
+//            else idle_.wait(...)
+// F1 and F2 are ordered one way or the other in the single total order of
+// seq_cst fences. If F1 comes first, the loop's re-check sees the work; if F2
+// comes first, the poster sees sleeping_ == true and writes the eventfd. So a
+// post is never left unseen by a sleeping loop, and a loop that is awake costs
+// the poster no system call. The exchange makes one poster, not all, pay for
+// the wake.
+
+void Loop::wake_if_sleeping() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // F1, see above
+    // Relaxed load: a cheap filter; the exchange decides who wakes.
+    // acq_rel exchange: serialises posters so exactly one writes the eventfd.
+    if (sleeping_.load(std::memory_order_relaxed) && sleeping_.exchange(false, std::memory_order_acq_rel)) {
+        idle_.wake();
+    }
+}
+
+void Loop::notify(detail::RemoteNode& node) noexcept {
+    // acq_rel: acquire pairs with the loop's release when it took the node off
+    // (so our earlier state changes are not reordered before the re-post);
+    // release publishes the primitive's state change that led to this notify.
+    if (node.queued.exchange(true, std::memory_order_acq_rel)) return;  // already posted: coalesce
+    detail::RemoteNode* head = posted_.load(std::memory_order_relaxed);
+    do {
+        node.next = head;
+        // release: the loop's acquire exchange in take_posted_work() then sees node.next.
+        // relaxed on failure: we only retry with the fresh head.
+    } while (!posted_.compare_exchange_weak(head, &node, std::memory_order_release, std::memory_order_relaxed));
+    wake_if_sleeping();
+}
+
+bool Loop::has_posted_work() const noexcept {
+    // Relaxed: called after fence F2 (or as a hint); the fence gives the ordering.
+    if (posted_.load(std::memory_order_relaxed) != nullptr) return true;
+    if (threadsafe_pending_.load(std::memory_order_relaxed)) return true;
+    const ScheduleCell& cell = schedule_cells_[schedule_dequeue_ & schedule_mask_];
+    return cell.sequence.load(std::memory_order_relaxed) == schedule_dequeue_ + 1;
+}
+
+void Loop::take_posted_work() {
+    // Relaxed load: an empty list is the common case and needs no ordering.
+    if (posted_.load(std::memory_order_relaxed) == nullptr) return;
+    // acquire: pairs with the posters' release CAS, so every node's `next` and
+    // the state each poster changed are visible.
+    detail::RemoteNode* list = posted_.exchange(nullptr, std::memory_order_acquire);
+    // The list is last-posted-first; reverse it so wake-ups keep posting order.
+    detail::RemoteNode* fifo = nullptr;
+    while (list != nullptr) {
+        detail::RemoteNode* next = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo != nullptr) {
+        detail::RemoteNode* node = fifo;
+        fifo = node->next;
+        // acq_rel RMW: reads from the `true` of any notify() that coalesced into
+        // this post, so the state that notify published is visible to run() below.
+        // Cleared before run(): a state change after this point posts again.
+        node->queued.exchange(false, std::memory_order_acq_rel);
+        node->run(*node);
+    }
+}
+
+void Loop::drain_notifications() noexcept { take_posted_work(); }
+
+bool Loop::schedule(void (*fn)(void*), void* arg) noexcept {
+    // Vyukov's bounded queue: a cell whose sequence equals our position is free
+    // for us; claiming the position with a CAS makes it ours alone.
+    // Relaxed: the position is only a ticket; the cell's sequence orders the data.
+    std::size_t pos = schedule_enqueue_.load(std::memory_order_relaxed);
+    for (;;) {
+        ScheduleCell& cell = schedule_cells_[pos & schedule_mask_];
+        // acquire: pairs with the loop's release after it emptied the cell.
+        std::size_t seq = cell.sequence.load(std::memory_order_acquire);
+        auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos);
+        if (diff == 0) {
+            // Relaxed: the CAS only hands out the ticket.
+            if (schedule_enqueue_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+                cell.fn = fn;
+                cell.arg = arg;
+                // release: the loop's acquire load of the sequence sees fn and arg.
+                cell.sequence.store(pos + 1, std::memory_order_release);
+                wake_if_sleeping();
+                return true;
+            }
+        } else if (diff < 0) {
+            return false;  // full: the loop has not emptied this cell since the last lap
+        } else {
+            pos = schedule_enqueue_.load(std::memory_order_relaxed);
+        }
+    }
+}
+
+void Loop::run_scheduled_callbacks() {
+    // Only the callbacks present now: one that re-schedules itself runs at the
+    // next iteration, so tasks are not starved.
+    std::size_t end = schedule_dequeue_ + schedule_mask_ + 1;
+    while (schedule_dequeue_ != end) {
+        ScheduleCell& cell = schedule_cells_[schedule_dequeue_ & schedule_mask_];
+        // acquire: pairs with the producer's release, making fn and arg visible.
+        if (cell.sequence.load(std::memory_order_acquire) != schedule_dequeue_ + 1) return;
+        void (*fn)(void*) = cell.fn;
+        void* arg = cell.arg;
+        // release: the cell is free for the producer one lap ahead.
+        cell.sequence.store(schedule_dequeue_ + schedule_mask_ + 1, std::memory_order_release);
+        ++schedule_dequeue_;
+        try {
+            fn(arg);
+        } catch (...) {
+            report(std::current_exception());
+        }
+    }
+}
+
+void Loop::call_soon_threadsafe(std::function<void()> fn) {
+    if (!fn) throw UsageError("call_soon_threadsafe() given an empty function");
+    {
+        std::lock_guard lock(threadsafe_mutex_);
+        threadsafe_calls_.push_back(std::move(fn));
+        // Relaxed: the mutex orders the vector; the flag is only a hint for
+        // the loop to take the mutex, re-checked after fence F2.
+        threadsafe_pending_.store(true, std::memory_order_relaxed);
+    }
+    wake_if_sleeping();
+}
+
+void Loop::call_soon(std::function<void()> fn) {
+    check_thread("Loop::call_soon", "Loop::call_soon_threadsafe");
+    if (!fn) throw UsageError("call_soon() given an empty function");
+    soon_calls_.push_back(std::move(fn));
+}
+
+void Loop::run_threadsafe_calls() {
+    std::vector<std::function<void()>> calls;
+    calls.swap(soon_calls_);
+    if (threadsafe_pending_.load(std::memory_order_relaxed)) {  // relaxed: a hint, see call_soon_threadsafe
+        std::lock_guard lock(threadsafe_mutex_);
+        threadsafe_pending_.store(false, std::memory_order_relaxed);
+        for (auto& f : threadsafe_calls_) calls.push_back(std::move(f));
+        threadsafe_calls_.clear();
+    }
+    for (auto& f : calls) {
+        try {
+            f();
+        } catch (...) {
+            report(std::current_exception());
+        }
+    }
+}
+
+// --- running
+
+void Loop::resume(detail::TaskBase& task) noexcept {
+    task.in_ready_queue = false;
+    if (!task.started) {
+        task.started = true;
+        if (task.cancel_requested) {
+            // Cancelled before it ever ran: like asyncio, the body never starts.
+            task.cancel_requested = false;
+            task.root->error = std::make_exception_ptr(CancelledError());
+            task.finish();
+            return;
+        }
+    }
+    task.resume_point.resume();
+}
+
+void Loop::run_ready() {
+    // Run only the tasks ready now; those they wake run next iteration, after
+    // posted work and timers had their turn.
+    detail::TaskBase* batch = ready_head_;
+    ready_head_ = ready_tail_ = nullptr;
+    while (batch != nullptr) {
+        detail::TaskBase* task = batch;
+        batch = task->next_ready;
+        resume(*task);
+    }
+}
+
+void Loop::run_once(const detail::TaskBase& until) {
+    take_posted_work();
+    run_scheduled_callbacks();
+    run_threadsafe_calls();
+    fire_timers();
+    if (ready_head_ == nullptr && !until.done && soon_calls_.empty()) {
+        std::optional<Clock::duration> timeout;
+        if (!timers_.empty()) timeout = timers_.front()->deadline - Clock::now();
+        if (options_.spin_before_sleep.count() > 0 && (!timeout || *timeout > options_.spin_before_sleep)) {
+            Clock::time_point spin_end = Clock::now() + options_.spin_before_sleep;
+            while (!has_posted_work() && Clock::now() < spin_end) {
+            }
+        }
+        // Relaxed store: ordered by fence F2 (see the protocol above).
+        sleeping_.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);  // F2
+        if (has_posted_work()) {
+            sleeping_.store(false, std::memory_order_relaxed);
+            return;
+        }
+        idle_.wait(timeout);
+        sleeping_.store(false, std::memory_order_relaxed);
+        return;
+    }
+    if (io_watches_ != 0) idle_.wait(Clock::duration::zero());
+    run_ready();
+}
+
+void Loop::run_until_done(detail::TaskBase& task) {
+    check_thread("Loop::run_until_done", "run() on the thread that should run the loop");
+    while (!task.done) run_once(task);
+}
+
+void Loop::shutdown() noexcept {
+    // asyncio.run's epilogue: cancel what is still pending and let it finish,
+    // so every task's clean-up runs and nothing is silently dropped.
+    // Cancelled once, as asyncio does: a task may await during its clean-up.
+    // A task that ignores cancellation and never ends keeps the loop running.
+    for (detail::TaskBase* t = tasks_; t != nullptr; t = t->next_in_loop) {
+        if (!t->done) t->cancel();
+    }
+    detail::TaskBase never;  // a sentinel that never finishes
+    while (pending_count_ != 0) {
+        try {
+            run_once(never);
+        } catch (...) {
+            report(std::current_exception());
+        }
+    }
+    try {
+        run_threadsafe_calls();
+    } catch (...) {
+        report(std::current_exception());
+    }
+}
+
+}  // namespace asynclink

@@ -1,0 +1,179 @@
+// System calls of the Linux port. See include/asynclink/port/linux.hpp.
+#include "asynclink/port/linux.hpp"
+
+#include <cerrno>
+#include <ctime>
+#include <system_error>
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace asynclink::port {
+
+namespace {
+
+[[noreturn]] void throw_errno(const char* what) {
+    throw std::system_error(errno, std::generic_category(), std::string("asynclink: ") + what);
+}
+
+constexpr std::uint64_t wake_token = ~std::uint64_t{0};  // epoll data marking the eventfd
+
+}  // namespace
+
+Clock::time_point Clock::now() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return time_point(duration(std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec));
+}
+
+Idle::Idle() {
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) throw_errno("epoll_create1");
+    event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (event_fd_ < 0) {
+        int saved = errno;
+        close(epoll_fd_);
+        errno = saved;
+        throw_errno("eventfd");
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = wake_token;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev) != 0) {
+        int saved = errno;
+        close(event_fd_);
+        close(epoll_fd_);
+        errno = saved;
+        throw_errno("epoll_ctl(eventfd)");
+    }
+}
+
+Idle::~Idle() {
+    close(event_fd_);
+    close(epoll_fd_);
+}
+
+void Idle::wait(std::optional<Clock::duration> timeout) {
+    // A wake() that failed means some set() may never reach us: say so.
+    // Relaxed: the error code is the whole message, nothing else is published with it.
+    if (int err = wake_error_.exchange(0, std::memory_order_relaxed); err != 0) {
+        throw std::system_error(err, std::generic_category(), "asynclink: waking the loop failed (eventfd write)");
+    }
+    epoll_event events[32];
+    int n;
+    if (timeout && timeout->count() < 0) timeout = Clock::duration::zero();
+    if (have_pwait2_) {
+        timespec ts{};
+        timespec* tsp = nullptr;
+        if (timeout) {
+            ts.tv_sec = static_cast<time_t>(timeout->count() / 1'000'000'000);
+            ts.tv_nsec = static_cast<long>(timeout->count() % 1'000'000'000);
+            tsp = &ts;
+        }
+        n = static_cast<int>(syscall(SYS_epoll_pwait2, epoll_fd_, events, 32, tsp, nullptr, 0));
+        if (n < 0 && errno == ENOSYS) {
+            have_pwait2_ = false;
+            return wait(timeout);
+        }
+    } else {
+        int ms = -1;
+        if (timeout) {
+            // Round up so a timer is never woken for early.
+            auto us = std::chrono::ceil<std::chrono::milliseconds>(*timeout).count();
+            ms = us > 0x7fffffff ? 0x7fffffff : static_cast<int>(us);
+        }
+        n = epoll_wait(epoll_fd_, events, 32, ms);
+    }
+    if (n < 0) {
+        if (errno == EINTR) return;  // a signal handler ran; the loop re-checks everything
+        throw_errno("epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) {
+        if (events[i].data.u64 == wake_token) {
+            std::uint64_t drained;
+            // EAGAIN only means another wait already drained it.
+            [[maybe_unused]] auto r = read(event_fd_, &drained, sizeof drained);
+            continue;
+        }
+        auto* watcher = static_cast<IoWatch*>(events[i].data.ptr);
+        std::uint32_t what = 0;
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) what |= io_readable;
+        if (events[i].events & EPOLLOUT) what |= io_writable;
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) what |= io_error;
+        watcher->ready(*watcher, what);
+    }
+}
+
+void Idle::wake() noexcept {
+    int saved_errno = errno;  // a signal handler must leave errno as it found it
+    std::uint64_t one = 1;
+    // Relaxed: a test-only knob; nothing is published through it.
+    int injected = injected_wake_error_.exchange(0, std::memory_order_relaxed);
+    ssize_t r = injected != 0 ? -1 : write(event_fd_, &one, sizeof one);
+    if (r < 0) {
+        int err = injected != 0 ? injected : errno;
+        // EAGAIN: the counter is saturated, so the loop is certainly going to wake.
+        // Relaxed: the loop only needs to see the error code eventually, and its
+        // next wait() (which reads it) happens after it is woken by something.
+        if (err != EAGAIN) wake_error_.store(err, std::memory_order_relaxed);
+    }
+    errno = saved_errno;
+}
+
+void Idle::inject_wake_failure(int error_number) noexcept {
+    injected_wake_error_.store(error_number, std::memory_order_relaxed);
+}
+
+void Idle::watch(int fd, std::uint32_t events, IoWatch& watcher) {
+    epoll_event ev{};
+    ev.events = EPOLLRDHUP;
+    if (events & io_readable) ev.events |= EPOLLIN;
+    if (events & io_writable) ev.events |= EPOLLOUT;
+    ev.data.ptr = &watcher;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
+        if (errno != ENOENT || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl(watch)");
+    }
+}
+
+void Idle::unwatch(int fd) noexcept { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
+    static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+    syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr,
+            0);
+}
+
+void unpark_all(const std::atomic<std::uint32_t>& word) noexcept {
+    int saved_errno = errno;
+    syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 0x7fffffff, nullptr,
+            nullptr, 0);
+    errno = saved_errno;
+}
+
+bool pin_current_thread(int cpu) noexcept {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return false;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+int current_cpu() noexcept { return sched_getcpu(); }
+
+int cpu_count() noexcept {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+    return CPU_COUNT(&set);
+}
+
+Loop*& current_loop() noexcept {
+    thread_local Loop* loop = nullptr;
+    return loop;
+}
+
+}  // namespace asynclink::port
