@@ -16,6 +16,8 @@ struct RemoteNode {
     /// Runs on the loop's thread. It only moves waiters to the ready queue; it
     /// never runs user code.
     void (*run)(RemoteNode& self) noexcept = nullptr;
+    /// The primitive the node belongs to, for run().
+    void* owner = nullptr;
 };
 
 }  // namespace asynclink::detail

@@ -1,0 +1,161 @@
+// The engine shared by ThreadSafeEvent and Message: a flag any context may set,
+// any number of tasks of one loop may wait on, with a set counter (the epoch)
+// so that a set() followed at once by clear() still wakes everyone who was
+// waiting when set() ran (as asyncio.Event.set() does).
+//
+// state_ bits: 0 = set, 1 = waiting (the loop has waiters: a set() must post),
+// 2..31 = epoch, advanced by every set() that finds the event clear.
+// Modelled in proof/thread_safe_event.pml.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "asynclink/detail/parked.hpp"
+#include "asynclink/detail/remote_node.hpp"
+
+namespace asynclink::detail {
+
+class EventCore {
+    static constexpr std::uint32_t set_bit = 1;
+    static constexpr std::uint32_t waiting_bit = 2;
+    static constexpr std::uint32_t epoch_one = 4;
+
+public:
+    EventCore() noexcept {
+        node_.run = &on_notify;
+        node_.owner = this;
+    }
+    EventCore(const EventCore&) = delete;
+    EventCore& operator=(const EventCore&) = delete;
+    ~EventCore() {
+        if (!waiters_.empty()) {
+            std::fputs("asynclink: ThreadSafeEvent/Message destroyed while tasks wait on it\n", stderr);
+            std::abort();
+        }
+        if (Loop* loop = binding_.loop(); loop != nullptr && node_.queued.load(std::memory_order_acquire)) {
+            loop->drain_notifications();  // a posted wake-up must not outlive the node
+        }
+    }
+
+    void set() noexcept {
+        std::uint32_t s = state_.load(std::memory_order_relaxed);
+        std::uint32_t next;
+        do {
+            if ((s & set_bit) != 0) return;  // already set: this set() coalesces with that one
+            // The setter that finds waiting_bit takes it, and with it the duty to post.
+            next = ((s & ~waiting_bit) + epoch_one) | set_bit;
+            // acq_rel: release publishes the caller's data (Message's payload) to
+            // the waiters; acquire pairs with the waiter's release that set
+            // waiting_bit, making loop_ visible.
+        } while (!state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed));
+        if ((s & waiting_bit) != 0) loop_.load(std::memory_order_relaxed)->notify(node_);  // relaxed: see acquire above
+    }
+
+    void clear() noexcept {
+        // release: orders the clear before a later set() for observers.
+        state_.fetch_and(~set_bit, std::memory_order_release);
+    }
+
+    bool is_set() const noexcept {
+        // acquire: whoever sees it set also sees what the setter wrote before set().
+        return (state_.load(std::memory_order_acquire) & set_bit) != 0;
+    }
+
+    /// Suspends a task until the event is set. Loop thread only.
+    class Waiter : public Parked, public ListedWaiter {
+    public:
+        Waiter(EventCore& e, const char* operation) noexcept : Parked(&on_cancel), event_(e), operation_(operation) {}
+
+        bool await_ready() {
+            event_.binding_.check(operation_, "set() from elsewhere; waiters must all belong to the loop that first waited");
+            return event_.is_set();
+        }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            if (!park(h)) return false;
+            // Relaxed: published by the release CAS that sets waiting_bit below.
+            event_.loop_.store(task->loop, std::memory_order_relaxed);
+            std::uint32_t s = event_.state_.load(std::memory_order_acquire);
+            if ((s & set_bit) != 0) {
+                task->suspension = nullptr;
+                return false;
+            }
+            epoch_ = s >> 2;
+            event_.waiters_.push_back(*this);
+            while ((s & waiting_bit) == 0) {
+                // release: publishes loop_ to the set() that takes waiting_bit.
+                // acquire on failure: a set() that slipped in published its data.
+                if (event_.state_.compare_exchange_weak(s, s | waiting_bit, std::memory_order_release,
+                                                        std::memory_order_acquire)) {
+                    break;
+                }
+                if ((s >> 2) != epoch_) {
+                    // Set (and perhaps cleared again) since we looked: that set()
+                    // did not see our bit, so it is ours to notice.
+                    event_.waiters_.remove(*this);
+                    task->suspension = nullptr;
+                    return false;
+                }
+            }
+            return true;
+        }
+        void await_resume() const { throw_if_cancelled(); }
+
+    private:
+        friend class EventCore;
+        static CancelResult on_cancel(Suspension& self) noexcept {
+            auto& w = static_cast<Waiter&>(self);
+            // Only this waiter leaves; a wake-up posted for the others still
+            // reaches them. A waiting_bit left behind costs one spurious post.
+            w.event_.waiters_.remove(w);
+            w.cancelled = true;
+            return CancelResult::resume_now;
+        }
+        EventCore& event_;
+        const char* operation_;
+        std::uint32_t epoch_ = 0;
+    };
+
+    Waiter wait(const char* operation) noexcept { return Waiter(*this, operation); }
+
+private:
+    // Runs on the loop after a set() took waiting_bit: wake every waiter that
+    // started waiting before the current epoch.
+    static void on_notify(RemoteNode& node) noexcept {
+        auto& e = *static_cast<EventCore*>(node.owner);
+        // acquire: pairs with set()'s release; waiters see the payload.
+        std::uint32_t s = e.state_.load(std::memory_order_acquire);
+        for (;;) {
+            std::uint32_t epoch = s >> 2;
+            for (ListedWaiter* lw = e.waiters_.front(); lw != nullptr;) {
+                auto* w = static_cast<Waiter*>(lw);
+                lw = lw->next;
+                if (w->epoch_ != epoch) {
+                    e.waiters_.remove(*w);
+                    w->task->wake();
+                }
+            }
+            if (e.waiters_.empty()) return;
+            // Waiters that came after the set remain (the event was cleared in
+            // between): re-arm so the next set() posts again.
+            // release: as in Waiter::await_suspend. acquire on failure: a newer set()'s data.
+            if ((s & waiting_bit) != 0 ||
+                e.state_.compare_exchange_strong(s, s | waiting_bit, std::memory_order_release,
+                                                 std::memory_order_acquire)) {
+                return;
+            }
+            // A set() slipped in without seeing waiting_bit: go round and wake for it.
+        }
+    }
+
+    std::atomic<std::uint32_t> state_{0};
+    std::atomic<Loop*> loop_{nullptr};
+    RemoteNode node_;
+    LoopBinding binding_;
+    WaiterList waiters_;  // loop thread only
+};
+
+}  // namespace asynclink::detail

@@ -1,0 +1,172 @@
+// ThreadSafeFlag: wake one task from any context (MicroPython's ThreadSafeFlag).
+//
+// | method           | task | other loop | thread | signal handler / ISR |
+// |------------------|------|------------|--------|----------------------|
+// | set / clear      | yes  | yes        | yes    | yes                  |
+// | is_set           | yes  | yes        | yes    | yes                  |
+// | co_await wait()  | yes  | no         | no     | no                   |
+//
+// Use this when exactly one task waits for "something happened" signalled from
+// an interrupt, a signal handler, a thread or another loop, and the payload (if
+// any) travels some other way. For several waiting tasks use ThreadSafeEvent;
+// to carry a value use Message; to carry a stream of values use ThreadSafeQueue.
+//
+// set() takes no lock, allocates nothing and is async-signal-safe. A set()
+// before wait() is remembered; many sets before one wake-up coalesce into one;
+// wait() clears the flag as it returns. A second task waiting while one already
+// waits is a usage error (UsageError), not a silent overwrite. Cancelling the
+// waiting task leaves a set() that raced with the cancellation in the flag, so
+// the next wait() sees it: no wake-up is lost.
+//
+// The protocol and its memory orders are modelled in proof/thread_safe_flag.pml.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "asynclink/detail/parked.hpp"
+#include "asynclink/detail/remote_node.hpp"
+
+namespace asynclink {
+
+class ThreadSafeFlag {
+    static constexpr std::uint32_t set_bit = 1;
+    static constexpr std::uint32_t waiting_bit = 2;  ///< a task is parked; set() must post a wake-up
+
+public:
+    ThreadSafeFlag() noexcept {
+        node_.run = &on_notify;
+        node_.owner = this;
+    }
+    ThreadSafeFlag(const ThreadSafeFlag&) = delete;
+    ThreadSafeFlag& operator=(const ThreadSafeFlag&) = delete;
+    /// Destroy on the waiting loop's thread, after every context that calls
+    /// set() has stopped, and with no task waiting.
+    ~ThreadSafeFlag() {
+        if (waiter_ != nullptr) {
+            std::fputs("asynclink: ThreadSafeFlag destroyed while a task waits on it\n", stderr);
+            std::abort();
+        }
+        // A set() posted a wake-up the loop has not processed: process it now,
+        // before the node it points at disappears.
+        if (Loop* loop = binding_.loop(); loop != nullptr && node_.queued.load(std::memory_order_acquire)) {
+            loop->drain_notifications();
+        }
+    }
+
+    /// Sets the flag and wakes the waiting task, if any. Any context.
+    void set() noexcept {
+        // acq_rel: release publishes whatever the caller wrote before set() to
+        // the task that wait()s; acquire pairs with the waiter's release CAS
+        // that set waiting_bit, so loop_ is visible when we see that bit.
+        std::uint32_t old = state_.fetch_or(set_bit, std::memory_order_acq_rel);
+        if ((old & waiting_bit) != 0 && (old & set_bit) == 0) {
+            // Relaxed: ordered by the acquire above (the waiter wrote it before its release CAS).
+            loop_.load(std::memory_order_relaxed)->notify(node_);
+        }
+    }
+
+    /// Forgets a set() that no wait() has consumed yet. Any context.
+    void clear() noexcept {
+        // release: a later set() is ordered after this clear for the waiter.
+        state_.fetch_and(~set_bit, std::memory_order_release);
+    }
+
+    /// Any context. Only a snapshot: another context may change it at once.
+    bool is_set() const noexcept {
+        // acquire: a caller that sees the flag set also sees what the setter wrote before set().
+        return (state_.load(std::memory_order_acquire) & set_bit) != 0;
+    }
+
+    class Waiter : public detail::Parked {
+    public:
+        explicit Waiter(ThreadSafeFlag& f) noexcept : Parked(&on_cancel), flag_(f) {}
+
+        bool await_ready() {
+            flag_.binding_.check("ThreadSafeFlag::wait", "set() from elsewhere; only the owning loop may wait");
+            if (flag_.waiter_ != nullptr) {
+                throw UsageError(
+                    "ThreadSafeFlag::wait: a second task waits while another already does; a ThreadSafeFlag has "
+                    "one waiter at a time (use ThreadSafeEvent for several)");
+            }
+            return flag_.try_consume();
+        }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            if (!park(h)) return false;
+            // Relaxed: published by the release CAS below.
+            flag_.loop_.store(task->loop, std::memory_order_relaxed);
+            std::uint32_t s = flag_.state_.load(std::memory_order_relaxed);
+            for (;;) {
+                if ((s & set_bit) != 0) {
+                    // A set() arrived since await_ready: consume it and do not sleep.
+                    // acquire: see what the setter wrote before set().
+                    if (flag_.state_.compare_exchange_weak(s, 0, std::memory_order_acquire,
+                                                           std::memory_order_relaxed)) {
+                        task->suspension = nullptr;
+                        return false;
+                    }
+                    continue;
+                }
+                // release: publishes loop_ to the set() that will see waiting_bit.
+                if (flag_.state_.compare_exchange_weak(s, waiting_bit, std::memory_order_release,
+                                                       std::memory_order_relaxed)) {
+                    flag_.waiter_ = this;
+                    return true;
+                }
+            }
+        }
+        void await_resume() const { throw_if_cancelled(); }
+
+    private:
+        static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
+            auto& w = static_cast<Waiter&>(self);
+            // Withdraw the waiting bit but leave any set() in the flag for the
+            // next wait(). acq_rel: orders against a concurrent set()'s fetch_or.
+            w.flag_.state_.fetch_and(~waiting_bit, std::memory_order_acq_rel);
+            w.flag_.waiter_ = nullptr;
+            w.cancelled = true;
+            return detail::CancelResult::resume_now;
+        }
+        ThreadSafeFlag& flag_;
+    };
+
+    /// Suspends until the flag is set, then clears it. Loop thread only, one
+    /// waiting task at a time. Cancellable.
+    [[nodiscard]] Waiter wait() noexcept { return Waiter(*this); }
+
+private:
+    bool try_consume() noexcept {
+        // acquire: see what the setter wrote before set(). Only the loop ever
+        // clears waiting_bit, and it is not set here, so clearing set_bit is all.
+        return (state_.fetch_and(~set_bit, std::memory_order_acquire) & set_bit) != 0;
+    }
+
+    // Runs on the loop after a set() saw waiting_bit.
+    static void on_notify(detail::RemoteNode& node) noexcept {
+        auto& flag = *static_cast<ThreadSafeFlag*>(node.owner);
+        Waiter* w = flag.waiter_;
+        if (w == nullptr) return;  // the waiter was cancelled after the set(): the set stays in the flag
+        // acquire: see what the setter wrote before set().
+        std::uint32_t s = flag.state_.load(std::memory_order_acquire);
+        while ((s & set_bit) != 0) {
+            if (flag.state_.compare_exchange_weak(s, 0, std::memory_order_acquire, std::memory_order_relaxed)) {
+                flag.waiter_ = nullptr;
+                w->task->wake();
+                return;
+            }
+        }
+        // clear() withdrew the set before we got here: keep waiting. waiting_bit
+        // is still set (only the loop clears it), so the next set() posts again.
+    }
+
+    std::atomic<std::uint32_t> state_{0};
+    std::atomic<Loop*> loop_{nullptr};
+    detail::RemoteNode node_;
+    detail::LoopBinding binding_;
+    Waiter* waiter_ = nullptr;  // loop thread only
+};
+
+}  // namespace asynclink

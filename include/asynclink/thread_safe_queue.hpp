@@ -1,0 +1,496 @@
+// ThreadSafeQueue<T>: a bounded single-producer single-consumer queue between
+// any two contexts (the seed's ThreadSafeQueue).
+//
+// | method                          | task | other loop | thread | signal handler / ISR |
+// |---------------------------------|------|------------|--------|----------------------|
+// | try_put / try_get               | yes  | yes        | yes    | yes                  |
+// | put_sync / get_sync (no block)  | yes  | yes        | yes    | no (throws)          |
+// | put_sync / get_sync (block)     | no   | no         | yes    | no                   |
+// | co_await put / get / next       | yes  | yes        | no     | no                   |
+// | close                           | yes  | yes        | yes    | yes                  |
+// | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
+//
+// Use this to move a stream of values between exactly one producing context and
+// exactly one consuming context: ISR or signal handler -> task, thread -> task,
+// task -> thread, loop -> loop. Each end is async (co_await, on any loop) or
+// synchronous (a thread, which may block), independently. For several
+// producers, give each its own queue, or use Loop::call_soon_threadsafe. When
+// only the latest value matters, use Message.
+//
+// - Capacity N holds N items (the seed's held N-1). Storage is allocated once at
+//   construction, or supplied by the user (no allocation at all).
+// - try_put/try_get take no lock and allocate nothing: legal in a signal
+//   handler or ISR. Items are moved in and out, never copied; a pointer put on
+//   the queue transfers ownership of what it points to to the consumer.
+// - Blocking ends spin briefly, then park the thread in the kernel (futex): a
+//   blocked thread costs no CPU. The loop end suspends the task; the loop sleeps.
+// - close() ends the stream: the consumer receives every item put before it,
+//   then the end marker (next() yields nullopt; get()/get_sync() throw
+//   QueueClosed). Putting on a closed queue fails with QueueClosed (try_put
+//   returns false and leaves the item with the caller).
+// - Using one end from two contexts at once is detected in debug builds
+//   (abort with a message).
+//
+// Protocol (model: proof/thread_safe_queue.pml). Each index lives in one 32-bit
+// word with the other side's "I am waiting" bit:
+//   tail_ = index << 2 | closed << 1 | consumer_waiting    (index moved by the producer)
+//   head_ = index << 2 | producer_waiting                  (index moved by the consumer)
+// Indices run over [0, 2N) so that full (distance N) and empty (distance 0)
+// differ. A side about to sleep sets its bit in the other side's word with an
+// RMW and then re-checks; the other side publishes with a CAS on that same word
+// that clears the bit, and wakes the sleeper if the bit was set. Both are RMWs
+// on one location, so one of them always sees the other: no lost wake-up, and
+// no fence or system call while the other side is awake.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+#include "asynclink/detail/parked.hpp"
+#include "asynclink/detail/remote_node.hpp"
+
+namespace asynclink {
+
+namespace detail {
+/// Uninitialised room for one queued item.
+template <class T>
+struct QueueSlot {
+    alignas(T) unsigned char storage[sizeof(T)];
+    T* get() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
+};
+}  // namespace detail
+
+template <class T>
+class ThreadSafeQueue {
+    static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
+                  "ThreadSafeQueue<T> needs a noexcept move constructor and destructor (items move in and out)");
+
+    static constexpr std::uint32_t waiting_bit = 1;  // in tail_: consumer waits; in head_: producer waits
+    static constexpr std::uint32_t closed_bit = 2;   // in tail_
+    static constexpr std::uint32_t flag_mask = 3;
+
+    enum class PushResult { ok, full, closed };
+
+public:
+    using value_type = T;
+    using slot_type = detail::QueueSlot<T>;
+
+    /// A queue holding up to `capacity` items in storage it allocates now.
+    explicit ThreadSafeQueue(std::size_t capacity)
+        : owned_(capacity == 0 ? nullptr : std::make_unique<slot_type[]>(capacity)),
+          slots_(owned_.get()),
+          capacity_(checked_capacity(capacity)) {
+        init_nodes();
+    }
+    /// A queue over user-supplied storage, holding storage.size() items.
+    explicit ThreadSafeQueue(std::span<slot_type> storage)
+        : slots_(storage.data()), capacity_(checked_capacity(storage.size())) {
+        init_nodes();
+    }
+    ThreadSafeQueue(const ThreadSafeQueue&) = delete;
+    ThreadSafeQueue& operator=(const ThreadSafeQueue&) = delete;
+
+    /// Destroys the items still queued. Destroy on the loop thread of any async
+    /// end, with no task or thread waiting on either end.
+    ~ThreadSafeQueue() {
+        for (Loop* loop : {consumer_loop_.load(std::memory_order_acquire), producer_loop_.load(std::memory_order_acquire)}) {
+            if (loop != nullptr && loop->is_running_here()) loop->drain_notifications();
+        }
+        std::uint32_t h = index_of(head_.load(std::memory_order_acquire));
+        std::uint32_t t = index_of(tail_.load(std::memory_order_acquire));
+        for (; h != t; h = advance(h)) slots_[slot_of(h)].get()->~T();
+    }
+
+    std::size_t capacity() const noexcept { return capacity_; }
+
+    // ------------------------------------------------------------ producer end
+
+    /// Enqueues `item` if there is room: true, item moved from. False when full
+    /// or closed: item untouched. Never blocks; async-signal-safe.
+    bool try_put(T& item) noexcept { return push(item) == PushResult::ok; }
+    bool try_put(T&& item) noexcept { return push(item) == PushResult::ok; }
+
+    /// Enqueues from a thread. block=false: throws QueueFull when full. block=true:
+    /// waits for room (spinning briefly, then parked). Throws QueueClosed if the
+    /// queue is closed.
+    void put_sync(T item, bool block = false) {
+        for (unsigned spins = 0;; ++spins) {
+            PushResult r = push(item);
+            if (r == PushResult::ok) return;
+            if (r == PushResult::closed) throw QueueClosed();
+            if (!block) throw QueueFull();
+            if (spins < spin_limit) continue;
+            // Relaxed: published by the seq_cst RMW on head_ below.
+            producer_loop_.store(nullptr, std::memory_order_relaxed);
+            std::uint32_t h = arm(head_);
+            if (has_room(h) || is_closed()) {
+                disarm(head_);
+                continue;
+            }
+            port::park(head_, h | waiting_bit);
+        }
+    }
+
+    class Putter;
+    /// Suspends the task while the queue is full, then enqueues. Throws
+    /// QueueClosed if the queue is or becomes closed (the item is then dropped
+    /// with the Putter). Cancellable: a cancelled put did not enqueue.
+    [[nodiscard]] Putter put(T item) noexcept { return Putter(*this, std::move(item)); }
+
+    /// Ends the stream: items already queued are still delivered, then the end
+    /// marker. Any context; idempotent.
+    void close() noexcept {
+        // seq_cst: pairs with the producer's seq_cst arm of head_ and check of
+        // closed_bit (two locations, so acquire/release is not enough).
+        std::uint32_t old = tail_.fetch_or(closed_bit, std::memory_order_seq_cst);
+        if ((old & waiting_bit) != 0) wake_consumer();
+        if ((head_.load(std::memory_order_seq_cst) & waiting_bit) != 0) wake_producer();
+    }
+
+    // ------------------------------------------------------------ consumer end
+
+    /// Dequeues an item if there is one. Never blocks; async-signal-safe.
+    std::optional<T> try_get() noexcept {
+        std::optional<T> out;
+        pop(out);
+        return out;
+    }
+
+    /// Dequeues from a thread. block=false: throws QueueEmpty when empty.
+    /// block=true: waits for an item (spinning briefly, then parked). Throws
+    /// QueueClosed once the queue is closed and drained.
+    T get_sync(bool block = false) {
+        std::optional<T> out;
+        for (unsigned spins = 0;; ++spins) {
+            if (pop(out)) return std::move(*out);
+            if (is_closed()) {
+                if (pop(out)) return std::move(*out);  // an item put just before close()
+                throw QueueClosed();
+            }
+            if (!block) throw QueueEmpty();
+            if (spins < spin_limit) continue;
+            consumer_loop_.store(nullptr, std::memory_order_relaxed);  // relaxed: published by arm() below
+            std::uint32_t t = arm(tail_);
+            if (index_of(t) != index_of(head_.load(std::memory_order_relaxed)) || (t & closed_bit) != 0) {
+                disarm(tail_);
+                continue;
+            }
+            port::park(tail_, t | waiting_bit);
+        }
+    }
+
+    template <bool Iterating>
+    class BasicGetter;
+    /// Suspends the task until an item arrives and returns it. Throws
+    /// QueueClosed once the queue is closed and drained. Cancellable: a
+    /// cancelled get took nothing.
+    [[nodiscard]] BasicGetter<false> get() noexcept { return BasicGetter<false>(*this); }
+    /// Iteration: the next item, or nullopt once the queue is closed and drained.
+    /// `while (auto v = co_await q.next()) use(*v);`
+    [[nodiscard]] BasicGetter<true> next() noexcept { return BasicGetter<true>(*this); }
+
+    // ------------------------------------------------------------ any context
+
+    /// Items queued now (a snapshot).
+    std::size_t qsize() const noexcept {
+        // acquire: a consumer that sees the count also sees the items' contents.
+        return distance(index_of(head_.load(std::memory_order_acquire)), index_of(tail_.load(std::memory_order_acquire)));
+    }
+    bool empty() const noexcept { return qsize() == 0; }
+    bool full() const noexcept { return qsize() == capacity_; }
+    bool closed() const noexcept { return is_closed(); }
+
+    // ------------------------------------------------------------ awaiters
+
+    template <bool Iterating>
+    class BasicGetter : public detail::Parked {
+    public:
+        explicit BasicGetter(ThreadSafeQueue& q) noexcept : Parked(&on_cancel), queue_(q) {}
+        bool await_ready() {
+            check_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
+            return queue_.pop(item_) || queue_.is_closed();
+        }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            if (!park(h)) return false;
+            queue_.consumer_waiter_ = this;
+            // Relaxed: published by the RMW in arm().
+            queue_.consumer_loop_.store(task->loop, std::memory_order_relaxed);
+            if (queue_.consumer_ready(arm(queue_.tail_))) {
+                disarm(queue_.tail_);
+                queue_.consumer_waiter_ = nullptr;
+                task->suspension = nullptr;
+                return false;
+            }
+            return true;
+        }
+        /// get(): the item, or QueueClosed at the end. next(): the item, or nullopt at the end.
+        std::conditional_t<Iterating, std::optional<T>, T> await_resume() {
+            throw_if_cancelled();
+            if (!item_) queue_.pop(item_);
+            if constexpr (Iterating) {
+                return std::move(item_);
+            } else {
+                if (!item_) throw QueueClosed();
+                return std::move(*item_);
+            }
+        }
+
+    private:
+        static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
+            auto& g = static_cast<BasicGetter&>(self);
+            g.queue_.consumer_waiter_ = nullptr;
+            disarm(g.queue_.tail_);  // the items stay queued: a cancelled get took nothing
+            g.cancelled = true;
+            return detail::CancelResult::resume_now;
+        }
+        ThreadSafeQueue& queue_;
+        std::optional<T> item_;
+    };
+    using Getter = BasicGetter<false>;
+    using NextGetter = BasicGetter<true>;
+
+    class Putter : public detail::Parked {
+    public:
+        Putter(ThreadSafeQueue& q, T&& item) noexcept : Parked(&on_cancel), queue_(q), item_(std::move(item)) {}
+        bool await_ready() {
+            check_loop("ThreadSafeQueue::put", "put_sync or try_put");
+            result_ = queue_.push(item_);
+            return result_ != PushResult::full;
+        }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            if (!park(h)) return false;
+            for (;;) {
+                queue_.producer_waiter_ = this;
+                // Relaxed: published by the RMW in arm().
+                queue_.producer_loop_.store(task->loop, std::memory_order_relaxed);
+                std::uint32_t head = arm(queue_.head_);
+                if (!queue_.has_room(head) && !queue_.is_closed()) return true;
+                // Room appeared (or the queue closed) while we armed: try again now.
+                disarm(queue_.head_);
+                queue_.producer_waiter_ = nullptr;
+                result_ = queue_.push(item_);
+                if (result_ != PushResult::full) {
+                    task->suspension = nullptr;
+                    return false;
+                }
+            }
+        }
+        void await_resume() {
+            throw_if_cancelled();
+            if (result_ == PushResult::full) result_ = queue_.push(item_);
+            if (result_ == PushResult::closed) throw QueueClosed();
+        }
+
+    private:
+        static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
+            auto& p = static_cast<Putter&>(self);
+            p.queue_.producer_waiter_ = nullptr;
+            disarm(p.queue_.head_);  // the item was never queued: a cancelled put did nothing
+            p.cancelled = true;
+            return detail::CancelResult::resume_now;
+        }
+        ThreadSafeQueue& queue_;
+        T item_;
+        PushResult result_ = PushResult::full;
+    };
+
+private:
+    static constexpr unsigned spin_limit = 64;
+
+    static void check_loop(const char* operation, const char* alternative) {
+        if (Loop::current_or_null() == nullptr) {
+            throw UsageError(std::string(operation) + " awaited on a thread that is not running a loop; use " +
+                             alternative + " there");
+        }
+    }
+
+    static std::uint32_t checked_capacity(std::size_t capacity) {
+        if (capacity == 0) throw UsageError("ThreadSafeQueue capacity must be at least 1");
+        if (capacity > (std::size_t{1} << 28)) throw UsageError("ThreadSafeQueue capacity must be at most 2^28");
+        return static_cast<std::uint32_t>(capacity);
+    }
+    void init_nodes() noexcept {
+        consumer_node_.run = &on_consumer_notify;
+        consumer_node_.owner = this;
+        producer_node_.run = &on_producer_notify;
+        producer_node_.owner = this;
+    }
+
+    static std::uint32_t index_of(std::uint32_t word) noexcept { return word >> 2; }
+    std::uint32_t advance(std::uint32_t index) const noexcept { return index + 1 == 2 * capacity_ ? 0 : index + 1; }
+    std::uint32_t slot_of(std::uint32_t index) const noexcept { return index < capacity_ ? index : index - capacity_; }
+    std::size_t distance(std::uint32_t head, std::uint32_t tail) const noexcept {
+        return tail >= head ? tail - head : tail + 2 * capacity_ - head;
+    }
+    bool has_room(std::uint32_t head_word) const noexcept {
+        // relaxed: the producer owns tail's index.
+        return distance(index_of(head_word), index_of(tail_.load(std::memory_order_relaxed))) < capacity_;
+    }
+    bool is_closed() const noexcept {
+        // seq_cst: see close() (acquire would do for the consumer; the producer's arm needs seq_cst).
+        return (tail_.load(std::memory_order_seq_cst) & closed_bit) != 0;
+    }
+    bool consumer_ready(std::uint32_t tail_word) const noexcept {
+        return index_of(tail_word) != index_of(head_.load(std::memory_order_relaxed)) || (tail_word & closed_bit) != 0;
+    }
+
+    /// Sets the waiting bit in the other side's word; returns the word as it
+    /// was. seq_cst: the RMW orders against the other side's publishing CAS on
+    /// the same word (any order would do there) and against close()'s seq_cst
+    /// operations on the other word.
+    static std::uint32_t arm(std::atomic<std::uint32_t>& word) noexcept {
+        return word.fetch_or(waiting_bit, std::memory_order_seq_cst);
+    }
+    /// Withdraws the waiting bit (the other side may have taken it already).
+    /// relaxed: nothing is published by withdrawing.
+    static void disarm(std::atomic<std::uint32_t>& word) noexcept {
+        word.fetch_and(~waiting_bit, std::memory_order_relaxed);
+    }
+
+    PushResult push(T& item) noexcept {
+        EndGuard guard(producer_busy_, "producer");
+        // relaxed: only this producer moves the tail index.
+        std::uint32_t t = tail_.load(std::memory_order_relaxed);
+        if ((t & closed_bit) != 0) return PushResult::closed;
+        std::uint32_t ti = index_of(t);
+        if (distance(head_cache_, ti) == capacity_) {
+            // acquire: the consumer has finished moving out of the slots it freed.
+            head_cache_ = index_of(head_.load(std::memory_order_acquire));
+            if (distance(head_cache_, ti) == capacity_) return PushResult::full;
+        }
+        T* slot = ::new (static_cast<void*>(slots_[slot_of(ti)].storage)) T(std::move(item));
+        std::uint32_t next = advance(ti) << 2;
+        // acq_rel: release publishes the item; acquire pairs with the
+        // consumer's arm() so consumer_loop_ is visible if we take its bit.
+        // Relaxed on failure: only a flag changed; we retry with the fresh word.
+        while (!tail_.compare_exchange_weak(t, next | (t & closed_bit), std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+            if ((t & closed_bit) != 0) {
+                // close() won the race: the put comes after it, so it fails, and
+                // the item goes back to the caller.
+                item = std::move(*slot);
+                slot->~T();
+                return PushResult::closed;
+            }
+        }
+        if ((t & waiting_bit) != 0) wake_consumer();
+        return PushResult::ok;
+    }
+
+    bool pop(std::optional<T>& out) noexcept {
+        EndGuard guard(consumer_busy_, "consumer");
+        // relaxed: only this consumer moves the head index.
+        std::uint32_t h = head_.load(std::memory_order_relaxed);
+        std::uint32_t hi = index_of(h);
+        if (hi == tail_cache_) {
+            // acquire: pairs with push()'s release; the item is fully built.
+            tail_cache_ = index_of(tail_.load(std::memory_order_acquire));
+            if (hi == tail_cache_) return false;
+        }
+        T* slot = slots_[slot_of(hi)].get();
+        out.emplace(std::move(*slot));
+        slot->~T();
+        std::uint32_t next = advance(hi) << 2;
+        // acq_rel: release hands the emptied slot back to the producer; acquire
+        // pairs with the producer's arm() so producer_loop_ is visible.
+        while (!head_.compare_exchange_weak(h, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        }
+        if ((h & waiting_bit) != 0) wake_producer();
+        return true;
+    }
+
+    // The waiting side told us where it sleeps: on a loop (post a wake-up) or
+    // in the kernel (futex on the word it armed).
+    void wake_consumer() noexcept {
+        // relaxed: ordered by the acquire half of the RMW that saw the bit.
+        if (Loop* loop = consumer_loop_.load(std::memory_order_relaxed)) {
+            loop->notify(consumer_node_);
+        } else {
+            port::unpark_all(tail_);
+        }
+    }
+    void wake_producer() noexcept {
+        if (Loop* loop = producer_loop_.load(std::memory_order_relaxed)) {  // relaxed: as above
+            loop->notify(producer_node_);
+        } else {
+            port::unpark_all(head_);
+        }
+    }
+
+    // On the consumer's loop: wake the waiting task if there is something for
+    // it; a stale post (the task found its item without sleeping) re-arms.
+    static void on_consumer_notify(detail::RemoteNode& node) noexcept {
+        auto& q = *static_cast<ThreadSafeQueue*>(node.owner);
+        detail::Parked* g = q.consumer_waiter_;
+        if (g == nullptr) return;
+        if (!q.consumer_ready(q.arm(q.tail_))) return;  // still nothing: stay parked, armed
+        q.disarm(q.tail_);
+        q.consumer_waiter_ = nullptr;
+        g->task->wake();
+    }
+    static void on_producer_notify(detail::RemoteNode& node) noexcept {
+        auto& q = *static_cast<ThreadSafeQueue*>(node.owner);
+        Putter* p = q.producer_waiter_;
+        if (p == nullptr) return;
+        if (!q.has_room(q.arm(q.head_)) && !q.is_closed()) return;
+        q.disarm(q.head_);
+        q.producer_waiter_ = nullptr;
+        p->task->wake();
+    }
+
+    // Debug-build detection of one end used by two contexts at once.
+    class EndGuard {
+    public:
+#ifndef NDEBUG
+        EndGuard(std::atomic<bool>& busy, const char* end) noexcept : busy_(busy) {
+            // acquire/release: a clean hand-over between contexts that take turns.
+            if (busy_.exchange(true, std::memory_order_acquire)) {
+                std::fprintf(stderr,
+                             "asynclink: two contexts used the %s end of a ThreadSafeQueue at once; each end "
+                             "belongs to exactly one context (give each producer its own queue)\n",
+                             end);
+                std::abort();
+            }
+        }
+        ~EndGuard() { busy_.store(false, std::memory_order_release); }
+        std::atomic<bool>& busy_;
+#else
+        EndGuard(std::atomic<bool>&, const char*) noexcept {}
+#endif
+        EndGuard(const EndGuard&) = delete;
+        EndGuard& operator=(const EndGuard&) = delete;
+    };
+
+    std::unique_ptr<slot_type[]> owned_;
+    slot_type* slots_;
+    std::uint32_t capacity_;
+
+    // Producer side: its index word and its cached view of the consumer's index.
+    alignas(64) std::atomic<std::uint32_t> tail_{0};
+    std::uint32_t head_cache_ = 0;
+    std::atomic<Loop*> producer_loop_{nullptr};
+    Putter* producer_waiter_ = nullptr;
+    detail::RemoteNode producer_node_;
+    std::atomic<bool> producer_busy_{false};
+
+    // Consumer side.
+    alignas(64) std::atomic<std::uint32_t> head_{0};
+    std::uint32_t tail_cache_ = 0;
+    std::atomic<Loop*> consumer_loop_{nullptr};
+    detail::Parked* consumer_waiter_ = nullptr;
+    detail::RemoteNode consumer_node_;
+    std::atomic<bool> consumer_busy_{false};
+};
+
+}  // namespace asynclink
