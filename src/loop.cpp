@@ -86,7 +86,15 @@ void TaskBase::release() noexcept {
 
 // ---------------------------------------------------------------- Loop
 
-Loop::Loop(LoopOptions options) : options_(options) {
+namespace {
+std::uint64_t next_loop_id() noexcept {
+    static std::atomic<std::uint64_t> counter{0};
+    // Relaxed: only uniqueness matters, which the RMW gives by itself.
+    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+}  // namespace
+
+Loop::Loop(LoopOptions options) : options_(options), id_(next_loop_id()) {
     std::size_t capacity = options_.schedule_capacity;
     if (capacity < 2 || (capacity & (capacity - 1)) != 0) {
         throw UsageError("LoopOptions::schedule_capacity must be a power of two of at least 2, got " +

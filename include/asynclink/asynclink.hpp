@@ -1,6 +1,7 @@
 // The umbrella header: everything asynclink offers.
 #pragma once
 
+#include "asynclink/context.hpp"
 #include "asynclink/errors.hpp"
 #include "asynclink/event.hpp"
 #include "asynclink/gather.hpp"
@@ -19,4 +20,5 @@
 #include "asynclink/thread_safe_event.hpp"
 #include "asynclink/thread_safe_flag.hpp"
 #include "asynclink/thread_safe_queue.hpp"
+#include "asynclink/unblock.hpp"
 #include "asynclink/wait_for.hpp"

@@ -86,6 +86,11 @@ public:
     /// The port's idle object (file-descriptor watching for streams).
     port::Idle& idle() noexcept { return idle_; }
 
+    /// A number no other Loop of this process has had, so per-loop state kept
+    /// outside the loop (a stream's descriptor registration) can tell a new
+    /// loop from a dead one that lived at the same address.
+    std::uint64_t id() const noexcept { return id_; }
+
     // --- for the primitives (loop thread unless stated) ---
 
     /// Throws UsageError unless the calling thread runs this loop.
@@ -136,6 +141,7 @@ private:
     }
 
     LoopOptions options_;
+    std::uint64_t id_;
     port::Idle idle_;
     Clock::time_point now_{};
 

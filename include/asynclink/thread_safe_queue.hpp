@@ -153,7 +153,10 @@ public:
         // closed_bit (two locations, so acquire/release is not enough).
         std::uint32_t old = tail_.fetch_or(closed_bit, std::memory_order_seq_cst);
         if ((old & waiting_bit) != 0) wake_consumer();
-        if ((head_.load(std::memory_order_seq_cst) & waiting_bit) != 0) wake_producer();
+        // Take the producer's bit rather than just read it: the change of value
+        // is what stops a producer that is about to park on head_ from sleeping
+        // through this wake-up (the futex only sleeps while the word is unchanged).
+        if ((head_.fetch_and(~waiting_bit, std::memory_order_seq_cst) & waiting_bit) != 0) wake_producer();
     }
 
     // ------------------------------------------------------------ consumer end

@@ -130,8 +130,10 @@ void Idle::inject_wake_failure(int error_number) noexcept {
 
 void Idle::watch(int fd, std::uint32_t events, IoWatch& watcher) {
     epoll_event ev{};
-    ev.events = EPOLLRDHUP;
-    if (events & io_readable) ev.events |= EPOLLIN;
+    // EPOLLRDHUP only with EPOLLIN: it is level-triggered and reported as
+    // io_readable, so a writer waiting on a half-closed socket would otherwise
+    // be woken in a loop.
+    if (events & io_readable) ev.events |= EPOLLIN | EPOLLRDHUP;
     if (events & io_writable) ev.events |= EPOLLOUT;
     ev.data.ptr = &watcher;
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
