@@ -255,7 +255,7 @@ void Loop::fire_timers() {
 
 // --- work posted from other contexts.
 //
-// The wake protocol (the "waiter bit handshake"; model: proof/loop_sleep.pml):
+// The wake protocol (the "waiter bit handshake"; model: proof/loop_wake.pml):
 //   poster:  publish the work (a release-or-stronger RMW or store)
 //            fence(seq_cst)                              -- F1
 //            if sleeping_ then exchange(sleeping_, false) and, if it was true, idle_.wake()
@@ -396,9 +396,13 @@ void Loop::call_soon(std::function<void()> fn) {
 }
 
 void Loop::run_threadsafe_calls() {
+    bool posted = threadsafe_pending_.load(std::memory_order_relaxed);  // relaxed: a hint, see call_soon_threadsafe
+    // Nothing queued is the common case, paid on every iteration: leave
+    // before building a batch.
+    if (!posted && soon_calls_.empty()) return;
     std::vector<std::function<void()>> calls;
     calls.swap(soon_calls_);
-    if (threadsafe_pending_.load(std::memory_order_relaxed)) {  // relaxed: a hint, see call_soon_threadsafe
+    if (posted) {
         std::lock_guard lock(threadsafe_mutex_);
         threadsafe_pending_.store(false, std::memory_order_relaxed);
         for (auto& f : threadsafe_calls_) calls.push_back(std::move(f));

@@ -1,0 +1,44 @@
+/* The loop's side of every wake-up, shared by the models in this folder.
+ * Mirrors src/loop.cpp: Loop::notify, Loop::wake_if_sleeping, Loop::take_posted_work
+ * and the sleep step of Loop::run_once (the "waiter bit handshake").
+ * Promela is sequentially consistent: these models check the protocol's logic;
+ * the memory orders that make the C++ behave sequentially consistently at the
+ * points that matter are argued next to the code. One RemoteNode per primitive
+ * side is modelled as the booleans queued/posted of that node. */
+
+bool sleeping[2];       /* Loop::sleeping_ of loop 0 and loop 1 */
+byte eventfd[2];        /* their eventfd counters */
+
+/* Loop::notify(node): coalesce through node.queued, push, wake if sleeping. */
+inline notify(L, queued, posted) {
+    atomic {
+        if
+        :: queued -> skip                         /* already posted: coalesce */
+        :: else -> queued = true; posted = true   /* exchange(queued) + CAS push */
+        fi
+    }
+    /* wake_if_sleeping: fence F1, then exchange(sleeping_, false) */
+    atomic {
+        if
+        :: sleeping[L] -> sleeping[L] = false; eventfd[L] = 1
+        :: else -> skip
+        fi
+    }
+}
+
+/* The sleep step of Loop::run_once: announce, fence F2, re-check, sleep. The
+ * sleep (epoll_wait on the eventfd) blocks until a poster writes the eventfd:
+ * a lost wake-up shows as a process blocked here forever (an invalid end state). */
+inline sleep_unless(L, work_pending) {
+    sleeping[L] = true;
+#ifdef MUTANT_NO_RECHECK
+    /* A deliberately broken loop that sleeps without the re-check after F2:
+     * verification must fail (ctest runs this mutant expecting failure). */
+    (eventfd[L] > 0); eventfd[L] = 0; sleeping[L] = false
+#else
+    if
+    :: work_pending -> sleeping[L] = false
+    :: else -> (eventfd[L] > 0); eventfd[L] = 0; sleeping[L] = false
+    fi
+#endif
+}
