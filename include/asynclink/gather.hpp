@@ -180,7 +180,10 @@ Task<std::tuple<result_t<Ts>...>> gather_tuple(TaskHandle<Ts>... handles) {
 
 template <class... Ts>
 Task<std::tuple<Outcome<Ts>...>> gather_tuple_outcomes(TaskHandle<Ts>... handles) {
-    co_await WaitAll(std::vector<TaskBase*>{&handles.state()...}, false);
+    // A named vector: g++ 12 rejects an initializer_list temporary inside a
+    // co_await expression ("array used as initializer").
+    std::vector<TaskBase*> children{&handles.state()...};
+    co_await WaitAll(children, false);
     co_return std::tuple<Outcome<Ts>...>(take_outcome(handles)...);
 }
 
