@@ -15,6 +15,8 @@
 #include "asynclink/semaphore.hpp"
 #include "asynclink/shared.hpp"
 #include "asynclink/sleep.hpp"
+#include "asynclink/stream.hpp"
+#include "asynclink/stream_open.hpp"
 #include "asynclink/task.hpp"
 #include "asynclink/task_handle.hpp"
 #include "asynclink/thread_safe_event.hpp"
