@@ -5,9 +5,9 @@
 // |------------------|------|------------|--------|----------------------|
 // | co_await gather  | yes  | no         | no     | no                   |
 //
-// Children are Task<T> (started as tasks when the gather starts) or
-// TaskHandle<T> (already running). Results come back in argument order; void
-// results as std::monostate.
+// Children are Task<T> (started as tasks, in argument order, when the gather
+// starts) or TaskHandle<T> (already running). Results come back in argument
+// order; void results as std::monostate.
 //
 // Without return_exceptions, the first child to fail makes gather cancel the
 // others, wait until they have finished, and then rethrow that first
@@ -23,6 +23,8 @@
 #include <cstddef>
 #include <exception>
 #include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "asynclink/detail/parked.hpp"
@@ -167,49 +169,65 @@ Outcome<T> take_outcome(const TaskHandle<T>& h) {
     return Outcome<T>(take_result(h));
 }
 
-template <class... Ts>
-Task<std::tuple<result_t<Ts>...>> gather_tuple(TaskHandle<Ts>... handles) {
-    std::vector<TaskBase*> children{&handles.state()...};
-    co_await WaitAll(children, true);
-    if (std::exception_ptr e = first_failure(children)) {
-        (handles.exception(), ...);  // every child's outcome was seen here
+// The gather coroutines take their children unstarted and start them in their
+// first step: a gather that never runs (cancelled first, or never awaited)
+// starts nothing, and braces make the children start in argument order.
+
+template <class... As>
+Task<std::tuple<result_t<handle_value_t<As>>...>> gather_tuple(As... children) {
+    std::tuple<TaskHandle<handle_value_t<As>>...> handles{as_handle(std::move(children))...};
+    std::vector<TaskBase*> states = std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
+    co_await WaitAll(states, true);
+    if (std::exception_ptr e = first_failure(states)) {
+        std::apply([](auto&... h) { (h.exception(), ...); }, handles);  // every child's outcome was seen here
         std::rethrow_exception(e);
     }
-    co_return std::tuple<result_t<Ts>...>(take_result(handles)...);
+    co_return std::apply([](auto&... h) { return std::tuple<result_t<handle_value_t<As>>...>(take_result(h)...); },
+                         handles);
 }
 
-template <class... Ts>
-Task<std::tuple<Outcome<Ts>...>> gather_tuple_outcomes(TaskHandle<Ts>... handles) {
-    // A named vector: g++ 12 rejects an initializer_list temporary inside a
-    // co_await expression ("array used as initializer").
-    std::vector<TaskBase*> children{&handles.state()...};
-    co_await WaitAll(children, false);
-    co_return std::tuple<Outcome<Ts>...>(take_outcome(handles)...);
+template <class... As>
+Task<std::tuple<Outcome<handle_value_t<As>>...>> gather_tuple_outcomes(As... children) {
+    std::tuple<TaskHandle<handle_value_t<As>>...> handles{as_handle(std::move(children))...};
+    std::vector<TaskBase*> states = std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
+    co_await WaitAll(states, false);
+    co_return std::apply([](auto&... h) { return std::tuple<Outcome<handle_value_t<As>>...>(take_outcome(h)...); },
+                         handles);
 }
 
-template <class T>
-Task<std::vector<result_t<T>>> gather_vector(std::vector<TaskHandle<T>> handles) {
-    std::vector<TaskBase*> children;
-    children.reserve(handles.size());
-    for (auto& h : handles) children.push_back(&h.state());
-    co_await WaitAll(children, true);
-    if (std::exception_ptr e = first_failure(children)) {
+template <class A>
+std::vector<TaskHandle<handle_value_t<A>>> start_all(std::vector<A>& children) {
+    std::vector<TaskHandle<handle_value_t<A>>> handles;
+    handles.reserve(children.size());
+    for (auto& c : children) handles.push_back(as_handle(std::move(c)));
+    return handles;
+}
+
+template <class A>
+Task<std::vector<result_t<handle_value_t<A>>>> gather_vector(std::vector<A> children) {
+    auto handles = start_all(children);
+    std::vector<TaskBase*> states;
+    states.reserve(handles.size());
+    for (auto& h : handles) states.push_back(&h.state());
+    co_await WaitAll(states, true);
+    if (std::exception_ptr e = first_failure(states)) {
         for (auto& h : handles) h.exception();
         std::rethrow_exception(e);
     }
-    std::vector<result_t<T>> results;
+    std::vector<result_t<handle_value_t<A>>> results;
     results.reserve(handles.size());
     for (auto& h : handles) results.push_back(take_result(h));
     co_return results;
 }
 
-template <class T>
-Task<std::vector<Outcome<T>>> gather_vector_outcomes(std::vector<TaskHandle<T>> handles) {
-    std::vector<TaskBase*> children;
-    children.reserve(handles.size());
-    for (auto& h : handles) children.push_back(&h.state());
-    co_await WaitAll(children, false);
-    std::vector<Outcome<T>> results;
+template <class A>
+Task<std::vector<Outcome<handle_value_t<A>>>> gather_vector_outcomes(std::vector<A> children) {
+    auto handles = start_all(children);
+    std::vector<TaskBase*> states;
+    states.reserve(handles.size());
+    for (auto& h : handles) states.push_back(&h.state());
+    co_await WaitAll(states, false);
+    std::vector<Outcome<handle_value_t<A>>> results;
     results.reserve(handles.size());
     for (auto& h : handles) results.push_back(take_outcome(h));
     co_return results;
@@ -220,31 +238,25 @@ Task<std::vector<Outcome<T>>> gather_vector_outcomes(std::vector<TaskHandle<T>> 
 /// Runs every child concurrently; returns a tuple of their results.
 template <class... As>
 Task<std::tuple<result_t<detail::handle_value_t<As>>...>> gather(As&&... children) {
-    return detail::gather_tuple(detail::as_handle(std::forward<As>(children))...);
+    return detail::gather_tuple<std::remove_cvref_t<As>...>(std::forward<As>(children)...);
 }
 
 /// Runs every child to its end; returns a tuple of Outcome<T>.
 template <class... As>
 Task<std::tuple<Outcome<detail::handle_value_t<As>>...>> gather(return_exceptions_t, As&&... children) {
-    return detail::gather_tuple_outcomes(detail::as_handle(std::forward<As>(children))...);
+    return detail::gather_tuple_outcomes<std::remove_cvref_t<As>...>(std::forward<As>(children)...);
 }
 
 /// Over a range of Task<T> or TaskHandle<T>: a vector of results.
 template <class A>
 Task<std::vector<result_t<detail::handle_value_t<A>>>> gather(std::vector<A> children) {
-    std::vector<TaskHandle<detail::handle_value_t<A>>> handles;
-    handles.reserve(children.size());
-    for (auto& c : children) handles.push_back(detail::as_handle(std::move(c)));
-    return detail::gather_vector(std::move(handles));
+    return detail::gather_vector(std::move(children));
 }
 
 /// Over a range, every child to its end: a vector of Outcome<T>.
 template <class A>
 Task<std::vector<Outcome<detail::handle_value_t<A>>>> gather(return_exceptions_t, std::vector<A> children) {
-    std::vector<TaskHandle<detail::handle_value_t<A>>> handles;
-    handles.reserve(children.size());
-    for (auto& c : children) handles.push_back(detail::as_handle(std::move(c)));
-    return detail::gather_vector_outcomes(std::move(handles));
+    return detail::gather_vector_outcomes(std::move(children));
 }
 
 }  // namespace asynclink
