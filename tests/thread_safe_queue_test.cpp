@@ -1,0 +1,572 @@
+// ThreadSafeQueue<T>: capacity N holds N, owned or user-supplied storage, the
+// non-blocking and blocking synchronous ends, the async ends on one or two
+// loops, close() delivering everything put before it, move-only items,
+// cancellation that takes or enqueues nothing, blocked threads costing no CPU.
+// Concurrent use of one end (a debug-build abort) is in queue_misuse_test.cpp.
+#include <asynclink/asynclink.hpp>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bridge_test_support.hpp"
+
+namespace al = asynclink;
+using namespace std::chrono_literals;
+using bridge_test::hang_limit;
+
+namespace {
+
+using Item = std::unique_ptr<std::uint64_t>;
+
+Item make_item(std::uint64_t v) { return std::make_unique<std::uint64_t>(v); }
+
+al::Task<void> settle(int yields = 3) {
+    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
+}
+
+// Counts live instances, so a test can see that queued items are destroyed.
+struct Counted {
+    static inline std::atomic<int> live{0};
+    explicit Counted(int v) : value(v) { live.fetch_add(1, std::memory_order_relaxed); }  // relaxed: a tally
+    Counted(Counted&& other) noexcept : value(other.value) { live.fetch_add(1, std::memory_order_relaxed); }
+    Counted(const Counted&) = delete;
+    Counted& operator=(Counted&&) noexcept = default;
+    ~Counted() { live.fetch_sub(1, std::memory_order_relaxed); }
+    int value;
+};
+
+// Puts 0, 1, 2, ... until the budget is spent, then closes; returns how many.
+al::Task<std::uint64_t> produce_async(al::ThreadSafeQueue<Item>& q, bridge_test::Budget budget) {
+    std::uint64_t i = 0;
+    for (; budget.more(i); ++i) co_await al::wait_for(q.put(make_item(i)), hang_limit);
+    q.close();
+    co_return i;
+}
+
+// The same from a thread, blocking.
+std::uint64_t produce_sync(al::ThreadSafeQueue<Item>& q, bridge_test::Budget budget, bool pause_at_random = false) {
+    std::mt19937 rng(4);
+    std::uint64_t i = 0;
+    for (; budget.more(i); ++i) {
+        q.put_sync(make_item(i), true);
+        if (pause_at_random && rng() % 1024 == 0) std::this_thread::sleep_for(50us);  // let the consumer sleep
+    }
+    q.close();
+    return i;
+}
+
+// Consumes until the end marker; returns how many arrived, all in order.
+al::Task<std::uint64_t> consume_async(al::ThreadSafeQueue<Item>& q) {
+    std::uint64_t expected = 0;
+    while (auto item = co_await al::wait_for(q.next(), hang_limit)) {
+        EXPECT_EQ(**item, expected);
+        if (**item != expected) break;
+        ++expected;
+    }
+    co_return expected;
+}
+
+}  // namespace
+
+TEST(ThreadSafeQueue, CapacityNHoldsNItems) {
+    for (std::size_t capacity : {1u, 2u, 5u, 16u}) {
+        al::ThreadSafeQueue<int> q(capacity);
+        EXPECT_EQ(q.capacity(), capacity);
+        EXPECT_TRUE(q.empty());
+        for (std::size_t i = 0; i < capacity; ++i) {
+            EXPECT_FALSE(q.full());
+            EXPECT_TRUE(q.try_put(static_cast<int>(i))) << "capacity " << capacity << " refused item " << i;
+            EXPECT_EQ(q.qsize(), i + 1);
+        }
+        EXPECT_TRUE(q.full());
+        EXPECT_FALSE(q.try_put(99)) << "capacity " << capacity << " took one item too many";
+        for (std::size_t i = 0; i < capacity; ++i) EXPECT_EQ(q.try_get(), static_cast<int>(i));
+        EXPECT_TRUE(q.empty());
+        EXPECT_EQ(q.try_get(), std::nullopt);
+    }
+}
+
+TEST(ThreadSafeQueue, ZeroCapacityIsAUsageError) {
+    try {
+        al::ThreadSafeQueue<int> q(0);
+        ADD_FAILURE() << "a queue of capacity 0 was built";
+    } catch (const al::UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("capacity must be at least 1"), std::string::npos) << e.what();
+    }
+    std::span<al::ThreadSafeQueue<int>::slot_type> no_storage;
+    EXPECT_THROW(al::ThreadSafeQueue<int>{no_storage}, al::UsageError);
+}
+
+TEST(ThreadSafeQueue, AbsurdCapacityIsAUsageErrorNotAnAllocationFailure) {
+    // The capacity must be checked before the storage is allocated: otherwise
+    // this throws std::bad_array_new_length (or, under ASan, aborts).
+    EXPECT_THROW(al::ThreadSafeQueue<std::uint64_t>{std::numeric_limits<std::size_t>::max()}, al::UsageError);
+}
+
+TEST(ThreadSafeQueue, UserSuppliedStorageHoldsExactlyItsSize) {
+    std::array<al::ThreadSafeQueue<Item>::slot_type, 3> storage;
+    {
+        al::ThreadSafeQueue<Item> q{std::span(storage)};
+        EXPECT_EQ(q.capacity(), 3u);
+        // Many laps round the storage: indices run over twice the capacity.
+        std::uint64_t next_in = 0;
+        std::uint64_t next_out = 0;
+        for (int lap = 0; lap < 50; ++lap) {
+            while (q.try_put(make_item(next_in))) ++next_in;
+            EXPECT_EQ(q.qsize(), 3u);
+            for (int k = 0; k < lap % 3 + 1; ++k) {
+                auto item = q.try_get();
+                ASSERT_TRUE(item);
+                EXPECT_EQ(**item, next_out++);
+            }
+        }
+        // Items still queued are destroyed with the queue (ASan: no leak).
+        EXPECT_FALSE(q.empty());
+    }
+}
+
+TEST(ThreadSafeQueue, QueuedItemsAreDestroyedWithTheQueue) {
+    {
+        al::ThreadSafeQueue<Counted> q(4);
+        EXPECT_TRUE(q.try_put(Counted(1)));
+        EXPECT_TRUE(q.try_put(Counted(2)));
+        EXPECT_TRUE(q.try_put(Counted(3)));
+        EXPECT_EQ(q.try_get()->value, 1);
+        EXPECT_EQ(Counted::live.load(), 2);
+    }
+    EXPECT_EQ(Counted::live.load(), 0);
+}
+
+TEST(ThreadSafeQueue, TryPutLeavesTheItemWithTheCallerWhenFull) {
+    al::ThreadSafeQueue<Item> q(1);
+    Item first = make_item(1);
+    EXPECT_TRUE(q.try_put(first));
+    EXPECT_EQ(first, nullptr) << "an accepted item is moved in";
+    Item second = make_item(2);
+    EXPECT_FALSE(q.try_put(second));
+    ASSERT_NE(second, nullptr) << "a refused item must stay with the caller";
+    EXPECT_EQ(*second, 2u);
+}
+
+TEST(ThreadSafeQueue, NonBlockingSyncEndsThrowQueueFullAndQueueEmpty) {
+    al::ThreadSafeQueue<int> q(2);
+    EXPECT_THROW(q.get_sync(), al::QueueEmpty);
+    EXPECT_THROW(q.get_sync(false), al::QueueEmpty);
+    q.put_sync(1);
+    q.put_sync(2, false);
+    EXPECT_THROW(q.put_sync(3), al::QueueFull);
+    EXPECT_EQ(q.qsize(), 2u);
+    EXPECT_EQ(q.get_sync(), 1);
+    EXPECT_EQ(q.get_sync(false), 2);
+    EXPECT_THROW(q.get_sync(), al::QueueEmpty);
+}
+
+TEST(ThreadSafeQueue, BlockingSyncEndsPassEveryItemInOrderBetweenThreads) {
+    al::ThreadSafeQueue<Item> q(4);
+    std::uint64_t sent = 0;
+    std::thread producer([&] { sent = produce_sync(q, bridge_test::Budget(bridge_test::scaled(100'000))); });
+    std::uint64_t received = 0;
+    try {
+        for (;; ++received) {
+            Item item = q.get_sync(true);
+            ASSERT_EQ(*item, received);
+        }
+    } catch (const al::QueueClosed&) {
+    }
+    producer.join();
+    EXPECT_GT(sent, 0u);
+    EXPECT_EQ(received, sent);
+}
+
+TEST(ThreadSafeQueue, CloseDeliversEveryItemPutBeforeItThenTheEndMarker) {
+    al::ThreadSafeQueue<Item> q(8);
+    for (std::uint64_t i = 0; i < 5; ++i) q.put_sync(make_item(i));
+    q.close();
+    q.close();  // idempotent
+    EXPECT_TRUE(q.closed());
+    al::run([&]() -> al::Task<void> {
+        EXPECT_EQ(*co_await q.get(), 0u);
+        EXPECT_EQ(**co_await q.next(), 1u);
+        co_return;
+    }());
+    EXPECT_EQ(*q.get_sync(), 2u);
+    EXPECT_EQ(*q.get_sync(true), 3u);
+    EXPECT_EQ(**q.try_get(), 4u);
+    // Drained: each API gives its own form of the end marker.
+    EXPECT_EQ(q.try_get(), std::nullopt);
+    EXPECT_THROW(q.get_sync(), al::QueueClosed);
+    EXPECT_THROW(q.get_sync(true), al::QueueClosed);
+    al::run([&]() -> al::Task<void> {
+        EXPECT_EQ(co_await q.next(), std::nullopt);
+        EXPECT_EQ(co_await q.next(), std::nullopt);
+        EXPECT_THROW(co_await q.get(), al::QueueClosed);
+    }());
+}
+
+TEST(ThreadSafeQueue, PutOnAClosedQueueFailsAndLeavesTheItemWithTheCaller) {
+    al::ThreadSafeQueue<Item> q(4);
+    q.close();
+    Item item = make_item(7);
+    EXPECT_FALSE(q.try_put(item));
+    ASSERT_NE(item, nullptr);
+    EXPECT_EQ(*item, 7u);
+    EXPECT_THROW(q.put_sync(make_item(8)), al::QueueClosed);
+    EXPECT_THROW(q.put_sync(make_item(9), true), al::QueueClosed);
+    al::run([&]() -> al::Task<void> { EXPECT_THROW(co_await q.put(make_item(10)), al::QueueClosed); }());
+    EXPECT_TRUE(q.empty());
+}
+
+TEST(ThreadSafeQueue, IterationYieldsEveryItemThenEnds) {
+    al::ThreadSafeQueue<Item> q(3);
+    std::uint64_t received = 0;
+    al::run([&]() -> al::Task<void> {
+        auto consumer = al::create_task(consume_async(q));
+        EXPECT_EQ(co_await produce_async(q, bridge_test::Budget(100)), 100u);
+        received = co_await al::wait_for(consumer, hang_limit);
+    }());
+    EXPECT_EQ(received, 100u);
+}
+
+TEST(ThreadSafeQueue, MoveOnlyItemsTravelThroughEveryApi) {
+    // Item is a unique_ptr: this compiles only if the queue never copies.
+    al::ThreadSafeQueue<Item> q(8);
+    Item a = make_item(1);
+    EXPECT_TRUE(q.try_put(a));
+    q.put_sync(make_item(2));
+    q.put_sync(make_item(3), true);
+    std::uint64_t* raw = nullptr;
+    al::run([&]() -> al::Task<void> {
+        Item d = make_item(4);
+        raw = d.get();
+        co_await q.put(std::move(d));
+        EXPECT_EQ(*co_await q.get(), 1u);
+        EXPECT_EQ(**co_await q.next(), 2u);
+    }());
+    EXPECT_EQ(*q.get_sync(), 3u);
+    Item last = q.get_sync(true);
+    EXPECT_EQ(last.get(), raw) << "the very object put must come out: ownership moves, nothing is copied";
+}
+
+TEST(ThreadSafeQueue, ThreadToTask) {
+    al::ThreadSafeQueue<Item> q(16);
+    std::uint64_t sent = 0;
+    std::thread producer([&] { sent = produce_sync(q, bridge_test::Budget(bridge_test::scaled(100'000)), true); });
+    std::uint64_t received = al::run(consume_async(q));
+    producer.join();
+    EXPECT_GT(sent, 0u);
+    EXPECT_EQ(received, sent);
+}
+
+TEST(ThreadSafeQueue, TaskToThread) {
+    al::ThreadSafeQueue<Item> q(16);
+    std::uint64_t received = 0;
+    std::thread consumer([&] {
+        std::mt19937 rng(5);
+        try {
+            for (;; ++received) {
+                Item item = q.get_sync(true);
+                ASSERT_EQ(*item, received);
+                if (rng() % 1024 == 0) std::this_thread::sleep_for(50us);  // let the producer task wait
+            }
+        } catch (const al::QueueClosed&) {
+        }
+    });
+    std::uint64_t sent = al::run(produce_async(q, bridge_test::Budget(bridge_test::scaled(100'000))));
+    consumer.join();
+    EXPECT_GT(sent, 0u);
+    EXPECT_EQ(received, sent);
+}
+
+TEST(ThreadSafeQueue, BothEndsAsyncOnTwoLoopsOnTwoThreads) {
+    for (std::size_t capacity : {1u, 7u, 64u}) {
+        al::ThreadSafeQueue<Item> q(capacity);
+        std::uint64_t sent = 0;
+        std::thread producer_loop(
+            [&] { sent = al::run(produce_async(q, bridge_test::Budget(bridge_test::scaled(50'000), 1s))); });
+        std::uint64_t received = al::run(consume_async(q));
+        producer_loop.join();
+        EXPECT_GT(sent, 0u);
+        EXPECT_EQ(received, sent) << "capacity " << capacity;
+    }
+}
+
+TEST(ThreadSafeQueue, CloseFromAnotherThreadWakesAnAsyncGetterAndAnAsyncPutter) {
+    al::ThreadSafeQueue<Item> in(1);
+    al::ThreadSafeQueue<Item> out(1);
+    out.put_sync(make_item(0));  // full: the put below waits
+    std::atomic<bool> parked{false};
+    std::thread closer([&] {
+        // acquire: pairs with the loop's release once both tasks are parked.
+        while (!parked.load(std::memory_order_acquire)) std::this_thread::yield();
+        in.close();
+        out.close();
+    });
+    al::run([&]() -> al::Task<void> {
+        auto getter = al::create_task([](al::ThreadSafeQueue<Item>& q) -> al::Task<bool> {
+            co_return !(co_await q.next()).has_value();
+        }(in));
+        auto putter = al::create_task([](al::ThreadSafeQueue<Item>& q) -> al::Task<bool> {
+            try {
+                co_await q.put(make_item(1));
+            } catch (const al::QueueClosed&) {
+                co_return true;
+            }
+            co_return false;
+        }(out));
+        co_await settle();
+        parked.store(true, std::memory_order_release);  // release: see above
+        EXPECT_TRUE(co_await al::wait_for(getter, hang_limit)) << "the getter did not get the end marker";
+        EXPECT_TRUE(co_await al::wait_for(putter, hang_limit)) << "the putter did not get QueueClosed";
+    }());
+    closer.join();
+    EXPECT_EQ(*out.get_sync(), 0u);
+    EXPECT_THROW(out.get_sync(), al::QueueClosed);
+}
+
+TEST(ThreadSafeQueue, CloseWakesThreadsBlockedInGetSyncAndPutSync) {
+    al::ThreadSafeQueue<Item> empty_q(2);
+    al::ThreadSafeQueue<Item> full_q(1);
+    full_q.put_sync(make_item(0));
+    std::atomic<pid_t> getter_tid{0}, putter_tid{0};
+    bool getter_closed = false, putter_closed = false;
+    std::thread getter([&] {
+        getter_tid.store(bridge_test::thread_id(), std::memory_order_relaxed);  // relaxed: only an id to probe
+        try {
+            empty_q.get_sync(true);
+        } catch (const al::QueueClosed&) {
+            getter_closed = true;
+        }
+    });
+    std::thread putter([&] {
+        putter_tid.store(bridge_test::thread_id(), std::memory_order_relaxed);  // relaxed: as above
+        try {
+            full_q.put_sync(make_item(1), true);
+        } catch (const al::QueueClosed&) {
+            putter_closed = true;
+        }
+    });
+    while (getter_tid.load() == 0 || putter_tid.load() == 0) std::this_thread::yield();
+    EXPECT_TRUE(bridge_test::wait_until_parked_on_futex(getter_tid.load()));
+    EXPECT_TRUE(bridge_test::wait_until_parked_on_futex(putter_tid.load()));
+    empty_q.close();
+    full_q.close();
+    getter.join();
+    putter.join();
+    EXPECT_TRUE(getter_closed);
+    EXPECT_TRUE(putter_closed);
+    EXPECT_EQ(*full_q.get_sync(), 0u) << "the item put before close() is still delivered";
+}
+
+TEST(ThreadSafeQueue, CloseRacingTheProducerLosesNothingAndDuplicatesNothing) {
+    // A third thread closes while a producer thread puts as fast as it can and
+    // a task consumes. Every item try_put accepted is delivered, in order, then
+    // the end marker; the one it refused for being closed stays with the producer.
+    bridge_test::Budget budget(bridge_test::scaled(100, 10));
+    std::mt19937 rng(6);
+    for (std::uint64_t round = 0; budget.more(round); ++round) {
+        al::ThreadSafeQueue<Item> q(1 + rng() % 8);
+        std::atomic<std::uint64_t> accepted{0};
+        std::uint64_t close_after = rng() % 2000;
+        Item refused;
+        std::thread producer([&] {
+            for (std::uint64_t i = 0;; ++i) {
+                Item item = make_item(i);
+                while (!q.try_put(item)) {
+                    if (q.closed()) {
+                        refused = std::move(item);
+                        return;
+                    }
+                    std::this_thread::yield();
+                }
+                accepted.store(i + 1, std::memory_order_relaxed);  // relaxed: only paces the closer
+            }
+        });
+        std::thread closer([&] {
+            while (accepted.load(std::memory_order_relaxed) < close_after) std::this_thread::yield();
+            q.close();
+        });
+        std::uint64_t received = al::run(consume_async(q));
+        producer.join();
+        closer.join();
+        EXPECT_EQ(received, accepted.load());
+        ASSERT_NE(refused, nullptr) << "the refused item was not left with the producer";
+        EXPECT_EQ(*refused, received);
+    }
+}
+
+TEST(ThreadSafeQueue, CancelledGetTakesNothing) {
+    al::ThreadSafeQueue<Item> q(4);
+    al::run([&]() -> al::Task<void> {
+        auto get_one = [](al::ThreadSafeQueue<Item>& queue) -> al::Task<std::uint64_t> { co_return *co_await queue.get(); };
+        // Cancelled while parked on an empty queue.
+        auto getter = al::create_task(get_one(q));
+        co_await settle();
+        getter.cancel();
+        EXPECT_THROW(co_await getter, al::CancelledError);
+        // Cancelled after an item arrived and posted its wake-up, before the loop ran it.
+        getter = al::create_task(get_one(q));
+        co_await settle();
+        EXPECT_TRUE(q.try_put(make_item(1)));
+        getter.cancel();
+        EXPECT_THROW(co_await getter, al::CancelledError);
+        EXPECT_EQ(q.qsize(), 1u) << "a cancelled get took an item";
+        // The item is still there for the next get.
+        EXPECT_EQ(co_await al::wait_for(get_one(q), hang_limit), 1u);
+    }());
+}
+
+TEST(ThreadSafeQueue, CancelledPutEnqueuesNothing) {
+    al::ThreadSafeQueue<Item> q(1);
+    al::run([&]() -> al::Task<void> {
+        auto put_one = [](al::ThreadSafeQueue<Item>& queue, std::uint64_t v) -> al::Task<void> {
+            co_await queue.put(make_item(v));
+        };
+        EXPECT_TRUE(q.try_put(make_item(0)));
+        // Cancelled while parked on a full queue.
+        auto putter = al::create_task(put_one(q, 1));
+        co_await settle();
+        putter.cancel();
+        EXPECT_THROW(co_await putter, al::CancelledError);
+        // Cancelled after room appeared and posted its wake-up, before the loop ran it.
+        putter = al::create_task(put_one(q, 2));
+        co_await settle();
+        EXPECT_EQ(**q.try_get(), 0u);
+        putter.cancel();
+        EXPECT_THROW(co_await putter, al::CancelledError);
+        co_await settle();
+        EXPECT_TRUE(q.empty()) << "a cancelled put enqueued its item";
+        // The room is there for the next put.
+        co_await al::wait_for(put_one(q, 3), hang_limit);
+        EXPECT_EQ(**q.try_get(), 3u);
+    }());
+}
+
+TEST(ThreadSafeQueue, RandomCancellationOfGetsLosesAndDuplicatesNothing) {
+    // A thread produces a numbered stream; the task takes it with gets it
+    // cancels at random. Every number arrives exactly once, in order.
+    al::ThreadSafeQueue<Item> q(4);
+    std::uint64_t sent = 0;
+    std::thread producer([&] { sent = produce_sync(q, bridge_test::Budget(bridge_test::scaled(50'000))); });
+    std::uint64_t expected = 0;
+    std::uint64_t cancelled = 0;
+    al::run([&]() -> al::Task<void> {
+        std::mt19937 rng(7);
+        for (;;) {
+            auto getter = al::create_task(
+                [](al::ThreadSafeQueue<Item>& queue) -> al::Task<std::optional<Item>> { co_return co_await queue.next(); }(q));
+            if (rng() % 3 == 0) {
+                if (rng() % 2 == 0) co_await al::sleep(0);
+                getter.cancel();
+            }
+            try {
+                std::optional<Item> item = co_await al::wait_for(getter, hang_limit);
+                if (!item) break;
+                EXPECT_EQ(**item, expected);
+                if (**item != expected) break;
+                ++expected;
+            } catch (const al::CancelledError&) {
+                ++cancelled;
+            }
+        }
+    }());
+    producer.join();
+    EXPECT_GT(sent, 0u);
+    EXPECT_EQ(expected, sent);
+    EXPECT_GT(cancelled, 0u);
+}
+
+TEST(ThreadSafeQueue, AThreadBlockedInGetSyncUsesNoCpu) {
+    al::ThreadSafeQueue<int> q(1);
+    std::atomic<pid_t> tid{0};
+    std::chrono::nanoseconds cpu{};
+    int got = 0;
+    std::thread consumer([&] {
+        tid.store(bridge_test::thread_id(), std::memory_order_release);  // release: publishes the id
+        auto before = bridge_test::thread_cpu_time();
+        got = q.get_sync(true);
+        cpu = bridge_test::thread_cpu_time() - before;
+    });
+    while (tid.load(std::memory_order_acquire) == 0) std::this_thread::yield();  // acquire: pairs with above
+    EXPECT_TRUE(bridge_test::wait_until_parked_on_futex(tid.load()));
+    std::this_thread::sleep_for(1s);
+    q.put_sync(42);
+    consumer.join();
+    EXPECT_EQ(got, 42);
+    EXPECT_LT(cpu, 50ms) << "a thread blocked 1 s in get_sync(true) used " << cpu.count() / 1000 << " us of CPU";
+}
+
+TEST(ThreadSafeQueue, AThreadBlockedInPutSyncUsesNoCpu) {
+    al::ThreadSafeQueue<int> q(1);
+    q.put_sync(1);
+    std::atomic<pid_t> tid{0};
+    std::chrono::nanoseconds cpu{};
+    std::thread producer([&] {
+        tid.store(bridge_test::thread_id(), std::memory_order_release);  // release: publishes the id
+        auto before = bridge_test::thread_cpu_time();
+        q.put_sync(2, true);
+        cpu = bridge_test::thread_cpu_time() - before;
+    });
+    while (tid.load(std::memory_order_acquire) == 0) std::this_thread::yield();  // acquire: pairs with above
+    EXPECT_TRUE(bridge_test::wait_until_parked_on_futex(tid.load()));
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(q.get_sync(), 1);
+    producer.join();
+    EXPECT_EQ(q.get_sync(), 2);
+    EXPECT_LT(cpu, 50ms) << "a thread blocked 1 s in put_sync(true) used " << cpu.count() / 1000 << " us of CPU";
+}
+
+TEST(ThreadSafeQueue, StressBothWaysAcrossCoresWithRandomPauses) {
+    // Thread -> task -> thread through two small queues, each side pausing at
+    // random so that every wait/wake path is taken on both ends.
+    const std::uint64_t count = bridge_test::scaled(1'000'000);
+    al::ThreadSafeQueue<std::uint64_t> to_loop(8);
+    al::ThreadSafeQueue<std::uint64_t> to_thread(8);
+    std::thread producer([&] {
+        bridge_test::Budget budget(count);
+        std::mt19937 rng(8);
+        for (std::uint64_t sent = 0; budget.more(sent); ++sent) {
+            to_loop.put_sync(sent, true);
+            if (rng() % 4096 == 0) std::this_thread::sleep_for(20us);
+        }
+        to_loop.close();
+    });
+    std::uint64_t thread_received = 0;
+    std::thread consumer([&] {
+        std::mt19937 rng(9);
+        try {
+            for (;;) {
+                std::uint64_t v = to_thread.get_sync(true);
+                ASSERT_EQ(v, thread_received);
+                ++thread_received;
+                if (rng() % 4096 == 0) std::this_thread::sleep_for(20us);
+            }
+        } catch (const al::QueueClosed&) {
+        }
+    });
+    std::uint64_t loop_received = 0;
+    al::run([&]() -> al::Task<void> {
+        std::mt19937 rng(10);
+        while (auto v = co_await al::wait_for(to_loop.next(), hang_limit)) {
+            EXPECT_EQ(*v, loop_received);
+            if (*v != loop_received) break;
+            ++loop_received;
+            co_await al::wait_for(to_thread.put(*v), hang_limit);
+            if (rng() % 4096 == 0) co_await al::sleep(20us);
+        }
+        to_thread.close();
+    }());
+    producer.join();
+    consumer.join();
+    EXPECT_GT(loop_received, 0u);
+    EXPECT_EQ(thread_received, loop_received);
+}
