@@ -1,0 +1,45 @@
+// Shared plumbing of the model-based fuzzers: read operations from the fuzzer's
+// bytes, run them inside a task on a fresh loop, and fail loudly on any
+// divergence from the reference model.
+#pragma once
+
+#include <asynclink/asynclink.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+namespace fuzz {
+
+/// Consumes the fuzzer's input one small number at a time; zeros when empty.
+class Input {
+public:
+    Input(const std::uint8_t* data, std::size_t size) noexcept : data_(data), size_(size) {}
+    bool more() const noexcept { return pos_ < size_; }
+    std::uint8_t byte() noexcept { return pos_ < size_ ? data_[pos_++] : 0; }
+    /// A number in [0, n).
+    unsigned pick(unsigned n) noexcept { return byte() % n; }
+
+private:
+    const std::uint8_t* data_;
+    std::size_t size_;
+    std::size_t pos_ = 0;
+};
+
+/// Aborts (which libFuzzer records as a crash with this input) when the
+/// implementation and the model disagree.
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            std::fprintf(stderr, "model divergence: %s at %s:%d\n", #cond, __FILE__, __LINE__);    \
+            std::abort();                                                                          \
+        }                                                                                          \
+    } while (0)
+
+/// Lets every task that can run, run, and every wake-up posted, land.
+inline asynclink::Task<void> settle(int turns = 4) {
+    for (int i = 0; i < turns; ++i) co_await asynclink::sleep(0);
+}
+
+}  // namespace fuzz
