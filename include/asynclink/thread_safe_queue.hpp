@@ -86,9 +86,10 @@ public:
 
     /// A queue holding up to `capacity` items in storage it allocates now.
     explicit ThreadSafeQueue(std::size_t capacity)
-        : owned_(capacity == 0 ? nullptr : std::make_unique<slot_type[]>(capacity)),
+        // The capacity is checked before anything is allocated for it.
+        : owned_(std::make_unique<slot_type[]>(checked_capacity(capacity))),
           slots_(owned_.get()),
-          capacity_(checked_capacity(capacity)) {
+          capacity_(static_cast<std::uint32_t>(capacity)) {
         init_nodes();
     }
     /// A queue over user-supplied storage, holding storage.size() items.
