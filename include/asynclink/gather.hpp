@@ -63,8 +63,12 @@ struct handle_value<TaskHandle<T>> {
 template <class A>
 using handle_value_t = typename handle_value<std::remove_cvref_t<A>>::type;
 
-/// Waits until every child task is done. With fail_fast, the first failure
-/// cancels the rest. Cancellation of the waiter is forwarded to all children.
+/// Waits until every child task is done, then says how the gather ends:
+/// await_resume() gives nullptr to return the results, or the exception to
+/// rethrow. With fail_fast, the first child to fail (in time) cancels the
+/// others and its exception is the one rethrown. Cancelling the waiter
+/// forwards the cancel to every child and makes the gather throw
+/// CancelledError, whatever they end with.
 class WaitAll : public Parked {
 public:
     WaitAll(std::vector<TaskBase*> children, bool fail_fast)
@@ -86,72 +90,73 @@ public:
         for (std::size_t i = 0; i < children_.size(); ++i) {
             if (children_[i]->done) continue;
             nodes_[i].owner = this;
+            nodes_[i].child = children_[i];
             nodes_[i].on_done = &on_child_done;
             children_[i]->add_done_waiter(nodes_[i]);
             ++remaining_;
         }
         if (fail_fast_) {
+            // Children that failed before the wait began count in argument order.
             for (TaskBase* c : children_) {
                 if (c->done && c->exception()) {
-                    cancel_all();
+                    failure_ = c->exception();
                     break;
                 }
             }
         }
-        if (cancel_pending) cancel_all();
+        if (cancel_pending) cancelled = true;
+        if (failure_ || cancelled) cancel_all();
         if (remaining_ == 0) {
             task->suspension = nullptr;
             return false;
         }
         return true;
     }
-    void await_resume() const noexcept {}
+    std::exception_ptr await_resume() const {
+        if (cancelled) return std::make_exception_ptr(CancelledError());
+        if (!fail_fast_) return nullptr;
+        if (failure_) return failure_;
+        for (TaskBase* c : children_) {  // all were done before the wait: argument order
+            if (std::exception_ptr e = c->exception()) return e;
+        }
+        return nullptr;
+    }
 
 private:
     struct Node : DoneWaiter {
         WaitAll* owner = nullptr;
+        TaskBase* child = nullptr;
     };
 
     void cancel_all() noexcept {
         for (TaskBase* c : children_) c->cancel();
     }
     static void on_child_done(DoneWaiter& self) noexcept {
-        WaitAll& w = *static_cast<Node&>(self).owner;
-        if (w.fail_fast_ && !w.failed_) {
-            for (TaskBase* c : w.children_) {
-                if (c->done && c->exception()) {
-                    w.failed_ = true;
-                    w.cancel_all();
-                    break;
-                }
-            }
+        Node& node = static_cast<Node&>(self);
+        WaitAll& w = *node.owner;
+        // Once the children have been cancelled, by a failure or by the
+        // waiter's cancel, the CancelledErrors that follow are not failures,
+        // and cancelling again would cut the others' clean-up short.
+        if (w.fail_fast_ && !w.failure_ && !w.cancelled && node.child->exception()) {
+            w.failure_ = node.child->exception();
+            w.cancel_all();
         }
         if (--w.remaining_ == 0) w.task->wake();
     }
     static CancelResult on_cancel(Suspension& self) noexcept {
-        static_cast<WaitAll&>(self).cancel_all();
+        // Each cancel() of the waiter is forwarded, as for an awaited TaskHandle.
+        auto& w = static_cast<WaitAll&>(self);
+        w.cancelled = true;
+        w.cancel_all();
         return CancelResult::forwarded;
     }
 
     std::vector<TaskBase*> children_;
     std::vector<Node> nodes_;
     std::size_t remaining_ = 0;
+    std::exception_ptr failure_;
     bool fail_fast_;
-    bool failed_ = false;
 };
-
-/// The first exception among finished children, preferring a real failure
-/// over the CancelledErrors that the fail-fast cancellation caused.
-inline std::exception_ptr first_failure(const std::vector<TaskBase*>& children) {
-    std::exception_ptr cancelled;
-    for (TaskBase* c : children) {
-        if (std::exception_ptr e = c->exception()) {
-            if (!c->cancelled) return e;
-            if (!cancelled) cancelled = e;
-        }
-    }
-    return cancelled;
-}
 
 template <class T>
 result_t<T> take_result(const TaskHandle<T>& h) {
@@ -177,8 +182,7 @@ template <class... As>
 Task<std::tuple<result_t<handle_value_t<As>>...>> gather_tuple(As... children) {
     std::tuple<TaskHandle<handle_value_t<As>>...> handles{as_handle(std::move(children))...};
     std::vector<TaskBase*> states = std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
-    co_await WaitAll(states, true);
-    if (std::exception_ptr e = first_failure(states)) {
+    if (std::exception_ptr e = co_await WaitAll(states, true)) {
         std::apply([](auto&... h) { (h.exception(), ...); }, handles);  // every child's outcome was seen here
         std::rethrow_exception(e);
     }
@@ -190,7 +194,10 @@ template <class... As>
 Task<std::tuple<Outcome<handle_value_t<As>>...>> gather_tuple_outcomes(As... children) {
     std::tuple<TaskHandle<handle_value_t<As>>...> handles{as_handle(std::move(children))...};
     std::vector<TaskBase*> states = std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
-    co_await WaitAll(states, false);
+    if (std::exception_ptr e = co_await WaitAll(states, false)) {
+        std::apply([](auto&... h) { (h.exception(), ...); }, handles);
+        std::rethrow_exception(e);
+    }
     co_return std::apply([](auto&... h) { return std::tuple<Outcome<handle_value_t<As>>...>(take_outcome(h)...); },
                          handles);
 }
@@ -209,8 +216,7 @@ Task<std::vector<result_t<handle_value_t<A>>>> gather_vector(std::vector<A> chil
     std::vector<TaskBase*> states;
     states.reserve(handles.size());
     for (auto& h : handles) states.push_back(&h.state());
-    co_await WaitAll(states, true);
-    if (std::exception_ptr e = first_failure(states)) {
+    if (std::exception_ptr e = co_await WaitAll(states, true)) {
         for (auto& h : handles) h.exception();
         std::rethrow_exception(e);
     }
@@ -226,7 +232,10 @@ Task<std::vector<Outcome<handle_value_t<A>>>> gather_vector_outcomes(std::vector
     std::vector<TaskBase*> states;
     states.reserve(handles.size());
     for (auto& h : handles) states.push_back(&h.state());
-    co_await WaitAll(states, false);
+    if (std::exception_ptr e = co_await WaitAll(states, false)) {
+        for (auto& h : handles) h.exception();
+        std::rethrow_exception(e);
+    }
     std::vector<Outcome<handle_value_t<A>>> results;
     results.reserve(handles.size());
     for (auto& h : handles) results.push_back(take_outcome(h));
