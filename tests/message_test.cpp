@@ -1,0 +1,338 @@
+// Message<T>: an event with a payload. set(value) from anywhere, any number of
+// waiters, the latest value winning, value() refusing before any set, next()
+// yielding each new set, payloads of any size never seen torn.
+#include <asynclink/asynclink.hpp>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "bridge_test_support.hpp"
+
+namespace al = asynclink;
+using namespace std::chrono_literals;
+using bridge_test::hang_limit;
+
+namespace {
+
+al::Task<void> settle(int yields = 3) {
+    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
+}
+
+template <class T>
+al::Task<T> await_message(al::Message<T>& m) {
+    co_return co_await m;
+}
+
+// A payload whose every word carries the same sequence number, plus a
+// checksum: a torn copy (words from two different set() calls) is detectable.
+template <std::size_t Bytes>
+struct Stamped {
+    static constexpr std::size_t words = Bytes / sizeof(std::uint64_t) - 1;
+    std::array<std::uint64_t, words> data{};
+    std::uint64_t checksum = 0;
+
+    static Stamped make(std::uint64_t sequence) {
+        Stamped s;
+        s.data[0] = sequence;
+        for (std::size_t i = 1; i < words; ++i) s.data[i] = sequence * 0x9E3779B97F4A7C15ull + i;
+        s.checksum = std::accumulate(s.data.begin(), s.data.end(), std::uint64_t{0});
+        return s;
+    }
+    std::uint64_t sequence() const { return data[0]; }
+    bool consistent() const {
+        for (std::size_t i = 1; i < words; ++i) {
+            if (data[i] != data[0] * 0x9E3779B97F4A7C15ull + i) return false;
+        }
+        return std::accumulate(data.begin(), data.end(), std::uint64_t{0}) == checksum;
+    }
+};
+static_assert(sizeof(Stamped<256>) == 256);
+
+// Full-speed writer on another thread, the loop reading with next() and
+// value(): every copy the loop gets is whole, and sequence numbers never go back.
+template <std::size_t Bytes>
+void expect_never_torn(int writers) {
+    al::Message<Stamped<Bytes>> m;
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> published{0};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w) {
+        threads.emplace_back([&, w] {
+            // Writer w sets numbers w, w + writers, ...: distinct per writer.
+            for (std::uint64_t i = static_cast<std::uint64_t>(w); !stop.load(std::memory_order_relaxed);
+                 i += static_cast<std::uint64_t>(writers)) {
+                m.set(Stamped<Bytes>::make(i));
+                published.fetch_add(1, std::memory_order_relaxed);  // relaxed: a tally
+            }
+        });
+    }
+    std::uint64_t reads = 0;
+    std::uint64_t torn = 0;
+    std::uint64_t last = 0;
+    bool went_back = false;
+    al::run([&]() -> al::Task<void> {
+        bridge_test::Budget budget(bridge_test::scaled(200'000));
+        for (; budget.more(reads); ++reads) {
+            Stamped<Bytes> s = reads % 2 == 0 ? co_await al::wait_for(m.next(), hang_limit) : m.value();
+            if (!s.consistent()) ++torn;
+            // With one writer the sequence is monotonic; with several only per writer.
+            if (writers == 1 && s.sequence() < last) went_back = true;
+            last = s.sequence();
+            if (reads % 64 == 0) co_await al::sleep(0);
+        }
+    }());
+    stop.store(true, std::memory_order_relaxed);  // relaxed: the writers only need to see it eventually
+    for (auto& t : threads) t.join();
+    EXPECT_GT(reads, 0u);
+    EXPECT_GT(published.load(), 0u);
+    EXPECT_EQ(torn, 0u) << "torn payloads in " << reads << " reads";
+    EXPECT_FALSE(went_back);
+}
+
+// Its copy constructor throws when the source says so.
+struct Fragile {
+    bool throw_on_copy = false;
+    int value = 0;
+    Fragile() = default;
+    Fragile(bool t, int v) : throw_on_copy(t), value(v) {}
+    Fragile(const Fragile& other) : throw_on_copy(false), value(other.value) {
+        if (other.throw_on_copy) throw std::runtime_error("Fragile copy");
+    }
+    Fragile& operator=(const Fragile&) = default;
+};
+
+}  // namespace
+
+TEST(Message, SetThenAwaitReturnsThePayloadAndStaysSet) {
+    al::Message<int> m;
+    EXPECT_FALSE(m.is_set());
+    m.set(42);
+    EXPECT_TRUE(m.is_set());
+    al::run([&]() -> al::Task<void> {
+        EXPECT_EQ(co_await m, 42);
+        EXPECT_EQ(co_await m.wait(), 42);
+        EXPECT_TRUE(m.is_set()) << "wait() leaves the message set";
+        EXPECT_EQ(m.value(), 42);
+    }());
+}
+
+TEST(Message, EveryWaiterGetsThePayload) {
+    al::Message<std::string> m;
+    al::run([&]() -> al::Task<void> {
+        std::vector<al::TaskHandle<std::string>> waiters;
+        for (int i = 0; i < 5; ++i) waiters.push_back(al::create_task(await_message(m)));
+        co_await settle();
+        for (auto& w : waiters) EXPECT_FALSE(w.done());
+        m.set(std::string("hello, waiters"));
+        for (auto& w : waiters) EXPECT_EQ(co_await al::wait_for(w, hang_limit), "hello, waiters");
+    }());
+}
+
+TEST(Message, SetFromAnotherThreadWakesTheWaitersOfASleepingLoopWithThePayload) {
+    al::Message<std::vector<int>> m;
+    const std::vector<int> payload{1, 2, 3};
+    std::atomic<pid_t> loop_tid{0};
+    bool asleep = false;
+    std::thread setter([&] {
+        pid_t tid;
+        while ((tid = loop_tid.load(std::memory_order_acquire)) == 0) std::this_thread::yield();  // acquire: see below
+        asleep = bridge_test::wait_until_asleep_in_epoll(tid);
+        m.set(payload);
+    });
+    al::run([&]() -> al::Task<void> {
+        auto a = al::create_task(await_message(m));
+        auto b = al::create_task(await_message(m));
+        co_await settle();
+        loop_tid.store(bridge_test::thread_id(), std::memory_order_release);  // release: both waiters are parked
+        EXPECT_EQ(co_await al::wait_for(a, hang_limit), payload);
+        EXPECT_EQ(co_await al::wait_for(b, hang_limit), payload);
+    }());
+    setter.join();
+    EXPECT_TRUE(asleep);
+}
+
+TEST(Message, TheLatestValueWins) {
+    al::Message<int> m;
+    al::run([&]() -> al::Task<void> {
+        auto waiter = al::create_task(await_message(m));
+        co_await settle();
+        m.set(1);
+        m.set(2);
+        m.set(3);  // no queue: the earlier two are replaced before the waiter runs
+        EXPECT_EQ(co_await al::wait_for(waiter, hang_limit), 3);
+        EXPECT_EQ(m.value(), 3);
+    }());
+}
+
+TEST(Message, ValueBeforeAnySetIsAUsageError) {
+    al::Message<int> m;
+    al::run([&]() -> al::Task<void> {
+        try {
+            (void)m.value();
+            ADD_FAILURE() << "value() returned something before any set()";
+        } catch (const al::UsageError& e) {
+            EXPECT_NE(std::string(e.what()).find("no value has been set yet"), std::string::npos) << e.what();
+        }
+        m.set(5);
+        EXPECT_EQ(m.value(), 5);
+        co_return;
+    }());
+}
+
+TEST(Message, ValueFromAThreadNotRunningTheLoopIsAUsageError) {
+    al::Message<int> m;
+    m.set(1);
+    try {
+        (void)m.value();
+        ADD_FAILURE() << "value() was accepted outside any loop";
+    } catch (const al::UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("Message::value"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("ThreadSafeQueue"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Message, ClearMakesWaitersWaitForTheNextSetButKeepsThePayload) {
+    al::Message<int> m;
+    al::run([&]() -> al::Task<void> {
+        m.set(1);
+        m.clear();
+        EXPECT_FALSE(m.is_set());
+        EXPECT_EQ(m.value(), 1) << "clear() keeps the payload";
+        auto waiter = al::create_task(await_message(m));
+        co_await settle();
+        EXPECT_FALSE(waiter.done());
+        m.set(2);
+        EXPECT_EQ(co_await al::wait_for(waiter, hang_limit), 2);
+    }());
+}
+
+TEST(Message, NextYieldsEachNewSetAndClears) {
+    al::Message<int> m;
+    al::run([&]() -> al::Task<void> {
+        m.set(1);
+        EXPECT_EQ(co_await m.next(), 1);
+        EXPECT_FALSE(m.is_set()) << "next() clears";
+        m.set(2);
+        m.set(3);  // coalesces with 2: the latest wins
+        EXPECT_EQ(co_await m.next(), 3);
+        auto again = al::create_task([](al::Message<int>& msg) -> al::Task<int> { co_return co_await msg.next(); }(m));
+        co_await settle();
+        EXPECT_FALSE(again.done()) << "next() returned without a new set()";
+        m.set(4);
+        EXPECT_EQ(co_await al::wait_for(again, hang_limit), 4);
+    }());
+}
+
+TEST(Message, NextFromAnotherThreadInLockStepSeesEverySet) {
+    // The thread sets value i only after the task took i - 1: each set is a
+    // new one, and iteration yields every one of them exactly once.
+    al::Message<std::uint64_t> m;
+    std::atomic<std::uint64_t> taken{0};
+    std::uint64_t sent = 0;
+    std::thread setter([&] {
+        bridge_test::Budget budget(bridge_test::scaled(20'000));
+        for (; budget.more(sent); ++sent) {
+            m.set(sent + 1);
+            // acquire: pairs with the task's release below.
+            while (taken.load(std::memory_order_acquire) != sent + 1) std::this_thread::yield();
+        }
+        m.set(0);  // the end
+    });
+    std::uint64_t received = 0;
+    al::run([&]() -> al::Task<void> {
+        while (std::uint64_t v = co_await al::wait_for(m.next(), hang_limit)) {
+            EXPECT_EQ(v, received + 1);
+            if (v != received + 1) break;
+            received = v;
+            EXPECT_FALSE(m.is_set());
+            taken.store(v, std::memory_order_release);  // release: the setter may set the next one
+        }
+    }());
+    setter.join();
+    EXPECT_GT(sent, 0u);
+    EXPECT_EQ(received, sent);
+}
+
+TEST(Message, CancellingOneWaiterNeverCostsTheOthers) {
+    al::Message<int> m;
+    al::run([&]() -> al::Task<void> {
+        auto a = al::create_task(await_message(m));
+        auto b = al::create_task(await_message(m));
+        auto c = al::create_task(await_message(m));
+        co_await settle();
+        m.set(9);
+        b.cancel();
+        EXPECT_THROW(co_await b, al::CancelledError);
+        EXPECT_EQ(co_await al::wait_for(a, hang_limit), 9);
+        EXPECT_EQ(co_await al::wait_for(c, hang_limit), 9);
+    }());
+}
+
+TEST(Message, WaitingFromASecondLoopIsAUsageError) {
+    al::Message<int> m;
+    m.set(1);
+    al::run([&]() -> al::Task<void> { EXPECT_EQ(co_await m, 1); }());
+    std::string message;
+    std::thread other([&] {
+        al::run([&]() -> al::Task<void> {
+            try {
+                (void)co_await m.wait();
+            } catch (const al::UsageError& e) {
+                message = e.what();
+            }
+        }());
+    });
+    other.join();
+    EXPECT_NE(message.find("Message::wait"), std::string::npos) << message;
+}
+
+TEST(Message, A256BytePayloadWrittenAtFullSpeedIsNeverSeenTorn) { expect_never_torn<256>(1); }
+
+TEST(Message, A4KiBPayloadWrittenAtFullSpeedIsNeverSeenTorn) { expect_never_torn<4096>(1); }
+
+TEST(Message, ThreeWritersAtOnceNeitherTearNorDeadlock) {
+    // Four slots: two writers never wait, a third waits for a free slot.
+    expect_never_torn<256>(3);
+}
+
+TEST(Message, NonTrivialPayloadsAreDestroyed) {
+    // Under ASan a payload not destroyed (replaced or at the end) is a leak.
+    al::Message<std::unique_ptr<int>> m;
+    m.set(std::make_unique<int>(1));
+    m.set(std::make_unique<int>(2));
+    std::thread([&] { m.set(std::make_unique<int>(3)); }).join();
+    EXPECT_TRUE(m.is_set());
+}
+
+TEST(MessageDeathTest, AThrowingPayloadConstructorGivesItsSlotBack) {
+    // A set() whose copy throws claimed a slot; if it keeps the slot, three
+    // such throws leave one free slot, and the second set() after that spins
+    // forever waiting for a slot. The child checks that it does not.
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            alarm(10);  // a set() spinning forever is killed by SIGALRM, failing the test
+            al::Message<Fragile> m;
+            int thrown = 0;
+            for (int i = 0; i < 4; ++i) {
+                try {
+                    m.set(Fragile(true, i));
+                } catch (const std::runtime_error&) {
+                    ++thrown;
+                }
+            }
+            for (int i = 0; i < 8; ++i) m.set(Fragile(false, i));
+            std::exit(thrown == 4 ? 0 : 1);
+        },
+        testing::ExitedWithCode(0), "");
+}
