@@ -61,7 +61,18 @@ public:
         Slot& s = slots_[slot];
         if (s.full) s.value().~T();
         s.full = false;
+        // If T's constructor throws, the slot goes back to the free ones: kept
+        // busy, four such throws would leave set() no slot to claim, ever.
+        struct Unclaim {
+            std::atomic<std::uint32_t>* state;
+            std::uint32_t busy_bit;
+            ~Unclaim() {
+                // release: a writer that claims the slot next sees it empty (full == false).
+                if (state != nullptr) state->fetch_and(~busy_bit, std::memory_order_release);
+            }
+        } unclaim{&slots_state_, 1u << (6 + slot)};
         ::new (static_cast<void*>(s.storage)) T(std::forward<U>(value));
+        unclaim.state = nullptr;
         s.full = true;
         publish(slot);
         core_.set();
