@@ -4,12 +4,14 @@
 // |--------------------|------|------------|--------|----------------------|
 // | co_await wait_for  | yes  | no         | no     | no                   |
 //
-// The awaitable runs as a task of its own. If it has not finished when the
-// timeout expires, it is cancelled, wait_for waits for it to end, and then
-// throws TimeoutError. If it finishes with a value at the same moment the
-// timeout fires (or swallows the cancellation and returns a value), the value
-// is returned: a result that was produced is never thrown away. Cancelling the
-// awaiting task cancels the child and throws CancelledError once it has ended.
+// The awaitable runs as a task of its own, started when the wait_for starts
+// (a wait_for cancelled before its first step never runs it). If it has not
+// finished when the timeout expires, it is cancelled, wait_for waits for it to
+// end, and then throws TimeoutError. If it finishes with a value at the same
+// moment the timeout fires (or swallows the cancellation and returns a value),
+// the value is returned: a result that was produced is never thrown away.
+// Cancelling the awaiting task cancels the child and throws CancelledError
+// once it has ended.
 #pragma once
 
 #include <chrono>
@@ -72,8 +74,11 @@ private:
     bool timed_out_ = false;
 };
 
-template <class T>
-Task<T> wait_for_handle(TaskHandle<T> child, Clock::duration timeout) {
+/// Takes the child unstarted (a Task) or running (a TaskHandle), and starts a
+/// Task child in its first step: a wait_for that never runs starts nothing.
+template <class A>
+Task<handle_value_t<A>> wait_for_child(A child_to_start, Clock::duration timeout) {
+    TaskHandle<handle_value_t<A>> child = as_handle(std::move(child_to_start));
     bool timed_out = co_await WaitWithTimeout(child.state(), timeout);
     if (timed_out && child.cancelled()) {
         child.exception();  // seen: it is the cancellation we caused
@@ -94,13 +99,12 @@ auto as_task(Aw aw) -> Task<decltype(std::declval<Aw&>().await_resume())> {
 /// most `timeout`; throws TimeoutError if it did not finish in time.
 template <class T, class Rep, class Period>
 Task<T> wait_for(Task<T> child, std::chrono::duration<Rep, Period> timeout) {
-    return detail::wait_for_handle(create_task(std::move(child)),
-                                   std::chrono::duration_cast<Clock::duration>(timeout));
+    return detail::wait_for_child(std::move(child), std::chrono::duration_cast<Clock::duration>(timeout));
 }
 
 template <class T, class Rep, class Period>
 Task<T> wait_for(TaskHandle<T> child, std::chrono::duration<Rep, Period> timeout) {
-    return detail::wait_for_handle(std::move(child), std::chrono::duration_cast<Clock::duration>(timeout));
+    return detail::wait_for_child(std::move(child), std::chrono::duration_cast<Clock::duration>(timeout));
 }
 
 template <class Aw, class Rep, class Period>
