@@ -15,6 +15,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -25,6 +26,13 @@
 namespace asynclink {
 
 namespace detail {
+
+/// How a WaitWithTimeout ended.
+enum class WaitEnd : std::uint8_t {
+    child_done,  ///< the child finished before the timeout
+    timed_out,   ///< the timeout fired and cancelled the child, which has now ended
+    cancelled,   ///< the waiter was cancelled; the cancel was forwarded to the child, which has now ended
+};
 
 class WaitWithTimeout : public Parked, public DoneWaiter, public TimerNode {
 public:
@@ -41,6 +49,7 @@ public:
         task->park(h, this);
         child_.add_done_waiter(*this);
         if (cancel_pending) {
+            cancelled = true;
             child_.cancel();
         } else if (timeout_ <= Clock::duration::zero()) {
             on_timeout(*this);
@@ -50,8 +59,10 @@ public:
         }
         return true;
     }
-    /// True if the timeout fired (the child was cancelled because of it).
-    bool await_resume() const noexcept { return timed_out_; }
+    WaitEnd await_resume() const noexcept {
+        if (cancelled) return WaitEnd::cancelled;
+        return timed_out_ ? WaitEnd::timed_out : WaitEnd::child_done;
+    }
 
 private:
     static void on_child_done(DoneWaiter& self) noexcept {
@@ -65,7 +76,12 @@ private:
         w.child_.cancel();
     }
     static CancelResult on_cancel(Suspension& self) noexcept {
-        static_cast<WaitWithTimeout&>(self).child_.cancel();
+        // The waiter's cancellation wins over the timeout, which must no longer
+        // fire: a second cancel would cut the child's clean-up short.
+        auto& w = static_cast<WaitWithTimeout&>(self);
+        w.cancelled = true;
+        w.task->loop->remove_timer(w);
+        w.child_.cancel();
         return CancelResult::forwarded;
     }
 
@@ -79,11 +95,16 @@ private:
 template <class A>
 Task<handle_value_t<A>> wait_for_child(A child_to_start, Clock::duration timeout) {
     TaskHandle<handle_value_t<A>> child = as_handle(std::move(child_to_start));
-    bool timed_out = co_await WaitWithTimeout(child.state(), timeout);
-    if (timed_out && child.cancelled()) {
+    WaitEnd end = co_await WaitWithTimeout(child.state(), timeout);
+    if (end != WaitEnd::child_done && child.cancelled()) {
         child.exception();  // seen: it is the cancellation we caused
-        throw TimeoutError();
     }
+    if (end == WaitEnd::cancelled) {
+        // Whatever the child ended with; a real error it raised stays unseen,
+        // so it is reported when the last handle goes.
+        throw CancelledError();
+    }
+    if (end == WaitEnd::timed_out && child.cancelled()) throw TimeoutError();
     co_return child.result();
 }
 
