@@ -1,0 +1,276 @@
+// Queue<T>: FIFO, maxsize (0 = unbounded), put/get, put_nowait/get_nowait
+// with QueueFull/QueueEmpty, and cancellation safety (no item is lost to or
+// duplicated by a cancelled putter or getter).
+#include <asynclink/asynclink.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace al = asynclink;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Log = std::vector<std::string>;
+
+al::Task<void> settle(int yields = 3) {
+    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
+}
+
+al::Task<int> get_and_log(Log& log, al::Queue<int>& q, std::string name) {
+    try {
+        int v = co_await q.get();
+        log.push_back(name + " got " + std::to_string(v));
+        co_return v;
+    } catch (const al::CancelledError&) {
+        log.push_back(name + " cancelled");
+        throw;
+    }
+}
+
+al::Task<void> put_and_log(Log& log, al::Queue<int>& q, int v) {
+    try {
+        co_await q.put(v);
+        log.push_back("put " + std::to_string(v));
+    } catch (const al::CancelledError&) {
+        log.push_back("put " + std::to_string(v) + " cancelled");
+        throw;
+    }
+}
+
+std::vector<int> drain(al::Queue<int>& q) {
+    std::vector<int> items;
+    while (!q.empty()) items.push_back(q.get_nowait());
+    return items;
+}
+
+}  // namespace
+
+TEST(Queue, IsFifo) {
+    al::run([]() -> al::Task<void> {
+        al::Queue<int> q;
+        for (int i = 0; i < 5; ++i) co_await q.put(i);
+        EXPECT_EQ(q.qsize(), 5u);
+        for (int i = 0; i < 5; ++i) EXPECT_EQ(co_await q.get(), i);
+        EXPECT_TRUE(q.empty());
+    }());
+}
+
+TEST(Queue, MaxsizeZeroIsUnbounded) {
+    al::run([]() -> al::Task<void> {
+        al::Queue<int> q;
+        EXPECT_EQ(q.maxsize(), 0u);
+        for (int i = 0; i < 100000; ++i) q.put_nowait(i);
+        EXPECT_FALSE(q.full());
+        EXPECT_EQ(q.qsize(), 100000u);
+        co_await q.put(-1);  // never waits
+        EXPECT_EQ(q.qsize(), 100001u);
+    }());
+}
+
+TEST(Queue, PutNowaitOnAFullQueueThrowsQueueFullAndKeepsTheContents) {
+    al::run([]() -> al::Task<void> {
+        al::Queue<int> q(2);
+        q.put_nowait(1);
+        EXPECT_FALSE(q.full());
+        q.put_nowait(2);
+        EXPECT_TRUE(q.full());
+        EXPECT_THROW(q.put_nowait(3), al::QueueFull);
+        EXPECT_EQ(drain(q), (std::vector<int>{1, 2}));
+        co_return;
+    }());
+}
+
+TEST(Queue, GetNowaitOnAnEmptyQueueThrowsQueueEmpty) {
+    al::run([]() -> al::Task<void> {
+        al::Queue<int> q(3);
+        EXPECT_THROW(q.get_nowait(), al::QueueEmpty);
+        q.put_nowait(4);
+        EXPECT_EQ(q.get_nowait(), 4);
+        EXPECT_THROW(q.get_nowait(), al::QueueEmpty);
+        co_return;
+    }());
+}
+
+TEST(Queue, GetWaitsForAPut) {
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        al::Queue<int> q;
+        auto g = al::create_task(get_and_log(log, q, "g"));
+        co_await settle();
+        EXPECT_TRUE(log.empty());
+        q.put_nowait(9);
+        EXPECT_TRUE(q.empty());  // handed straight to the waiting getter
+        EXPECT_EQ(co_await g, 9);
+    }());
+    EXPECT_EQ(log, Log{"g got 9"});
+}
+
+TEST(Queue, PutWaitsForSpaceAndPuttersAreServedInOrder) {
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        al::Queue<int> q(1);
+        q.put_nowait(0);
+        auto p1 = al::create_task(put_and_log(log, q, 1));
+        auto p2 = al::create_task(put_and_log(log, q, 2));
+        co_await settle();
+        EXPECT_TRUE(log.empty());
+        EXPECT_THROW(q.put_nowait(3), al::QueueFull);  // waiting putters keep their place
+        EXPECT_EQ(co_await q.get(), 0);
+        EXPECT_EQ(co_await q.get(), 1);
+        EXPECT_EQ(co_await q.get(), 2);
+        co_await p1;
+        co_await p2;
+    }());
+    EXPECT_EQ(log, (Log{"put 1", "put 2"}));
+}
+
+TEST(Queue, GettersAreServedInOrder) {
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        al::Queue<int> q;
+        auto a = al::create_task(get_and_log(log, q, "a"));
+        auto b = al::create_task(get_and_log(log, q, "b"));
+        co_await settle();
+        co_await q.put(1);
+        co_await q.put(2);
+        EXPECT_EQ(co_await a, 1);
+        EXPECT_EQ(co_await b, 2);
+    }());
+}
+
+TEST(Queue, CarriesMoveOnlyItems) {
+    al::run([]() -> al::Task<void> {
+        al::Queue<std::unique_ptr<int>> q(1);
+        co_await q.put(std::make_unique<int>(1));
+        EXPECT_THROW(q.put_nowait(std::make_unique<int>(2)), al::QueueFull);
+        auto first = co_await q.get();
+        EXPECT_EQ(first ? *first : -1, 1);
+        q.put_nowait(std::make_unique<int>(3));
+        auto second = q.get_nowait();
+        EXPECT_EQ(second ? *second : -1, 3);
+    }());
+}
+
+TEST(QueueCancel, AGetterWokenWithAnItemThenCancelledStillGetsTheItem) {
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        al::Queue<int> q;
+        auto g = al::create_task([](Log& l, al::Queue<int>& queue) -> al::Task<void> {
+            int v = co_await queue.get();
+            l.push_back("got " + std::to_string(v));
+            co_await al::sleep(0);  // the cancellation lands here
+            l.push_back("not cancelled");
+        }(log, q));
+        co_await settle();
+        q.put_nowait(5);  // handed to the getter
+        g.cancel();
+        EXPECT_THROW(co_await g, al::CancelledError);
+        EXPECT_TRUE(q.empty());
+    }());
+    EXPECT_EQ(log, Log{"got 5"});
+}
+
+TEST(QueueCancel, ACancelledGetterLeavesTheQueueAndTheItemGoesToTheNext) {
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        al::Queue<int> q;
+        auto a = al::create_task(get_and_log(log, q, "a"));
+        auto b = al::create_task(get_and_log(log, q, "b"));
+        co_await settle();
+        a.cancel();
+        co_await settle();
+        q.put_nowait(1);
+        EXPECT_EQ(co_await b, 1);
+        EXPECT_THROW(co_await a, al::CancelledError);
+        q.put_nowait(2);
+        EXPECT_EQ(q.qsize(), 1u);  // nobody waits any more
+    }());
+    EXPECT_EQ(log, (Log{"a cancelled", "b got 1"}));
+}
+
+TEST(QueueCancel, ACancelledPutterDoesNotEnqueueItsItem) {
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        al::Queue<int> q(1);
+        q.put_nowait(0);
+        auto p1 = al::create_task(put_and_log(log, q, 1));
+        auto p2 = al::create_task(put_and_log(log, q, 2));
+        co_await settle();
+        p1.cancel();
+        EXPECT_THROW(co_await p1, al::CancelledError);
+        EXPECT_EQ(q.get_nowait(), 0);
+        co_await p2;
+        EXPECT_EQ(drain(q), std::vector<int>{2});
+    }());
+    EXPECT_EQ(log, (Log{"put 1 cancelled", "put 2"}));
+}
+
+TEST(QueueCancel, APutterWhoseItemWasTakenThenCancelledSucceeds) {
+    // get() moved the putter's item into the queue and woke it; cancelling it
+    // before it runs must not make the put fail (the item is in the queue).
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        al::Queue<int> q(1);
+        q.put_nowait(0);
+        auto p = al::create_task(put_and_log(log, q, 1));
+        co_await settle();
+        EXPECT_EQ(q.get_nowait(), 0);
+        p.cancel();
+        co_await p;
+        EXPECT_FALSE(p.cancelled());
+        EXPECT_EQ(drain(q), std::vector<int>{1});
+    }());
+    EXPECT_EQ(log, Log{"put 1"});
+}
+
+TEST(QueueCancel, NoItemIsLostOrDuplicatedUnderRandomCancellation) {
+    // Producers and consumers through a small queue while a third task keeps
+    // cancelling consumers: every item put successfully is received once.
+    std::vector<int> received;
+    std::vector<int> sent;
+    al::run([&]() -> al::Task<void> {
+        al::Queue<int> q(2);
+        auto producer = [](al::Queue<int>& queue, std::vector<int>& s, int base) -> al::Task<void> {
+            for (int i = 0; i < 200; ++i) {
+                co_await queue.put(base + i);
+                s.push_back(base + i);
+            }
+        };
+        auto consumer = [](al::Queue<int>& queue, std::vector<int>& r) -> al::Task<void> {
+            for (;;) {
+                r.push_back(co_await queue.get());
+                if (r.size() % 3 == 0) co_await al::sleep(0);
+            }
+        };
+        auto p1 = al::create_task(producer(q, sent, 0));
+        auto p2 = al::create_task(producer(q, sent, 1000));
+        std::vector<al::TaskHandle<void>> consumers;
+        for (int i = 0; i < 3; ++i) consumers.push_back(al::create_task(consumer(q, received)));
+        for (int round = 0; !p1.done() || !p2.done(); ++round) {
+            co_await al::sleep(0);
+            auto& victim = consumers[static_cast<std::size_t>(round) % consumers.size()];
+            victim.cancel();
+            try {
+                co_await victim;
+            } catch (const al::CancelledError&) {
+            }
+            victim = al::create_task(consumer(q, received));
+        }
+        while (!q.empty()) co_await al::sleep(0);
+        for (auto& c : consumers) c.cancel();
+        for (auto& c : consumers) {
+            try {
+                co_await c;
+            } catch (const al::CancelledError&) {
+            }
+        }
+    }());
+    std::sort(received.begin(), received.end());
+    std::sort(sent.begin(), sent.end());
+    EXPECT_EQ(sent.size(), 400u);
+    EXPECT_EQ(received, sent);
+}
