@@ -446,15 +446,21 @@ Task<std::string> read_until(std::shared_ptr<StreamCore> core, std::string separ
 
 Task<void> drain_core(std::shared_ptr<StreamCore> core) {
     const char* operation = "Stream::drain";
-    core->bind(operation);
-    while (core->paused()) co_await core->wait_drained();
+    while (core->paused()) {
+        // Normally already watched since write(); not if the loop that watched it has ended.
+        core->want_writable(operation);
+        co_await core->wait_drained();
+    }
     core->throw_if_write_failed(operation);
 }
 
 Task<void> wait_closed_core(std::shared_ptr<StreamCore> core) {
     const char* operation = "Stream::wait_closed";
     core->bind(operation);
-    while (!core->closed()) co_await core->wait_closed();
+    while (!core->closed()) {
+        if (core->closing()) core->want_writable(operation);  // the bytes still to send before closing
+        co_await core->wait_closed();
+    }
     core->throw_if_write_failed(operation);
 }
 

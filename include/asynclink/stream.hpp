@@ -8,12 +8,15 @@
 // | co_await drain / wait_closed                       | yes  | no         | no     | no                   |
 // | at_eof / write_buffer_size / is_closing            | yes  | no         | no     | no                   |
 // | adopt / borrow / open_* (stream_open.hpp)          | yes  | yes        | yes    | no                   |
-// | move / destroy                                     | on its loop, or once its loop has ended      |
+// | move / destroy                                     | yes  | no         | no     | no                   |
 //
 // A Stream belongs to the first loop that uses it; a call from any other
-// thread throws UsageError. To write from a thread or an ISR, hand the bytes
-// to a task through a ThreadSafeQueue; to read in several tasks, let one task
-// read and route (see "Sharing a device" below).
+// thread or loop throws UsageError. To write from a thread or an ISR, hand the
+// bytes to a task through a ThreadSafeQueue; to read in several tasks, let one
+// task read and route (see "Sharing a device" below). Besides on its loop, a
+// Stream may be moved or destroyed before the loop first uses it and after
+// the Loop object is destroyed; not between two runs of a Loop object that
+// lives on (its registration with that loop would dangle).
 //
 // Sharing a device. Several tasks may write; a message written in several
 // write()/drain() steps must be guarded by a Lock, or another task's bytes
