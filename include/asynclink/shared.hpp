@@ -78,7 +78,9 @@ public:
             std::atomic_thread_fence(std::memory_order_acquire);
             if (sequence_.load(std::memory_order_relaxed) == before) {
                 T value;
-                std::memcpy(&value, copy.data(), sizeof(T));
+                // Through void*: a T with default member initialisers is still
+                // trivially copyable, but g++ warns (-Wclass-memaccess) on a typed pointer.
+                std::memcpy(static_cast<void*>(&value), copy.data(), sizeof(T));
                 return value;
             }
         }
