@@ -263,6 +263,35 @@ TEST(Message, NextFromAnotherThreadInLockStepSeesEverySet) {
     EXPECT_EQ(received, sent);
 }
 
+TEST(Message, NextNeverYieldsTheSameSetTwice) {
+    // A writer thread sets 1, 2, 3, ... at full speed. Sets coalesce, so next()
+    // may skip numbers, but each call must yield a new set(): never the number
+    // the previous call returned.
+    al::Message<std::uint64_t> m;
+    std::atomic<bool> stop{false};
+    std::thread setter([&] {
+        for (std::uint64_t i = 1; !stop.load(std::memory_order_relaxed); ++i) m.set(i);  // relaxed: a stop hint
+    });
+    std::uint64_t calls = 0;
+    std::uint64_t repeats = 0;
+    std::uint64_t went_back = 0;
+    al::run([&]() -> al::Task<void> {
+        std::uint64_t last = 0;
+        bridge_test::Budget budget(bridge_test::scaled(1'000'000));
+        for (; budget.more(calls); ++calls) {
+            std::uint64_t v = co_await al::wait_for(m.next(), hang_limit);
+            if (v == last) ++repeats;
+            if (v < last) ++went_back;
+            last = v;
+        }
+    }());
+    stop.store(true, std::memory_order_relaxed);
+    setter.join();
+    EXPECT_GT(calls, 0u);
+    EXPECT_EQ(went_back, 0u);
+    EXPECT_EQ(repeats, 0u) << repeats << " of " << calls << " next() calls returned the value the previous call had";
+}
+
 TEST(Message, CancellingOneWaiterNeverCostsTheOthers) {
     al::Message<int> m;
     al::run([&]() -> al::Task<void> {

@@ -1,0 +1,201 @@
+// Shared<T>: one writer, readers anywhere, every snapshot consistent, the
+// writer never blocked, a reader in a signal handler bounded by try_read, two
+// writers at once detected.
+#include <asynclink/asynclink.hpp>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "bridge_test_support.hpp"
+
+namespace al = asynclink;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Every word derives from the first: a snapshot mixing two writes shows.
+template <std::size_t Words>
+struct Reading {
+    std::array<std::uint64_t, Words> words{};
+
+    static Reading make(std::uint64_t sequence) {
+        Reading r;
+        for (std::size_t i = 0; i < Words; ++i) r.words[i] = sequence * 0x9E3779B97F4A7C15ull + i;
+        r.words[0] = sequence;
+        return r;
+    }
+    std::uint64_t sequence() const { return words[0]; }
+    bool consistent() const {
+        for (std::size_t i = 1; i < Words; ++i) {
+            if (words[i] != words[0] * 0x9E3779B97F4A7C15ull + i) return false;
+        }
+        return true;
+    }
+};
+
+struct Odd {
+    char c[13];
+};
+
+// Trivially copyable, but with default member initialisers (so not trivial).
+struct Settings {
+    int gain = 3;
+    float offset = 0.5f;
+    bool enabled = true;
+};
+
+}  // namespace
+
+TEST(Shared, HoldsTheInitialValueUntilWritten) {
+    al::Shared<int> zero;
+    EXPECT_EQ(zero.read(), 0);
+    EXPECT_EQ(zero.version(), 0u);
+    al::Shared<double> initial(2.5);
+    EXPECT_EQ(initial.read(), 2.5);
+}
+
+TEST(Shared, WriteThenReadAndTryRead) {
+    al::Shared<Reading<5>> s;
+    s.write(Reading<5>::make(7));
+    EXPECT_EQ(s.version(), 1u);
+    EXPECT_EQ(s.read().sequence(), 7u);
+    auto snap = s.try_read();
+    ASSERT_TRUE(snap);
+    EXPECT_TRUE(snap->consistent());
+    EXPECT_EQ(snap->sequence(), 7u);
+    s.write(Reading<5>::make(8));
+    EXPECT_EQ(s.version(), 2u);
+    EXPECT_EQ(s.read().sequence(), 8u);
+}
+
+TEST(Shared, TryReadWithNoAttemptsGivesNothing) {
+    al::Shared<int> s(3);
+    EXPECT_EQ(s.try_read(0), std::nullopt);
+    EXPECT_EQ(s.try_read(1), 3);
+}
+
+TEST(Shared, ValuesWhoseSizeIsNotAWholeNumberOfWordsRoundTrip) {
+    Odd value{};
+    for (int i = 0; i < 13; ++i) value.c[i] = static_cast<char>('a' + i);
+    al::Shared<Odd> s;
+    s.write(value);
+    Odd back = s.read();
+    for (int i = 0; i < 13; ++i) EXPECT_EQ(back.c[i], value.c[i]);
+}
+
+TEST(Shared, TypesWithDefaultMemberInitialisersWork) {
+    // This used to fail to compile with g++ -Werror (-Wclass-memaccess in try_read).
+    al::Shared<Settings> s;
+    EXPECT_EQ(s.read().gain, 3);
+    s.write(Settings{7, 1.5f, false});
+    Settings back = s.read();
+    EXPECT_EQ(back.gain, 7);
+    EXPECT_EQ(back.offset, 1.5f);
+    EXPECT_FALSE(back.enabled);
+}
+
+TEST(Shared, ReadersOnThreadsAndATaskAlwaysSeeConsistentSnapshots) {
+    // A writer at full speed; two reader threads and a task read continuously.
+    // Every snapshot is whole, and each reader sees the sequence never go back.
+    al::Shared<Reading<16>> s(Reading<16>::make(0));
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> torn{0};
+    std::atomic<std::uint64_t> went_back{0};
+    std::atomic<std::uint64_t> reads{0};
+    auto check = [&](const Reading<16>& r, std::uint64_t& last) {
+        if (!r.consistent()) torn.fetch_add(1, std::memory_order_relaxed);  // relaxed: tallies
+        if (r.sequence() < last) went_back.fetch_add(1, std::memory_order_relaxed);
+        last = r.sequence();
+        reads.fetch_add(1, std::memory_order_relaxed);
+    };
+    std::uint64_t written = 0;
+    std::thread writer([&] {
+        bridge_test::Budget budget(bridge_test::scaled(2'000'000));
+        for (; budget.more(written); ++written) s.write(Reading<16>::make(written + 1));
+        stop.store(true, std::memory_order_relaxed);  // relaxed: readers need only see it eventually
+    });
+    std::vector<std::thread> readers;
+    for (int r = 0; r < 2; ++r) {
+        readers.emplace_back([&] {
+            std::uint64_t last = 0;
+            while (!stop.load(std::memory_order_relaxed)) check(s.read(), last);  // relaxed: as above
+        });
+    }
+    al::run([&]() -> al::Task<void> {
+        std::uint64_t last = 0;
+        while (!stop.load(std::memory_order_relaxed)) {  // relaxed: as above
+            check(s.read(), last);
+            if (auto snap = s.try_read()) check(*snap, last);
+            co_await al::sleep(0);
+        }
+    }());
+    writer.join();
+    for (auto& t : readers) t.join();
+    EXPECT_GT(written, 0u);
+    EXPECT_GT(reads.load(), 0u);
+    EXPECT_EQ(torn.load(), 0u);
+    EXPECT_EQ(went_back.load(), 0u);
+    EXPECT_EQ(s.read().sequence(), written);
+    EXPECT_EQ(s.version(), written);
+}
+
+namespace {
+struct InterruptedWriter {
+    al::Shared<Reading<64>>* shared;
+    std::atomic<std::uint64_t> whole{0};
+    std::atomic<std::uint64_t> gave_up{0};
+    std::atomic<std::uint64_t> torn{0};
+};
+
+void read_in_handler(void* arg) noexcept {
+    auto& w = *static_cast<InterruptedWriter*>(arg);
+    // relaxed (all three): tallies read after the timer is gone.
+    if (auto snap = w.shared->try_read(4)) {
+        (snap->consistent() ? w.whole : w.torn).fetch_add(1, std::memory_order_relaxed);
+    } else {
+        w.gave_up.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+}  // namespace
+
+TEST(Shared, TryReadInASignalHandlerThatInterruptsTheWriterGivesUpInsteadOfHanging) {
+    // read() there would spin forever when the signal lands mid-write; try_read
+    // returns a whole snapshot or nothing.
+    al::Shared<Reading<64>> s;
+    InterruptedWriter state{&s};
+    std::uint64_t ticks = 0;
+    {
+        al::PeriodicSignal timer(100us, &read_in_handler, &state);
+        bridge_test::Budget budget(bridge_test::scaled(2'000'000));
+        for (std::uint64_t i = 0; budget.more(i); ++i) s.write(Reading<64>::make(i));
+        ticks = timer.ticks();
+    }
+    EXPECT_GT(ticks, 0u);
+    EXPECT_EQ(state.torn.load(), 0u);
+    EXPECT_GE(state.whole.load() + state.gave_up.load(), ticks);
+}
+
+TEST(SharedDeathTest, TwoWritersAtOnceAbortWithAMessage) {
+    // write() may run in a signal handler, so a second writer cannot be told
+    // with an exception: the process aborts and says why.
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            alarm(30);  // if the writers never overlapped, SIGALRM ends the child and the test fails
+            static al::Shared<Reading<2048>> s;
+            auto write_forever = [] {
+                auto value = Reading<2048>::make(1);
+                for (;;) s.write(value);
+            };
+            std::thread a(write_forever);
+            std::thread b(write_forever);
+            a.join();
+        },
+        "Shared<T>::write called from two contexts at once; it has one writer");
+}
