@@ -347,8 +347,8 @@ TEST(Context, ACancelRequestedBeforeTheAwaitMeansTheJobIsNeverQueued) {
             co_await c.assign([&r] { r.fetch_add(1); });  // the pending cancel fires here
         }(ctx, go, ran));
         co_await al::sleep(0);
-        go.set();   // t's wait is satisfied...
-        t.cancel(); // ...so the cancel waits for its next suspension point: the assign
+        go.set();    // t's wait is satisfied...
+        t.cancel();  // ...so the cancel waits for its next suspension point: the assign
         try {
             co_await t;
             ADD_FAILURE() << "not cancelled";
@@ -442,6 +442,32 @@ TEST(Context, ACancelledTaskAndItsLoopMayBeGoneBeforeTheJobEnds) {
     // ~Context joins the worker after it dropped the result.
 }
 
+TEST(Context, LoopShutdownCancelsATaskWaitingForARunningJob) {
+    al::Context ctx(4, 1);
+    Gate gate;
+    std::atomic<bool> finished{false};
+    bool task_saw_cancel = false;
+    auto main_task = [&]() -> al::Task<> {
+        // Never awaited: run() cancels it when main returns.
+        al::create_task([](al::Context& c, Gate& g, std::atomic<bool>& f, bool& saw) -> al::Task<> {
+            try {
+                co_await c.assign([&g, &f] {
+                    g.pass();
+                    f = true;
+                });
+            } catch (const al::CancelledError&) {
+                saw = true;
+                throw;
+            }
+        }(ctx, gate, finished, task_saw_cancel));
+        EXPECT_TRUE(co_await eventually([&] { return gate.arrived() == 1; }));
+    };
+    al::run(main_task());  // returns while the job is still held at the gate
+    EXPECT_TRUE(task_saw_cancel);
+    EXPECT_FALSE(finished.load());
+    gate.open();
+}
+
 TEST(Context, ACancelArrivingAfterTheJobFinishedStillDeliversTheResult) {
     al::Context ctx(4, 1);  // one worker: job 2 starting proves job 1's completion was posted
     std::atomic<bool> second_started{false};
@@ -476,7 +502,11 @@ TEST(Context, WaitForTimesOutARunningJob) {
     al::Context ctx(4, 1);
     Gate gate;
     auto main_task = [&]() -> al::Task<> {
-        EXPECT_THROW(co_await al::wait_for(ctx.assign([&gate] { gate.pass(); return 1; }), 10ms), al::TimeoutError);
+        auto held_at_gate = [&gate] {
+            gate.pass();
+            return 1;
+        };
+        EXPECT_THROW(co_await al::wait_for(ctx.assign(held_at_gate), 10ms), al::TimeoutError);
         gate.open();
         EXPECT_EQ(co_await ctx.assign([] { return 2; }), 2);
     };
@@ -573,6 +603,18 @@ TEST(Context, DestroyingAContextRunsEveryQueuedJobAndDeliversEachResult) {
     al::run(main_task());
     opener.join();
     EXPECT_EQ(results, (std::vector<int>{100, 101, 102, 103, 104}));
+}
+
+TEST(Context, AnAssignmentAwaitedAfterItsContextIsGoneFailsWithContextClosed) {
+    std::atomic<int> ran{0};
+    auto main_task = [&]() -> al::Task<> {
+        auto ctx = std::make_unique<al::Context>(1);
+        auto late = ctx->assign([&ran] { ran.fetch_add(1); });
+        ctx.reset();
+        EXPECT_THROW(co_await std::move(late), al::ContextClosed);
+    };
+    al::run(main_task());
+    EXPECT_EQ(ran.load(), 0);
 }
 
 // ------------------------------------------------------------ workers
