@@ -64,7 +64,7 @@ public:
         } else if (r < 8) {
             std::this_thread::yield();
         } else if (r < 64) {
-            for (unsigned i = rng_() % 200; i > 0; --i) al::port::cpu_relax();
+            for (auto i = rng_() % 200; i > 0; --i) spin_sink_ = spin_sink_ + 1;
         }
     }
     bool task_should_yield() { return rng_() % 64 == 0; }
@@ -72,6 +72,7 @@ public:
 
 private:
     std::minstd_rand rng_;
+    volatile unsigned spin_sink_ = 0;  // a busy pause the compiler cannot remove
 };
 
 struct Pool {
