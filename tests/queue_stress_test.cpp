@@ -1,0 +1,581 @@
+// Stress of ThreadSafeQueue across cores. Millions of sequence numbers go each
+// way between a thread and a task, and between two loops, with random pauses on
+// both sides so that each end keeps falling into the full, empty and waiting
+// states; the consumer checks every value, so an item lost, duplicated or
+// reordered fails the test. Capacities 1, 2 and 3 hammer the wait paths and
+// the waiting-bit handshake. close() at a random point must deliver every item
+// put before it, whoever closes and whenever.
+//
+// Sizes scale with ASYNCLINK_STRESS_SCALE (1 in Release, 0.05 under the
+// sanitizers). A stuck test is a lost wake-up: a watchdog then prints where
+// each side was and aborts instead of hanging.
+#include <asynclink/asynclink.hpp>
+#include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace al = asynclink;
+using namespace std::chrono_literals;
+
+namespace {
+
+// --------------------------------------------------------------- test rig
+
+/// ASYNCLINK_STRESS_SCALE, or 0.05 in a sanitized build that did not set it.
+double stress_scale() {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    constexpr double default_scale = 0.05;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+    constexpr double default_scale = 0.05;
+#else
+    constexpr double default_scale = 1.0;
+#endif
+#else
+    constexpr double default_scale = 1.0;
+#endif
+    const char* text = std::getenv("ASYNCLINK_STRESS_SCALE");
+    double scale = text != nullptr ? std::strtod(text, nullptr) : default_scale;
+    return scale > 0 ? scale : default_scale;
+}
+
+std::uint64_t scaled(double full, std::uint64_t minimum) {
+    auto n = static_cast<std::uint64_t>(full * stress_scale());
+    return n < minimum ? minimum : n;
+}
+
+/// Repeats a randomised scenario for a time budget (scaled), but at least
+/// `minimum` times, so a slow machine still covers it and a fast one does more.
+class Rounds {
+public:
+    Rounds(std::chrono::milliseconds full_budget, std::uint64_t minimum)
+        : deadline_(std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(scaled(static_cast<double>(full_budget.count()), 100))),
+          minimum_(minimum) {}
+    bool more(std::uint64_t done) const { return done < minimum_ || std::chrono::steady_clock::now() < deadline_; }
+
+private:
+    std::chrono::steady_clock::time_point deadline_;
+    std::uint64_t minimum_;
+};
+
+constexpr int loop_cpu = 0;
+int other_cpu() { return al::port::cpu_count() > 1 ? 1 : 0; }
+
+/// splitmix64: fast, and a seed reproduces a run's pauses.
+class Prng {
+public:
+    explicit Prng(std::uint64_t seed) noexcept : state_(seed) {}
+    std::uint64_t next() noexcept {
+        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+        return z ^ (z >> 31);
+    }
+    std::uint64_t below(std::uint64_t n) noexcept { return next() % n; }
+
+private:
+    std::uint64_t state_;
+};
+
+void spin(std::uint64_t iterations) noexcept {
+    for (std::uint64_t i = 0; i < iterations; ++i) {
+        // A compiler-only fence: keeps the empty loop from being optimised away.
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    }
+}
+
+/// Mostly nothing; about one item in pause_period + 1 a short spin, a yield or
+/// a sleep of up to 60 µs, so that the two sides drift in and out of full and
+/// empty. pause_period + 1 is a power of two.
+void thread_pause(Prng& rng, std::uint64_t pause_period) {
+    std::uint64_t r = rng.next();
+    if ((r & pause_period) != 0) return;
+    switch ((r >> 10) & 15) {
+    case 0: std::this_thread::sleep_for(std::chrono::microseconds((r >> 14) & 63)); break;
+    case 1:
+    case 2: std::this_thread::yield(); break;
+    default: spin((r >> 14) & 2047); break;
+    }
+}
+
+/// The loop side's version: a yield to the loop, a spin, or a short sleep on
+/// the loop's timer (the loop then sleeps in the kernel).
+al::Task<void> loop_pause(std::uint64_t r) {
+    switch ((r >> 10) & 15) {
+    case 0: co_await al::sleep(std::chrono::microseconds((r >> 14) & 63)); break;
+    case 1:
+    case 2: co_await al::sleep(0); break;
+    default: spin((r >> 14) & 2047); break;
+    }
+}
+
+/// Fails loudly instead of hanging: when `progress` has not moved for `limit`,
+/// prints `describe()` and aborts. A stuck stress test is a lost wake-up.
+class Watchdog {
+public:
+    Watchdog(const std::atomic<std::uint64_t>& progress, std::function<std::string()> describe,
+             std::chrono::seconds limit = 60s)
+        : progress_(progress), describe_(std::move(describe)), limit_(limit), thread_([this] { watch(); }) {}
+    ~Watchdog() {
+        {
+            std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        wake_.notify_one();
+        thread_.join();
+    }
+    Watchdog(const Watchdog&) = delete;
+    Watchdog& operator=(const Watchdog&) = delete;
+
+private:
+    void watch() {
+        std::unique_lock lock(mutex_);
+        // Relaxed: a progress counter; only its changing matters.
+        std::uint64_t last = progress_.load(std::memory_order_relaxed);
+        auto last_change = std::chrono::steady_clock::now();
+        while (!wake_.wait_for(lock, 250ms, [this] { return done_; })) {
+            std::uint64_t now_value = progress_.load(std::memory_order_relaxed);  // relaxed: as above
+            auto now = std::chrono::steady_clock::now();
+            if (now_value != last) {
+                last = now_value;
+                last_change = now;
+            } else if (now - last_change > limit_) {
+                std::fprintf(stderr, "watchdog: no progress for %llds (lost wake-up?): %s\n",
+                             static_cast<long long>(limit_.count()), describe_().c_str());
+                std::abort();
+            }
+        }
+    }
+
+    const std::atomic<std::uint64_t>& progress_;
+    std::function<std::string()> describe_;
+    std::chrono::seconds limit_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool done_ = false;
+    std::thread thread_;
+};
+
+// --------------------------------------------------------------- streams
+
+enum class End { thread, loop };
+
+/// How long a stream may run and how often each side pauses.
+struct StreamShape {
+    std::size_t capacity;
+    std::uint64_t max_items;
+    /// The producer stops and closes when this runs out (or after max_items).
+    std::chrono::milliseconds budget;
+    /// One item in pause_period + 1 pauses (a power of two minus one).
+    std::uint64_t pause_period;
+};
+
+/// One producer end and one consumer end moving 1, 2, 3, ... through one
+/// queue, then close() from the producer. The consumer checks every value
+/// against the next expected one, and that it got exactly as many as were put.
+class Stream {
+public:
+    Stream(const StreamShape& shape, std::uint64_t seed) : queue_(shape.capacity), shape_(shape), seed_(seed) {}
+
+    void run(End producer, End consumer) {
+        Watchdog watchdog(received_, [this] { return describe(); });
+        // The producer on the other CPU, the consumer on the loop's CPU (the
+        // seed's "other core" layout); for loop -> loop both ends are loops.
+        std::thread consumer_thread([&] { guarded([&] { consume(consumer); }); });
+        std::thread producer_thread([&] { guarded([&] { produce(producer); }); });
+        producer_thread.join();
+        consumer_thread.join();
+    }
+
+    void expect_all_delivered() const {
+        // Relaxed: read after the threads were joined.
+        std::uint64_t put = put_.load(std::memory_order_relaxed);
+        std::uint64_t received = received_.load(std::memory_order_relaxed);
+        EXPECT_EQ(error_, "");
+        EXPECT_EQ(first_bad_, 0u) << "item " << first_bad_ << " was " << bad_value_;
+        EXPECT_EQ(received, put) << "items lost (or invented) at close()";
+        EXPECT_GT(put, 0u);
+        EXPECT_TRUE(queue_.empty());
+        EXPECT_TRUE(queue_.closed());
+    }
+
+    std::uint64_t items() const noexcept { return put_.load(std::memory_order_relaxed); }  // relaxed: after run()
+
+private:
+    void guarded(const std::function<void()>& body) {
+        try {
+            body();
+        } catch (const std::exception& e) {
+            std::lock_guard lock(error_mutex_);
+            error_ += e.what();
+            error_ += "; ";
+        }
+    }
+
+    bool keep_producing(std::uint64_t v, std::chrono::steady_clock::time_point deadline) const noexcept {
+        if (v > shape_.max_items) return false;
+        return (v & 63) != 0 || std::chrono::steady_clock::now() < deadline;
+    }
+
+    void produce(End end) {
+        EXPECT_TRUE(al::port::pin_current_thread(other_cpu()));
+        if (end == End::loop) {
+            al::run(produce_async());
+            return;
+        }
+        Prng rng(seed_);
+        auto deadline = std::chrono::steady_clock::now() + shape_.budget;
+        std::uint64_t v = 1;
+        for (; keep_producing(v, deadline); ++v) {
+            thread_pause(rng, shape_.pause_period);
+            queue_.put_sync(v, true);
+            // Relaxed: a progress report for the watchdog; the final value is read after join.
+            if ((v & 1023) == 0) put_.store(v, std::memory_order_relaxed);
+        }
+        put_.store(v - 1, std::memory_order_relaxed);  // relaxed: as above
+        queue_.close();
+    }
+
+    al::Task<void> produce_async() {
+        Prng rng(seed_);
+        auto deadline = std::chrono::steady_clock::now() + shape_.budget;
+        std::uint64_t v = 1;
+        for (; keep_producing(v, deadline); ++v) {
+            std::uint64_t r = rng.next();
+            if ((r & shape_.pause_period) == 0) co_await loop_pause(r);
+            co_await queue_.put(v);
+            if ((v & 1023) == 0) put_.store(v, std::memory_order_relaxed);  // relaxed: as in produce()
+        }
+        put_.store(v - 1, std::memory_order_relaxed);
+        queue_.close();
+    }
+
+    void consume(End end) {
+        EXPECT_TRUE(al::port::pin_current_thread(loop_cpu));
+        if (end == End::thread) {
+            Prng rng(~seed_);
+            std::uint64_t expected = 1;
+            for (;;) {
+                thread_pause(rng, shape_.pause_period);
+                std::uint64_t v;
+                try {
+                    v = queue_.get_sync(true);
+                } catch (const al::QueueClosed&) {
+                    break;
+                }
+                check(v, expected++);
+            }
+        } else {
+            al::run(consume_async());
+        }
+        received_.store(count_, std::memory_order_relaxed);  // relaxed: read after join
+    }
+
+    al::Task<void> consume_async() {
+        Prng rng(~seed_);
+        std::uint64_t expected = 1;
+        while (std::optional<std::uint64_t> v = co_await queue_.next()) {
+            check(*v, expected++);
+            std::uint64_t r = rng.next();
+            if ((r & shape_.pause_period) == 0) co_await loop_pause(r);
+        }
+    }
+
+    void check(std::uint64_t value, std::uint64_t expected) noexcept {
+        if (value != expected && first_bad_ == 0) {
+            first_bad_ = expected;
+            bad_value_ = value;
+        }
+        ++count_;
+        // Relaxed: a progress report for the watchdog.
+        if ((count_ & 255) == 0) received_.store(count_, std::memory_order_relaxed);
+    }
+
+    std::string describe() const {
+        // Relaxed: a diagnostic snapshot of a stuck test.
+        return "capacity " + std::to_string(queue_.capacity()) + ", put >= " +
+               std::to_string(put_.load(std::memory_order_relaxed)) + ", received >= " +
+               std::to_string(received_.load(std::memory_order_relaxed)) + ", qsize " +
+               std::to_string(queue_.qsize()) + (queue_.closed() ? ", closed" : ", open");
+    }
+
+    al::ThreadSafeQueue<std::uint64_t> queue_;
+    StreamShape shape_;
+    std::uint64_t seed_;
+    std::atomic<std::uint64_t> put_{0};
+    std::atomic<std::uint64_t> received_{0};
+    std::uint64_t count_ = 0;  // consumer only
+    std::uint64_t first_bad_ = 0;
+    std::uint64_t bad_value_ = 0;
+    std::mutex error_mutex_;
+    std::string error_;
+};
+
+const char* name_of(End end) { return end == End::thread ? "Thread" : "Loop"; }
+
+}  // namespace
+
+// ----------------------------------------------------------- full size
+
+// At least 10 million items each way in Release, with no time limit: the count
+// is the point. A larger queue and rarer pauses than below, since on a loaded
+// machine every sleep and wake costs a scheduling delay.
+StreamShape ten_million_items() { return {4096, scaled(10'000'000, 10'000), std::chrono::hours(1), 8191}; }
+
+TEST(QueueStress, TenMillionItemsThreadOnOtherCpuToTask) {
+    Stream stream(ten_million_items(), 0x5eed0001);
+    stream.run(End::thread, End::loop);
+    stream.expect_all_delivered();
+    EXPECT_EQ(stream.items(), scaled(10'000'000, 10'000));
+}
+
+TEST(QueueStress, TenMillionItemsTaskToThreadOnOtherCpu) {
+    Stream stream(ten_million_items(), 0x5eed0002);
+    stream.run(End::loop, End::thread);
+    stream.expect_all_delivered();
+    EXPECT_EQ(stream.items(), scaled(10'000'000, 10'000));
+}
+
+TEST(QueueStress, TenMillionItemsLoopToLoopAcrossCpus) {
+    Stream stream(ten_million_items(), 0x5eed0003);
+    stream.run(End::loop, End::loop);
+    stream.expect_all_delivered();
+    EXPECT_EQ(stream.items(), scaled(10'000'000, 10'000));
+}
+
+// ----------------------------------------------------------- small capacity
+
+struct SmallCase {
+    std::size_t capacity;
+    End producer;
+    End consumer;
+};
+
+class QueueStressSmall : public testing::TestWithParam<SmallCase> {};
+
+// Capacity 1 to 3: nearly every item finds the queue full or empty, so nearly
+// every item goes through the waiting bit, a park and a wake. Each costs a
+// scheduling delay, so these run for a time budget rather than a count; the
+// producer then closes, and the consumer must have every item put.
+TEST_P(QueueStressSmall, EveryItemOnceInOrder) {
+    const SmallCase& c = GetParam();
+    auto budget = std::chrono::milliseconds(scaled(2000, 200));
+    Stream stream({c.capacity, scaled(1'000'000, 2'000), budget, 255}, 0x5a11 + c.capacity);
+    stream.run(c.producer, c.consumer);
+    stream.expect_all_delivered();
+    std::printf("capacity %zu: %llu items\n", c.capacity, static_cast<unsigned long long>(stream.items()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Capacity, QueueStressSmall,
+                         testing::Values(SmallCase{1, End::thread, End::loop}, SmallCase{2, End::thread, End::loop},
+                                         SmallCase{3, End::thread, End::loop}, SmallCase{1, End::loop, End::thread},
+                                         SmallCase{2, End::loop, End::thread}, SmallCase{3, End::loop, End::thread},
+                                         SmallCase{1, End::loop, End::loop}, SmallCase{2, End::loop, End::loop},
+                                         SmallCase{3, End::loop, End::loop}, SmallCase{1, End::thread, End::thread}),
+                         [](const testing::TestParamInfo<SmallCase>& param_info) {
+                             return std::string(name_of(param_info.param.producer)) + "To" +
+                                    name_of(param_info.param.consumer) + "Capacity" +
+                                    std::to_string(param_info.param.capacity);
+                         });
+
+// ----------------------------------------------------------- close()
+
+struct Direction {
+    End producer;
+    End consumer;
+};
+
+class QueueStressClose : public testing::TestWithParam<Direction> {};
+
+// Many short streams of a random length through a random small capacity, each
+// ended by the producer's close() wherever the consumer happens to be (parked
+// on an empty queue, mid-batch, pausing): every item before close() arrives.
+TEST_P(QueueStressClose, ProducerClosesAtARandomPoint) {
+    Prng rng(0xc105e);
+    Rounds rounds(3s, 10);
+    for (std::uint64_t round = 0; rounds.more(round) && !HasFailure(); ++round) {
+        StreamShape shape{1 + rng.below(8), 1 + rng.below(500), std::chrono::hours(1), 63};
+        Stream stream(shape, rng.next());
+        stream.run(GetParam().producer, GetParam().consumer);
+        stream.expect_all_delivered();
+        EXPECT_EQ(stream.items(), shape.max_items) << "round " << round;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Direction, QueueStressClose,
+                         testing::Values(Direction{End::thread, End::loop}, Direction{End::loop, End::thread},
+                                         Direction{End::loop, End::loop}, Direction{End::thread, End::thread}),
+                         [](const testing::TestParamInfo<Direction>& param_info) {
+                             return std::string(name_of(param_info.param.producer)) + "To" +
+                                    name_of(param_info.param.consumer);
+                         });
+
+// close() from a third thread at a random moment while a producer thread and a
+// consumer task run flat out: every put that succeeded is delivered, in order,
+// and every put after close() fails with QueueClosed.
+TEST(QueueStressCloseRace, ThirdThreadClosesWhileBothEndsRun) {
+    Prng rng(0x7d12d);
+    Rounds rounds(2s, 20);
+    for (std::uint64_t round = 0; rounds.more(round) && !HasFailure(); ++round) {
+        al::ThreadSafeQueue<std::uint64_t> queue(1 + rng.below(4));
+        std::atomic<std::uint64_t> progress{0};
+        std::uint64_t put = 0;
+        std::uint64_t received = 0;
+        std::uint64_t out_of_order = 0;
+        Watchdog watchdog(progress, [&] { return "round " + std::to_string(round) + " of the close race"; });
+        std::thread consumer([&] {
+            al::port::pin_current_thread(loop_cpu);
+            al::run([&]() -> al::Task<void> {
+                while (std::optional<std::uint64_t> v = co_await queue.next()) {
+                    if (*v != ++received) ++out_of_order;
+                    progress.fetch_add(1, std::memory_order_relaxed);  // relaxed: watchdog only
+                }
+            }());
+        });
+        std::thread producer([&] {
+            al::port::pin_current_thread(other_cpu());
+            try {
+                for (;;) {
+                    queue.put_sync(put + 1, true);
+                    ++put;
+                }
+            } catch (const al::QueueClosed&) {
+            }
+        });
+        spin(rng.below(200'000));
+        queue.close();
+        producer.join();
+        consumer.join();
+        EXPECT_EQ(received, put) << "round " << round << ": items put before close() were lost";
+        EXPECT_EQ(out_of_order, 0u) << "round " << round;
+    }
+}
+
+// The consumer takes a few items, closes the queue and stops reading, while
+// the producer thread is blocked on the full queue: the producer must get
+// QueueClosed (not stay parked), and what it put before is still there.
+TEST(QueueStressCloseRace, ConsumerClosesWhileTheProducerIsBlockedOnAFullQueue) {
+    Prng rng(0xb10c);
+    Rounds rounds(2s, 20);
+    for (std::uint64_t round = 0; rounds.more(round) && !HasFailure(); ++round) {
+        std::size_t capacity = 1 + rng.below(3);
+        al::ThreadSafeQueue<std::uint64_t> queue(capacity);
+        std::atomic<std::uint64_t> put{0};
+        std::atomic<bool> producer_done{false};
+        Watchdog watchdog(put, [&] {
+            // Relaxed: a diagnostic snapshot.
+            return "round " + std::to_string(round) + ": producer still blocked in put_sync after close(); put " +
+                   std::to_string(put.load(std::memory_order_relaxed)) + ", qsize " +
+                   std::to_string(queue.qsize()) + ", closed " + std::to_string(queue.closed()) + ", done " +
+                   std::to_string(producer_done.load(std::memory_order_relaxed));
+        }, 20s);
+        std::thread producer([&] {
+            al::port::pin_current_thread(other_cpu());
+            try {
+                for (std::uint64_t v = 1;; ++v) {
+                    queue.put_sync(v, true);
+                    put.store(v, std::memory_order_relaxed);  // relaxed: read after join, and by the watchdog
+                }
+            } catch (const al::QueueClosed&) {
+            }
+            producer_done.store(true, std::memory_order_relaxed);  // relaxed: diagnostic
+        });
+        std::uint64_t taken = rng.below(6);
+        std::uint64_t pause = rng.below(20'000);
+        std::thread consumer([&] {
+            al::port::pin_current_thread(loop_cpu);
+            for (std::uint64_t i = 1; i <= taken; ++i) EXPECT_EQ(queue.get_sync(true), i);
+            spin(pause);
+            queue.close();
+        });
+        consumer.join();
+        producer.join();
+        // Everything put before close() is still there, in order.
+        std::uint64_t expected = taken + 1;
+        while (std::optional<std::uint64_t> v = queue.try_get()) EXPECT_EQ(*v, expected++);
+        EXPECT_EQ(expected - 1, put.load(std::memory_order_relaxed)) << "round " << round;  // relaxed: after join
+        EXPECT_THROW(queue.get_sync(), al::QueueClosed);
+    }
+}
+
+namespace {
+
+std::atomic<al::ThreadSafeQueue<std::uint64_t>*> queue_to_close{nullptr};
+
+extern "C" void close_queue_from_signal(int) {
+    // acquire: pairs with the test's release store, so the queue is fully built.
+    if (auto* q = queue_to_close.load(std::memory_order_acquire)) q->close();
+}
+
+}  // namespace
+
+// The close race above, made deterministic: the producer is parked in
+// put_sync(block) on a full queue, and a signal handler that interrupts that
+// very thread closes the queue (close() is async-signal-safe). With SA_RESTART
+// the kernel restarts the interrupted wait, so put_sync must notice close()
+// through the word it sleeps on, not through a wake-up sent to nobody.
+TEST(QueueStressCloseRace, SignalHandlerClosesTheQueueItsThreadIsBlockedOn) {
+    struct sigaction action {};
+    action.sa_handler = &close_queue_from_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    struct sigaction previous {};
+    const int signal_number = SIGRTMIN + 4;
+    ASSERT_EQ(sigaction(signal_number, &action, &previous), 0);
+
+    for (std::size_t capacity = 1; capacity <= 3; ++capacity) {
+        al::ThreadSafeQueue<std::uint64_t> queue(capacity);
+        queue_to_close.store(&queue, std::memory_order_release);  // release: see the handler
+        std::atomic<bool> producer_done{false};
+        std::uint64_t put = 0;
+        std::thread producer([&] {
+            try {
+                for (;;) {
+                    queue.put_sync(put + 1, true);
+                    ++put;
+                }
+            } catch (const al::QueueClosed&) {
+            }
+            producer_done.store(true, std::memory_order_release);  // release: `put` is read after this
+        });
+        while (!queue.full()) std::this_thread::yield();
+        // Give the producer time to go from spinning to parked; the outcome
+        // must be the same wherever the signal finds it.
+        std::this_thread::sleep_for(20ms);
+        pthread_kill(producer.native_handle(), signal_number);
+
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        // acquire: pairs with the producer's release.
+        while (!producer_done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(1ms);
+        }
+        bool stuck = !producer_done.load(std::memory_order_acquire);  // acquire: as above
+        EXPECT_FALSE(stuck) << "capacity " << capacity
+                            << ": the producer stayed parked in put_sync for 10 s after a signal handler on its "
+                               "thread closed the queue (lost wake-up: close() did not change the word it sleeps on)";
+        if (stuck) {
+            // Free it the only way left: make room, which changes the word.
+            EXPECT_TRUE(queue.try_get().has_value());
+        }
+        producer.join();
+        EXPECT_EQ(put, capacity);
+        std::uint64_t expected = stuck ? 2 : 1;
+        while (std::optional<std::uint64_t> v = queue.try_get()) EXPECT_EQ(*v, expected++);
+        EXPECT_EQ(expected - 1, put);
+        queue_to_close.store(nullptr, std::memory_order_release);  // release: as above
+    }
+    sigaction(signal_number, &previous, nullptr);
+}
