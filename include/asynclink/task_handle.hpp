@@ -44,12 +44,19 @@ public:
         check("TaskHandle::cancel");
         return state().cancel();
     }
-    bool done() const noexcept { return promise_ && promise_->root_state.done; }
-    bool cancelled() const noexcept { return promise_ && promise_->root_state.cancelled; }
+    bool done() const {
+        check_thread("TaskHandle::done");
+        return promise_ && promise_->root_state.done;
+    }
+    bool cancelled() const {
+        check_thread("TaskHandle::cancelled");
+        return promise_ && promise_->root_state.cancelled;
+    }
 
     /// The outcome of a finished task: the value, or its exception rethrown.
     /// Throws UsageError if the task has not finished.
     T result() const {
+        check_thread("TaskHandle::result");
         if (!done()) throw UsageError("TaskHandle::result() on a task that has not finished; co_await it instead");
         promise_->root_state.outcome_observed = true;
         if (promise_->error) std::rethrow_exception(promise_->error);
@@ -82,7 +89,7 @@ public:
         explicit Awaiter(const TaskHandle* h) noexcept : detail::Suspension{&on_cancel}, handle(h) {
             on_done = &on_target_done;
         }
-        bool await_ready() const noexcept { return handle->done(); }
+        bool await_ready() const { return handle->done(); }  // throws UsageError from another loop
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             waiting_task = &detail::task_of(h);
@@ -122,8 +129,14 @@ public:
 private:
     void check(const char* operation) const {
         if (!promise_) throw UsageError(std::string(operation) + " on an empty TaskHandle");
-        if (promise_->root_state.loop) {
-            promise_->root_state.loop->check_thread(operation, "Loop::call_soon_threadsafe to cancel from elsewhere");
+        check_thread(operation);
+    }
+    /// Loop-only while the task's loop exists; a handle that outlived its loop
+    /// may be read from any thread.
+    void check_thread(const char* operation) const {
+        if (promise_ && promise_->root_state.loop) {
+            promise_->root_state.loop->check_thread(operation,
+                                                    "Loop::call_soon_threadsafe to reach the task from elsewhere");
         }
     }
 
