@@ -203,6 +203,9 @@ AssignmentBase::AssignmentBase(AssignmentBase&& other) noexcept
 AssignmentBase::~AssignmentBase() {
     if (job_ == nullptr) return;
     detach(*job_);
+    // A frame destroyed while its finished job's notification is still on the
+    // way: the notification must not wake a task that is gone.
+    job_->waiter = nullptr;
     job_->release();  // the awaiter's reference
 }
 
