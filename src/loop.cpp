@@ -448,8 +448,14 @@ void Loop::run_ready() {
 
 void Loop::run_once(const detail::TaskBase& until) {
     take_posted_work();
-    run_scheduled_callbacks();
-    run_threadsafe_calls();
+    // The callback queues are empty on almost every iteration, and one load
+    // each says so: an iteration that only resumes tasks calls neither routine.
+    // Relaxed: hints; the routines re-read with the ordering they need. A
+    // callback missed here runs at the next iteration, and the loop re-checks
+    // after fence F2 before it sleeps.
+    const ScheduleCell& next_cell = schedule_cells_[schedule_dequeue_ & schedule_mask_];
+    if (next_cell.sequence.load(std::memory_order_relaxed) == schedule_dequeue_ + 1) run_scheduled_callbacks();
+    if (!soon_calls_.empty() || threadsafe_pending_.load(std::memory_order_relaxed)) run_threadsafe_calls();
     fire_timers();
     if (ready_head_ == nullptr && !until.done && soon_calls_.empty()) {
         std::optional<Clock::duration> timeout;
