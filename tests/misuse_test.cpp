@@ -14,6 +14,8 @@
 
 #include <unistd.h>
 
+#include "bridge_test_support.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 

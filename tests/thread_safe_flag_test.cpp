@@ -160,7 +160,7 @@ TEST(ThreadSafeFlag, SetRacingACancellationIsKeptForTheNextWait) {
         EXPECT_THROW(co_await waiter, al::CancelledError);
         EXPECT_EQ(wakes, 0);
         EXPECT_TRUE(flag.is_set()) << "the set that raced the cancellation was lost";
-        co_await flag.wait();  // the next wait consumes it without suspending
+        co_await al::wait_for(flag.wait(), hang_limit);  // the next wait consumes it
         EXPECT_FALSE(flag.is_set());
     }());
 }
