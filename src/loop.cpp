@@ -120,6 +120,7 @@ Loop::~Loop() {
         }
     }
     // Callbacks posted but never run are still owed their run: none may be lost.
+    run_scheduled_callbacks();
     run_threadsafe_calls();
     // Handles may outlive the loop; they must no longer point at it.
     for (detail::TaskBase* t = tasks_; t != nullptr; t = t->next_in_loop) t->loop = nullptr;
@@ -359,7 +360,9 @@ bool Loop::schedule(void (*fn)(void*), void* arg) noexcept {
 void Loop::run_scheduled_callbacks() {
     // Only the callbacks present now: one that re-schedules itself runs at the
     // next iteration, so tasks are not starved.
-    std::size_t end = schedule_dequeue_ + schedule_mask_ + 1;
+    // Relaxed: positions claimed before this load are the calls present now;
+    // each cell's own sequence (acquire below) says when its data is there.
+    std::size_t end = schedule_enqueue_.load(std::memory_order_relaxed);
     while (schedule_dequeue_ != end) {
         ScheduleCell& cell = schedule_cells_[schedule_dequeue_ & schedule_mask_];
         // acquire: pairs with the producer's release, making fn and arg visible.
@@ -501,7 +504,10 @@ void Loop::shutdown() noexcept {
             report(std::current_exception());
         }
     }
+    // A call that schedule() or call_soon_threadsafe() accepted runs before
+    // the loop ends: an accepted call is never dropped.
     try {
+        run_scheduled_callbacks();
         run_threadsafe_calls();
     } catch (...) {
         report(std::current_exception());

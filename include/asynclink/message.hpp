@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "asynclink/detail/event_core.hpp"
+#include "asynclink/task.hpp"
 
 namespace asynclink {
 
@@ -74,6 +75,8 @@ public:
         ::new (static_cast<void*>(s.storage)) T(std::forward<U>(value));
         unclaim.state = nullptr;
         s.full = true;
+        // Relaxed: a ticket; the slot's publication (release) carries it to the reader.
+        s.version = versions_.fetch_add(1, std::memory_order_relaxed) + 1;
         publish(slot);
         core_.set();
     }
@@ -87,38 +90,49 @@ public:
     /// never called.
     T value() {
         binding_.check("Message::value", "a ThreadSafeQueue to move values to other contexts");
-        return read_latest();
+        return read_latest().first;
     }
 
     class Waiter : public detail::EventCore::Waiter {
     public:
-        Waiter(Message& m, const char* operation, bool consume) noexcept
-            : detail::EventCore::Waiter(m.core_, operation), message_(m), consume_(consume) {}
+        explicit Waiter(Message& m) noexcept : detail::EventCore::Waiter(m.core_, "Message::wait"), message_(m) {}
         T await_resume() {
             detail::EventCore::Waiter::await_resume();
-            if (consume_) message_.core_.clear();
-            return message_.read_latest();
+            return message_.read_latest().first;
         }
 
     private:
         Message& message_;
-        bool consume_;
     };
 
     /// Suspends until the message is set and returns the latest payload; the
     /// message stays set. Loop thread only. Cancellable.
-    [[nodiscard]] Waiter wait() noexcept { return Waiter(*this, "Message::wait", false); }
+    [[nodiscard]] Waiter wait() noexcept { return Waiter(*this); }
     Waiter operator co_await() noexcept { return wait(); }
 
-    /// Iteration (the seed's `async for data in msg`): waits for the message to
-    /// be set, clears it and returns the payload, so each call yields one new
-    /// set() (sets in between coalesce: the latest wins). Loop thread only.
-    [[nodiscard]] Waiter next() noexcept { return Waiter(*this, "Message::next", true); }
+    /// Iteration (the seed's `async for data in msg`): returns a payload set
+    /// since the previous next() returned, waiting for one if there is none, and
+    /// clears the message. Sets in between coalesce (the latest wins), and a
+    /// value is never returned twice, even when its set() is still on its way
+    /// while the value is already readable. Loop thread only. Cancellable.
+    Task<T> next() {
+        binding_.check("Message::next", "a ThreadSafeQueue to move values to other contexts");
+        for (;;) {
+            if (auto v = take_if_new()) co_return std::move(*v);
+            // Clear, then look again: a set() whose value we miss here comes
+            // after this clear, so its set bit wakes the wait below.
+            core_.clear();
+            if (auto v = take_if_new()) co_return std::move(*v);
+            // A late set() of a value already taken wakes us for nothing: loop.
+            co_await core_.wait("Message::next");
+        }
+    }
 
 private:
     struct Slot {
         alignas(T) unsigned char storage[sizeof(T)];
-        bool full = false;  // owned by whoever holds the slot (writer busy bit / loop pin)
+        bool full = false;           // owned by whoever holds the slot (writer busy bit / loop pin)
+        std::uint64_t version = 0;  // which set() wrote it; same ownership
         T& value() noexcept { return *std::launder(reinterpret_cast<T*>(storage)); }
     };
 
@@ -154,7 +168,8 @@ private:
         } while (!slots_state_.compare_exchange_weak(s, next, std::memory_order_release, std::memory_order_relaxed));
     }
 
-    T read_latest() {
+    /// The latest payload and the version of the set() that wrote it.
+    std::pair<T, std::uint64_t> read_latest() {
         std::uint32_t s = slots_state_.load(std::memory_order_relaxed);
         std::uint32_t slot;
         do {
@@ -170,13 +185,24 @@ private:
                 state.fetch_or(none << 3, std::memory_order_release);
             }
         } unpin{slots_state_};
-        return slots_[slot].value();
+        return {slots_[slot].value(), slots_[slot].version};
+    }
+
+    /// The latest payload if next() has not returned it yet.
+    std::optional<T> take_if_new() {
+        if (current_of(slots_state_.load(std::memory_order_acquire)) == none) return std::nullopt;
+        auto [value, version] = read_latest();
+        if (version == last_taken_) return std::nullopt;
+        last_taken_ = version;
+        return std::optional<T>(std::move(value));
     }
 
     detail::EventCore core_;
     detail::LoopBinding binding_;
     Slot slots_[slot_count];
     std::atomic<std::uint32_t> slots_state_{initial_state};
+    std::atomic<std::uint64_t> versions_{0};
+    std::uint64_t last_taken_ = 0;  // loop thread only: the version next() returned last
 };
 
 }  // namespace asynclink
