@@ -38,6 +38,9 @@ class Message {
     static constexpr std::uint32_t none = 7;
     // slots_state_: bits 0-2 current slot (none = 7), 3-5 slot pinned by the
     // loop (none = 7), 6-9 one busy bit per slot being written.
+    // Bit 10: the message is set. It changes in the same step as the current
+    // slot, so a reader that clears it takes exactly the value it was set with.
+    static constexpr std::uint32_t message_set_bit = 1u << 10;
     static constexpr std::uint32_t initial_state = none | (none << 3);
     static std::uint32_t current_of(std::uint32_t s) noexcept { return s & 7; }
     static std::uint32_t pinned_of(std::uint32_t s) noexcept { return (s >> 3) & 7; }
@@ -75,22 +78,27 @@ public:
         ::new (static_cast<void*>(s.storage)) T(std::forward<U>(value));
         unclaim.state = nullptr;
         s.full = true;
-        // Relaxed: a ticket; the slot's publication (release) carries it to the reader.
-        s.version = versions_.fetch_add(1, std::memory_order_relaxed) + 1;
         publish(slot);
         core_.set();
     }
 
     /// Any context. The payload stays; wait() suspends again until the next set().
-    void clear() noexcept { core_.clear(); }
+    void clear() noexcept {
+        // release: orders the clear before a later set() for observers.
+        slots_state_.fetch_and(~message_set_bit, std::memory_order_release);
+        core_.clear();
+    }
     /// Any context; a snapshot.
-    bool is_set() const noexcept { return core_.is_set(); }
+    bool is_set() const noexcept {
+        // acquire: whoever sees it set also sees the payload.
+        return (slots_state_.load(std::memory_order_acquire) & message_set_bit) != 0;
+    }
 
     /// The latest payload. Loop thread only. Throws UsageError if set() was
     /// never called.
     T value() {
         binding_.check("Message::value", "a ThreadSafeQueue to move values to other contexts");
-        return read_latest().first;
+        return read_latest();
     }
 
     class Waiter : public detail::EventCore::Waiter {
@@ -98,7 +106,7 @@ public:
         explicit Waiter(Message& m) noexcept : detail::EventCore::Waiter(m.core_, "Message::wait"), message_(m) {}
         T await_resume() {
             detail::EventCore::Waiter::await_resume();
-            return message_.read_latest().first;
+            return message_.read_latest();
         }
 
     private:
@@ -110,20 +118,20 @@ public:
     [[nodiscard]] Waiter wait() noexcept { return Waiter(*this); }
     Waiter operator co_await() noexcept { return wait(); }
 
-    /// Iteration (the seed's `async for data in msg`): returns a payload set
-    /// since the previous next() returned, waiting for one if there is none, and
-    /// clears the message. Sets in between coalesce (the latest wins), and a
-    /// value is never returned twice, even when its set() is still on its way
-    /// while the value is already readable. Loop thread only. Cancellable.
+    /// Iteration (the seed's `async for data in msg`): waits for the message to
+    /// be set, clears it and returns the payload it was set with, so each call
+    /// yields one new set() (sets in between coalesce: the latest wins) and
+    /// never the same one twice. Loop thread only. Cancellable.
     Task<T> next() {
         binding_.check("Message::next", "a ThreadSafeQueue to move values to other contexts");
         for (;;) {
-            if (auto v = take_if_new()) co_return std::move(*v);
-            // Clear, then look again: a set() whose value we miss here comes
-            // after this clear, so its set bit wakes the wait below.
+            if (auto v = take_if_set()) co_return std::move(*v);
+            // Clear the wake-up flag, then look again: a set() we miss here
+            // raises the flag after this clear, so the wait below sees it.
             core_.clear();
-            if (auto v = take_if_new()) co_return std::move(*v);
-            // A late set() of a value already taken wakes us for nothing: loop.
+            if (auto v = take_if_set()) co_return std::move(*v);
+            // A wake-up whose value an earlier call already took returns here
+            // with nothing new: look and wait again.
             co_await core_.wait("Message::next");
         }
     }
@@ -131,8 +139,7 @@ public:
 private:
     struct Slot {
         alignas(T) unsigned char storage[sizeof(T)];
-        bool full = false;           // owned by whoever holds the slot (writer busy bit / loop pin)
-        std::uint64_t version = 0;  // which set() wrote it; same ownership
+        bool full = false;  // owned by whoever holds the slot (writer busy bit / loop pin)
         T& value() noexcept { return *std::launder(reinterpret_cast<T*>(storage)); }
     };
 
@@ -162,14 +169,13 @@ private:
         std::uint32_t s = slots_state_.load(std::memory_order_relaxed);
         std::uint32_t next;
         do {
-            next = ((s & ~7u) | slot) & ~(1u << (6 + slot));
+            next = (((s & ~7u) | slot) & ~(1u << (6 + slot))) | message_set_bit;
             // release: the payload written into the slot is visible to whoever
             // pins it (acquire) after seeing this index.
         } while (!slots_state_.compare_exchange_weak(s, next, std::memory_order_release, std::memory_order_relaxed));
     }
 
-    /// The latest payload and the version of the set() that wrote it.
-    std::pair<T, std::uint64_t> read_latest() {
+    T read_latest() {
         std::uint32_t s = slots_state_.load(std::memory_order_relaxed);
         std::uint32_t slot;
         do {
@@ -185,24 +191,31 @@ private:
                 state.fetch_or(none << 3, std::memory_order_release);
             }
         } unpin{slots_state_};
-        return {slots_[slot].value(), slots_[slot].version};
+        return slots_[slot].value();
     }
 
-    /// The latest payload if next() has not returned it yet.
-    std::optional<T> take_if_new() {
-        if (current_of(slots_state_.load(std::memory_order_acquire)) == none) return std::nullopt;
-        auto [value, version] = read_latest();
-        if (version == last_taken_) return std::nullopt;
-        last_taken_ = version;
-        return std::optional<T>(std::move(value));
+    /// If the message is set: clears it and pins the slot it was set with, in
+    /// one step, and returns that payload.
+    std::optional<T> take_if_set() {
+        std::uint32_t s = slots_state_.load(std::memory_order_relaxed);
+        do {
+            if ((s & message_set_bit) == 0) return std::nullopt;
+            // acquire: pairs with publish()'s release, making the payload visible.
+        } while (!slots_state_.compare_exchange_weak(s, (s & ~(message_set_bit | (7u << 3))) | (current_of(s) << 3),
+                                                     std::memory_order_acquire, std::memory_order_relaxed));
+        struct Unpin {
+            std::atomic<std::uint32_t>& state;
+            ~Unpin() {
+                state.fetch_or(none << 3, std::memory_order_release);  // release: as in read_latest()
+            }
+        } unpin{slots_state_};
+        return std::optional<T>(slots_[current_of(s)].value());
     }
 
     detail::EventCore core_;
     detail::LoopBinding binding_;
     Slot slots_[slot_count];
     std::atomic<std::uint32_t> slots_state_{initial_state};
-    std::atomic<std::uint64_t> versions_{0};
-    std::uint64_t last_taken_ = 0;  // loop thread only: the version next() returned last
 };
 
 }  // namespace asynclink
