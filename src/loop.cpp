@@ -15,14 +15,19 @@ namespace detail {
 
 bool TaskBase::cancel() noexcept {
     if (done) return false;
+    // Already on its way to throw CancelledError: as in asyncio, further
+    // cancels before it runs add nothing (a second one would hit its clean-up).
+    if (cancel_delivering) return true;
     if (started && suspension != nullptr) {
         switch (suspension->cancel(*suspension)) {
         case CancelResult::resume_now:
             suspension = nullptr;
+            cancel_delivering = true;
             loop->enqueue(*this);
             return true;
         case CancelResult::already_scheduled:
             suspension = nullptr;
+            cancel_delivering = true;
             return true;
         case CancelResult::forwarded:
             return true;  // the suspension stays: a later cancel() forwards again
@@ -424,6 +429,7 @@ void Loop::run_threadsafe_calls() {
 
 void Loop::resume(detail::TaskBase& task) noexcept {
     task.in_ready_queue = false;
+    task.cancel_delivering = false;
     if (!task.started) {
         task.started = true;
         if (task.cancel_requested) {

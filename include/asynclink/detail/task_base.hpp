@@ -51,9 +51,10 @@ public:
     bool started = false;
     bool in_ready_queue = false;
     bool done = false;
-    bool cancelled = false;         ///< finished by an uncaught CancelledError
-    bool cancel_requested = false;  ///< deliver CancelledError at the next suspension point
-    bool outcome_observed = false;  ///< someone took the result or exception
+    bool cancelled = false;          ///< finished by an uncaught CancelledError
+    bool cancel_requested = false;   ///< deliver CancelledError at the next suspension point
+    bool cancel_delivering = false;  ///< woken by a cancel, CancelledError not yet thrown
+    bool outcome_observed = false;   ///< someone took the result or exception
 
     /// asyncio.Task.cancel(): false if the task is already done.
     bool cancel() noexcept;
