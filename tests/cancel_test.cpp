@@ -130,16 +130,60 @@ TEST(Cancel, BeforeTheFirstRunTheBodyNeverRuns) {
     EXPECT_TRUE(log.empty());
 }
 
-TEST(Cancel, RepeatedCancelsOfAParkedTaskDeliverOneCancelledError) {
+TEST(Cancel, RepeatedCancelsBeforeTheTaskRunsDeliverOneCancelledError) {
+    // As asyncio: cancels that arrive while the task is already on its way to
+    // receive CancelledError coalesce, so its clean-up may await undisturbed.
     Log log;
     al::run([&]() -> al::Task<void> {
-        auto h = al::create_task(swallow_cancel_then_return(log, 3));
+        auto h = al::create_task(cleanup_that_awaits(log));
         co_await settle();
         h.cancel();
         h.cancel();
-        EXPECT_EQ(co_await h, 3);
+        h.cancel();
+        EXPECT_THROW(co_await h, al::CancelledError);
     }());
-    EXPECT_EQ(log, Log{"swallowed"});
+    EXPECT_EQ(log, (Log{"cleaning", "cleaned"}));
+}
+
+TEST(Cancel, RepeatedCancelsOfAYieldingTaskDeliverOneCancelledError) {
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        auto h = al::create_task([](Log& l) -> al::Task<void> {
+            try {
+                co_await al::sleep(0);
+            } catch (const al::CancelledError&) {
+                l.push_back("cancelled");
+            }
+            co_await al::sleep(0);
+            l.push_back("went on");
+        }(log));
+        co_await al::sleep(0);  // h is parked at its yield
+        h.cancel();
+        h.cancel();
+        co_await h;
+    }());
+    EXPECT_EQ(log, (Log{"cancelled", "went on"}));
+}
+
+TEST(Cancel, ACancelAfterTheTaskCaughtTheFirstOneIsDeliveredAgain) {
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        auto h = al::create_task([](Log& l) -> al::Task<void> {
+            for (int i = 0; i < 2; ++i) {
+                try {
+                    co_await al::sleep(1h);
+                } catch (const al::CancelledError&) {
+                    l.push_back("cancelled");
+                }
+            }
+        }(log));
+        co_await settle();
+        h.cancel();
+        co_await settle();
+        h.cancel();
+        co_await h;
+    }());
+    EXPECT_EQ(log, (Log{"cancelled", "cancelled"}));
 }
 
 TEST(Cancel, ATaskCancellingItselfGetsCancelledErrorAtItsNextSuspension) {

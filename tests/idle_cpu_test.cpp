@@ -1,0 +1,80 @@
+// An idle loop sleeps in the kernel: measured with the CPU time of the loop's
+// own thread (CLOCK_THREAD_CPUTIME_ID), not the wall clock, so a busy machine
+// cannot make it pass or fail.
+#include <asynclink/asynclink.hpp>
+#include <gtest/gtest.h>
+
+#include <time.h>
+
+#include <chrono>
+#include <thread>
+
+namespace al = asynclink;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::chrono::nanoseconds thread_cpu_time() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+struct Measured {
+    std::chrono::nanoseconds cpu{};
+    al::Clock::duration wall{};
+};
+
+double percent_of_a_core(const Measured& m) {
+    return 100.0 * static_cast<double>(m.cpu.count()) /
+           static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(m.wall).count());
+}
+
+}  // namespace
+
+TEST(IdleCpu, ALoopSleepingOneSecondUsesUnderFivePercentOfACore) {
+    Measured m = al::run([]() -> al::Task<Measured> {
+        auto cpu0 = thread_cpu_time();
+        auto wall0 = al::Clock::now();
+        co_await al::sleep(1s);
+        co_return Measured{thread_cpu_time() - cpu0, al::Clock::now() - wall0};
+    }());
+    EXPECT_GE(m.wall, 1s);
+    EXPECT_LT(percent_of_a_core(m), 5.0) << "cpu " << m.cpu.count() << " ns over 1 s";
+    RecordProperty("idle_sleep_cpu_ns", std::to_string(m.cpu.count()));
+}
+
+TEST(IdleCpu, ALoopWaitingWithoutAnyTimerUsesUnderFivePercentOfACore) {
+    // Nothing is due at all: the loop waits for another thread's wake-up.
+    Measured m = al::run([]() -> al::Task<Measured> {
+        al::Event e;
+        al::Loop& loop = al::Loop::current();
+        std::thread waker([&loop, &e] {
+            std::this_thread::sleep_for(1s);
+            loop.call_soon_threadsafe([&e] { e.set(); });
+        });
+        auto cpu0 = thread_cpu_time();
+        auto wall0 = al::Clock::now();
+        co_await e.wait();
+        Measured result{thread_cpu_time() - cpu0, al::Clock::now() - wall0};
+        waker.join();
+        co_return result;
+    }());
+    EXPECT_GE(m.wall, 900ms);
+    EXPECT_LT(percent_of_a_core(m), 5.0) << "cpu " << m.cpu.count() << " ns";
+}
+
+TEST(IdleCpu, ManySleepingTasksCostNoCpuWhileNothingIsDue) {
+    Measured m = al::run([]() -> al::Task<Measured> {
+        std::vector<al::TaskHandle<void>> sleepers;
+        for (int i = 0; i < 1000; ++i) sleepers.push_back(al::create_task(al::wait_for(al::sleep(1h), 1h)));
+        co_await al::sleep(0);
+        auto cpu0 = thread_cpu_time();
+        auto wall0 = al::Clock::now();
+        co_await al::sleep(1s);
+        Measured result{thread_cpu_time() - cpu0, al::Clock::now() - wall0};
+        for (auto& s : sleepers) s.cancel();
+        co_return result;
+    }());
+    EXPECT_LT(percent_of_a_core(m), 5.0) << "cpu " << m.cpu.count() << " ns";
+}

@@ -1,0 +1,240 @@
+// Loop affinity: every loop-only method called from a thread that is not
+// running the loop throws UsageError naming the thread-safe alternative, and
+// leaves the loop and the primitive intact.
+//
+// The foreign calls are made from a std::thread that is started and joined by
+// a task, while the loop is running (and blocked in that task): the join
+// orders the foreign thread's accesses before the loop's, so the test itself
+// has no data race for ThreadSanitizer to report.
+#include <asynclink/asynclink.hpp>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace al = asynclink;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Call {
+    std::string name;
+    std::function<void()> call;
+    std::string alternative;  ///< the thread-safe alternative the message must name
+};
+
+struct Result {
+    std::string name;
+    std::string outcome;  ///< the UsageError's message, or what happened instead
+    std::string alternative;
+};
+
+std::string outcome_of(const std::function<void()>& call) {
+    try {
+        call();
+    } catch (const al::UsageError& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        return std::string("not a UsageError: ") + e.what();
+    }
+    return "no exception";
+}
+
+// Runs each call on a new thread that is not running any loop.
+std::vector<Result> call_from_another_thread(const std::vector<Call>& calls) {
+    std::vector<Result> results;
+    std::thread t([&] {
+        for (const Call& c : calls) results.push_back({c.name, outcome_of(c.call), c.alternative});
+    });
+    t.join();
+    return results;
+}
+
+void expect_usage_errors_naming_alternatives(const std::vector<Result>& results) {
+    for (const Result& r : results) {
+        EXPECT_NE(r.outcome.find("asynclink: "), std::string::npos) << r.name << ": " << r.outcome;
+        EXPECT_NE(r.outcome.find(r.alternative), std::string::npos)
+            << r.name << " should name \"" << r.alternative << "\", said: " << r.outcome;
+    }
+}
+
+al::Task<int> forty_two() {
+    co_await al::sleep(0);
+    co_return 42;
+}
+
+}  // namespace
+
+TEST(LoopAffinity, EventMethodsFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        al::Event e;
+        EXPECT_FALSE(e.is_set());  // binds the event to this loop
+        auto results = call_from_another_thread({
+            {"Event::set", [&] { e.set(); }, "ThreadSafeEvent"},
+            {"Event::clear", [&] { e.clear(); }, "ThreadSafeEvent"},
+            {"Event::is_set", [&] { (void)e.is_set(); }, "ThreadSafeEvent"},
+            {"Event::wait", [&] { (void)e.wait().await_ready(); }, "ThreadSafeEvent"},
+        });
+        expect_usage_errors_naming_alternatives(results);
+        EXPECT_NE(results[0].outcome.find("call_soon_threadsafe"), std::string::npos) << results[0].outcome;
+        // Untouched by the rejected calls, and still working.
+        EXPECT_FALSE(e.is_set());
+        e.set();
+        co_await e.wait();
+    }());
+}
+
+TEST(LoopAffinity, LockMethodsFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        al::Lock lock;
+        auto guard = co_await lock.acquire();
+        auto results = call_from_another_thread({
+            {"Lock::acquire", [&] { (void)lock.acquire().await_ready(); }, "ThreadSafeQueue"},
+            {"Lock::release", [&] { lock.release(); }, "ThreadSafeQueue"},
+            {"Lock::locked", [&] { (void)lock.locked(); }, "ThreadSafeQueue"},
+        });
+        expect_usage_errors_naming_alternatives(results);
+        EXPECT_TRUE(lock.locked());
+        guard.release();
+        EXPECT_FALSE(lock.locked());
+    }());
+}
+
+TEST(LoopAffinity, SemaphoreMethodsFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        al::Semaphore sem(2);
+        EXPECT_EQ(sem.value(), 2u);
+        auto results = call_from_another_thread({
+            {"Semaphore::acquire", [&] { (void)sem.acquire().await_ready(); }, "Context"},
+            {"Semaphore::release", [&] { sem.release(); }, "call_soon_threadsafe"},
+            {"Semaphore::value", [&] { (void)sem.value(); }, "call_soon_threadsafe"},
+            {"Semaphore::locked", [&] { (void)sem.locked(); }, "call_soon_threadsafe"},
+        });
+        expect_usage_errors_naming_alternatives(results);
+        EXPECT_EQ(sem.value(), 2u);
+        co_return;
+    }());
+}
+
+TEST(LoopAffinity, QueueMethodsFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        al::Queue<int> q(4);
+        q.put_nowait(1);
+        auto results = call_from_another_thread({
+            {"Queue::put", [&] { (void)q.put(2).await_ready(); }, "ThreadSafeQueue"},
+            {"Queue::get", [&] { (void)q.get().await_ready(); }, "ThreadSafeQueue"},
+            {"Queue::put_nowait", [&] { q.put_nowait(3); }, "ThreadSafeQueue"},
+            {"Queue::get_nowait", [&] { (void)q.get_nowait(); }, "ThreadSafeQueue"},
+            {"Queue::qsize", [&] { (void)q.qsize(); }, "ThreadSafeQueue"},
+            {"Queue::empty", [&] { (void)q.empty(); }, "ThreadSafeQueue"},
+            {"Queue::full", [&] { (void)q.full(); }, "ThreadSafeQueue"},
+        });
+        expect_usage_errors_naming_alternatives(results);
+        EXPECT_EQ(q.qsize(), 1u);  // nothing was added or taken
+        EXPECT_EQ(co_await q.get(), 1);
+    }());
+}
+
+TEST(LoopAffinity, TaskMethodsFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        auto h = al::create_task(forty_two());
+        auto results = call_from_another_thread({
+            {"create_task", [] { (void)al::create_task(forty_two()); }, "call_soon_threadsafe"},
+            {"TaskHandle::cancel", [&] { h.cancel(); }, "call_soon_threadsafe"},
+            {"TaskHandle::done", [&] { (void)h.done(); }, "call_soon_threadsafe"},
+            {"TaskHandle::cancelled", [&] { (void)h.cancelled(); }, "call_soon_threadsafe"},
+            {"TaskHandle::result", [&] { (void)h.result(); }, "call_soon_threadsafe"},
+        });
+        expect_usage_errors_naming_alternatives(results);
+        EXPECT_EQ(co_await h, 42);  // not cancelled by the rejected call
+    }());
+}
+
+TEST(LoopAffinity, LoopMethodsFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        al::Loop& loop = al::Loop::current();
+        bool soon_ran = false;
+        auto results = call_from_another_thread({
+            {"Loop::current", [] { (void)al::Loop::current(); }, "call_soon_threadsafe"},
+            {"Loop::call_soon", [&] { loop.call_soon([&soon_ran] { soon_ran = true; }); }, "call_soon_threadsafe"},
+            {"Loop::set_exception_handler", [&] { loop.set_exception_handler([](std::exception_ptr) {}); },
+             "call_soon_threadsafe"},
+        });
+        expect_usage_errors_naming_alternatives(results);
+        co_await al::sleep(0);
+        EXPECT_FALSE(soon_ran);
+    }());
+}
+
+TEST(LoopAffinity, TheThreadSafeAlternativeWorksFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        al::Event e;
+        al::Loop& loop = al::Loop::current();
+        std::thread t([&loop, &e] { loop.call_soon_threadsafe([&e] { e.set(); }); });
+        co_await e.wait();
+        t.join();
+    }());
+}
+
+TEST(LoopAffinity, APrimitiveOfOneLoopUsedFromAnotherLoopIsAUsageError) {
+    al::run([]() -> al::Task<void> {
+        al::Event e;
+        al::Queue<int> q;
+        e.clear();
+        q.put_nowait(1);  // both bound to this loop
+        std::vector<std::string> seen;
+        std::thread other([&] {
+            al::run([&]() -> al::Task<void> {
+                seen.push_back(outcome_of([&] { e.set(); }));
+                seen.push_back(outcome_of([&] { q.put_nowait(2); }));
+                co_return;
+            }());
+        });
+        other.join();
+        EXPECT_EQ(seen.size(), 2u);
+        for (const auto& s : seen) EXPECT_NE(s.find("not running the primitive's loop"), std::string::npos) << s;
+        EXPECT_FALSE(e.is_set());
+        EXPECT_EQ(q.qsize(), 1u);
+        co_return;
+    }());
+}
+
+TEST(LoopAffinity, LoopOnlyCallsWithNoLoopAtAllAreUsageErrors) {
+    // On the main thread, before any loop runs.
+    al::Event e;
+    EXPECT_THROW(e.set(), al::UsageError);
+    al::Queue<int> q;
+    EXPECT_THROW(q.put_nowait(1), al::UsageError);
+    EXPECT_THROW((void)al::create_task(forty_two()), al::UsageError);
+    EXPECT_THROW((void)al::Loop::current(), al::UsageError);
+    // Still usable by a loop afterwards: the failed calls did not bind them.
+    al::run([&]() -> al::Task<void> {
+        e.set();
+        q.put_nowait(1);
+        EXPECT_EQ(co_await q.get(), 1);
+        co_await e.wait();
+    }());
+}
+
+TEST(LoopAffinity, AwaitingATaskOfAnotherLoopIsAUsageError) {
+    al::run([]() -> al::Task<void> {
+        auto h = al::create_task(forty_two());
+        std::string seen;
+        std::thread other([&] {
+            al::run([&]() -> al::Task<void> {
+                try {
+                    co_await h;
+                    seen = "no exception";
+                } catch (const al::UsageError& e) {
+                    seen = e.what();
+                }
+            }());
+        });
+        other.join();
+        EXPECT_NE(seen.find("call_soon_threadsafe"), std::string::npos) << seen;
+        EXPECT_EQ(co_await h, 42);
+    }());
+}
