@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include "asynclink/errors.hpp"
 #include "asynclink/task.hpp"
@@ -127,6 +128,11 @@ Loop::~Loop() {
     // Callbacks posted but never run are still owed their run: none may be lost.
     run_scheduled_callbacks();
     run_threadsafe_calls();
+    // A poster that has made its work visible may still be inside notify(),
+    // schedule() or call_soon_threadsafe(), about to read sleeping_ or write
+    // the eventfd: wait for it to leave before the loop's memory goes.
+    // acquire: pairs with the release in ~PosterGuard.
+    while (posters_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     // Handles may outlive the loop; they must no longer point at it.
     for (detail::TaskBase* t = tasks_; t != nullptr; t = t->next_in_loop) t->loop = nullptr;
 }
@@ -290,6 +296,7 @@ void Loop::notify(detail::RemoteNode& node) noexcept {
     // (so our earlier state changes are not reordered before the re-post);
     // release publishes the primitive's state change that led to this notify.
     if (node.queued.exchange(true, std::memory_order_acq_rel)) return;  // already posted: coalesce
+    PosterGuard guard(posters_);
     detail::RemoteNode* head = posted_.load(std::memory_order_relaxed);
     do {
         node.next = head;
@@ -347,6 +354,7 @@ bool Loop::schedule(void (*fn)(void*), void* arg) noexcept {
         if (diff == 0) {
             // Relaxed: the CAS only hands out the ticket.
             if (schedule_enqueue_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+                PosterGuard guard(posters_);
                 cell.fn = fn;
                 cell.arg = arg;
                 // release: the loop's acquire load of the sequence sees fn and arg.
@@ -387,6 +395,7 @@ void Loop::run_scheduled_callbacks() {
 
 void Loop::call_soon_threadsafe(std::function<void()> fn) {
     if (!fn) throw UsageError("call_soon_threadsafe() given an empty function");
+    PosterGuard guard(posters_);
     {
         std::lock_guard lock(threadsafe_mutex_);
         threadsafe_calls_.push_back(std::move(fn));

@@ -161,6 +161,19 @@ private:
     // Posted from other contexts (see notify()).
     alignas(64) std::atomic<detail::RemoteNode*> posted_{nullptr};
     std::atomic<bool> sleeping_{false};
+    // Posters inside notify()/schedule()/call_soon_threadsafe() now: the
+    // destructor waits for them (see ~Loop).
+    std::atomic<std::uint32_t> posters_{0};
+    struct PosterGuard {
+        std::atomic<std::uint32_t>& count;
+        // relaxed: the publication that follows (a release) carries the
+        // increment to the loop, which is all the destructor relies on.
+        explicit PosterGuard(std::atomic<std::uint32_t>& c) noexcept : count(c) {
+            count.fetch_add(1, std::memory_order_relaxed);
+        }
+        // release: our last touch of the loop happens before the destructor's acquire sees zero.
+        ~PosterGuard() { count.fetch_sub(1, std::memory_order_release); }
+    };
 
     // schedule(): bounded multi-producer queue of (fn, arg) cells, each with a
     // sequence number telling whose turn the cell is.
