@@ -206,10 +206,12 @@ void StreamCore::on_ready(port::IoWatch& self, std::uint32_t events) noexcept {
         if (core.wbuf_.empty() && core.writers_.empty()) unwanted |= port::io_writable;
     }
     if ((events & (port::io_readable | port::io_error)) != 0) {
-        if (core.readers_.empty()) {
-            unwanted |= port::io_readable;
-        } else {
+        core.drained_ = false;
+        if (!core.readers_.empty()) {
             wake_all(core.readers_);
+            core.reader_woken_ = true;
+        } else if (!core.reader_woken_) {
+            unwanted |= port::io_readable;
         }
     }
     core.unwant(unwanted);
@@ -233,10 +235,13 @@ bool StreamCore::fill(const char* operation) {
         eof_ = true;
         return true;
     }
+    bind(operation);  // armed_ is only meaningful for the loop running now
+    if (drained_ && (armed_ & port::io_readable) != 0) return false;
     for (;;) {
         ssize_t n = ::read(fd_, rbuf_.prepare(read_chunk), read_chunk);
         if (n > 0) {
             rbuf_.commit(static_cast<std::size_t>(n));
+            drained_ = static_cast<std::size_t>(n) < read_chunk;
             return true;
         }
         if (n == 0) {
@@ -246,6 +251,7 @@ bool StreamCore::fill(const char* operation) {
         int error = errno;
         if (error == EINTR) continue;
         if (would_block(error)) {
+            drained_ = true;
             want(port::io_readable, operation);
             return false;
         }

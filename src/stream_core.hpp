@@ -61,9 +61,11 @@ public:
 
     /// Parks a task until the loop reports the descriptor ready in one
     /// direction, or the stream closes. Wake-ups may be spurious: re-check.
+    /// `woken`, if given, is cleared when the task runs again.
     class Waiter : public Parked, public ListedWaiter {
     public:
-        explicit Waiter(WaiterList& list) noexcept : Parked(&on_cancel), list_(list) {}
+        explicit Waiter(WaiterList& list, bool* woken = nullptr) noexcept
+            : Parked(&on_cancel), list_(list), woken_(woken) {}
         bool await_ready() const noexcept { return false; }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
@@ -71,7 +73,10 @@ public:
             list_.push_back(*this);
             return true;
         }
-        void await_resume() const { throw_if_cancelled(); }
+        void await_resume() const {
+            if (woken_ != nullptr) *woken_ = false;
+            throw_if_cancelled();
+        }
 
     private:
         static CancelResult on_cancel(Suspension& self) noexcept {
@@ -81,6 +86,7 @@ public:
             return CancelResult::resume_now;
         }
         WaiterList& list_;
+        bool* woken_;
     };
 
     // --- reading
@@ -90,7 +96,7 @@ public:
     /// after bytes or the end of the stream arrived. Throws on errors.
     bool fill(const char* operation);
     /// Suspends until the descriptor may be readable (after fill() said no).
-    Waiter wait_readable() noexcept { return Waiter(readers_); }
+    Waiter wait_readable() noexcept { return Waiter(readers_, &reader_woken_); }
 
     ByteBuffer& read_buffer() noexcept { return rbuf_; }
     bool eof() const noexcept { return eof_; }
@@ -168,6 +174,14 @@ private:
     WaiterList closers_;   ///< wait_closed()
 
     bool reading_ = false;
+    /// Readers were woken and have not run yet. The readiness they were woken
+    /// for is reported again (level-triggered) until they read: not a reason
+    /// to stop watching, which would cost two system calls per wake-up.
+    bool reader_woken_ = false;
+    /// The last read() returned less than it asked for and no readiness was
+    /// reported since: while readability is watched, reading again would only
+    /// return EAGAIN, and the next (level-triggered) report says when not.
+    bool drained_ = false;
     bool eof_ = false;
     bool paused_ = false;        ///< more than high_water buffered; drain() waits
     bool closing_ = false;       ///< close() called: close once flushed
