@@ -26,7 +26,7 @@ al::Task<void> settle(int yields = 3) {
 template <class Aw>
 al::Task<void> log_outcome(Log& log, Aw blocked) {
     try {
-        co_await std::move(blocked);
+        (void)co_await std::move(blocked);
         log.push_back("returned");
     } catch (const al::CancelledError&) {
         log.push_back("cancelled");

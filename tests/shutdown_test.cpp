@@ -28,7 +28,7 @@ al::Task<void> block_then_clean_up(Log& log, std::string name, Aw blocked) {
     std::exception_ptr cancelled;
     try {
         log.push_back(name + " started");
-        co_await std::move(blocked);
+        (void)co_await std::move(blocked);
         log.push_back(name + " returned");
     } catch (const al::CancelledError&) {
         cancelled = std::current_exception();
@@ -46,7 +46,6 @@ TEST(Shutdown, PendingTasksAreCancelledAndTheirCleanUpRuns) {
     Log log;
     al::Event never;
     al::Queue<int> empty_queue;
-    al::Lock lock;
     al::TaskHandle<void> sleeper;
     al::TaskHandle<void> waiter;
     al::TaskHandle<void> getter;
