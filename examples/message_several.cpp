@@ -107,7 +107,11 @@ struct ReaderReport {
 al::Task<ReaderReport> reader(al::Message<Reading>& msg) {
     ReaderReport report;
     for (;;) {
-        Reading r = co_await msg.next();  // clears, then reads the latest payload
+        // Several readers share one Message: each reads the latest payload
+        // without clearing it (next() is for one iterating consumer: it takes
+        // each set for itself), then lets the others run.
+        Reading r = co_await msg;
+        co_await al::sleep(0);
         ++report.payloads;
         if (!consistent(r)) ++report.torn;
         if (r.sequence < report.last) ++report.went_back;

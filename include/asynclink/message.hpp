@@ -121,7 +121,10 @@ public:
     /// Iteration (the seed's `async for data in msg`): waits for the message to
     /// be set, clears it and returns the payload it was set with, so each call
     /// yields one new set() (sets in between coalesce: the latest wins) and
-    /// never the same one twice. Loop thread only. Cancellable.
+    /// never the same one twice. It is for one iterating task: a set() is
+    /// taken by the next() that clears it, so several tasks that each want
+    /// every value use co_await m (or one ThreadSafeQueue each). Loop thread
+    /// only. Cancellable.
     Task<T> next() {
         binding_.check("Message::next", "a ThreadSafeQueue to move values to other contexts");
         for (;;) {
