@@ -10,9 +10,10 @@
 // with a 4 KiB payload whose words all derive from one sequence number. There
 // is no queue (the latest value wins), so a waiter sees some of the values, but
 // it never sees a torn one, and never an older one after a newer one. Here the
-// waiters use msg.next(), which clears the message before it reads the
-// payload: with `co_await msg; msg.clear()` a set() landing between the read
-// and the clear would be cleared unseen, and a waiter could miss the last one.
+// waiters read with `co_await msg` and never clear: with `co_await msg;
+// msg.clear()` a set() landing between the read and the clear would be cleared
+// unseen and a waiter could miss the last one, and msg.next() takes each set
+// for a single consumer, so it is for one iterating task, not five.
 //
 //   task or thread --set(v)--> [Message<T>] --co_await msg--> waiters 0..4
 //
