@@ -332,21 +332,40 @@ int blocking_read(std::chrono::milliseconds t) {
     return 42;
 }
 
+// Relaxed: a counter another thread only watches for change.
+al::Task<void> heartbeat(std::atomic<int>& beats, std::chrono::milliseconds period) {
+    for (;;) {
+        co_await al::sleep(period);
+        beats.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
 al::Task<int> assign_job(al::Context& ctx, int n) {
     co_return co_await ctx.assign([](int x) { return x + 1; }, n);
 }
 
 al::Task<void> blocking_calls() {
     std::printf("\n6. Blocking calls: unblock() and Context::assign() on another core\n");
-    int ticks = 0;
-    auto tick = al::create_task(ticker(ticks, 2ms));
+    std::atomic<int> beats{0};
+    auto beat = al::create_task(heartbeat(beats, 2ms));
     auto start = al::Clock::now();
-    int v = co_await al::unblock(blocking_read, is_short ? 50ms : 300ms);
+    // For the check, the call also waits (at most 10 s) for a heartbeat after
+    // its blocking part: had it blocked the loop, no heartbeat could come.
+    int v = co_await al::unblock([&beats, t = is_short ? 50ms : 300ms] {
+        int before = beats.load(std::memory_order_relaxed);
+        int r = blocking_read(t);
+        auto give_up = al::Clock::now() + 10s;
+        while (beats.load(std::memory_order_relaxed) == before && al::Clock::now() < give_up) {
+            std::this_thread::sleep_for(1ms);
+        }
+        return r;
+    });
     double took = seconds_since(start);
-    tick.cancel();
-    std::printf("   unblock(blocking_read): %d after %.0f ms; a 2 ms ticker ticked %d times meanwhile\n", v,
+    beat.cancel();
+    int ticks = beats.load(std::memory_order_relaxed);
+    std::printf("   unblock(blocking_read): %d after %.0f ms; a 2 ms heartbeat task beat %d times meanwhile\n", v,
                 took * 1000, ticks);
-    check(v == 42 && ticks > 0, "the loop kept running while the call blocked a worker thread");
+    check(v == 42 && took < 10.0, "the loop kept running while the call blocked a worker thread");
 
     // One worker, pinned to CPU 1 when there is one; up to 64 jobs queued.
     al::Context ctx(64, 1, cpus_available > 1 ? std::vector<int>{1} : std::vector<int>{});

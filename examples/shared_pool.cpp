@@ -98,18 +98,24 @@ struct ReadReport {
 al::Task<int> run_example(std::chrono::milliseconds duration) {
     Device dev;
     std::atomic<bool> stop{false};
+    std::atomic<bool> thread_reading{false};
     ReadReport thread_report;
     std::thread other_core([&] {
         al::port::pin_current_thread(1);
-        // Relaxed: `stop` only ends the loop; Shared orders the data.
-        while (!stop.load(std::memory_order_relaxed)) thread_report.take(dev.pool.read());
+        // Relaxed: the flags only start and end the loops; Shared orders the data.
+        while (!stop.load(std::memory_order_relaxed)) {
+            thread_report.take(dev.pool.read());
+            if (thread_report.snapshots == 1000) thread_reading.store(true, std::memory_order_relaxed);
+        }
     });
 
     ReadReport task_report;
     {
         al::PeriodicSignal timer(50us, &update_pool, &dev);  // 20 kHz, on this (the loop's) thread
         auto end = al::Clock::now() + duration;
-        for (int round = 0; al::Clock::now() < end; ++round) {
+        // Until the time is up and the thread, too, has been reading for a while
+        // (on a busy machine it may start late).
+        for (int round = 0; al::Clock::now() < end || !thread_reading.load(std::memory_order_relaxed); ++round) {
             for (int i = 0; i < 1000; ++i) task_report.take(dev.pool.read());
             if (round % 200 == 0) {
                 Pool p = dev.pool.read();

@@ -12,6 +12,7 @@
 // Usage: unblock_busy [--short]
 #include <asynclink/asynclink.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -28,27 +29,41 @@ int slow_add(int a, int b, std::chrono::milliseconds step) {
     return a + b;
 }
 
-al::Task<void> busywork(int& ticks, std::chrono::milliseconds period) {
+al::Task<void> busywork(std::atomic<int>& ticks, std::chrono::milliseconds period) {
     for (;;) {
         std::printf("#");
         std::fflush(stdout);
-        ++ticks;
+        ticks.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter, read for the check only
         co_await al::sleep(period);
     }
 }
 
 al::Task<int> run_example(std::chrono::milliseconds step) {
-    int ticks = 0;
+    std::atomic<int> ticks{0};
     auto bw = al::create_task(busywork(ticks, step / 2));
     co_await al::sleep(0);  // let busywork print its first '#'
-    int ticks_before = ticks;
+    int ticks_before = ticks.load(std::memory_order_relaxed);
     auto start = al::Clock::now();
 
-    int res = co_await al::unblock(slow_add, 1, 2, step);  // the loop runs busywork meanwhile
+    // The loop runs busywork while slow_add blocks a worker thread. For the
+    // check, the call also waits (at most 10 s) until busywork has printed
+    // since it began: had the call blocked the loop, busywork could not have.
+    int res = co_await al::unblock([&ticks, ticks_before, step] {
+        int sum = slow_add(1, 2, step);
+        auto give_up = al::Clock::now() + std::chrono::seconds(10);
+        while (ticks.load(std::memory_order_relaxed) == ticks_before && al::Clock::now() < give_up) {
+            std::this_thread::sleep_for(step);
+        }
+        return sum;
+    });
 
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(al::Clock::now() - start);
-    int ticks_during = ticks - ticks_before;
+    int ticks_during = ticks.load(std::memory_order_relaxed) - ticks_before;
     bw.cancel();
+    try {
+        co_await bw;  // a '#' already due may still print: the cancel lands at busywork's next sleep
+    } catch (const al::CancelledError&) {
+    }
     std::printf("\nDone. Result = %d after %lld ms; busywork printed %d '#' meanwhile\n", res,
                 static_cast<long long>(took.count()), ticks_during);
 
