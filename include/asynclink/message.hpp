@@ -28,7 +28,6 @@
 #include <utility>
 
 #include "asynclink/detail/event_core.hpp"
-#include "asynclink/task.hpp"
 
 namespace asynclink {
 
@@ -78,8 +77,16 @@ public:
         ::new (static_cast<void*>(s.storage)) T(std::forward<U>(value));
         unclaim.state = nullptr;
         s.full = true;
-        publish(slot);
+        // The wake-up flag goes up before the value is published, so no flag
+        // is ever raised late for a value next() already took; next() covers
+        // the short window by waiting for `publishing_` to drop.
+        // Relaxed increment: the release CAS in publish() follows it; seq_cst
+        // is not needed because next() re-checks the slot word after it.
+        publishing_.fetch_add(1, std::memory_order_relaxed);
         core_.set();
+        publish(slot);
+        // release: the publication happens before a reader sees the count drop.
+        publishing_.fetch_sub(1, std::memory_order_release);
     }
 
     /// Any context. The payload stays; wait() suspends again until the next set().
@@ -106,6 +113,11 @@ public:
         explicit Waiter(Message& m) noexcept : detail::EventCore::Waiter(m.core_, "Message::wait"), message_(m) {}
         T await_resume() {
             detail::EventCore::Waiter::await_resume();
+            // The flag goes up just before the value is published: let the
+            // set() that woke us finish, so we read its value or a newer one.
+            // acquire: pairs with set()'s release decrement.
+            while (message_.publishing_.load(std::memory_order_acquire) != 0) {
+            }
             return message_.read_latest();
         }
 
@@ -125,19 +137,37 @@ public:
     /// taken by the next() that clears it, so several tasks that each want
     /// every value use co_await m (or one ThreadSafeQueue each). Loop thread
     /// only. Cancellable.
-    Task<T> next() {
-        binding_.check("Message::next", "a ThreadSafeQueue to move values to other contexts");
-        for (;;) {
-            if (auto v = take_if_set()) co_return std::move(*v);
+    class NextWaiter : public detail::EventCore::Waiter {
+    public:
+        explicit NextWaiter(Message& m) noexcept : detail::EventCore::Waiter(m.core_, "Message::next"), message_(m) {}
+        bool await_ready() {
+            message_.binding_.check("Message::next", "a ThreadSafeQueue to move values to other contexts");
+            if ((item_ = message_.take_if_set())) return true;
             // Clear the wake-up flag, then look again: a set() we miss here
-            // raises the flag after this clear, so the wait below sees it.
-            core_.clear();
-            if (auto v = take_if_set()) co_return std::move(*v);
-            // A wake-up whose value an earlier call already took returns here
-            // with nothing new: look and wait again.
-            co_await core_.wait("Message::next");
+            // raises the flag after this clear, so the wait sees it.
+            message_.core_.clear();
+            if ((item_ = message_.take_if_set())) return true;
+            detail::EventCore::Waiter::await_ready();  // binds the wait to this loop
+            return false;
         }
-    }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            if (detail::EventCore::Waiter::await_suspend(h)) return true;
+            if (!cancelled) item_ = message_.take_published();  // a set() came in meanwhile
+            return false;
+        }
+        T await_resume() {
+            detail::EventCore::Waiter::await_resume();
+            if (!item_) item_ = message_.take_published();
+            return std::move(*item_);
+        }
+
+    private:
+        Message& message_;
+        std::optional<T> item_;
+    };
+
+    [[nodiscard]] NextWaiter next() noexcept { return NextWaiter(*this); }
 
 private:
     struct Slot {
@@ -197,6 +227,20 @@ private:
         return slots_[slot].value();
     }
 
+    /// After the wake-up flag was seen up: the payload of that set(), once its
+    /// writer has published it. If another context clear()ed the message in
+    /// between, that set still happened and its payload is the latest.
+    T take_published() {
+        for (;;) {
+            if (auto v = take_if_set()) return std::move(*v);
+            // acquire: pairs with set()'s release decrement; the publication is visible.
+            if (publishing_.load(std::memory_order_acquire) == 0) {
+                if (auto v = take_if_set()) return std::move(*v);
+                return read_latest();
+            }
+        }
+    }
+
     /// If the message is set: clears it and pins the slot it was set with, in
     /// one step, and returns that payload.
     std::optional<T> take_if_set() {
@@ -219,6 +263,7 @@ private:
     detail::LoopBinding binding_;
     Slot slots_[slot_count];
     std::atomic<std::uint32_t> slots_state_{initial_state};
+    std::atomic<std::uint32_t> publishing_{0};  // set() calls between raising the flag and publishing
 };
 
 }  // namespace asynclink
