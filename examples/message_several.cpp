@@ -48,9 +48,7 @@ al::Task<std::vector<std::string>> bar(al::Message<std::string>& msg, int n, int
         // Let the other waiters run before waiting again.
         co_await al::sleep(0);
     }
-    // A copy, not `co_return received;`: built with g++ 12 -O3 the latter came
-    // back empty (under investigation; -O1/-O2 and clang are fine).
-    co_return std::vector<std::string>(received);
+    co_return received;
 }
 
 al::Task<int> several_waiters(int messages, std::chrono::milliseconds period) {
