@@ -5,6 +5,7 @@
 #include <string>
 #include <thread>
 
+#include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/errors.hpp"
 #include "asynclink/task.hpp"
 
@@ -100,7 +101,8 @@ std::uint64_t next_loop_id() noexcept {
 }
 }  // namespace
 
-Loop::Loop(LoopOptions options) : options_(options), id_(next_loop_id()) {
+Loop::Loop(LoopOptions options)
+    : options_(options), id_(next_loop_id()), spin_budget_(options.spin_before_sleep) {
     std::size_t capacity = options_.schedule_capacity;
     if (capacity < 2 || (capacity & (capacity - 1)) != 0) {
         throw UsageError("LoopOptions::schedule_capacity must be a power of two of at least 2, got " +
@@ -207,59 +209,54 @@ void Loop::report(std::exception_ptr error) noexcept {
 }
 
 // --- timers: a binary min-heap with each node's index kept in the node, so a
-// cancelled sleep leaves the heap in O(log n).
+// cancelled sleep leaves the heap in O(log n). Sifting moves a hole and writes
+// each entry once, instead of swapping pairs.
 
 void Loop::add_timer(detail::TimerNode& timer) {
-    timer.sequence = timer_sequence_++;
-    timer.heap_index = timers_.size();
-    timers_.push_back(&timer);
-    heap_up(timer.heap_index);
+    timers_.push_back(TimerEntry{timer.deadline, timer_sequence_++, &timer});
+    sift_up(timers_.size() - 1, timers_.back());
 }
 
 void Loop::remove_timer(detail::TimerNode& timer) noexcept {
     std::size_t i = timer.heap_index;
     if (i == detail::TimerNode::not_queued) return;
     timer.heap_index = detail::TimerNode::not_queued;
-    detail::TimerNode* last = timers_.back();
+    TimerEntry last = timers_.back();
     timers_.pop_back();
-    if (last == &timer) return;
-    timers_[i] = last;
-    last->heap_index = i;
-    heap_up(i);
-    heap_down(last->heap_index);
+    if (i == timers_.size()) return;  // it was the last entry
+    sift_down_then_up(i, last);
 }
 
-void Loop::heap_up(std::size_t i) noexcept {
-    while (i > 0) {
-        std::size_t parent = (i - 1) / 2;
-        if (!earlier(timers_[i], timers_[parent])) break;
-        std::swap(timers_[i], timers_[parent]);
-        timers_[i]->heap_index = i;
-        timers_[parent]->heap_index = parent;
-        i = parent;
+void Loop::sift_up(std::size_t hole, TimerEntry entry) noexcept {
+    while (hole > 0) {
+        std::size_t parent = (hole - 1) / 2;
+        if (!earlier(entry, timers_[parent])) break;
+        place_timer(hole, timers_[parent]);
+        hole = parent;
     }
+    place_timer(hole, entry);
 }
 
-void Loop::heap_down(std::size_t i) noexcept {
-    for (;;) {
-        std::size_t smallest = i;
-        std::size_t left = 2 * i + 1;
-        std::size_t right = left + 1;
-        if (left < timers_.size() && earlier(timers_[left], timers_[smallest])) smallest = left;
-        if (right < timers_.size() && earlier(timers_[right], timers_[smallest])) smallest = right;
-        if (smallest == i) return;
-        std::swap(timers_[i], timers_[smallest]);
-        timers_[i]->heap_index = i;
-        timers_[smallest]->heap_index = smallest;
-        i = smallest;
+// Floyd's variant: the entry refilling a hole came from the bottom of the heap
+// and nearly always belongs near it again, so the hole first sinks to a leaf
+// along the earlier child (one comparison per level instead of two), then the
+// entry rises from there as far as it must: usually a level or none, above the
+// original hole when that was mid-heap and the entry is earlier than its parent.
+void Loop::sift_down_then_up(std::size_t hole, TimerEntry entry) noexcept {
+    std::size_t size = timers_.size();
+    for (std::size_t child = 2 * hole + 1; child < size; child = 2 * hole + 1) {
+        if (child + 1 < size && earlier(timers_[child + 1], timers_[child])) ++child;
+        place_timer(hole, timers_[child]);
+        hole = child;
     }
+    sift_up(hole, entry);
 }
 
 void Loop::fire_timers() {
     if (timers_.empty()) return;
     now_ = Clock::now();
-    while (!timers_.empty() && timers_.front()->deadline <= now_) {
-        detail::TimerNode* t = timers_.front();
+    while (!timers_.empty() && timers_.front().deadline <= now_) {
+        detail::TimerNode* t = timers_.front().node;
         remove_timer(*t);
         t->fire(*t);
     }
@@ -287,6 +284,10 @@ void Loop::wake_if_sleeping() noexcept {
     // Relaxed load: a cheap filter; the exchange decides who wakes.
     // acq_rel exchange: serialises posters so exactly one writes the eventfd.
     if (sleeping_.load(std::memory_order_relaxed) && sleeping_.exchange(false, std::memory_order_acq_rel)) {
+        // Relaxed: only a hint for the spin budget (see wait_for_work()), read
+        // after the wake-up. Reading the clock is async-signal-safe and costs
+        // little next to the system call that follows.
+        wake_posted_at_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
         idle_.wake();
     }
 }
@@ -464,6 +465,50 @@ void Loop::run_ready() {
     }
 }
 
+// Idle: spin for posted work while spinning has recently paid off, then sleep.
+//
+// The spin budget adapts so that an idle loop costs no CPU: after a sleep that
+// work posted within spin_before_sleep of going idle cut short (a partner that
+// answers quickly: a spin would have caught it without the sleep-and-wake),
+// the next idle period spins the full spin_before_sleep; after any other sleep
+// (a long gap, a timer, a descriptor) the budget halves, and below a
+// microsecond it is zero. The post's time comes from the poster that woke us
+// (wake_posted_at_): the wake-up's own latency, often longer than the spin on a
+// virtual machine, must not count. A loop woken now and then therefore spins a few tens of microseconds in
+// all, then sleeps at once every time; a loop in a fast exchange with another
+// thread never sleeps. Only posted work (notify, schedule, call_soon_threadsafe)
+// ends a spin; descriptors and timers wait for the sleep, which the spin delays
+// by at most the budget (a timer due sooner than that is not spun for).
+void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
+    Clock::time_point idle_start = Clock::now();
+    if (spin_budget_.count() > 0 && (!timeout || *timeout > spin_budget_)) {
+        detail::SpinWait spin(spin_budget_);
+        while (spin.once()) {
+            if (has_posted_work()) return;
+        }
+    }
+    // Relaxed store: ordered by fence F2 (see the protocol above).
+    sleeping_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // F2
+    if (has_posted_work()) {
+        sleeping_.store(false, std::memory_order_relaxed);
+        return;
+    }
+    idle_.wait(timeout);
+    sleeping_.store(false, std::memory_order_relaxed);
+    // Relaxed: a hint (see wake_if_sleeping()); a stale value only costs one
+    // spin decision.
+    Clock::time_point posted_at{Clock::duration(wake_posted_at_.load(std::memory_order_relaxed))};
+    bool cut_short = posted_at >= idle_start && posted_at - idle_start <= options_.spin_before_sleep &&
+                     has_posted_work();
+    if (cut_short) {
+        spin_budget_ = options_.spin_before_sleep;
+    } else {
+        spin_budget_ /= 2;
+        if (spin_budget_ < std::chrono::microseconds(1)) spin_budget_ = Clock::duration::zero();
+    }
+}
+
 void Loop::run_once(const detail::TaskBase& until) {
     take_posted_work();
     // The callback queues are empty on almost every iteration, and one load
@@ -477,21 +522,8 @@ void Loop::run_once(const detail::TaskBase& until) {
     fire_timers();
     if (ready_head_ == nullptr && !until.done && soon_calls_.empty()) {
         std::optional<Clock::duration> timeout;
-        if (!timers_.empty()) timeout = timers_.front()->deadline - Clock::now();
-        if (options_.spin_before_sleep.count() > 0 && (!timeout || *timeout > options_.spin_before_sleep)) {
-            Clock::time_point spin_end = Clock::now() + options_.spin_before_sleep;
-            while (!has_posted_work() && Clock::now() < spin_end) {
-            }
-        }
-        // Relaxed store: ordered by fence F2 (see the protocol above).
-        sleeping_.store(true, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);  // F2
-        if (has_posted_work()) {
-            sleeping_.store(false, std::memory_order_relaxed);
-            return;
-        }
-        idle_.wait(timeout);
-        sleeping_.store(false, std::memory_order_relaxed);
+        if (!timers_.empty()) timeout = timers_.front().deadline - Clock::now();
+        wait_for_work(timeout);
         return;
     }
     if (io_watches_ != 0) idle_.wait(Clock::duration::zero());

@@ -18,9 +18,11 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "asynclink/detail/remote_node.hpp"
+#include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/detail/task_base.hpp"
 #include "asynclink/detail/timer_node.hpp"
 #include "asynclink/port/port.hpp"
@@ -33,10 +35,14 @@ class Task;
 struct LoopOptions {
     /// Capacity of the soft-ISR queue behind schedule(); a power of two.
     std::size_t schedule_capacity = 64;
-    /// How long an idle loop polls for work before it sleeps in the kernel.
-    /// Zero sleeps at once; a few microseconds shortens wake round trips when
-    /// another thread answers quickly, at the cost of that much CPU per idle.
-    Clock::duration spin_before_sleep = Clock::duration::zero();
+    /// The longest an idle loop polls for posted work (a thread-safe
+    /// primitive's wake-up, schedule(), call_soon_threadsafe()) before it
+    /// sleeps in the kernel. Polling answers a thread that replies within a few
+    /// microseconds without the tens of microseconds a sleep-and-wake costs;
+    /// the loop polls only while that keeps happening (the budget adapts, see
+    /// src/loop.cpp), so an idle loop, or one woken now and then, costs no CPU.
+    /// Zero: always sleep at once.
+    Clock::duration spin_before_sleep = detail::spin_before_park;
 };
 
 class Loop {
@@ -124,6 +130,7 @@ private:
     };
 
     void run_once(const detail::TaskBase& until);
+    void wait_for_work(std::optional<Clock::duration> timeout);
     bool has_posted_work() const noexcept;
     void take_posted_work();
     void run_scheduled_callbacks();
@@ -134,16 +141,29 @@ private:
     void shutdown() noexcept;
     void resume(detail::TaskBase& task) noexcept;
 
-    void heap_up(std::size_t i) noexcept;
-    void heap_down(std::size_t i) noexcept;
-    static bool earlier(const detail::TimerNode* a, const detail::TimerNode* b) noexcept {
-        return a->deadline < b->deadline || (a->deadline == b->deadline && a->sequence < b->sequence);
+    // A heap entry carries its timer's key, so sifting compares entries of one
+    // contiguous array instead of loading each key from an awaiter's frame.
+    struct TimerEntry {
+        Clock::time_point deadline;
+        std::uint64_t sequence;  ///< equal deadlines fire in the order they were added
+        detail::TimerNode* node;
+    };
+    static bool earlier(const TimerEntry& a, const TimerEntry& b) noexcept {
+        return a.deadline < b.deadline || (a.deadline == b.deadline && a.sequence < b.sequence);
     }
+    void place_timer(std::size_t i, const TimerEntry& entry) noexcept {
+        timers_[i] = entry;
+        entry.node->heap_index = i;
+    }
+    void sift_up(std::size_t hole, TimerEntry entry) noexcept;
+    void sift_down_then_up(std::size_t hole, TimerEntry entry) noexcept;
 
     LoopOptions options_;
     std::uint64_t id_;
     port::Idle idle_;
     Clock::time_point now_{};
+    // How long the next idle period may spin (see wait_for_work()).
+    Clock::duration spin_budget_;
 
     // Ready queue: intrusive FIFO through TaskBase::next_ready, so a yield
     // never allocates.
@@ -154,7 +174,7 @@ private:
     detail::TaskBase* tasks_ = nullptr;
     std::size_t pending_count_ = 0;
 
-    std::vector<detail::TimerNode*> timers_;  // binary min-heap
+    std::vector<TimerEntry> timers_;  // binary min-heap
     std::uint64_t timer_sequence_ = 0;
     std::size_t io_watches_ = 0;
 
@@ -174,6 +194,8 @@ private:
         // release: our last touch of the loop happens before the destructor's acquire sees zero.
         ~PosterGuard() { count.fetch_sub(1, std::memory_order_release); }
     };
+    // When the poster that found the loop asleep woke it (Clock ticks).
+    std::atomic<Clock::rep> wake_posted_at_{0};
 
     // schedule(): bounded multi-producer queue of (fn, arg) cells, each with a
     // sequence number telling whose turn the cell is.

@@ -22,7 +22,8 @@
 // - try_put/try_get take no lock and allocate nothing: legal in a signal
 //   handler or ISR. Items are moved in and out, never copied; a pointer put on
 //   the queue transfers ownership of what it points to to the consumer.
-// - Blocking ends spin briefly, then park the thread in the kernel (futex): a
+// - Blocking ends spin briefly (up to detail::spin_before_park, yielding the CPU
+//   after the first microseconds), then park the thread in the kernel (futex): a
 //   blocked thread costs no CPU. The loop end suspends the task; the loop sleeps.
 // - close() ends the stream: the consumer receives every item put before it,
 //   then the end marker (next() yields nullopt; get()/get_sync() throw
@@ -57,6 +58,7 @@
 
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
+#include "asynclink/detail/spin_wait.hpp"
 
 namespace asynclink {
 
@@ -124,21 +126,10 @@ public:
     /// waits for room (spinning briefly, then parked). Throws QueueClosed if the
     /// queue is closed.
     void put_sync(T item, bool block = false) {
-        for (unsigned spins = 0;; ++spins) {
-            PushResult r = push(item);
-            if (r == PushResult::ok) return;
-            if (r == PushResult::closed) throw QueueClosed();
-            if (!block) throw QueueFull();
-            if (spins < spin_limit) continue;
-            // Relaxed: published by the seq_cst RMW on head_ below.
-            producer_loop_.store(nullptr, std::memory_order_relaxed);
-            std::uint32_t h = arm(head_);
-            if (has_room(h) || is_closed()) {
-                disarm(head_);
-                continue;
-            }
-            port::park(head_, h | waiting_bit);
-        }
+        PushResult r = push(item);
+        if (r == PushResult::full && block) r = push_waiting(item);
+        if (r == PushResult::closed) throw QueueClosed();
+        if (r == PushResult::full) throw QueueFull();
     }
 
     class Putter;
@@ -174,22 +165,14 @@ public:
     /// QueueClosed once the queue is closed and drained.
     T get_sync(bool block = false) {
         std::optional<T> out;
-        for (unsigned spins = 0;; ++spins) {
-            if (pop(out)) return std::move(*out);
-            if (is_closed()) {
-                if (pop(out)) return std::move(*out);  // an item put just before close()
-                throw QueueClosed();
-            }
-            if (!block) throw QueueEmpty();
-            if (spins < spin_limit) continue;
-            consumer_loop_.store(nullptr, std::memory_order_relaxed);  // relaxed: published by arm() below
-            std::uint32_t t = arm(tail_);
-            if (index_of(t) != index_of(head_.load(std::memory_order_relaxed)) || (t & closed_bit) != 0) {
-                disarm(tail_);
-                continue;
-            }
-            port::park(tail_, t | waiting_bit);
+        if (pop(out)) return std::move(*out);
+        if (block) {
+            if (pop_waiting(out)) return std::move(*out);
+            throw QueueClosed();
         }
+        if (!is_closed()) throw QueueEmpty();
+        if (pop(out)) return std::move(*out);  // an item put just before close()
+        throw QueueClosed();
     }
 
     template <bool Iterating>
@@ -310,8 +293,6 @@ public:
     };
 
 private:
-    static constexpr unsigned spin_limit = 64;
-
     static void check_loop(const char* operation, const char* alternative) {
         if (Loop::current_or_null() == nullptr) {
             throw UsageError(std::string(operation) + " awaited on a thread that is not running a loop; use " +
@@ -360,6 +341,47 @@ private:
     /// relaxed: nothing is published by withdrawing.
     static void disarm(std::atomic<std::uint32_t>& word) noexcept {
         word.fetch_and(~waiting_bit, std::memory_order_relaxed);
+    }
+
+    // The blocking ends wait in two steps: a bounded spin (detail::SpinWait:
+    // the other side usually answers within microseconds, and a park-and-wake
+    // costs tens), then a park on the other side's word with the waiting bit set.
+
+    /// put_sync(block = true) once the queue was full: ok or closed.
+    PushResult push_waiting(T& item) noexcept {
+        detail::SpinWait spin(detail::spin_before_park);
+        for (;;) {
+            PushResult r = push(item);
+            if (r != PushResult::full) return r;
+            if (spin.once()) continue;
+            // Relaxed: published by the seq_cst RMW on head_ below.
+            producer_loop_.store(nullptr, std::memory_order_relaxed);
+            std::uint32_t h = arm(head_);
+            if (has_room(h) || is_closed()) {
+                disarm(head_);
+                continue;
+            }
+            port::park(head_, h | waiting_bit);
+        }
+    }
+
+    /// get_sync(block = true) once the queue was empty: true with an item, false
+    /// once the queue is closed and drained.
+    bool pop_waiting(std::optional<T>& out) noexcept {
+        detail::SpinWait spin(detail::spin_before_park);
+        for (;;) {
+            if (is_closed()) return pop(out);  // an item put just before close(), or the end
+            if (!spin.once()) {
+                consumer_loop_.store(nullptr, std::memory_order_relaxed);  // relaxed: published by arm() below
+                std::uint32_t t = arm(tail_);
+                if (index_of(t) != index_of(head_.load(std::memory_order_relaxed)) || (t & closed_bit) != 0) {
+                    disarm(tail_);
+                } else {
+                    port::park(tail_, t | waiting_bit);
+                }
+            }
+            if (pop(out)) return true;
+        }
     }
 
     PushResult push(T& item) noexcept {
@@ -434,12 +456,21 @@ private:
 
     // On the consumer's loop: wake the waiting task if there is something for
     // it; a stale post (the task found its item without sleeping) re-arms.
+    // Usually the put that posted took the waiting bit with its publishing CAS
+    // and a plain load shows its item, so no RMW is needed: each one would take
+    // the word's cache line away from the producer in the middle of a stream.
     static void on_consumer_notify(detail::RemoteNode& node) noexcept {
         auto& q = *static_cast<ThreadSafeQueue*>(node.owner);
         detail::Parked* g = q.consumer_waiter_;
         if (g == nullptr) return;
-        if (!q.consumer_ready(q.arm(q.tail_))) return;  // still nothing: stay parked, armed
-        q.disarm(q.tail_);
+        // acquire: pairs with push()'s release CAS, as arm()'s acquire half does.
+        std::uint32_t t = q.tail_.load(std::memory_order_acquire);
+        if (!q.consumer_ready(t)) {
+            t = q.arm(q.tail_) | waiting_bit;
+            if (!q.consumer_ready(t)) return;  // still nothing: stay parked, armed
+        }
+        // Only the consumer sets the bit, so a word without it means it is clear.
+        if ((t & waiting_bit) != 0) q.disarm(q.tail_);
         q.consumer_waiter_ = nullptr;
         g->task->wake();
     }
@@ -447,8 +478,13 @@ private:
         auto& q = *static_cast<ThreadSafeQueue*>(node.owner);
         Putter* p = q.producer_waiter_;
         if (p == nullptr) return;
-        if (!q.has_room(q.arm(q.head_)) && !q.is_closed()) return;
-        q.disarm(q.head_);
+        // acquire: pairs with pop()'s release CAS; the freed slot is empty.
+        std::uint32_t h = q.head_.load(std::memory_order_acquire);
+        if (!q.has_room(h) && !q.is_closed()) {
+            h = q.arm(q.head_) | waiting_bit;
+            if (!q.has_room(h) && !q.is_closed()) return;
+        }
+        if ((h & waiting_bit) != 0) q.disarm(q.head_);  // only the producer sets it: as above
         q.producer_waiter_ = nullptr;
         p->task->wake();
     }

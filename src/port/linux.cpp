@@ -156,6 +156,8 @@ void unpark_all(const std::atomic<std::uint32_t>& word) noexcept {
     errno = saved_errno;
 }
 
+void yield_thread() noexcept { sched_yield(); }
+
 bool pin_current_thread(int cpu) noexcept {
     if (cpu < 0 || cpu >= CPU_SETSIZE) return false;
     cpu_set_t set;

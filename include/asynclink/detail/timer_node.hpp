@@ -11,8 +11,7 @@ namespace asynclink::detail {
 struct TimerNode {
     static constexpr std::size_t not_queued = ~std::size_t{0};
     Clock::time_point deadline{};
-    std::uint64_t sequence = 0;  ///< equal deadlines fire in the order they were added
-    std::size_t heap_index = not_queued;
+    std::size_t heap_index = not_queued;  ///< where the loop's heap holds this timer (its key is copied there)
     void (*fire)(TimerNode& self) noexcept = nullptr;
 };
 

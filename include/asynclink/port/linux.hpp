@@ -7,6 +7,7 @@
 // | idle / wake    | epoll_pwait2 on an epoll set holding an eventfd; wake() writes |
 // |                | the eventfd, which is async-signal-safe                      |
 // | thread parking | futex on a 32-bit atomic word (wake is async-signal-safe)    |
+// | spinning       | pause instruction; sched_yield                               |
 // | affinity       | sched_setaffinity                                            |
 // | current loop   | a thread_local pointer                                       |
 #pragma once
@@ -82,6 +83,19 @@ private:
 void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
 /// Wakes every thread parked on `word`. Async-signal-safe.
 void unpark_all(const std::atomic<std::uint32_t>& word) noexcept;
+
+/// Tells the CPU the caller is polling (x86 `pause`): the poll loop leaves
+/// the memory system alone and exits without a mis-speculation penalty.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+/// Offers the calling thread's CPU to another runnable thread (sched_yield);
+/// returns at once if there is none. Not for signal handlers.
+void yield_thread() noexcept;
 
 /// Pins the calling thread to one CPU. Returns false if the CPU does not exist
 /// or the kernel refused.
