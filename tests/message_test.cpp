@@ -235,32 +235,87 @@ TEST(Message, NextYieldsEachNewSetAndClears) {
 
 TEST(Message, NextFromAnotherThreadInLockStepSeesEverySet) {
     // The thread sets value i only after the task took i - 1: each set is a
-    // new one, and iteration yields every one of them exactly once.
+    // new one, and iteration yields every one of them exactly once. A set()
+    // that next() sleeps through ends the task with TimeoutError.
     al::Message<std::uint64_t> m;
     std::atomic<std::uint64_t> taken{0};
+    std::atomic<bool> abandon{false};
     std::uint64_t sent = 0;
     std::thread setter([&] {
         bridge_test::Budget budget(bridge_test::scaled(20'000));
         for (; budget.more(sent); ++sent) {
             m.set(sent + 1);
             // acquire: pairs with the task's release below.
-            while (taken.load(std::memory_order_acquire) != sent + 1) std::this_thread::yield();
+            for (unsigned spins = 1; taken.load(std::memory_order_acquire) != sent + 1; ++spins) {
+                if (abandon.load(std::memory_order_relaxed)) return;  // relaxed: a stop request
+                if (spins % 1024 == 0) std::this_thread::yield();
+            }
         }
         m.set(0);  // the end
     });
     std::uint64_t received = 0;
-    al::run([&]() -> al::Task<void> {
-        while (std::uint64_t v = co_await al::wait_for(m.next(), hang_limit)) {
-            EXPECT_EQ(v, received + 1);
-            if (v != received + 1) break;
-            received = v;
-            EXPECT_FALSE(m.is_set());
-            taken.store(v, std::memory_order_release);  // release: the setter may set the next one
-        }
-    }());
+    try {
+        al::run([&]() -> al::Task<void> {
+            while (std::uint64_t v = co_await al::wait_for(m.next(), hang_limit)) {
+                EXPECT_EQ(v, received + 1);
+                if (v != received + 1) break;
+                received = v;
+                EXPECT_FALSE(m.is_set());
+                taken.store(v, std::memory_order_release);  // release: the setter may set the next one
+            }
+        }());
+    } catch (const al::TimeoutError&) {
+        ADD_FAILURE() << "next() slept through a set() after " << received << " values; is_set() is "
+                      << m.is_set();
+    }
+    abandon.store(true, std::memory_order_relaxed);
     setter.join();
     EXPECT_GT(sent, 0u);
     EXPECT_EQ(received, sent);
+}
+
+TEST(Message, NextNeverSleepsThroughASetThatRacesIt) {
+    // The shape that finds a set() landing while next() decides to sleep: the
+    // thread sets the moment it sees the task's answer, spinning, and the task
+    // does nothing else between two next() calls. A set() slept through leaves
+    // the message set and the task waiting: wait_for ends it.
+    al::Message<std::uint64_t> m;
+    std::atomic<std::uint64_t> taken{0};
+    std::atomic<bool> abandon{false};
+    const std::uint64_t rounds = bridge_test::scaled(300'000);
+    std::thread setter([&] {
+        for (std::uint64_t i = 1; i <= rounds; ++i) {
+            m.set(i);
+            // acquire: pairs with the task's release below.
+            while (taken.load(std::memory_order_acquire) != i) {
+                if (abandon.load(std::memory_order_relaxed)) return;  // relaxed: a stop request
+            }
+        }
+    });
+    std::uint64_t received = 0;
+    std::uint64_t wrong = 0;
+    try {
+        al::run([&]() -> al::Task<void> {
+            auto end = std::chrono::steady_clock::now() + bridge_test::stress_budget;
+            for (std::uint64_t i = 1; i <= rounds; ++i) {
+                std::uint64_t v = co_await al::wait_for(m.next(), 2s);
+                if (v != i) ++wrong;
+                received = i;
+                if (i % 256 == 0 && std::chrono::steady_clock::now() > end) break;
+                // seq_cst, not just release: the full fence makes the answer visible
+                // at once, so the setter's next set() overlaps the next next().
+                taken.store(i, std::memory_order_seq_cst);
+            }
+        }());
+    } catch (const al::TimeoutError&) {
+        ADD_FAILURE() << "next() slept through a set() after " << received << " values; is_set() is "
+                      << m.is_set();
+    }
+    abandon.store(true, std::memory_order_relaxed);
+    setter.join();
+    EXPECT_GT(received, 0u);
+    EXPECT_EQ(wrong, 0u);
+    std::printf("rounds %llu\n", static_cast<unsigned long long>(received));
 }
 
 TEST(Message, NextNeverYieldsTheSameSetTwice) {

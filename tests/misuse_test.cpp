@@ -14,8 +14,6 @@
 
 #include <unistd.h>
 
-#include "bridge_test_support.hpp"
-
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
