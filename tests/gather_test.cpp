@@ -22,6 +22,8 @@ struct Boom : std::runtime_error {
     explicit Boom(const std::string& what) : std::runtime_error(what) {}
 };
 
+al::Task<int> get_from(al::Queue<int>& q) { co_return co_await q.get(); }
+
 al::Task<void> settle(int yields = 3) {
     for (int i = 0; i < yields; ++i) co_await al::sleep(0);
 }
@@ -430,4 +432,46 @@ TEST(GatherCancel, ChildFailuresDuringCancellationAreNotLost) {
     }());
     EXPECT_EQ(log, (Log{"throw cleanup", "b cleaning", "b cleaned"}));
     EXPECT_TRUE(errors.empty());
+}
+
+TEST(GatherCancel, ValuesHandedOverBeforeTheCancelAreReturnedAndTheCancelComesNext) {
+    // Both gets were handed their items before the cancel, which is too late for
+    // them: gather returns the items, and the cancel is thrown at the waiter's
+    // next suspension point; nothing is dropped.
+    al::Queue<int> q;
+    std::pair<int, int> got{0, 0};
+    bool cancelled_at_next_await = false;
+    al::run([&]() -> al::Task<void> {
+        auto h = al::create_task([](al::Queue<int>& queue, std::pair<int, int>& out, bool& next_cancelled) -> al::Task<void> {
+            auto [a, b] = co_await al::gather(get_from(queue), get_from(queue));
+            out = {a, b};
+            try {
+                co_await al::sleep(0);
+            } catch (const al::CancelledError&) {
+                next_cancelled = true;
+                throw;
+            }
+        }(q, got, cancelled_at_next_await));
+        co_await settle();
+        q.put_nowait(1);
+        q.put_nowait(2);
+        h.cancel();
+        EXPECT_THROW(co_await h, al::CancelledError);
+        EXPECT_TRUE(q.empty());
+    }());
+    EXPECT_EQ(got, (std::pair<int, int>{1, 2}));
+    EXPECT_TRUE(cancelled_at_next_await);
+}
+
+TEST(GatherCancel, OneValueHandedOverAndOneChildCancelledStillThrowsCancelledError) {
+    // Only one get had its item: gather cannot return a result, so it throws
+    // CancelledError (asyncio's rule) once both children ended.
+    al::Queue<int> q;
+    al::run([&]() -> al::Task<void> {
+        auto h = al::create_task(al::gather(get_from(q), get_from(q)));
+        co_await settle();
+        q.put_nowait(1);
+        h.cancel();
+        EXPECT_THROW(co_await h, al::CancelledError);
+    }());
 }

@@ -345,3 +345,31 @@ TEST(WaitForCancel, AChildsRealErrorDuringTheCancellationIsReportedNotLost) {
     }());
     EXPECT_EQ(reported, std::vector<std::string>{"clean-up failed"});
 }
+
+TEST(WaitForCancel, AValueHandedOverBeforeTheCancelIsReturnedAndTheCancelComesNext) {
+    // The queue hands the item to the waiting get; the cancel that follows is
+    // too late for it. The item must not be dropped with the wait_for: it is
+    // returned, and the cancel is thrown at the waiter's next suspension point.
+    // (Found by fuzz/queue_fuzz: the item vanished when wait_for threw.)
+    al::Queue<int> q;
+    int value = 0;
+    bool cancelled_at_next_await = false;
+    al::run([&]() -> al::Task<void> {
+        auto h = al::create_task([](al::Queue<int>& queue, int& out, bool& next_cancelled) -> al::Task<void> {
+            out = co_await al::wait_for(queue.get(), 1h);
+            try {
+                co_await al::sleep(0);
+            } catch (const al::CancelledError&) {
+                next_cancelled = true;
+                throw;
+            }
+        }(q, value, cancelled_at_next_await));
+        co_await settle();  // h waits in get()
+        q.put_nowait(7);    // handed to the waiting get
+        h.cancel();         // too late for the get
+        EXPECT_THROW(co_await h, al::CancelledError);
+        EXPECT_TRUE(q.empty());
+    }());
+    EXPECT_EQ(value, 7);
+    EXPECT_TRUE(cancelled_at_next_await);
+}

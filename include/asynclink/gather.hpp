@@ -17,7 +17,10 @@
 // Outcome<T>, holding a value or the child's exception (CancelledError for a
 // cancelled child).
 // Cancelling the task awaiting gather cancels every child; gather then throws
-// CancelledError once they have all finished.
+// CancelledError once they have all finished, unless every child ended with a
+// value all the same (the cancel came too late for what each waited on): then
+// the results are returned and CancelledError comes at the waiter's next
+// suspension point, so neither the results nor the cancel is lost.
 #pragma once
 
 #include <cstddef>
@@ -104,7 +107,7 @@ public:
                 }
             }
         }
-        if (cancel_pending) cancelled = true;
+        if (cancel_pending) note_cancel();
         if (failure_ || cancelled) cancel_all();
         if (remaining_ == 0) {
             task->suspension = nullptr;
@@ -113,7 +116,21 @@ public:
         return true;
     }
     std::exception_ptr await_resume() const {
-        if (cancelled) return std::make_exception_ptr(CancelledError());
+        if (cancelled) {
+            // Every child ended with a value in spite of the cancel (each one's
+            // wait was already satisfied): return the results rather than drop
+            // them, and keep the cancel for the waiter's next suspension point,
+            // as wait_for does.
+            // A child "never saw" the cancel if it had ended before it, or if the
+            // cancel it was sent is still pending in it (it came too late).
+            for (std::size_t i = 0; i < children_.size(); ++i) {
+                const TaskBase& c = *children_[i];
+                bool never_saw_it = nodes_[i].ended_before_cancel || c.cancel_requested;
+                if (c.cancelled || c.exception() || !never_saw_it) return std::make_exception_ptr(CancelledError());
+            }
+            task->cancel_requested = true;
+            return nullptr;
+        }
         if (!fail_fast_) return nullptr;
         if (failure_) return failure_;
         for (TaskBase* c : children_) {  // all were done before the wait: argument order
@@ -126,8 +143,13 @@ private:
     struct Node : DoneWaiter {
         WaitAll* owner = nullptr;
         TaskBase* child = nullptr;
+        bool ended_before_cancel = false;  ///< see await_resume()
     };
 
+    void note_cancel() noexcept {
+        cancelled = true;
+        for (std::size_t i = 0; i < children_.size(); ++i) nodes_[i].ended_before_cancel = children_[i]->done;
+    }
     void cancel_all() noexcept {
         for (TaskBase* c : children_) c->cancel();
     }
@@ -146,7 +168,7 @@ private:
     static CancelResult on_cancel(Suspension& self) noexcept {
         // Each cancel() of the waiter is forwarded, as for an awaited TaskHandle.
         auto& w = static_cast<WaitAll&>(self);
-        w.cancelled = true;
+        if (!w.cancelled) w.note_cancel();
         w.cancel_all();
         return CancelResult::forwarded;
     }

@@ -11,7 +11,10 @@
 // moment the timeout fires (or swallows the cancellation and returns a value),
 // the value is returned: a result that was produced is never thrown away.
 // Cancelling the awaiting task cancels the child and throws CancelledError
-// once it has ended.
+// once it has ended; if the child ended with a value all the same (the cancel
+// came too late for what it waited on), that value is returned and the
+// CancelledError is thrown at the waiter's next suspension point instead, so
+// neither the value nor the cancel is lost.
 #pragma once
 
 #include <chrono>
@@ -60,7 +63,20 @@ public:
         return true;
     }
     WaitEnd await_resume() const noexcept {
-        if (cancelled) return WaitEnd::cancelled;
+        if (cancelled) {
+            // The child produced a value in spite of the cancel (its wait was
+            // already satisfied: an item handed over, say). Return it rather than
+            // drop it, and keep the cancel for the waiter's next suspension point,
+            // as a cancel that comes too late for a primitive's wait does.
+            // The child's cancel still pending in it says the child never saw it
+            // (a child that caught it and returned a value anyway did see it:
+            // then asyncio's rule holds, and the waiter raises CancelledError).
+            if (child_.done && !child_.cancelled && !child_.exception() && child_.cancel_requested) {
+                task->cancel_requested = true;
+                return WaitEnd::child_done;
+            }
+            return WaitEnd::cancelled;
+        }
         return timed_out_ ? WaitEnd::timed_out : WaitEnd::child_done;
     }
 
