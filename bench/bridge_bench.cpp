@@ -17,6 +17,17 @@
 //                             ThreadSafeFlag; the task measures now - stamp. The
 //                             floor: the same handler writing an eventfd a plain
 //                             thread waits on in epoll_wait.
+//   to_thread/<placement>/*   task -> thread throughput: co_await put() against a
+//                             thread in get_sync(true); Asio: async_send against a
+//                             thread polling try_receive; moodycamel as above.
+//   fan_out/waiters:N/*       a thread sets a ThreadSafeEvent N tasks wait on; the
+//                             last one woken answers the thread; against a thread
+//                             posting a timer cancel() to N Asio coroutines.
+//   offload/across/*          a task awaits a trivial blocking call on a worker:
+//                             Context::assign (worker pinned to CPU 1), unblock(),
+//                             and co_spawn on a one-thread asio::thread_pool.
+//
+// Repetitions and run time come from the environment (bench_common.hpp).
 //
 // Placement: "across" puts the consumer (the loop) on CPU 0 and the producer on
 // CPU 1; "same_core" puts both on CPU 0. Spinning peers yield the CPU on a miss
@@ -31,15 +42,21 @@
 #include <benchmark/benchmark.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <readerwriterqueue/readerwriterqueue.h>
 
 #include <asynclink/asynclink.hpp>
 #include <asynclink/periodic_signal.hpp>
+
+#include "bench_common.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -52,6 +69,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,6 +84,7 @@
 
 namespace al = asynclink;
 namespace asio = boost::asio;
+using asynclink_bench::repeated;
 using namespace std::chrono_literals;
 
 namespace {
@@ -607,6 +626,216 @@ void asynclink_idle(benchmark::State& state, const al::LoopOptions& options, std
     state.counters["cpu_%"] = percent;
 }
 
+// ---------------------------------------------------------------- 5. task -> thread throughput
+
+// A task produces queue_batch items; a thread pinned per the placement
+// consumes them. asynclink: co_await put() / get_sync(true). Asio: the
+// coroutine's async_send, the thread polling try_receive. The moodycamel
+// ceiling is the same SPSC pair as for thread -> task.
+
+al::Task<void> al_fill(al::ThreadSafeQueue<std::uint64_t>& queue) {
+    for (std::uint64_t v = 1; v <= queue_batch; ++v) co_await queue.put(v);
+}
+
+void asynclink_to_thread(benchmark::State& state, Placement placement) {
+    if (!placement_possible(state, placement)) return;
+    PinGuard pin(loop_cpu);
+    std::uint64_t sum = 0;
+    for (auto _ : state) {
+        al::ThreadSafeQueue<std::uint64_t> queue(queue_capacity);
+        std::thread consumer = start_pinned(producer_cpu(placement), [&queue, &sum] {
+            for (std::uint64_t i = 0; i < queue_batch; ++i) sum += queue.get_sync(true);
+        });
+        al::run(al_fill(queue));
+        consumer.join();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * queue_batch));
+    check_sum(state, sum, state.iterations());
+}
+
+asio::awaitable<void> asio_fill(AsioValueChannel& channel) {
+    for (std::uint64_t v = 1; v <= queue_batch; ++v) {
+        co_await channel.async_send(boost::system::error_code{}, v, asio::use_awaitable);
+    }
+}
+
+void asio_channel_to_thread(benchmark::State& state, Placement placement) {
+    if (!placement_possible(state, placement)) return;
+    PinGuard pin(loop_cpu);
+    std::uint64_t sum = 0;
+    for (auto _ : state) {
+        asio::io_context context(1);
+        AsioValueChannel channel(context, queue_capacity);
+        std::thread consumer = start_pinned(producer_cpu(placement), [&channel, &sum, placement] {
+            for (std::uint64_t i = 0; i < queue_batch; ++i) {
+                while (!channel.try_receive([&sum](boost::system::error_code, std::uint64_t v) { sum += v; })) {
+                    spin_once(placement);
+                }
+            }
+        });
+        std::exception_ptr failure;
+        asio::co_spawn(context, asio_fill(channel), [&failure](std::exception_ptr e) { failure = e; });
+        context.run();
+        consumer.join();
+        if (failure) std::rethrow_exception(failure);
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * queue_batch));
+    check_sum(state, sum, state.iterations());
+}
+
+// ---------------------------------------------------------------- 6. ThreadSafeEvent fan-out
+
+// A thread (CPU 1) signals an event that range(0) tasks on a loop (CPU 0)
+// wait on; the last task to wake answers the thread, which then signals the
+// next round. One iteration = one set -> every waiter woken -> answer.
+//
+// asynclink: ThreadSafeEvent::set() from the thread. Two events alternate so
+// that a task woken early waits on a cleared event: the thread clears the
+// other event (whose round is over: every waiter answered) before setting
+// this round's. Asio has no cross-thread event: the thread posts a handler
+// that cancels a never-expiring timer, which wakes every coroutine waiting on
+// it (a woken coroutine's next wait is a new one, not cancelled).
+
+struct AlFanOut {
+    al::ThreadSafeEvent events[2];
+    al::ThreadSafeQueue<std::uint64_t> answer{1};
+    std::int64_t waiters = 0;
+    std::int64_t woken = 0;  // loop thread only
+    bool stop = false;       // written before the last set(); read after a wake
+};
+
+al::Task<void> al_fan_waiter(AlFanOut& f) {
+    for (std::uint64_t round = 0;; ++round) {
+        co_await f.events[round & 1].wait();
+        if (f.stop) co_return;
+        if (++f.woken == f.waiters) {
+            f.woken = 0;
+            f.answer.try_put(round);  // never full: the thread takes each answer before the next set
+        }
+    }
+}
+
+al::Task<void> al_fan_main(AlFanOut& f) {
+    // A set() before a waiter first waits is kept by the event: no round is lost.
+    std::vector<al::TaskHandle<void>> tasks;
+    tasks.reserve(static_cast<std::size_t>(f.waiters));
+    for (std::int64_t i = 0; i < f.waiters; ++i) tasks.push_back(al::create_task(al_fan_waiter(f)));
+    for (auto& t : tasks) co_await t;
+}
+
+void asynclink_fan_out(benchmark::State& state, al::LoopOptions options) {
+    if (!placement_possible(state, Placement::across)) return;
+    PinGuard pin(1);
+    AlFanOut f;
+    f.waiters = state.range(0);
+    std::thread loop_thread = start_pinned(loop_cpu, [&f, options] { al::run(al_fan_main(f), options); });
+    std::uint64_t round = 0;
+    bool in_order = true;
+    for (auto _ : state) {
+        f.events[(round + 1) & 1].clear();
+        f.events[round & 1].set();
+        in_order &= f.answer.get_sync(true) == round;
+        ++round;
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    f.events[(round + 1) & 1].clear();
+    f.stop = true;  // published by the set() below
+    f.events[round & 1].set();
+    loop_thread.join();
+    if (!in_order) state.SkipWithError("a round's answer was lost or out of order");
+}
+
+struct AsioFanOut {
+    explicit AsioFanOut(asio::io_context& context) : timer(context) { timer.expires_at(asio::steady_timer::time_point::max()); }
+    asio::steady_timer timer;
+    FutexFlag answer;
+    std::int64_t waiters = 0;
+    std::int64_t woken = 0;
+    bool stop = false;
+};
+
+asio::awaitable<void> asio_fan_waiter(AsioFanOut& f) {
+    for (;;) {
+        boost::system::error_code ignored;
+        co_await f.timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        if (f.stop) co_return;
+        if (++f.woken == f.waiters) {
+            f.woken = 0;
+            f.answer.set();
+        }
+    }
+}
+
+void asio_fan_out(benchmark::State& state) {
+    if (!placement_possible(state, Placement::across)) return;
+    PinGuard pin(1);
+    asio::io_context context(1);
+    AsioFanOut f(context);
+    f.waiters = state.range(0);
+    for (std::int64_t i = 0; i < f.waiters; ++i) asio::co_spawn(context, asio_fan_waiter(f), asio::detached);
+    std::thread runner = start_pinned(loop_cpu, [&context] { context.run(); });
+    for (auto _ : state) {
+        asio::post(context, [&f] { f.timer.cancel(); });
+        f.answer.wait_and_clear();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    asio::post(context, [&f] {
+        f.stop = true;
+        f.timer.cancel();
+    });
+    runner.join();
+}
+
+// ---------------------------------------------------------------- 7. blocking call offload
+
+// A task on the loop (CPU 0) awaits a trivial blocking function run on a
+// worker (pinned to CPU 1 where the API allows), one call at a time: the
+// round trip loop -> worker -> loop. asynclink: Context(64, 1, {1}).assign,
+// and unblock() (its shared, unpinned pool). Asio: co_spawn of the call on a
+// one-thread asio::thread_pool (its thread pinned to CPU 1), awaited from a
+// coroutine on the io_context.
+
+std::uint64_t blocking_call(std::uint64_t x) noexcept { return x + 1; }
+
+al::Task<void> al_offload_main(benchmark::State& state, bool use_unblock) {
+    std::optional<al::Context> context;
+    if (!use_unblock) context.emplace(64, 1, std::vector<int>{1});
+    std::uint64_t x = 0;
+    for (auto _ : state) {
+        x = use_unblock ? co_await al::unblock(blocking_call, x) : co_await context->assign(blocking_call, x);
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    if (x != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("a call's result was lost");
+}
+
+void asynclink_offload(benchmark::State& state, bool use_unblock) {
+    if (!placement_possible(state, Placement::across)) return;
+    PinGuard pin(loop_cpu);
+    al::run(al_offload_main(state, use_unblock));
+}
+
+asio::awaitable<std::uint64_t> asio_blocking_call(std::uint64_t x) { co_return blocking_call(x); }
+
+asio::awaitable<void> asio_offload_main(benchmark::State& state, asio::thread_pool& pool) {
+    std::uint64_t x = 0;
+    for (auto _ : state) x = co_await asio::co_spawn(pool, asio_blocking_call(x), asio::use_awaitable);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    if (x != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("a call's result was lost");
+}
+
+void asio_offload(benchmark::State& state) {
+    if (!placement_possible(state, Placement::across)) return;
+    PinGuard pin(loop_cpu);
+    asio::thread_pool pool(1);
+    asio::post(pool, [] { al::port::pin_current_thread(1); });
+    asio::io_context context(1);
+    std::exception_ptr failure;
+    asio::co_spawn(context, asio_offload_main(state, pool), [&failure](std::exception_ptr e) { failure = e; });
+    context.run();
+    pool.join();
+    if (failure) std::rethrow_exception(failure);
+}
+
 // ---------------------------------------------------------------- registration
 
 using BenchFn = void (*)(benchmark::State&);
@@ -619,11 +848,21 @@ void register_queue(const char* placement_name, Placement placement) {
         {"moodycamel", moodycamel_queue},
     };
     for (const auto& [side, fn] : sides) {
-        benchmark::RegisterBenchmark((std::string("queue/") + placement_name + "/" + side).c_str(), fn, placement)
-            ->UseRealTime()
-            ->MinTime(0.2)
-            ->Repetitions(5)
-            ->ReportAggregatesOnly(true);
+        repeated(benchmark::RegisterBenchmark((std::string("queue/") + placement_name + "/" + side).c_str(), fn,
+                                              placement)
+                     ->UseRealTime(),
+                 0.2);
+    }
+    const std::pair<const char*, void (*)(benchmark::State&, Placement)> to_thread_sides[] = {
+        {"asynclink", asynclink_to_thread},
+        {"asio_channel", asio_channel_to_thread},
+        {"moodycamel", moodycamel_queue},
+    };
+    for (const auto& [side, fn] : to_thread_sides) {
+        repeated(benchmark::RegisterBenchmark((std::string("to_thread/") + placement_name + "/" + side).c_str(), fn,
+                                              placement)
+                     ->UseRealTime(),
+                 0.2);
     }
 }
 
@@ -640,12 +879,38 @@ void register_all() {
         {"asio_post", asio_post_round_trip},
     };
     for (const auto& [side, fn] : round_trips) {
-        benchmark::RegisterBenchmark((std::string("round_trip/across/") + side).c_str(), fn)
-            ->UseRealTime()
-            ->Unit(benchmark::kMicrosecond)
-            ->MinTime(0.2)
-            ->Repetitions(5)
-            ->ReportAggregatesOnly(true);
+        repeated(benchmark::RegisterBenchmark((std::string("round_trip/across/") + side).c_str(), fn)
+                     ->UseRealTime()
+                     ->Unit(benchmark::kMicrosecond),
+                 0.2);
+    }
+
+    const std::pair<const char*, std::function<void(benchmark::State&)>> fan_outs[] = {
+        {"asynclink", [](benchmark::State& s) { asynclink_fan_out(s, al::LoopOptions{}); }},
+        {"asynclink_no_spin", [no_spin](benchmark::State& s) { asynclink_fan_out(s, no_spin); }},
+        {"asio_post", asio_fan_out},
+    };
+    for (std::int64_t waiters : {1, 10, 1000}) {
+        for (const auto& [side, fn] : fan_outs) {
+            std::string name = "fan_out/waiters:" + std::to_string(waiters) + "/" + side;
+            repeated(benchmark::RegisterBenchmark(name.c_str(), fn)
+                         ->Arg(waiters)
+                         ->UseRealTime()
+                         ->Unit(benchmark::kMicrosecond),
+                     0.2);
+        }
+    }
+
+    const std::pair<const char*, BenchFn> offloads[] = {
+        {"asynclink", [](benchmark::State& s) { asynclink_offload(s, false); }},
+        {"asynclink_unblock", [](benchmark::State& s) { asynclink_offload(s, true); }},
+        {"asio_thread_pool", asio_offload},
+    };
+    for (const auto& [side, fn] : offloads) {
+        repeated(benchmark::RegisterBenchmark((std::string("offload/across/") + side).c_str(), fn)
+                     ->UseRealTime()
+                     ->Unit(benchmark::kMicrosecond),
+                 0.2);
     }
 
     const std::pair<const char*, al::LoopOptions> idles[] = {{"asynclink", al::LoopOptions{}},
@@ -693,7 +958,10 @@ public:
             Result r;
             if (workload.starts_with("queue/")) {
                 r = {counter(run, "items_per_second") / 1e6, "M items/s", true};
-            } else if (workload.starts_with("round_trip/")) {
+            } else if (workload.starts_with("to_thread/")) {
+                r = {counter(run, "items_per_second") / 1e6, "M items/s", true};
+            } else if (workload.starts_with("round_trip/") || workload.starts_with("fan_out/") ||
+                       workload.starts_with("offload/")) {
                 r = {run.GetAdjustedRealTime(), "us/round trip", false};
             } else if (workload.starts_with("idle_cpu/")) {
                 r = {counter(run, "cpu_%"), "% of a core", false};
