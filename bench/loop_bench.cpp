@@ -27,6 +27,8 @@
 
 #include <asynclink/asynclink.hpp>
 
+#include "bench_common.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -456,7 +458,7 @@ void register_all() {
             for (std::int64_t a : w.args) b->Arg(a);
             // Wall time: a loop that slept when it should not have must show.
             // Medians of a few short repetitions: the machine is shared and noisy.
-            b->UseRealTime()->MinTime(0.1)->Repetitions(5)->ReportAggregatesOnly(true);
+            asynclink_bench::repeated(b->UseRealTime(), 0.1);
         }
     }
 }
