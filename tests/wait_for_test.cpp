@@ -373,3 +373,12 @@ TEST(WaitForCancel, AValueHandedOverBeforeTheCancelIsReturnedAndTheCancelComesNe
     EXPECT_EQ(value, 7);
     EXPECT_TRUE(cancelled_at_next_await);
 }
+
+TEST(WaitFor, CanBeGivenToRunDirectly) {
+    // wait_for starts its child in its own first step, on the loop run() made,
+    // so it can be the root task.
+    EXPECT_EQ(al::run(al::wait_for(value_after_yields(5, 2), 1h)), 5);
+    EXPECT_THROW(al::run(al::wait_for(sleep_then(1h, 1), 1ms)), al::TimeoutError);
+    auto [a, b] = al::run(al::gather(value_after_yields(1, 1), value_after_yields(2, 2)));
+    EXPECT_EQ(a + b, 3);
+}
