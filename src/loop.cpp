@@ -135,6 +135,13 @@ Loop::~Loop() {
     // the eventfd: wait for it to leave before the loop's memory goes.
     // acquire: pairs with the release in ~PosterGuard.
     while (posters_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    // Wake-ups posted after the last iteration (a set() that found a waiting
+    // bit left behind by a cancelled waiter, a stale queue notice) still link
+    // their primitives' nodes into posted_, marked queued. Take them off now:
+    // a primitive that outlives the loop would otherwise see its node queued
+    // and call into this dead loop to drain it, and a finished Context job
+    // would never drop the reference its notification holds.
+    take_posted_work();
     // Handles may outlive the loop; they must no longer point at it.
     for (detail::TaskBase* t = tasks_; t != nullptr; t = t->next_in_loop) t->loop = nullptr;
 }

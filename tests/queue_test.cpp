@@ -209,6 +209,41 @@ TEST(QueueCancel, ACancelledPutterDoesNotEnqueueItsItem) {
     EXPECT_EQ(log, (Log{"put 1 cancelled", "put 2"}));
 }
 
+TEST(QueueCancel, AFailedPutNowaitOrACancelledPutOfAReferenceLeavesTheItemWithTheCaller) {
+    al::run([]() -> al::Task<void> {
+        al::Queue<std::unique_ptr<int>> q(1);
+        q.put_nowait(std::make_unique<int>(1));
+        auto second = std::make_unique<int>(2);
+        EXPECT_THROW(q.put_nowait(std::move(second)), al::QueueFull);
+        EXPECT_NE(second, nullptr) << "put_nowait lost the item it refused";
+        auto putter = al::create_task(
+            [](al::Queue<std::unique_ptr<int>>& queue, std::unique_ptr<int>& item) -> al::Task<void> {
+                co_await queue.put(std::ref(item));
+            }(q, second));
+        co_await settle();
+        putter.cancel();
+        EXPECT_THROW(co_await putter, al::CancelledError);
+        EXPECT_TRUE(second && *second == 2) << "a cancelled put(std::ref(item)) lost the item";
+        // Taken by a getter: moved in, and the queue delivers it.
+        auto again = al::create_task(
+            [](al::Queue<std::unique_ptr<int>>& queue, std::unique_ptr<int>& item) -> al::Task<void> {
+                co_await queue.put(std::ref(item));
+            }(q, second));
+        co_await settle();
+        EXPECT_EQ(*q.get_nowait(), 1);
+        co_await again;
+        EXPECT_EQ(second, nullptr) << "an enqueued item was not moved in";
+        EXPECT_EQ(*q.get_nowait(), 2);
+        // A copyable item is copied, as before.
+        al::Queue<std::string> strings(1);
+        std::string text = "kept";
+        strings.put_nowait(text);
+        EXPECT_THROW(strings.put_nowait(text), al::QueueFull);
+        EXPECT_EQ(text, "kept");
+        EXPECT_EQ(strings.get_nowait(), "kept");
+    }());
+}
+
 TEST(QueueCancel, APutterWhoseItemWasTakenThenCancelledSucceeds) {
     // get() moved the putter's item into the queue and woke it; cancelling it
     // before it runs must not make the put fail (the item is in the queue).

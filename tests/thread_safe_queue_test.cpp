@@ -226,6 +226,40 @@ TEST(ThreadSafeQueue, PutOnAClosedQueueFailsAndLeavesTheItemWithTheCaller) {
     EXPECT_TRUE(q.empty());
 }
 
+TEST(ThreadSafeQueue, AFailedPutSyncOrPutOfAReferenceLeavesTheItemWithTheCaller) {
+    al::ThreadSafeQueue<Item> q(1);
+    Item first = make_item(1);
+    q.put_sync(std::move(first));
+    EXPECT_EQ(first, nullptr) << "an accepted item is moved in";
+    Item second = make_item(2);
+    EXPECT_THROW(q.put_sync(std::move(second)), al::QueueFull);
+    ASSERT_NE(second, nullptr) << "put_sync lost the item it refused with QueueFull";
+    // A put of a reference that waits on the full queue and is cancelled.
+    al::run([&]() -> al::Task<void> {
+        auto putter = al::create_task([](al::ThreadSafeQueue<Item>& queue, Item& item) -> al::Task<void> {
+            co_await queue.put(std::ref(item));
+        }(q, second));
+        co_await settle();
+        putter.cancel();
+        EXPECT_THROW(co_await putter, al::CancelledError);
+    }());
+    ASSERT_NE(second, nullptr) << "a cancelled put(std::ref(item)) lost the item";
+    q.close();
+    EXPECT_THROW(q.put_sync(std::move(second), true), al::QueueClosed);
+    ASSERT_NE(second, nullptr) << "put_sync lost the item it refused with QueueClosed";
+    al::run([&]() -> al::Task<void> { EXPECT_THROW(co_await q.put(std::ref(second)), al::QueueClosed); }());
+    ASSERT_NE(second, nullptr) << "put(std::ref(item)) lost the item it refused with QueueClosed";
+    EXPECT_EQ(*second, 2u);
+    EXPECT_EQ(*q.get_sync(), 1u);
+    // A copyable item is copied, as before.
+    al::ThreadSafeQueue<std::string> strings(1);
+    std::string text = "kept";
+    strings.put_sync(text);
+    EXPECT_THROW(strings.put_sync(text), al::QueueFull);
+    EXPECT_EQ(text, "kept");
+    EXPECT_EQ(strings.get_sync(), "kept");
+}
+
 TEST(ThreadSafeQueue, IterationYieldsEveryItemThenEnds) {
     al::ThreadSafeQueue<Item> q(3);
     std::uint64_t received = 0;

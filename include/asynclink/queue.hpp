@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <utility>
 
@@ -62,14 +63,10 @@ public:
         std::optional<T> item_;
     };
 
-    class Putter : public detail::Parked, public detail::ListedWaiter {
+    /// What both kinds of put() awaiter share; take_front() moves the item of
+    /// the longest-waiting one into the queue through it.
+    class PutterBase : public detail::Parked, public detail::ListedWaiter {
     public:
-        Putter(Queue& q, T item) noexcept(std::is_nothrow_move_constructible_v<T>)
-            : Parked(&on_cancel), queue_(q), item_(std::move(item)) {}
-        bool await_ready() {
-            queue_.check("Queue::put");
-            return queue_.try_put(item_);
-        }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
@@ -78,27 +75,71 @@ public:
         }
         void await_resume() const { throw_if_cancelled(); }
 
+    protected:
+        PutterBase(Queue& q, T& (*item_of)(PutterBase&) noexcept) noexcept
+            : Parked(&on_cancel), queue_(q), item_of_(item_of) {}
+        Queue& queue_;
+
     private:
         friend class Queue;
         static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
-            auto& p = static_cast<Putter&>(self);
+            auto& p = static_cast<PutterBase&>(self);
             p.queue_.putters_.remove(p);  // the item was never queued: the put fails with CancelledError
             p.cancelled = true;
             return detail::CancelResult::resume_now;
         }
-        Queue& queue_;
-        T item_;
+        T& (*item_of_)(PutterBase&) noexcept;  // a function, not a pointer to the item: awaiters may be moved
     };
 
-    /// Suspends while the queue is full, then enqueues. Cancellable.
+    /// The awaiter of put(): holds the item (ByReference = false) or refers to
+    /// the caller's (ByReference = true).
+    template <bool ByReference>
+    class BasicPutter : public PutterBase {
+        using Held = std::conditional_t<ByReference, T&, T>;
+        using Given = std::conditional_t<ByReference, T&, T&&>;
+
+    public:
+        BasicPutter(Queue& q, Given item) noexcept(ByReference || std::is_nothrow_move_constructible_v<T>)
+            : PutterBase(q, &item_of), item_(static_cast<Given>(item)) {}
+        bool await_ready() {
+            this->queue_.check("Queue::put");
+            return this->queue_.try_put(item_);
+        }
+
+    private:
+        static T& item_of(PutterBase& self) noexcept { return static_cast<BasicPutter&>(self).item_; }
+        Held item_;
+    };
+    using Putter = BasicPutter<false>;
+    using PutterOfReference = BasicPutter<true>;
+
+    /// Suspends while the queue is full, then enqueues. Cancellable. The item
+    /// travels inside the awaiter, so a cancelled put destroys it; use
+    /// put(std::ref(item)) to keep it.
     [[nodiscard]] Putter put(T item) { return Putter(*this, std::move(item)); }
+    /// put(std::ref(item)): the same, but `item` stays with the caller until it
+    /// is enqueued and is moved from only then, so a cancelled put hands it
+    /// back. `item` must outlive the co_await.
+    [[nodiscard]] PutterOfReference put(std::reference_wrapper<T> item) noexcept {
+        return PutterOfReference(*this, item.get());
+    }
     /// Suspends while the queue is empty, then dequeues. Cancellable.
     [[nodiscard]] Getter get() noexcept { return Getter(*this); }
 
-    /// Enqueues without waiting; throws QueueFull when full.
-    void put_nowait(T item) {
+    /// Enqueues without waiting; throws QueueFull when full, leaving the item
+    /// with the caller (the argument of put_nowait(std::move(item)) is moved
+    /// from only on success).
+    void put_nowait(T&& item) {
         check("Queue::put_nowait");
         if (!try_put(item)) throw QueueFull();
+    }
+    /// The same with a copy of `item`.
+    void put_nowait(const T& item)
+        requires std::is_copy_constructible_v<T>
+    {
+        check("Queue::put_nowait");
+        T copy(item);
+        if (!try_put(copy)) throw QueueFull();
     }
     /// Dequeues without waiting; throws QueueEmpty when empty.
     T get_nowait() {
@@ -136,8 +177,8 @@ private:
         T item = std::move(items_.front());
         items_.pop_front();
         if (detail::ListedWaiter* w = putters_.pop_front()) {
-            auto* p = static_cast<Putter*>(w);
-            items_.push_back(std::move(p->item_));
+            auto* p = static_cast<PutterBase*>(w);
+            items_.push_back(std::move(p->item_of_(*p)));
             p->task->wake();
         }
         return item;

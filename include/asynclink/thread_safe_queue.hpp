@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <new>
 #include <optional>
@@ -124,19 +125,33 @@ public:
 
     /// Enqueues from a thread. block=false: throws QueueFull when full. block=true:
     /// waits for room (spinning briefly, then parked). Throws QueueClosed if the
-    /// queue is closed.
-    void put_sync(T item, bool block = false) {
-        PushResult r = push(item);
-        if (r == PushResult::full && block) r = push_waiting(item);
-        if (r == PushResult::closed) throw QueueClosed();
-        if (r == PushResult::full) throw QueueFull();
+    /// queue is closed. A failed put leaves the item with the caller: the
+    /// argument of put_sync(std::move(item)) is moved from only on success.
+    void put_sync(T&& item, bool block = false) { put_sync_or_throw(item, block); }
+    /// The same with a copy of `item`.
+    void put_sync(const T& item, bool block = false)
+        requires std::is_copy_constructible_v<T>
+    {
+        T copy(item);
+        put_sync_or_throw(copy, block);
     }
 
-    class Putter;
+    template <bool ByReference>
+    class BasicPutter;
+    using Putter = BasicPutter<false>;
+    using PutterOfReference = BasicPutter<true>;
     /// Suspends the task while the queue is full, then enqueues. Throws
-    /// QueueClosed if the queue is or becomes closed (the item is then dropped
-    /// with the Putter). Cancellable: a cancelled put did not enqueue.
+    /// QueueClosed if the queue is or becomes closed. Cancellable: a cancelled
+    /// put did not enqueue. The item travels inside the awaiter, so a put that
+    /// fails (closed or cancelled) destroys it; use put(std::ref(item)) to keep it.
     [[nodiscard]] Putter put(T item) noexcept { return Putter(*this, std::move(item)); }
+    /// put(std::ref(item)): the same, but `item` stays with the caller until it
+    /// is enqueued; it is moved from only if the put succeeds, so a put that
+    /// fails with QueueClosed or CancelledError hands the item back. `item`
+    /// must outlive the co_await.
+    [[nodiscard]] PutterOfReference put(std::reference_wrapper<T> item) noexcept {
+        return PutterOfReference(*this, item.get());
+    }
 
     /// Ends the stream: items already queued are still delivered, then the end
     /// marker. Any context; idempotent.
@@ -246,9 +261,16 @@ public:
     using Getter = BasicGetter<false>;
     using NextGetter = BasicGetter<true>;
 
-    class Putter : public detail::Parked {
+    /// The awaiter of put(): holds the item (ByReference = false) or refers to
+    /// the caller's (ByReference = true).
+    template <bool ByReference>
+    class BasicPutter : public detail::Parked {
+        using Held = std::conditional_t<ByReference, T&, T>;
+        using Given = std::conditional_t<ByReference, T&, T&&>;
+
     public:
-        Putter(ThreadSafeQueue& q, T&& item) noexcept : Parked(&on_cancel), queue_(q), item_(std::move(item)) {}
+        BasicPutter(ThreadSafeQueue& q, Given item) noexcept
+            : Parked(&on_cancel), queue_(q), item_(static_cast<Given>(item)) {}
         bool await_ready() {
             check_loop("ThreadSafeQueue::put", "put_sync or try_put");
             result_ = queue_.push(item_);
@@ -281,14 +303,14 @@ public:
 
     private:
         static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
-            auto& p = static_cast<Putter&>(self);
+            auto& p = static_cast<BasicPutter&>(self);
             p.queue_.producer_waiter_ = nullptr;
             disarm(p.queue_.head_);  // the item was never queued: a cancelled put did nothing
             p.cancelled = true;
             return detail::CancelResult::resume_now;
         }
         ThreadSafeQueue& queue_;
-        T item_;
+        Held item_;
         PushResult result_ = PushResult::full;
     };
 
@@ -346,6 +368,13 @@ private:
     // The blocking ends wait in two steps: a bounded spin (detail::SpinWait:
     // the other side usually answers within microseconds, and a park-and-wake
     // costs tens), then a park on the other side's word with the waiting bit set.
+
+    void put_sync_or_throw(T& item, bool block) {
+        PushResult r = push(item);
+        if (r == PushResult::full && block) r = push_waiting(item);
+        if (r == PushResult::closed) throw QueueClosed();
+        if (r == PushResult::full) throw QueueFull();
+    }
 
     /// put_sync(block = true) once the queue was full: ok or closed.
     PushResult push_waiting(T& item) noexcept {
@@ -476,7 +505,7 @@ private:
     }
     static void on_producer_notify(detail::RemoteNode& node) noexcept {
         auto& q = *static_cast<ThreadSafeQueue*>(node.owner);
-        Putter* p = q.producer_waiter_;
+        detail::Parked* p = q.producer_waiter_;
         if (p == nullptr) return;
         // acquire: pairs with pop()'s release CAS; the freed slot is empty.
         std::uint32_t h = q.head_.load(std::memory_order_acquire);
@@ -520,7 +549,7 @@ private:
     alignas(64) std::atomic<std::uint32_t> tail_{0};
     std::uint32_t head_cache_ = 0;
     std::atomic<Loop*> producer_loop_{nullptr};
-    Putter* producer_waiter_ = nullptr;
+    detail::Parked* producer_waiter_ = nullptr;
     detail::RemoteNode producer_node_;
     std::atomic<bool> producer_busy_{false};
 
