@@ -6,9 +6,9 @@
 // and leaving its loop per iteration.
 //
 // Every benchmark reports items/s (one item = one task, one yield, one timer
-// expiry, one set -> wake) and allocs/op: global operator new is replaced by a
-// counting one, so a heap allocation on a hot path shows up as a number, not a
-// guess. After the runs, a table gives each workload's asynclink/Asio ratio
+// expiry, one set -> wake) and allocs/op: malloc and its relatives are
+// interposed by counting ones (count_allocations.hpp), so a heap allocation on
+// a hot path shows up as a number, not a guess. After the runs, a table gives each workload's asynclink/Asio ratio
 // (> 1: asynclink is faster), computed from the medians of the repetitions.
 //
 //   build-h2/bench/loop_bench                 the whole set, under a minute
@@ -37,7 +37,6 @@
 #include <cstdlib>
 #include <exception>
 #include <map>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -47,46 +46,9 @@ using namespace std::chrono_literals;
 
 // ---------------------------------------------------------------- counting allocator
 
-namespace {
-
-// Every benchmark runs on the main thread. Load-then-store rather than
-// fetch_add keeps the count exact there without putting a locked instruction
-// on every allocation the two libraries make; relaxed because nothing is
-// published through the counter.
-std::atomic<std::uint64_t> allocation_count{0};
-
-void count_allocation() noexcept {
-    allocation_count.store(allocation_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
-
-void* allocate(std::size_t size) {
-    count_allocation();
-    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-    throw std::bad_alloc();
-}
-
-void* allocate_aligned(std::size_t size, std::align_val_t align) {
-    count_allocation();
-    auto alignment = static_cast<std::size_t>(align);
-    std::size_t rounded = (size + alignment - 1) / alignment * alignment;
-    if (void* p = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded)) return p;
-    throw std::bad_alloc();
-}
-
-}  // namespace
-
-void* operator new(std::size_t size) { return allocate(size); }
-void* operator new[](std::size_t size) { return allocate(size); }
-void* operator new(std::size_t size, std::align_val_t align) { return allocate_aligned(size, align); }
-void* operator new[](std::size_t size, std::align_val_t align) { return allocate_aligned(size, align); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+// Every heap allocation of the process, counted at malloc level: Asio
+// allocates its frames with aligned_alloc, below operator new.
+#include "count_allocations.hpp"
 
 namespace {
 
@@ -99,10 +61,10 @@ public:
 
     void start() noexcept {
         items = 0;
-        allocations_at_start_ = allocation_count.load(std::memory_order_relaxed);
+        allocations_at_start_ = asynclink_bench::heap_allocations.load(std::memory_order_relaxed);
     }
     void stop() noexcept {
-        std::uint64_t allocations = allocation_count.load(std::memory_order_relaxed) - allocations_at_start_;
+        std::uint64_t allocations = asynclink_bench::heap_allocations.load(std::memory_order_relaxed) - allocations_at_start_;
         state_.SetItemsProcessed(static_cast<std::int64_t>(items));
         state_.counters["allocs/op"] =
             items == 0 ? 0.0 : static_cast<double>(allocations) / static_cast<double>(items);
