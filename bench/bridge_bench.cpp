@@ -24,8 +24,9 @@
 //                             last one woken answers the thread; against a thread
 //                             posting a timer cancel() to N Asio coroutines.
 //   offload/across/*          a task awaits a trivial blocking call on a worker:
-//                             Context::assign (worker pinned to CPU 1), unblock(),
-//                             and co_spawn on a one-thread asio::thread_pool.
+//                             Context::assign, unblock(), and co_spawn on a
+//                             one-thread asio::thread_pool (workers unpinned, and
+//                             pinned to CPU 1 in the *_pinned variants).
 //
 // Repetitions and run time come from the environment (bench_common.hpp).
 //
@@ -789,17 +790,22 @@ void asio_fan_out(benchmark::State& state) {
 // ---------------------------------------------------------------- 7. blocking call offload
 
 // A task on the loop (CPU 0) awaits a trivial blocking function run on a
-// worker (pinned to CPU 1 where the API allows), one call at a time: the
-// round trip loop -> worker -> loop. asynclink: Context(64, 1, {1}).assign,
-// and unblock() (its shared, unpinned pool). Asio: co_spawn of the call on a
-// one-thread asio::thread_pool (its thread pinned to CPU 1), awaited from a
-// coroutine on the io_context.
+// worker, one call at a time: the round trip loop -> worker -> loop.
+// asynclink: Context(64, 1).assign, and unblock() (its shared pool). Asio:
+// co_spawn of the call on a one-thread asio::thread_pool, awaited from a
+// coroutine on the io_context. The worker is left where the scheduler puts it
+// (as Tokio's spawn_blocking and CPython's to_thread leave theirs), and, in
+// the *_pinned variants, pinned to CPU 1.
 
 std::uint64_t blocking_call(std::uint64_t x) noexcept { return x + 1; }
 
-al::Task<void> al_offload_main(benchmark::State& state, bool use_unblock) {
+enum class Offload { context, context_pinned, unblock };
+
+al::Task<void> al_offload_main(benchmark::State& state, Offload how) {
+    bool use_unblock = how == Offload::unblock;
     std::optional<al::Context> context;
-    if (!use_unblock) context.emplace(64, 1, std::vector<int>{1});
+    if (how == Offload::context) context.emplace(64, 1);
+    if (how == Offload::context_pinned) context.emplace(64, 1, std::vector<int>{1});
     std::uint64_t x = 0;
     for (auto _ : state) {
         x = use_unblock ? co_await al::unblock(blocking_call, x) : co_await context->assign(blocking_call, x);
@@ -808,10 +814,10 @@ al::Task<void> al_offload_main(benchmark::State& state, bool use_unblock) {
     if (x != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("a call's result was lost");
 }
 
-void asynclink_offload(benchmark::State& state, bool use_unblock) {
+void asynclink_offload(benchmark::State& state, Offload how) {
     if (!placement_possible(state, Placement::across)) return;
     PinGuard pin(loop_cpu);
-    al::run(al_offload_main(state, use_unblock));
+    al::run(al_offload_main(state, how));
 }
 
 asio::awaitable<std::uint64_t> asio_blocking_call(std::uint64_t x) { co_return blocking_call(x); }
@@ -823,11 +829,11 @@ asio::awaitable<void> asio_offload_main(benchmark::State& state, asio::thread_po
     if (x != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("a call's result was lost");
 }
 
-void asio_offload(benchmark::State& state) {
+void asio_offload(benchmark::State& state, bool pinned) {
     if (!placement_possible(state, Placement::across)) return;
     PinGuard pin(loop_cpu);
     asio::thread_pool pool(1);
-    asio::post(pool, [] { al::port::pin_current_thread(1); });
+    if (pinned) asio::post(pool, [] { al::port::pin_current_thread(1); });
     asio::io_context context(1);
     std::exception_ptr failure;
     asio::co_spawn(context, asio_offload_main(state, pool), [&failure](std::exception_ptr e) { failure = e; });
@@ -902,9 +908,11 @@ void register_all() {
     }
 
     const std::pair<const char*, BenchFn> offloads[] = {
-        {"asynclink", [](benchmark::State& s) { asynclink_offload(s, false); }},
-        {"asynclink_unblock", [](benchmark::State& s) { asynclink_offload(s, true); }},
-        {"asio_thread_pool", asio_offload},
+        {"asynclink", [](benchmark::State& s) { asynclink_offload(s, Offload::context); }},
+        {"asynclink_pinned", [](benchmark::State& s) { asynclink_offload(s, Offload::context_pinned); }},
+        {"asynclink_unblock", [](benchmark::State& s) { asynclink_offload(s, Offload::unblock); }},
+        {"asio_thread_pool", [](benchmark::State& s) { asio_offload(s, false); }},
+        {"asio_thread_pool_pinned", [](benchmark::State& s) { asio_offload(s, true); }},
     };
     for (const auto& [side, fn] : offloads) {
         repeated(benchmark::RegisterBenchmark((std::string("offload/across/") + side).c_str(), fn)

@@ -46,6 +46,7 @@ import janus
 LOOP_CPU = 0
 CAPACITY = 1024
 BATCH = 20000
+JANUS_BATCH = 4000  # janus moves about 10k items/s here: keep a repetition short
 
 REPS = max(1, int(os.environ.get("ASYNCLINK_BENCH_REPETITIONS", "5") or 5))
 SCALE = float(os.environ.get("ASYNCLINK_BENCH_TIME_SCALE", "1") or 1)
@@ -124,18 +125,18 @@ def queue_janus(other_cpu):
 
             def produce():
                 pin(other_cpu)
-                for v in range(1, BATCH + 1):
+                for v in range(1, JANUS_BATCH + 1):
                     q.sync_q.put(v)
             t = threading.Thread(target=produce)
             t.start()
             total = 0
-            for _ in range(BATCH):
+            for _ in range(JANUS_BATCH):
                 total += await q.async_q.get()
             await asyncio.to_thread(t.join)
             q.close()
             await q.wait_closed()
-            assert total == BATCH * (BATCH + 1) // 2
-            return BATCH
+            assert total == JANUS_BATCH * (JANUS_BATCH + 1) // 2
+            return JANUS_BATCH
         return await repeat_async(0.2, one)
     return run_pinned(main)
 
@@ -172,18 +173,18 @@ def to_thread_janus(other_cpu):
             def consume():
                 pin(other_cpu)
                 total = 0
-                for _ in range(BATCH):
+                for _ in range(JANUS_BATCH):
                     total += q.sync_q.get()
                 result.append(total)
             t = threading.Thread(target=consume)
             t.start()
-            for v in range(1, BATCH + 1):
+            for v in range(1, JANUS_BATCH + 1):
                 await q.async_q.put(v)
             await asyncio.to_thread(t.join)
             q.close()
             await q.wait_closed()
-            assert result == [BATCH * (BATCH + 1) // 2]
-            return BATCH
+            assert result == [JANUS_BATCH * (JANUS_BATCH + 1) // 2]
+            return JANUS_BATCH
         return await repeat_async(0.2, one)
     return run_pinned(main)
 
