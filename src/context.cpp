@@ -83,14 +83,24 @@ public:
     /// Joined by ~Context, before the core can go.
     std::vector<std::thread> workers;
 
-    /// Queues paused jobs, in order, while there is room. Under mutex.
+    /// Queues paused jobs, in order, while there is room, and wakes a worker
+    /// for each. Under mutex.
     void admit_paused() {
+        for (std::size_t n = admit_paused_quietly(); n > 0; --n) work_ready.notify_one();
+    }
+
+    /// admit_paused() without the wake-ups: returns how many jobs it queued,
+    /// for the caller to wake as many workers once it has released the mutex
+    /// (a worker woken under the mutex would only block on it again). Under mutex.
+    std::size_t admit_paused_quietly() {
+        std::size_t admitted = 0;
         while (queue.size() < maxsize_ && !paused.empty()) {
             Job* job = paused.pop_front();
             job->state = JobState::queued;
             queue.push_back(*job);
-            work_ready.notify_one();
+            ++admitted;
         }
+        return admitted;
     }
 
     /// Stores `error` as the job's outcome and wakes its task, handing the
@@ -212,7 +222,7 @@ AssignmentBase::~AssignmentBase() {
 bool AssignmentBase::submit(TaskBase& waiting) {
     Job& job = *job_;
     ContextCore& core = *job.core;
-    std::lock_guard lock(core.mutex);
+    std::unique_lock lock(core.mutex);
     if (core.closed) {
         job.state = JobState::withdrawn;
         job.error = std::make_exception_ptr(ContextClosed());
@@ -224,7 +234,11 @@ bool AssignmentBase::submit(TaskBase& waiting) {
     // Through the paused list, behind any job already paused there: FIFO.
     core.paused.push_back(job);
     job.state = JobState::paused;
-    core.admit_paused();
+    std::size_t admitted = core.admit_paused_quietly();
+    lock.unlock();
+    // After the unlock, so the woken worker finds the mutex free. The core
+    // outlives this: the job holds a reference to it, and we hold the job.
+    for (; admitted > 0; --admitted) core.work_ready.notify_one();
     return true;
 }
 
