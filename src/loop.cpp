@@ -3,7 +3,7 @@
 
 #include <cstdio>
 #include <string>
-#include <thread>
+#include <utility>
 
 #include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/errors.hpp"
@@ -48,10 +48,22 @@ void TaskBase::wake() noexcept {
     loop->enqueue(*this);
 }
 
+#if !ASYNCLINK_NO_EXCEPTIONS
 std::exception_ptr TaskBase::exception() const noexcept { return root->error; }
+#endif
+
+void TaskBase::finish_cancelled() noexcept {
+#if ASYNCLINK_NO_EXCEPTIONS
+    cancelled = true;
+#else
+    root->error = std::make_exception_ptr(CancelledError());
+#endif
+    finish();
+}
 
 void TaskBase::finish() noexcept {
     done = true;
+#if !ASYNCLINK_NO_EXCEPTIONS
     if (root->error) {
         try {
             std::rethrow_exception(root->error);
@@ -60,6 +72,7 @@ void TaskBase::finish() noexcept {
         } catch (...) {
         }
     }
+#endif
     // Wake every waiter: each enqueues its own task; none runs user code here.
     for (DoneWaiter* w = std::exchange(done_waiters, nullptr); w != nullptr;) {
         DoneWaiter* next = w->next;
@@ -72,6 +85,7 @@ void TaskBase::finish() noexcept {
 
 void TaskBase::release() noexcept {
     if (--refs != 0) return;
+#if !ASYNCLINK_NO_EXCEPTIONS
     if (done && root->error && !cancelled && !outcome_observed) {
         if (loop != nullptr) {
             loop->report(root->error);
@@ -85,6 +99,7 @@ void TaskBase::release() noexcept {
             }
         }
     }
+#endif
     if (loop != nullptr) loop->forget_task(*this);
     frame.destroy();
 }
@@ -105,10 +120,13 @@ Loop::Loop(LoopOptions options)
     : options_(options), id_(next_loop_id()), spin_budget_(options.spin_before_sleep) {
     std::size_t capacity = options_.schedule_capacity;
     if (capacity < 2 || (capacity & (capacity - 1)) != 0) {
-        throw UsageError("LoopOptions::schedule_capacity must be a power of two of at least 2, got " +
-                         std::to_string(capacity));
+        ASYNCLINK_THROW(UsageError, "LoopOptions::schedule_capacity must be a power of two of at least 2, got " +
+                                        std::to_string(capacity));
     }
-    schedule_cells_ = std::vector<ScheduleCell>(capacity);
+    if (!schedule_cells_.reset(capacity)) {
+        ASYNCLINK_THROW(UsageError, "LoopOptions::schedule_capacity is larger than the port's "
+                                    "max_schedule_capacity");
+    }
     for (std::size_t i = 0; i < capacity; ++i) {
         // Relaxed: the loop is not shared with anyone yet.
         schedule_cells_[i].sequence.store(i, std::memory_order_relaxed);
@@ -134,7 +152,7 @@ Loop::~Loop() {
     // schedule() or call_soon_threadsafe(), about to read sleeping_ or write
     // the eventfd: wait for it to leave before the loop's memory goes.
     // acquire: pairs with the release in ~PosterGuard.
-    while (posters_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    while (posters_.load(std::memory_order_acquire) != 0) port::yield_thread();
     // Wake-ups posted after the last iteration (a set() that found a waiting
     // bit left behind by a cancelled waiter, a stale queue notice) still link
     // their primitives' nodes into posted_, marked queued. Take them off now:
@@ -149,7 +167,7 @@ Loop::~Loop() {
 Loop& Loop::current() {
     Loop* loop = port::current_loop();
     if (loop == nullptr) {
-        throw UsageError(
+        ASYNCLINK_THROW(UsageError,
             "no loop is running on this thread; use run() to start one, or Loop::call_soon_threadsafe "
             "to reach a loop running elsewhere");
     }
@@ -158,8 +176,8 @@ Loop& Loop::current() {
 
 void Loop::check_thread(const char* operation, const char* alternative) const {
     if (port::current_loop() == this) return;
-    throw UsageError(std::string(operation) + " called from a thread that is not running its loop; use " +
-                     alternative);
+    ASYNCLINK_THROW(UsageError, std::string(operation) + " called from a thread that is not running its loop; use " +
+                                    alternative);
 }
 
 void Loop::enqueue(detail::TaskBase& task) noexcept {
@@ -192,12 +210,30 @@ void Loop::forget_task(detail::TaskBase& task) noexcept {
     if (!task.done) --pending_count_;
 }
 
+#if ASYNCLINK_PORT_HAS_THREADS
 void Loop::set_exception_handler(std::function<void(std::exception_ptr)> handler) {
     check_thread("Loop::set_exception_handler", "Loop::call_soon_threadsafe");
     exception_handler_ = std::move(handler);
 }
+#endif
+
+template <class F>
+void Loop::call_reporting(F&& f) noexcept {
+#if ASYNCLINK_NO_EXCEPTIONS
+    f();
+#else
+    try {
+        f();
+    } catch (...) {
+        report(std::current_exception());
+    }
+#endif
+}
+
+#if !ASYNCLINK_NO_EXCEPTIONS
 
 void Loop::report(std::exception_ptr error) noexcept {
+#if ASYNCLINK_PORT_HAS_THREADS
     if (exception_handler_) {
         try {
             exception_handler_(error);
@@ -206,6 +242,7 @@ void Loop::report(std::exception_ptr error) noexcept {
             std::fprintf(stderr, "asynclink: the exception handler itself threw\n");
         }
     }
+#endif
     try {
         std::rethrow_exception(error);
     } catch (const std::exception& e) {
@@ -214,12 +251,14 @@ void Loop::report(std::exception_ptr error) noexcept {
         std::fprintf(stderr, "asynclink: unhandled exception (not a std::exception)\n");
     }
 }
+#endif
 
 // --- timers: a binary min-heap with each node's index kept in the node, so a
 // cancelled sleep leaves the heap in O(log n). Sifting moves a hole and writes
 // each entry once, instead of swapping pairs.
 
 void Loop::add_timer(detail::TimerNode& timer) {
+    if (timers_.full()) port::fatal("asynclink: more timers pending than the port's max_timers");
     timers_.push_back(TimerEntry{timer.deadline, timer_sequence_++, &timer});
     sift_up(timers_.size() - 1, timers_.back());
 }
@@ -317,7 +356,7 @@ void Loop::notify(detail::RemoteNode& node) noexcept {
 bool Loop::has_posted_work() const noexcept {
     // Relaxed: called after fence F2 (or as a hint); the fence gives the ordering.
     if (posted_.load(std::memory_order_relaxed) != nullptr) return true;
-    if (threadsafe_pending_.load(std::memory_order_relaxed)) return true;
+    if (threadsafe_calls_posted()) return true;
     const ScheduleCell& cell = schedule_cells_[schedule_dequeue_ & schedule_mask_];
     return cell.sequence.load(std::memory_order_relaxed) == schedule_dequeue_ + 1;
 }
@@ -393,16 +432,14 @@ void Loop::run_scheduled_callbacks() {
         // release: the cell is free for the producer one lap ahead.
         cell.sequence.store(schedule_dequeue_ + schedule_mask_ + 1, std::memory_order_release);
         ++schedule_dequeue_;
-        try {
-            fn(arg);
-        } catch (...) {
-            report(std::current_exception());
-        }
+        call_reporting([&] { fn(arg); });
     }
 }
 
+#if ASYNCLINK_PORT_HAS_THREADS
+
 void Loop::call_soon_threadsafe(std::function<void()> fn) {
-    if (!fn) throw UsageError("call_soon_threadsafe() given an empty function");
+    if (!fn) ASYNCLINK_THROW(UsageError, "call_soon_threadsafe() given an empty function");
     PosterGuard guard(posters_);
     {
         std::lock_guard lock(threadsafe_mutex_);
@@ -416,7 +453,7 @@ void Loop::call_soon_threadsafe(std::function<void()> fn) {
 
 void Loop::call_soon(std::function<void()> fn) {
     check_thread("Loop::call_soon", "Loop::call_soon_threadsafe");
-    if (!fn) throw UsageError("call_soon() given an empty function");
+    if (!fn) ASYNCLINK_THROW(UsageError, "call_soon() given an empty function");
     soon_calls_.push_back(std::move(fn));
 }
 
@@ -433,31 +470,46 @@ void Loop::run_threadsafe_calls() {
         for (auto& f : threadsafe_calls_) calls.push_back(std::move(f));
         threadsafe_calls_.clear();
     }
-    for (auto& f : calls) {
-        try {
-            f();
-        } catch (...) {
-            report(std::current_exception());
-        }
-    }
+    for (auto& f : calls) call_reporting(f);
 }
+#else
+void Loop::run_threadsafe_calls() {}
+#endif
 
 // --- running
 
 void Loop::resume(detail::TaskBase& task) noexcept {
     task.in_ready_queue = false;
-    task.cancel_delivering = false;
+    [[maybe_unused]] bool cancelling = std::exchange(task.cancel_delivering, false);
     if (!task.started) {
         task.started = true;
         if (task.cancel_requested) {
             // Cancelled before it ever ran: like asyncio, the body never starts.
             task.cancel_requested = false;
-            task.root->error = std::make_exception_ptr(CancelledError());
-            task.finish();
+            task.finish_cancelled();
             return;
         }
     }
+#if ASYNCLINK_NO_EXCEPTIONS
+    // Without exceptions a cancellation is not thrown at the suspension point:
+    // the task ends there, never resumed (see detail/config.hpp).
+    if (cancelling) {
+        task.finish_cancelled();
+        return;
+    }
+    // A cancel() that came while the task ran, or after its wait was already
+    // satisfied, takes effect at the suspension point the task reaches now.
+    // The extra reference keeps its state alive if it finishes meanwhile.
+    task.add_ref();
     task.resume_point.resume();
+    if (!task.done && task.cancel_requested) {
+        task.cancel_requested = false;
+        task.cancel();
+    }
+    task.release();
+#else
+    task.resume_point.resume();
+#endif
 }
 
 void Loop::run_ready() {
@@ -525,9 +577,9 @@ void Loop::run_once(const detail::TaskBase& until) {
     // after fence F2 before it sleeps.
     const ScheduleCell& next_cell = schedule_cells_[schedule_dequeue_ & schedule_mask_];
     if (next_cell.sequence.load(std::memory_order_relaxed) == schedule_dequeue_ + 1) run_scheduled_callbacks();
-    if (!soon_calls_.empty() || threadsafe_pending_.load(std::memory_order_relaxed)) run_threadsafe_calls();
+    if (soon_calls_pending() || threadsafe_calls_posted()) run_threadsafe_calls();
     fire_timers();
-    if (ready_head_ == nullptr && !until.done && soon_calls_.empty()) {
+    if (ready_head_ == nullptr && !until.done && !soon_calls_pending()) {
         std::optional<Clock::duration> timeout;
         if (!timers_.empty()) timeout = timers_.front().deadline - Clock::now();
         wait_for_work(timeout);
@@ -551,21 +603,13 @@ void Loop::shutdown() noexcept {
         if (!t->done) t->cancel();
     }
     detail::TaskBase never;  // a sentinel that never finishes
-    while (pending_count_ != 0) {
-        try {
-            run_once(never);
-        } catch (...) {
-            report(std::current_exception());
-        }
-    }
+    while (pending_count_ != 0) call_reporting([&] { run_once(never); });
     // A call that schedule() or call_soon_threadsafe() accepted runs before
     // the loop ends: an accepted call is never dropped.
-    try {
+    call_reporting([&] {
         run_scheduled_callbacks();
         run_threadsafe_calls();
-    } catch (...) {
-        report(std::current_exception());
-    }
+    });
 }
 
 }  // namespace asynclink

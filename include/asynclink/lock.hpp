@@ -86,7 +86,7 @@ public:
     /// lock is not held.
     void release() {
         binding_.check("Lock::release", "a ThreadSafeQueue to hand work to the loop");
-        if (!locked_) throw UsageError("Lock::release() on a lock that is not held");
+        if (!locked_) ASYNCLINK_THROW(UsageError, "Lock::release() on a lock that is not held");
         if (detail::ListedWaiter* w = waiters_.pop_front()) {
             static_cast<Acquirer*>(w)->task->wake();  // ownership passes on; locked_ stays true
         } else {

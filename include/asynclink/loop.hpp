@@ -10,22 +10,32 @@
 //
 // A loop-only method called from a thread that is not running the loop throws
 // UsageError naming the thread-safe alternative instead of corrupting it.
+//
+// On a port without threads (ASYNCLINK_PORT_HAS_THREADS 0: bare metal) the
+// std::function methods (call_soon_threadsafe, call_soon,
+// set_exception_handler) do not exist; schedule() is the way in from an ISR or
+// another core there.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <functional>
-#include <mutex>
 #include <optional>
-#include <vector>
 
+#include "asynclink/detail/array_store.hpp"
+#include "asynclink/detail/config.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/detail/task_base.hpp"
 #include "asynclink/detail/timer_node.hpp"
 #include "asynclink/port/port.hpp"
+
+#if ASYNCLINK_PORT_HAS_THREADS
+#include <functional>
+#include <mutex>
+#include <vector>
+#endif
 
 namespace asynclink {
 
@@ -70,6 +80,7 @@ public:
     /// Returns false when the queue is full (the call is not queued).
     bool schedule(void (*fn)(void*), void* arg) noexcept;
 
+#if ASYNCLINK_PORT_HAS_THREADS
     /// Queues fn to run on the loop, from any thread. May allocate and take a
     /// lock: not for signal handlers (use schedule()). Exceptions fn throws go
     /// to the exception handler.
@@ -82,6 +93,7 @@ public:
     /// never retrieved, an exception thrown by a callback. Default: print to
     /// stderr. Loop thread only.
     void set_exception_handler(std::function<void(std::exception_ptr)> handler);
+#endif
 
     /// The loop's clock, cached at the start of each iteration.
     Clock::time_point time() const noexcept { return now_; }
@@ -115,7 +127,9 @@ public:
     void adopt(detail::TaskBase& task) noexcept;
     void task_finished(detail::TaskBase& task) noexcept;
     void forget_task(detail::TaskBase& task) noexcept;
+#if !ASYNCLINK_NO_EXCEPTIONS
     void report(std::exception_ptr error) noexcept;
+#endif
     void add_io_watch() noexcept { ++io_watches_; }
     void remove_io_watch() noexcept { --io_watches_; }
 
@@ -140,6 +154,8 @@ private:
     void wake_if_sleeping() noexcept;
     void shutdown() noexcept;
     void resume(detail::TaskBase& task) noexcept;
+    template <class F>
+    void call_reporting(F&& f) noexcept;
 
     // A heap entry carries its timer's key, so sifting compares entries of one
     // contiguous array instead of loading each key from an awaiter's frame.
@@ -174,7 +190,7 @@ private:
     detail::TaskBase* tasks_ = nullptr;
     std::size_t pending_count_ = 0;
 
-    std::vector<TimerEntry> timers_;  // binary min-heap
+    detail::ArrayStore<TimerEntry, port::max_timers> timers_;  // binary min-heap
     std::uint64_t timer_sequence_ = 0;
     std::size_t io_watches_ = 0;
 
@@ -199,17 +215,34 @@ private:
 
     // schedule(): bounded multi-producer queue of (fn, arg) cells, each with a
     // sequence number telling whose turn the cell is.
-    std::vector<ScheduleCell> schedule_cells_;
+    detail::ArrayStore<ScheduleCell, port::max_schedule_capacity> schedule_cells_;
     std::size_t schedule_mask_;
     alignas(64) std::atomic<std::size_t> schedule_enqueue_{0};
     alignas(64) std::size_t schedule_dequeue_ = 0;
 
+#if ASYNCLINK_PORT_HAS_THREADS
     std::mutex threadsafe_mutex_;
     std::vector<std::function<void()>> threadsafe_calls_;
     std::atomic<bool> threadsafe_pending_{false};
     std::vector<std::function<void()>> soon_calls_;
 
     std::function<void(std::exception_ptr)> exception_handler_;
+#endif
+    // The two kinds of std::function call, or none on a port without threads.
+    bool threadsafe_calls_posted() const noexcept {
+#if ASYNCLINK_PORT_HAS_THREADS
+        return threadsafe_pending_.load(std::memory_order_relaxed);  // relaxed: a hint, see call_soon_threadsafe
+#else
+        return false;
+#endif
+    }
+    bool soon_calls_pending() const noexcept {
+#if ASYNCLINK_PORT_HAS_THREADS
+        return !soon_calls_.empty();
+#else
+        return false;
+#endif
+    }
     Loop* previous_loop_ = nullptr;
 };
 

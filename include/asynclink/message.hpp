@@ -213,7 +213,7 @@ private:
         std::uint32_t slot;
         do {
             slot = current_of(s);
-            if (slot == none) throw UsageError("Message::value: no value has been set yet");
+            if (slot == none) ASYNCLINK_THROW(UsageError, "Message::value: no value has been set yet");
             // acquire: pairs with publish()'s release, making the payload visible.
         } while (!slots_state_.compare_exchange_weak(s, (s & ~(7u << 3)) | (slot << 3), std::memory_order_acquire,
                                                      std::memory_order_relaxed));

@@ -131,7 +131,7 @@ public:
     /// from only on success).
     void put_nowait(T&& item) {
         check("Queue::put_nowait");
-        if (!try_put(item)) throw QueueFull();
+        if (!try_put(item)) ASYNCLINK_THROW(QueueFull);
     }
     /// The same with a copy of `item`.
     void put_nowait(const T& item)
@@ -139,12 +139,12 @@ public:
     {
         check("Queue::put_nowait");
         T copy(item);
-        if (!try_put(copy)) throw QueueFull();
+        if (!try_put(copy)) ASYNCLINK_THROW(QueueFull);
     }
     /// Dequeues without waiting; throws QueueEmpty when empty.
     T get_nowait() {
         check("Queue::get_nowait");
-        if (items_.empty()) throw QueueEmpty();
+        if (items_.empty()) ASYNCLINK_THROW(QueueEmpty);
         return take_front();
     }
 

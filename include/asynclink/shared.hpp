@@ -24,11 +24,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <type_traits>
+
+#include "asynclink/port/port.hpp"
 
 namespace asynclink {
 
@@ -50,8 +50,7 @@ public:
         // relaxed CAS + release fence: the odd sequence must be visible before
         // any word changes; the fence orders it before the word stores.
         if ((seq & 1) != 0 || !sequence_.compare_exchange_strong(seq, seq + 1, std::memory_order_relaxed)) {
-            std::fputs("asynclink: Shared<T>::write called from two contexts at once; it has one writer\n", stderr);
-            std::abort();
+            port::fatal("asynclink: Shared<T>::write called from two contexts at once; it has one writer");
         }
         std::atomic_thread_fence(std::memory_order_release);
         store_words(value);

@@ -16,6 +16,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "asynclink/detail/config.hpp"
+#include "asynclink/detail/frame_pool.hpp"
 #include "asynclink/detail/task_base.hpp"
 #include "asynclink/errors.hpp"
 
@@ -30,7 +32,7 @@ class PromiseBase {
 public:
     TaskBase* task = nullptr;               ///< the task this coroutine runs in
     std::coroutine_handle<> continuation;  ///< the awaiting coroutine; empty for a task's root
-    std::exception_ptr error;
+    ErrorPtr error;
     TaskBase root_state;  ///< used when this coroutine is the root of a task
 
     std::suspend_always initial_suspend() noexcept { return {}; }
@@ -47,13 +49,29 @@ public:
         void await_resume() noexcept {}
     };
     FinalAwaiter final_suspend() noexcept { return {}; }
-    void unhandled_exception() noexcept { error = std::current_exception(); }
+    void unhandled_exception() noexcept {
+#if ASYNCLINK_NO_EXCEPTIONS
+        port::fatal("asynclink: unhandled_exception without exceptions");
+#else
+        error = std::current_exception();
+#endif
+    }
+
+#if defined(ASYNCLINK_FRAME_POOL_BLOCKS)
+    // Frames come from the static pool; a failed allocation makes the call
+    // return an empty Task (see detail/frame_pool.hpp).
+    static void* operator new(std::size_t size) noexcept { return FramePool::allocate(size); }
+    static void operator delete(void* frame, std::size_t) noexcept { FramePool::release(frame); }
+#endif
 };
 
 template <class T>
 class Promise : public PromiseBase {
 public:
     Task<T> get_return_object() noexcept;
+#if defined(ASYNCLINK_FRAME_POOL_BLOCKS)
+    static Task<T> get_return_object_on_allocation_failure() noexcept;
+#endif
 
     template <class U>
         requires std::is_convertible_v<U&&, T>
@@ -75,7 +93,7 @@ public:
 
     /// The outcome for the one awaiter of a sub-coroutine (moved out).
     T take() {
-        if (error) std::rethrow_exception(error);
+        rethrow_if_error(error);
         return std::move(value_ref());
     }
 
@@ -88,11 +106,12 @@ template <>
 class Promise<void> : public PromiseBase {
 public:
     Task<void> get_return_object() noexcept;
+#if defined(ASYNCLINK_FRAME_POOL_BLOCKS)
+    static Task<void> get_return_object_on_allocation_failure() noexcept;
+#endif
     void return_void() noexcept { has_value_ = true; }
     bool has_value() const noexcept { return has_value_; }
-    void take() {
-        if (error) std::rethrow_exception(error);
-    }
+    void take() { rethrow_if_error(error); }
 
 private:
     bool has_value_ = false;
@@ -168,7 +187,7 @@ public:
 
     /// Awaiting a Task runs it inside the awaiting task, like `await coro()`.
     Awaiter operator co_await() && {
-        if (!handle_) throw UsageError("co_await on an empty Task (moved from, or already awaited)");
+        if (!handle_) ASYNCLINK_THROW(UsageError, "co_await on an empty Task (moved from, or already awaited)");
         return Awaiter{handle_};
     }
 
@@ -184,6 +203,13 @@ Task<T> Promise<T>::get_return_object() noexcept {
 inline Task<void> Promise<void>::get_return_object() noexcept {
     return Task<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
 }
+#if defined(ASYNCLINK_FRAME_POOL_BLOCKS)
+template <class T>
+Task<T> Promise<T>::get_return_object_on_allocation_failure() noexcept {
+    return Task<T>();
+}
+inline Task<void> Promise<void>::get_return_object_on_allocation_failure() noexcept { return Task<void>(); }
+#endif
 }  // namespace detail
 
 }  // namespace asynclink

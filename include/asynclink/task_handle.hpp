@@ -57,15 +57,20 @@ public:
     /// Throws UsageError if the task has not finished.
     T result() const {
         check_thread("TaskHandle::result");
-        if (!done()) throw UsageError("TaskHandle::result() on a task that has not finished; co_await it instead");
+        if (!done()) {
+            ASYNCLINK_THROW(UsageError, "TaskHandle::result() on a task that has not finished; co_await it instead");
+        }
         promise_->root_state.outcome_observed = true;
-        if (promise_->error) std::rethrow_exception(promise_->error);
+#if ASYNCLINK_NO_EXCEPTIONS
+        if (promise_->root_state.cancelled) ASYNCLINK_THROW(CancelledError);  // check cancelled() first
+#endif
+        detail::rethrow_if_error(promise_->error);
         if constexpr (!std::is_void_v<T>) {
             if constexpr (std::is_copy_constructible_v<T>) {
                 return promise_->value_ref();
             } else {
                 if (!promise_->has_value())
-                    throw UsageError("the result of a task with a move-only result was already taken");
+                    ASYNCLINK_THROW(UsageError, "the result of a task with a move-only result was already taken");
                 T value = std::move(promise_->value_ref());
                 promise_->destroy_value();
                 return value;
@@ -73,12 +78,14 @@ public:
         }
     }
 
+#if !ASYNCLINK_NO_EXCEPTIONS
     /// The outcome as an exception_ptr (nullptr on success); marks it observed.
     std::exception_ptr exception() const noexcept {
         if (!done()) return nullptr;
         promise_->root_state.outcome_observed = true;
         return promise_->error;
     }
+#endif
 
     class Awaiter : public detail::Suspension, public detail::DoneWaiter {
     public:
@@ -101,11 +108,22 @@ public:
             return true;
         }
         T await_resume() const {
-            if (cancelled_before_waiting) throw CancelledError();
+            if (cancelled_before_waiting) ASYNCLINK_THROW(CancelledError);
             return handle->result();
         }
         static void on_target_done(detail::DoneWaiter& self) noexcept {
-            static_cast<Awaiter&>(self).waiting_task->wake();
+            auto& a = static_cast<Awaiter&>(self);
+#if ASYNCLINK_NO_EXCEPTIONS
+            // The CancelledError the waiter would receive ends it too, as it
+            // would unless caught: it is cancelled at this suspension point.
+            if (a.handle->state().cancelled) {
+                a.waiting_task->suspension = nullptr;
+                a.waiting_task->cancel_delivering = true;
+                a.waiting_task->loop->enqueue(*a.waiting_task);
+                return;
+            }
+#endif
+            a.waiting_task->wake();
         }
         static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
             // asyncio: cancelling a task that awaits another task cancels that
@@ -128,7 +146,7 @@ public:
 
 private:
     void check(const char* operation) const {
-        if (!promise_) throw UsageError(std::string(operation) + " on an empty TaskHandle");
+        if (!promise_) ASYNCLINK_THROW(UsageError, std::string(operation) + " on an empty TaskHandle");
         check_thread(operation);
     }
     /// Loop-only while the task's loop exists; a handle that outlived its loop
@@ -150,11 +168,15 @@ template <class T>
 TaskHandle<T> create_task(Task<T> task) {
     Loop* loop = Loop::current_or_null();
     if (loop == nullptr) {
-        throw UsageError(
+        ASYNCLINK_THROW(UsageError,
             "create_task() called from a thread that is not running a loop; "
             "use Loop::call_soon_threadsafe to start a task from another thread");
     }
+#if ASYNCLINK_NO_EXCEPTIONS
+    if (!task.valid()) return TaskHandle<T>();  // its frame could not be allocated (detail/frame_pool.hpp)
+#else
     if (!task.valid()) throw UsageError("create_task() given an empty Task");
+#endif
     auto h = task.release();
     detail::TaskBase& state = detail::make_root(h, *loop);
     TaskHandle<T> handle(&h.promise());  // the handle's reference
@@ -167,9 +189,9 @@ TaskHandle<T> create_task(Task<T> task) {
 template <class T>
 T Loop::run_until_complete(Task<T> main) {
     if (port::current_loop() != nullptr) {
-        throw UsageError("run() called inside a running loop; use create_task() or co_await instead");
+        ASYNCLINK_THROW(UsageError, "run() called inside a running loop; use create_task() or co_await instead");
     }
-    if (!main.valid()) throw UsageError("run() given an empty Task");
+    if (!main.valid()) ASYNCLINK_THROW(UsageError, "run() given an empty Task");
     struct Running {
         Loop& loop;
         explicit Running(Loop& l) noexcept : loop(l) { port::current_loop() = &l; }

@@ -23,8 +23,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
@@ -46,8 +44,7 @@ public:
     /// set() has stopped, and with no task waiting.
     ~ThreadSafeFlag() {
         if (waiter_ != nullptr) {
-            std::fputs("asynclink: ThreadSafeFlag destroyed while a task waits on it\n", stderr);
-            std::abort();
+            port::fatal("asynclink: ThreadSafeFlag destroyed while a task waits on it");
         }
         // A set() posted a wake-up the loop has not processed: process it now,
         // before the node it points at disappears.
@@ -87,7 +84,7 @@ public:
         bool await_ready() {
             flag_.binding_.check("ThreadSafeFlag::wait", "set() from elsewhere; only the owning loop may wait");
             if (flag_.waiter_ != nullptr) {
-                throw UsageError(
+                ASYNCLINK_THROW(UsageError, 
                     "ThreadSafeFlag::wait: a second task waits while another already does; a ThreadSafeFlag has "
                     "one waiter at a time (use ThreadSafeEvent for several)");
             }

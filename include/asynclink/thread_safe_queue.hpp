@@ -183,11 +183,11 @@ public:
         if (pop(out)) return std::move(*out);
         if (block) {
             if (pop_waiting(out)) return std::move(*out);
-            throw QueueClosed();
+            ASYNCLINK_THROW(QueueClosed);
         }
-        if (!is_closed()) throw QueueEmpty();
+        if (!is_closed()) ASYNCLINK_THROW(QueueEmpty);
         if (pop(out)) return std::move(*out);  // an item put just before close()
-        throw QueueClosed();
+        ASYNCLINK_THROW(QueueClosed);
     }
 
     template <bool Iterating>
@@ -242,7 +242,7 @@ public:
             if constexpr (Iterating) {
                 return std::move(item_);
             } else {
-                if (!item_) throw QueueClosed();
+                if (!item_) ASYNCLINK_THROW(QueueClosed);
                 return std::move(*item_);
             }
         }
@@ -298,7 +298,7 @@ public:
         void await_resume() {
             throw_if_cancelled();
             if (result_ == PushResult::full) result_ = queue_.push(item_);
-            if (result_ == PushResult::closed) throw QueueClosed();
+            if (result_ == PushResult::closed) ASYNCLINK_THROW(QueueClosed);
         }
 
     private:
@@ -317,14 +317,14 @@ public:
 private:
     static void check_loop(const char* operation, const char* alternative) {
         if (Loop::current_or_null() == nullptr) {
-            throw UsageError(std::string(operation) + " awaited on a thread that is not running a loop; use " +
+            ASYNCLINK_THROW(UsageError, std::string(operation) + " awaited on a thread that is not running a loop; use " +
                              alternative + " there");
         }
     }
 
     static std::uint32_t checked_capacity(std::size_t capacity) {
-        if (capacity == 0) throw UsageError("ThreadSafeQueue capacity must be at least 1");
-        if (capacity > (std::size_t{1} << 28)) throw UsageError("ThreadSafeQueue capacity must be at most 2^28");
+        if (capacity == 0) ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at least 1");
+        if (capacity > (std::size_t{1} << 28)) ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at most 2^28");
         return static_cast<std::uint32_t>(capacity);
     }
     void init_nodes() noexcept {
@@ -372,8 +372,8 @@ private:
     void put_sync_or_throw(T& item, bool block) {
         PushResult r = push(item);
         if (r == PushResult::full && block) r = push_waiting(item);
-        if (r == PushResult::closed) throw QueueClosed();
-        if (r == PushResult::full) throw QueueFull();
+        if (r == PushResult::closed) ASYNCLINK_THROW(QueueClosed);
+        if (r == PushResult::full) ASYNCLINK_THROW(QueueFull);
     }
 
     /// put_sync(block = true) once the queue was full: ok or closed.

@@ -2,6 +2,8 @@
 #include "asynclink/port/linux.hpp"
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <system_error>
 
@@ -173,6 +175,13 @@ int cpu_count() noexcept {
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
     return CPU_COUNT(&set);
+}
+
+void fatal(const char* message) noexcept {
+    // write(), not stdio: a signal handler may end up here.
+    [[maybe_unused]] auto r1 = write(2, message, std::strlen(message));
+    [[maybe_unused]] auto r2 = write(2, "\n", 1);
+    std::abort();
 }
 
 Loop*& current_loop() noexcept {

@@ -10,8 +10,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
@@ -32,8 +30,7 @@ public:
     EventCore& operator=(const EventCore&) = delete;
     ~EventCore() {
         if (!waiters_.empty()) {
-            std::fputs("asynclink: ThreadSafeEvent/Message destroyed while tasks wait on it\n", stderr);
-            std::abort();
+            port::fatal("asynclink: ThreadSafeEvent/Message destroyed while tasks wait on it");
         }
         if (Loop* loop = binding_.loop(); loop != nullptr && node_.queued.load(std::memory_order_acquire)) {
             loop->drain_notifications();  // a posted wake-up must not outlive the node

@@ -31,7 +31,7 @@ public:
         return true;
     }
     void throw_if_cancelled() const {
-        if (cancelled) throw CancelledError();
+        if (cancelled) ASYNCLINK_THROW(CancelledError);
     }
 };
 
@@ -91,7 +91,7 @@ public:
 
 private:
     [[noreturn]] static void fail(const char* operation, const char* alternative) {
-        throw UsageError(std::string(operation) +
+        ASYNCLINK_THROW(UsageError, std::string(operation) +
                          " called from a thread that is not running the primitive's loop (loop-only primitive); use " +
                          alternative);
     }

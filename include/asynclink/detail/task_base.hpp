@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <exception>
 
+#include "asynclink/detail/config.hpp"
+
 namespace asynclink {
 class Loop;
 }
@@ -61,12 +63,15 @@ public:
 
     /// Called by an awaiter about to park the task at `h`. Returns false when a
     /// cancellation is pending: the awaiter must not suspend and must throw
-    /// CancelledError from await_resume.
+    /// CancelledError from await_resume. Without exceptions it always parks:
+    /// the loop applies a pending cancellation once the task has suspended.
     bool park(std::coroutine_handle<> h, Suspension* s) noexcept {
+#if !ASYNCLINK_NO_EXCEPTIONS
         if (cancel_requested) {
             cancel_requested = false;
             return false;
         }
+#endif
         resume_point = h;
         suspension = s;
         return true;
@@ -93,8 +98,12 @@ public:
 
     /// The root coroutine finished (its exception, if any, is in the promise).
     void finish() noexcept;
+    /// Ends the task as cancelled, at a suspension point or before it started.
+    void finish_cancelled() noexcept;
+#if !ASYNCLINK_NO_EXCEPTIONS
     /// The outcome: nullptr for success.
     std::exception_ptr exception() const noexcept;
+#endif
 };
 
 }  // namespace asynclink::detail

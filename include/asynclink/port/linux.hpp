@@ -14,8 +14,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+
+#define ASYNCLINK_PORT_HAS_THREADS 1
 
 namespace asynclink {
 class Loop;
@@ -119,5 +122,13 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<voi
 
 /// The loop running on the calling thread (nullptr if none).
 Loop*& current_loop() noexcept;
+
+/// Ends the process after misuse that cannot be reported by throwing: prints
+/// `message` to stderr and aborts. Async-signal-safe.
+[[noreturn]] void fatal(const char* message) noexcept;
+
+/// The loop's timer heap and schedule() cells grow on the heap.
+inline constexpr std::size_t max_timers = 0;
+inline constexpr std::size_t max_schedule_capacity = 0;
 
 }  // namespace asynclink::port

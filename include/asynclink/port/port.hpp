@@ -6,9 +6,20 @@
 //   - pin_current_thread, ...     CPU affinity
 //   - CriticalSection             interrupt masking where atomics are not enough
 //   - current_loop                the loop running in this context
+//   - fatal                       the end of a program that misused asynclink
+//                                 where nothing can be thrown
+//   - max_timers, max_schedule_capacity
+//                                 fixed sizes of the loop's arrays (0: heap)
+//   - ASYNCLINK_PORT_HAS_THREADS  1 if the platform has threads and a heap for
+//                                 std::function (Loop::call_soon_threadsafe,
+//                                 call_soon, set_exception_handler)
 #pragma once
 
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+#include "asynclink/port/cortex_m.hpp"
+#else
 #include "asynclink/port/linux.hpp"
+#endif
 
 namespace asynclink {
 using Clock = port::Clock;

@@ -1,0 +1,57 @@
+// Build configuration the core derives from the compiler: whether exceptions
+// exist. Everything else about the platform comes from the port
+// (asynclink/port/port.hpp).
+//
+// With exceptions (the hosted build), errors are the exception classes of
+// asynclink/errors.hpp and cancellation is CancelledError thrown at the task's
+// suspension point. Built with -fno-exceptions (ASYNCLINK_NO_EXCEPTIONS, the
+// bare-metal build), nothing is thrown:
+//   - cancelling a task ends it at its suspension point without resuming it:
+//     it finishes in the cancelled state and its coroutine frames are
+//     destroyed, running the destructors of their locals (docs/bare-metal.md
+//     says when);
+//   - misuse and the errors that have no status-returning form (UsageError,
+//     QueueFull from put_nowait, ...) call port::fatal() with the error's name.
+//     Each of them has a form that reports through its result instead:
+//     try_put/try_get, next() (nullopt when closed), TaskHandle::cancelled().
+#pragma once
+
+#include <exception>
+
+#include "asynclink/port/port.hpp"
+
+#if defined(__cpp_exceptions)
+#define ASYNCLINK_NO_EXCEPTIONS 0
+#else
+#define ASYNCLINK_NO_EXCEPTIONS 1
+#endif
+
+/// `ASYNCLINK_THROW(UsageError, message)` throws UsageError(message); without
+/// exceptions it calls port::fatal with the error's name and does not evaluate
+/// the constructor arguments (no message is built; the sizeof, which evaluates
+/// nothing, keeps them "used").
+#if ASYNCLINK_NO_EXCEPTIONS
+#define ASYNCLINK_THROW(Type, ...) \
+    (static_cast<void>(sizeof(Type{__VA_ARGS__})), ::asynclink::port::fatal("asynclink: " #Type))
+#else
+#define ASYNCLINK_THROW(Type, ...) throw Type(__VA_ARGS__)
+#endif
+
+namespace asynclink::detail {
+
+#if ASYNCLINK_NO_EXCEPTIONS
+/// What a coroutine's promise stores as its error: nothing can be stored
+/// without exceptions (a cancelled task is marked in its TaskBase instead).
+struct NoError {
+    explicit operator bool() const noexcept { return false; }
+};
+using ErrorPtr = NoError;
+inline void rethrow_if_error(const ErrorPtr&) noexcept {}
+#else
+using ErrorPtr = std::exception_ptr;
+inline void rethrow_if_error(const ErrorPtr& error) {
+    if (error) std::rethrow_exception(error);
+}
+#endif
+
+}  // namespace asynclink::detail

@@ -1,0 +1,123 @@
+// The Cortex-M port: bare metal, no operating system. Selected by port.hpp
+// when compiling for an M-profile core; the rest of asynclink is the same
+// source as on Linux. See docs/bare-metal.md.
+//
+// | piece            | realisation                                                |
+// |------------------|------------------------------------------------------------|
+// | clock            | SysTick at 1 kHz counts milliseconds; the counter's current |
+// |                  | value gives the time within the millisecond                 |
+// | idle / wake      | interrupts masked (PRIMASK), then "woken? else WFI", then   |
+// |                  | unmasked: an interrupt between the check and the WFI stays  |
+// |                  | pending and ends the WFI, so no wake-up is slept through.   |
+// |                  | wake() sets the flag and signals an event (SEV). With       |
+// |                  | ASYNCLINK_CORTEX_M_IDLE_WFE (several cores) the loop waits  |
+// |                  | in WFE, which another core's SEV ends (SEVONPEND is set, so |
+// |                  | a pending interrupt ends it too).                           |
+// | thread parking   | WFE until the word changes; unpark_all = DSB + SEV (a core  |
+// |                  | other than the loop's blocking in put_sync/get_sync)        |
+// | critical section | PRIMASK; 64-bit atomics (which no M profile has) take it    |
+// |                  | plus a spin lock, so they hold across cores                 |
+// | current loop     | one loop per program                                        |
+// | arrays           | fixed: ASYNCLINK_MAX_TIMERS (16), ASYNCLINK_MAX_SCHEDULE_   |
+// |                  | CAPACITY (64); nothing is allocated on the heap             |
+//
+// Cortex-M0/M0+ (ARMv6-M) have no 32-bit read-modify-write atomics either;
+// this port is tested on M3 and M33 only (docs/bare-metal.md).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#define ASYNCLINK_PORT_HAS_THREADS 0
+
+#ifndef ASYNCLINK_MAX_TIMERS
+#define ASYNCLINK_MAX_TIMERS 16
+#endif
+#ifndef ASYNCLINK_MAX_SCHEDULE_CAPACITY
+#define ASYNCLINK_MAX_SCHEDULE_CAPACITY 64
+#endif
+
+namespace asynclink {
+class Loop;
+}
+
+namespace asynclink::port {
+
+/// The monotonic clock every timer in the loop runs on: nanoseconds since
+/// start_clock(), with the resolution of one core clock cycle.
+struct Clock {
+    using rep = std::int64_t;
+    using period = std::nano;
+    using duration = std::chrono::duration<rep, period>;
+    using time_point = std::chrono::time_point<Clock>;
+    static constexpr bool is_steady = true;
+    static time_point now() noexcept;
+};
+
+/// Starts the clock: SysTick counts the core clock (`core_hz`) and interrupts
+/// once a millisecond. Call once at start-up, on the loop's core, before the
+/// first loop runs. The vector table must route SysTick to SysTick_Handler
+/// (defined by this port). Interrupts must not stay masked for half a
+/// millisecond or more, or a clock read may miss one tick.
+void start_clock(std::uint32_t core_hz) noexcept;
+
+/// A loop's way to sleep until an interrupt (or another core) wakes it.
+class Idle {
+public:
+    Idle() noexcept = default;
+    Idle(const Idle&) = delete;
+    Idle& operator=(const Idle&) = delete;
+
+    /// Sleeps until wake(), any interrupt, or at most one clock tick; the loop
+    /// re-checks everything afterwards, so an early return is harmless. A zero
+    /// timeout only polls.
+    void wait(std::optional<Clock::duration> timeout) noexcept;
+    /// Makes a current or the next wait() return. Any ISR, any core.
+    void wake() noexcept;
+
+private:
+    std::atomic<std::uint32_t> woken_{0};
+};
+
+/// Waits (WFE) while `word` holds `expected`; spurious returns are possible.
+void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
+/// Ends the park() of another core (SEV).
+void unpark_all(const std::atomic<std::uint32_t>& word) noexcept;
+
+inline void cpu_relax() noexcept { __asm__ __volatile__("nop"); }
+/// No threads here: there is nobody to yield to.
+inline void yield_thread() noexcept {}
+
+/// Masks interrupts on this core (PRIMASK) for its lifetime and restores the
+/// previous mask after, so it nests.
+class CriticalSection {
+public:
+    CriticalSection() noexcept {
+        __asm__ __volatile__("mrs %0, primask\n cpsid i" : "=r"(primask_) : : "memory");
+    }
+    ~CriticalSection() { __asm__ __volatile__("msr primask, %0" : : "r"(primask_) : "memory"); }
+    CriticalSection(const CriticalSection&) = delete;
+    CriticalSection& operator=(const CriticalSection&) = delete;
+
+private:
+    std::uint32_t primask_;
+};
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<void*>::is_always_lock_free,
+              "the Cortex-M port needs 32-bit read-modify-write atomics (ARMv7-M or ARMv8-M mainline)");
+
+/// The loop running on this core (nullptr if none).
+Loop*& current_loop() noexcept;
+
+/// Called on misuse where nothing can be thrown: runs the handler given to
+/// set_fatal_handler (which may print and stop the program), then traps
+/// (UDF: a HardFault).
+[[noreturn]] void fatal(const char* message) noexcept;
+void set_fatal_handler(void (*handler)(const char* message) noexcept) noexcept;
+
+inline constexpr std::size_t max_timers = ASYNCLINK_MAX_TIMERS;
+inline constexpr std::size_t max_schedule_capacity = ASYNCLINK_MAX_SCHEDULE_CAPACITY;
+
+}  // namespace asynclink::port
