@@ -12,6 +12,7 @@
 //                             against the floor (eventfd + epoll ping-pong between
 //                             two threads) and asio::post to an io_context thread
 //                             answering through a futex.
+//   round_trip/contended/*    the same, with a CPU-bound thread sharing the loop's CPU.
 //   signal_wake/<source>/*    signal handler -> task wake latency (median, p99,
 //                             p99.9): the handler stamps the time and sets a
 //                             ThreadSafeFlag; the task measures now - stamp. The
@@ -279,6 +280,28 @@ void moodycamel_queue(benchmark::State& state, Placement placement) {
 void report_round_trips(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
+
+/// A thread pinned to `cpu` that burns it until destroyed: the competing
+/// program of the round_trip/contended workloads.
+class CpuHog {
+public:
+    explicit CpuHog(int cpu)
+        : thread_(start_pinned(cpu, [this] {
+              // Relaxed: only ends the loop.
+              while (!stop_.load(std::memory_order_relaxed)) {
+              }
+          })) {}
+    ~CpuHog() {
+        stop_.store(true, std::memory_order_relaxed);
+        thread_.join();
+    }
+    CpuHog(const CpuHog&) = delete;
+    CpuHog& operator=(const CpuHog&) = delete;
+
+private:
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
 
 al::Task<void> al_answerer(al::ThreadSafeFlag& ping, al::ThreadSafeQueue<std::uint64_t>& pong,
                            const std::atomic<bool>& stop) {
@@ -886,6 +909,18 @@ void register_all() {
     };
     for (const auto& [side, fn] : round_trips) {
         repeated(benchmark::RegisterBenchmark((std::string("round_trip/across/") + side).c_str(), fn)
+                     ->UseRealTime()
+                     ->Unit(benchmark::kMicrosecond),
+                 0.2);
+    }
+    // The same with a CPU-bound thread sharing the loop's CPU (another program
+    // on a busy machine): what a waiter that yields its CPU while it spins pays.
+    for (const auto& [side, fn] : round_trips) {
+        repeated(benchmark::RegisterBenchmark((std::string("round_trip/contended/") + side).c_str(),
+                                              [fn = fn](benchmark::State& s) {
+                                                  CpuHog hog(loop_cpu);
+                                                  fn(s);
+                                              })
                      ->UseRealTime()
                      ->Unit(benchmark::kMicrosecond),
                  0.2);

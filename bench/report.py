@@ -31,7 +31,8 @@ WORKLOADS = [
     ("queue/same_core", "Thread -> task queue, same core", "rate", "items/s"),
     ("to_thread/across", "Task -> thread queue, across cores", "rate", "items/s"),
     ("to_thread/same_core", "Task -> thread queue, same core", "rate", "items/s"),
-    ("round_trip/across", "Wake round trip (thread -> sleeping loop -> thread)", "time", "per round trip"),
+    ("round_trip/across", "Wake round trip (thread -> idle loop -> thread)", "time", "per round trip"),
+    ("round_trip/contended", "Wake round trip, a CPU-bound thread sharing the loop's CPU", "time", "per round trip"),
     ("signal_wake/periodic", "Signal handler -> task (POSIX timer signal)", "latency", "latency"),
     ("signal_wake/pthread_kill", "Signal handler -> task (pthread_kill from the other core)", "latency", "latency"),
     ("fan_out/waiters:1", "Event fan-out from a thread, 1 waiter", "time", "per round"),
@@ -210,16 +211,24 @@ def main():
     summary_start = len(lines)
     out("## Summary")
     out("")
-    out("Per workload: asynclink with its default options, and the best variant of each")
-    out("peer (time per operation; lower is better; ratio = peer / asynclink).")
+    out("Per workload: asynclink with its default options (its idle loop polls briefly")
+    out("before sleeping), and the best variant of each peer (time per operation; lower")
+    out("is better; ratio = peer / asynclink). The wake-up workloads are shown a second")
+    out("time with asynclink's loop set to sleep at once, as the peers' loops do.")
     out("")
     out("| workload | asynclink | " + " | ".join(name for key, name in FAMILIES[1:]) + " |")
     out("|---|---:|" + "---:|" * (len(FAMILIES) - 1))
     chart_rows = []
+    summary_rows = []
     for key, title, kind, what in WORKLOADS:
+        summary_rows.append((key, title, kind, "asynclink"))
+        if key.startswith(("round_trip/", "fan_out/")):
+            # The same workload with a loop that sleeps at once, as the peers' do.
+            summary_rows.append((key, title + ", asynclink loop sleeping at once (no spin)", kind, "asynclink_no_spin"))
+    for key, title, kind, our_side in summary_rows:
         sides = {side: figure(slot, kind) for (w, side), slot in data.items() if w == key}
         sides = {s: f for s, f in sides.items() if f is not None}
-        ours = sides.get("asynclink")
+        ours = sides.get(our_side)
         if ours is None:
             continue
         cells = []
@@ -236,7 +245,8 @@ def main():
             cells.append(f"{fmt_ns(best[0])} ({r:.2g}x)" if r else fmt_ns(best[0]))
         label = title + (" (p50)" if kind == "latency" else "")
         out(f"| {label} | {fmt_ns(ns_per_op(ours, kind))} | " + " | ".join(cells) + " |")
-        chart_rows.append((key, chart))
+        if our_side == "asynclink":
+            chart_rows.append((key, chart))
     out("")
     out("(Nx) = the peer's time / asynclink's: above 1 asynclink is faster.")
     out("")
