@@ -341,9 +341,9 @@ def main():
         f.write("workload " + " ".join(fam for fam, _ in FAMILIES) + "\n")
         for key, chart in chart_rows:
             cells = [("%.6g" % chart[fam]) if chart.get(fam) else "-" for fam, _ in FAMILIES]
-            f.write('"%s" %s\n' % (key.replace("_", "\\\\_"), " ".join(cells)))
+            f.write('"%s" %s\n' % (key, " ".join(cells)))
     with open(os.path.join(results, "chart.gp"), "w") as f:
-        f.write(f"""set terminal svg size 1400,700 dynamic enhanced font "sans,11" background rgb "white"
+        f.write(f"""set terminal svg size 1400,760 dynamic noenhanced font "sans,11" background rgb "white"
 set output "chart.svg"
 set title "asynclink against its peers: time per operation (median; lower is better; log scale)"
 set datafile missing "-"
@@ -352,9 +352,10 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y
-set format y "10^{{%L}}"
-set ylabel "ns per operation"
-set xtics rotate by -35 scale 0 font ",10"
+set format y "%.0s%c"
+set ylabel "ns per operation (k = 1000)"
+set xtics rotate by 35 right scale 0 font ",10"
+set bmargin 9
 set key top left
 set grid ytics
 plot "chart.dat" using 2:xtic(1) title "asynclink" lc rgb "#1f77b4", \\
