@@ -80,9 +80,14 @@ public:
         // The wake-up flag goes up before the value is published, so no flag
         // is ever raised late for a value next() already took; next() covers
         // the short window by waiting for `publishing_` to drop.
-        // Relaxed increment: the release CAS in publish() follows it; seq_cst
-        // is not needed because next() re-checks the slot word after it.
+        // Relaxed increment, then fence F3: with next()'s fence F4 (after its
+        // core_.clear()) either next() sees this set() in flight, or core_.set()
+        // below sees next()'s clear and raises the flag again (and posts if a
+        // waiter is registered). Without it, a core_.set() that coalesced with a
+        // flag still up from an earlier set() could have that flag cleared by
+        // next() before this value is published: the wake-up would be lost.
         publishing_.fetch_add(1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);  // F3
         core_.set();
         publish(slot);
         // release: the publication happens before a reader sees the count drop.
@@ -143,10 +148,20 @@ public:
         bool await_ready() {
             message_.binding_.check("Message::next", "a ThreadSafeQueue to move values to other contexts");
             if ((item_ = message_.take_if_set())) return true;
-            // Clear the wake-up flag, then look again: a set() we miss here
-            // raises the flag after this clear, so the wait sees it.
+            // Clear the wake-up flag, then look again. A set() that raises the
+            // flag after this clear is seen by the wait. A set() in flight, whose
+            // flag this clear may have erased, is waited out: its value is taken
+            // now, or it was taken before (then the wait goes on).
             message_.core_.clear();
-            if ((item_ = message_.take_if_set())) return true;
+            std::atomic_thread_fence(std::memory_order_seq_cst);  // F4: pairs with set()'s F3
+            for (;;) {
+                if ((item_ = message_.take_if_set())) return true;
+                // acquire: pairs with set()'s release decrement: its value is published.
+                if (message_.publishing_.load(std::memory_order_acquire) == 0) {
+                    if ((item_ = message_.take_if_set())) return true;
+                    break;
+                }
+            }
             detail::EventCore::Waiter::await_ready();  // binds the wait to this loop
             return false;
         }
