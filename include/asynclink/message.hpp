@@ -142,6 +142,8 @@ public:
     /// taken by the next() that clears it, so several tasks that each want
     /// every value use co_await m (or one ThreadSafeQueue each). Loop thread
     /// only. Cancellable.
+    // Modelled in proof/message_next.pml (with the mutant that drops the wait
+    // for a set() in flight).
     class NextWaiter : public detail::EventCore::Waiter {
     public:
         explicit NextWaiter(Message& m) noexcept : detail::EventCore::Waiter(m.core_, "Message::next"), message_(m) {}
