@@ -99,6 +99,19 @@ public:
         // release: orders the clear before a later set() for observers.
         slots_state_.fetch_and(~message_set_bit, std::memory_order_release);
         core_.clear();
+        // A set() in flight may have raised the wake-up flag (or found it still
+        // up) before this clear, and publish its value after it: the message
+        // would end set with the flag down, and its waiters asleep. Fence F4
+        // pairs with set()'s F3: either its core_.set() sees our clear and
+        // raises the flag itself, or we see that set() here: still in flight,
+        // or (the count back down) its value published. Then we raise the flag
+        // again; the woken waiters read its value or a newer one. Nothing here
+        // waits, so clear() stays legal in a signal handler.
+        // (proof/message_next.pml -DWAIT_CLEAR; its mutant drops this step.)
+        std::atomic_thread_fence(std::memory_order_seq_cst);  // F4
+        // acquire: pairs with set()'s release decrement, so a set() seen
+        // finished has its publication visible to the check after it.
+        if (publishing_.load(std::memory_order_acquire) != 0 || is_set()) core_.set();
     }
     /// Any context; a snapshot.
     bool is_set() const noexcept {
