@@ -333,7 +333,9 @@ void Loop::wake_if_sleeping() noexcept {
         // Relaxed: only a hint for the spin budget (see wait_for_work()), read
         // after the wake-up. Reading the clock is async-signal-safe and costs
         // little next to the system call that follows.
-        wake_posted_at_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        if constexpr (port::idle_spins) {
+            wake_posted_at_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        }
         idle_.wake();
     }
 }
@@ -538,12 +540,17 @@ void Loop::run_ready() {
 // thread never sleeps. Only posted work (notify, schedule, call_soon_threadsafe)
 // ends a spin; descriptors and timers wait for the sleep, which the spin delays
 // by at most the budget (a timer due sooner than that is not spun for).
+// A port whose idle is woken at once (port::idle_spins false: an interrupt ends
+// a WFI within cycles) never spins, and none of this code is kept there.
 void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
-    Clock::time_point idle_start = Clock::now();
-    if (spin_budget_.count() > 0 && (!timeout || *timeout > spin_budget_)) {
-        detail::SpinWait spin(spin_budget_);
-        while (spin.once()) {
-            if (has_posted_work()) return;
+    Clock::time_point idle_start{};
+    if constexpr (port::idle_spins) {
+        idle_start = Clock::now();
+        if (spin_budget_.count() > 0 && (!timeout || *timeout > spin_budget_)) {
+            detail::SpinWait spin(spin_budget_);
+            while (spin.once()) {
+                if (has_posted_work()) return;
+            }
         }
     }
     // Relaxed store: ordered by fence F2 (see the protocol above).
@@ -555,6 +562,7 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
     }
     idle_.wait(timeout);
     sleeping_.store(false, std::memory_order_relaxed);
+    if constexpr (!port::idle_spins) return;
     // Relaxed: a hint (see wake_if_sleeping()); a stale value only costs one
     // spin decision.
     Clock::time_point posted_at{Clock::duration(wake_posted_at_.load(std::memory_order_relaxed))};

@@ -51,7 +51,8 @@ struct LoopOptions {
     /// microseconds without the tens of microseconds a sleep-and-wake costs;
     /// the loop polls only while that keeps happening (the budget adapts, see
     /// src/loop.cpp), so an idle loop, or one woken now and then, costs no CPU.
-    /// Zero: always sleep at once.
+    /// Zero: always sleep at once. Ignored on a port that never polls
+    /// (port::idle_spins false: Cortex-M).
     Clock::duration spin_before_sleep = detail::spin_before_park;
 };
 

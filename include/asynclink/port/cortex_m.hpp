@@ -117,6 +117,10 @@ Loop*& current_loop() noexcept;
 [[noreturn]] void fatal(const char* message) noexcept;
 void set_fatal_handler(void (*handler)(const char* message) noexcept) noexcept;
 
+/// The loop never polls before it idles (LoopOptions::spin_before_sleep is
+/// ignored): an interrupt ends a WFI within cycles, so polling only burns power.
+inline constexpr bool idle_spins = false;
+
 inline constexpr std::size_t max_timers = ASYNCLINK_MAX_TIMERS;
 inline constexpr std::size_t max_schedule_capacity = ASYNCLINK_MAX_SCHEDULE_CAPACITY;
 

@@ -127,6 +127,10 @@ Loop*& current_loop() noexcept;
 /// `message` to stderr and aborts. Async-signal-safe.
 [[noreturn]] void fatal(const char* message) noexcept;
 
+/// The loop polls for posted work before it sleeps in the kernel
+/// (LoopOptions::spin_before_sleep): a sleep-and-wake costs tens of microseconds.
+inline constexpr bool idle_spins = true;
+
 /// The loop's timer heap and schedule() cells grow on the heap.
 inline constexpr std::size_t max_timers = 0;
 inline constexpr std::size_t max_schedule_capacity = 0;
