@@ -10,6 +10,7 @@
 #include <memory>
 #include <numeric>
 #include <stdexcept>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -316,6 +317,59 @@ TEST(Message, NextNeverSleepsThroughASetThatRacesIt) {
     EXPECT_GT(received, 0u);
     EXPECT_EQ(wrong, 0u);
     std::printf("rounds %llu\n", static_cast<unsigned long long>(received));
+}
+
+TEST(Message, WaitThenClearNeverSleepsWithTheMessageSet) {
+    // The seed's pattern: co_await m; m.clear(). A thread sets short bursts at
+    // full speed, so a set() is often in flight while the task clears; after
+    // each burst it waits for the task to clear the message. A clear() that
+    // erased the wake-up flag of a set() published after it would leave the
+    // message set and the task asleep for good: the burst's wait then runs
+    // out (hang_limit; it never does otherwise). That window is a few
+    // instructions wide, and this test did not hit it in three runs against
+    // the code before the fix: the evidence for the fix is the model,
+    // proof/message_next.pml -DWAIT_CLEAR, whose mutant is that code. This
+    // test guards the pattern end to end.
+    al::Message<std::uint64_t> m;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> stuck{false};
+    std::uint64_t bursts = 0;
+    std::thread setter([&] {
+        std::minstd_rand rng(12345);
+        bridge_test::Budget budget(bridge_test::scaled(200'000));
+        std::uint64_t value = 0;
+        for (; budget.more(bursts); ++bursts) {
+            for (unsigned k = 1 + rng() % 4; k > 0; --k) m.set(++value);
+            auto deadline = std::chrono::steady_clock::now() + hang_limit;
+            for (unsigned spins = 1; m.is_set(); ++spins) {
+                if (spins % 64 == 0) std::this_thread::yield();
+                if (std::chrono::steady_clock::now() > deadline) {
+                    stuck.store(true, std::memory_order_relaxed);  // relaxed: read after the join
+                    break;
+                }
+            }
+            if (stuck.load(std::memory_order_relaxed)) break;  // relaxed: this thread's own store
+        }
+        stop.store(true, std::memory_order_relaxed);  // relaxed: published by the set() below
+        m.set(0);
+    });
+    std::uint64_t reads = 0;
+    std::uint64_t last = 0;
+    bool backwards = false;
+    al::run([&]() -> al::Task<void> {
+        while (!stop.load(std::memory_order_relaxed)) {  // relaxed: see the setter
+            std::uint64_t v = co_await m;
+            m.clear();
+            if (v != 0 && v < last) backwards = true;
+            if (v != 0) last = v;
+            ++reads;
+        }
+    }());
+    setter.join();
+    EXPECT_FALSE(stuck.load()) << "the message stayed set with its task asleep after " << bursts << " bursts";
+    EXPECT_FALSE(backwards);
+    EXPECT_GT(bursts, 0u);
+    EXPECT_GT(reads, 0u);
 }
 
 TEST(Message, NextNeverYieldsTheSameSetTwice) {
