@@ -1,6 +1,7 @@
 /* ThreadSafeEvent / Message (include/asynclink/detail/event_core.hpp): two tasks
  * wait on one loop; another context sets the event and then clears it at once;
- * the loop may cancel the first waiter at any point. Checked: every waiter that
+ * the loop may cancel the first waiter at any point (the last waiter to leave
+ * withdraws the waiting bit). Checked: every waiter that
  * was not cancelled wakes — even though clear() may run before the loop sees
  * the set (the epoch carries the set) — and a cancelled waiter costs the other
  * nothing (no invalid end state = no lost wake-up, no deadlock).
@@ -110,7 +111,11 @@ active proctype Loop() {
         fi;
         if
         :: FINISHED(0) && FINISHED(1) -> skip
-        :: listed[0] && !cancelled[0] -> listed[0] = false; cancelled[0] = true   /* on_cancel of waiter 0 */
+        :: listed[0] && !cancelled[0] ->                                            /* on_cancel of waiter 0 */
+            atomic {
+                listed[0] = false; cancelled[0] = true;
+                if :: !listed[1] -> state = state & ~WAITING :: else -> skip fi   /* the last waiter withdraws the bit */
+            }
         :: woken[1] -> assert(epoch_of[1] == 0); skip                                 /* never woken without a set */
         :: else -> sleep_unless(0, posted)
         fi

@@ -430,11 +430,13 @@ TEST(FaultLoopStopped, QueueDeliversOrHandsBackEveryItem) {
 
 // ThreadSafeFlag, ThreadSafeEvent and Message set by another thread after
 // their waiters were cancelled by the loop's end and the loop stopped: the set
-// stays visible. ThreadSafeEvent and Message keep their "a task waits" bit
-// after a cancelled waiter, so that set() posts a wake-up to the stopped loop;
-// ~Loop must take it off, or the primitives, which outlive the loop here,
-// drain their node through the dead loop when they are destroyed (a
-// heap-use-after-free under AddressSanitizer).
+// stays visible, and the primitives, which outlive the loop here, do not call
+// into it when they are destroyed. (ThreadSafeEvent and Message used to keep
+// their "a task waits" bit after a cancelled waiter, so this set() posted a
+// wake-up that ~Loop left linked, and their destructors drained it through the
+// dead loop: a heap-use-after-free under AddressSanitizer. ~Loop now takes such
+// wake-ups, which a set() racing the loop's end can still post, and the last
+// cancelled waiter withdraws the bit.)
 TEST(FaultLoopStopped, ASetAfterTheLoopStoppedStaysVisibleAndTheLoopLeavesNoWakeUpBehind) {
     al::ThreadSafeFlag flag;
     al::ThreadSafeEvent event;
@@ -468,6 +470,32 @@ TEST(FaultLoopStopped, ASetAfterTheLoopStoppedStaysVisibleAndTheLoopLeavesNoWake
     EXPECT_TRUE(event.is_set()) << "a set() after the loop stopped was lost";
     EXPECT_TRUE(message.is_set()) << "a set() after the loop stopped was lost";
     // The primitives are destroyed now, after their loop.
+}
+
+// A set() from another context after the loop is gone: a signal handler or a
+// thread setting a ThreadSafeEvent or Message whose waiters were cancelled
+// when their loop ended. Nothing waits, so nothing may be posted to the dead
+// loop (a heap-use-after-free under AddressSanitizer if it were).
+TEST(FaultLoopStopped, ASetAfterTheLoopIsGoneTouchesNoDeadLoop) {
+    al::ThreadSafeFlag flag;
+    al::ThreadSafeEvent event;
+    al::Message<int> message;
+    auto loop = std::make_unique<al::Loop>();
+    loop->run_until_complete([&]() -> al::Task<void> {
+        al::create_task([](al::ThreadSafeFlag& f) -> al::Task<void> { co_await f.wait(); }(flag));
+        al::create_task([](al::ThreadSafeEvent& e) -> al::Task<void> { co_await e.wait(); }(event));
+        al::create_task([](al::Message<int>& m) -> al::Task<void> { co_await m.wait(); }(message));
+        co_await settle();
+    }());
+    loop.reset();
+    std::thread([&] {
+        flag.set();
+        event.set();
+        message.set(7);
+    }).join();
+    EXPECT_TRUE(flag.is_set());
+    EXPECT_TRUE(event.is_set());
+    EXPECT_TRUE(message.is_set());
 }
 
 // The same race in flight: a thread sets while the loop's main task ends at a

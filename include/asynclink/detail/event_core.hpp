@@ -106,8 +106,14 @@ public:
         static CancelResult on_cancel(Suspension& self) noexcept {
             auto& w = static_cast<Waiter&>(self);
             // Only this waiter leaves; a wake-up posted for the others still
-            // reaches them. A waiting_bit left behind costs one spurious post.
+            // reaches them.
             w.event_.waiters_.remove(w);
+            // The last one withdraws the waiting bit, so a set() from now on
+            // posts nothing to this loop, which may be gone by then (the
+            // waiters cancelled by the loop's end, then a signal handler's set()).
+            // A set() that took the bit first posts a wake-up that finds no
+            // waiter. Relaxed: nothing is published by withdrawing.
+            if (w.event_.waiters_.empty()) w.event_.state_.fetch_and(~waiting_bit, std::memory_order_relaxed);
             w.cancelled = true;
             return CancelResult::resume_now;
         }
