@@ -173,6 +173,11 @@ def ratio(ours, theirs, kind):
     return ours[0] / theirs[0] if kind == "rate" else theirs[0] / ours[0]
 
 
+def noisy(fig, kind):
+    """A mark for a figure whose repetitions spread by more than 30 %."""
+    return " †" if kind != "latency" and fig is not None and fig[3] > 0.30 else ""
+
+
 def ns_per_op(fig, kind):
     if fig is None:
         return None
@@ -242,13 +247,14 @@ def main():
             best = min(cands)
             chart[fam] = best[0]
             r = ratio(ours, best[2], kind)
-            cells.append(f"{fmt_ns(best[0])} ({r:.2g}x)" if r else fmt_ns(best[0]))
+            cells.append((f"{fmt_ns(best[0])} ({r:.2g}x)" if r else fmt_ns(best[0])) + noisy(best[2], kind))
         label = title + (" (p50)" if kind == "latency" else "")
-        out(f"| {label} | {fmt_ns(ns_per_op(ours, kind))} | " + " | ".join(cells) + " |")
+        out(f"| {label} | {fmt_ns(ns_per_op(ours, kind))}{noisy(ours, kind)} | " + " | ".join(cells) + " |")
         if our_side == "asynclink":
             chart_rows.append((key, chart))
     out("")
-    out("(Nx) = the peer's time / asynclink's: above 1 asynclink is faster.")
+    out("(Nx) = the peer's time / asynclink's: above 1 asynclink is faster. "
+        "† = the repetitions spread by more than 30 % (coefficient of variation): a busy machine, read with care.")
     out("")
     summary = lines[summary_start + 2:]
 
