@@ -174,6 +174,66 @@ bool __atomic_compare_exchange_8(volatile void* p, void* expected, U64 desired, 
 
 }  // extern "C"
 
+#if defined(__ARM_ARCH_6M__)
+// ARMv6-M (M0/M0+) has no exclusive load/store, so every read-modify-write
+// atomic is one of these calls: interrupts masked, which makes it atomic with
+// respect to every ISR of this core (the only other context there is on a
+// one-core chip). Plain loads and stores of 32 bits or less are atomic by
+// themselves and stay inline.
+namespace {
+
+template <class T, class Op>
+T read_modify_write(volatile void* p, Op op) noexcept {
+    asynclink::port::CriticalSection masked;
+    auto& word = *static_cast<volatile T*>(p);
+    T old = word;
+    word = op(old);
+    return old;
+}
+
+template <class T>
+bool compare_exchange(volatile void* p, void* expected, T desired) noexcept {
+    asynclink::port::CriticalSection masked;
+    auto& word = *static_cast<volatile T*>(p);
+    T current = word;
+    if (current == *static_cast<T*>(expected)) {
+        word = desired;
+        return true;
+    }
+    *static_cast<T*>(expected) = current;
+    return false;
+}
+
+}  // namespace
+
+#define ASYNCLINK_V6M_ATOMICS(N, T)                                                                                   \
+    T __atomic_exchange_##N(volatile void* p, T v, int) noexcept {                                                  \
+        return read_modify_write<T>(p, [v](T) { return v; });                                                        \
+    }                                                                                                                \
+    T __atomic_fetch_add_##N(volatile void* p, T v, int) noexcept {                                                 \
+        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old + v); });                              \
+    }                                                                                                                \
+    T __atomic_fetch_sub_##N(volatile void* p, T v, int) noexcept {                                                 \
+        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old - v); });                              \
+    }                                                                                                                \
+    T __atomic_fetch_and_##N(volatile void* p, T v, int) noexcept {                                                 \
+        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old & v); });                              \
+    }                                                                                                                \
+    T __atomic_fetch_or_##N(volatile void* p, T v, int) noexcept {                                                  \
+        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old | v); });                              \
+    }                                                                                                                \
+    bool __atomic_compare_exchange_##N(volatile void* p, void* expected, T desired, bool, int, int) noexcept {      \
+        return compare_exchange<T>(p, expected, desired);                                                            \
+    }
+
+extern "C" {
+ASYNCLINK_V6M_ATOMICS(1, unsigned char)
+ASYNCLINK_V6M_ATOMICS(2, unsigned short)
+ASYNCLINK_V6M_ATOMICS(4, unsigned int)
+}
+#undef ASYNCLINK_V6M_ATOMICS
+#endif
+
 // SysTick: one millisecond passed.
 extern "C" void SysTick_Handler() {
     using asynclink::port::milliseconds;

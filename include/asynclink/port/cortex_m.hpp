@@ -17,12 +17,17 @@
 // |                  | other than the loop's blocking in put_sync/get_sync)        |
 // | critical section | PRIMASK; 64-bit atomics (which no M profile has) take it    |
 // |                  | plus a spin lock, so they hold across cores                 |
+// | ARMv6-M atomics  | M0/M0+ have no exclusive load/store: every 8-, 16- and     |
+// |                  | 32-bit read-modify-write is a libatomic call this port     |
+// |                  | defines under PRIMASK (one core only)                       |
 // | current loop     | one loop per program                                        |
 // | arrays           | fixed: ASYNCLINK_MAX_TIMERS (16), ASYNCLINK_MAX_SCHEDULE_   |
 // |                  | CAPACITY (64); nothing is allocated on the heap             |
 //
-// Cortex-M0/M0+ (ARMv6-M) have no 32-bit read-modify-write atomics either;
-// this port is tested on M3 and M33 only (docs/bare-metal.md).
+// Tested on M3 and M33, and with ARMv6-M code (-mcpu=cortex-m0) run on the M3
+// (docs/bare-metal.md). A two-core ARMv6-M chip (RP2040) would need its
+// hardware spin lock in the read-modify-write helpers; PRIMASK alone keeps out
+// interrupts, not the other core.
 #pragma once
 
 #include <atomic>
@@ -105,8 +110,10 @@ public:
 private:
     std::uint32_t primask_;
 };
+#if !defined(__ARM_ARCH_6M__)
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<void*>::is_always_lock_free,
-              "the Cortex-M port needs 32-bit read-modify-write atomics (ARMv7-M or ARMv8-M mainline)");
+              "ARMv7-M and ARMv8-M mainline have 32-bit read-modify-write atomics");
+#endif
 
 /// The loop running on this core (nullptr if none).
 Loop*& current_loop() noexcept;
