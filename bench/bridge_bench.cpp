@@ -39,8 +39,8 @@
 // After the runs a table gives each workload's sides and the ratio against
 // asynclink, from the medians of the repetitions (> 1: asynclink is better).
 //
-//   build-h7/bench/bridge_bench
-//   build-h7/bench/bridge_bench --benchmark_filter=round_trip
+//   build-bench/bench/bridge_bench
+//   build-bench/bench/bridge_bench --benchmark_filter=round_trip
 #include <benchmark/benchmark.h>
 
 #include <boost/asio/co_spawn.hpp>

@@ -11,8 +11,8 @@
 // a hot path shows up as a number, not a guess. After the runs, a table gives each workload's asynclink/Asio ratio
 // (> 1: asynclink is faster), computed from the medians of the repetitions.
 //
-//   build-h2/bench/loop_bench                 the whole set, under a minute
-//   build-h2/bench/loop_bench --benchmark_filter=yield
+//   build-bench/bench/loop_bench              the whole set, under a minute
+//   build-bench/bench/loop_bench --benchmark_filter=yield
 #include <benchmark/benchmark.h>
 
 #include <boost/asio/co_spawn.hpp>
