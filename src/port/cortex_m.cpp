@@ -21,8 +21,8 @@ constexpr std::uint32_t scr_sevonpend = 1u << 4;
 // Written by the SysTick handler only; read anywhere. Relaxed throughout:
 // the clock publishes nothing but its own value.
 std::atomic<std::uint32_t> milliseconds{0};
-std::uint32_t reload = 0;       // SysTick reload value: cycles per millisecond - 1
-std::uint32_t ns_per_cycle = 0;
+std::uint32_t reload = 0;              // SysTick reload value: cycles per millisecond - 1
+std::uint32_t ns_per_cycle_q16 = 0;    // nanoseconds per cycle, 16 fractional bits
 
 void (*fatal_handler)(const char*) noexcept = nullptr;
 
@@ -30,7 +30,7 @@ void (*fatal_handler)(const char*) noexcept = nullptr;
 
 void start_clock(std::uint32_t core_hz) noexcept {
     reload = core_hz / 1000 - 1;
-    ns_per_cycle = 1'000'000'000u / core_hz;
+    ns_per_cycle_q16 = static_cast<std::uint32_t>((std::uint64_t{1'000'000'000} << 16) / core_hz);
     reg(syst_rvr) = reload;
     reg(syst_cvr) = 0;
     reg(syst_csr) = 7;  // core clock, interrupt on wrap, enabled
@@ -57,7 +57,10 @@ Clock::time_point Clock::now() noexcept {
     // priority): a counter read after it is high again, and belongs to the
     // next millisecond.
     if (wrapped && value > reload / 2) ++ms;
-    return time_point(duration(std::int64_t{ms} * 1'000'000 + std::int64_t{(reload - value) * ns_per_cycle}));
+    // A 32x32 -> 64-bit multiply (UMULL), exact to a nanosecond per millisecond
+    // at any core clock.
+    auto within_ms = static_cast<std::int64_t>((std::uint64_t{reload - value} * ns_per_cycle_q16) >> 16);
+    return time_point(duration(std::int64_t{ms} * 1'000'000 + within_ms));
 }
 
 void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
@@ -81,9 +84,10 @@ void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
 }
 
 void Idle::wake() noexcept {
-    // release: pairs with nothing stronger than the loop's fence; the DSB makes
-    // the store visible before the SEV reaches another core.
-    woken_.store(1, std::memory_order_release);
+    // Relaxed: the work was published before wake() was called (the loop's
+    // protocol, fence F1); this flag only stops a WFI that has not begun. The
+    // DSB makes the store visible before the SEV reaches another core.
+    woken_.store(1, std::memory_order_relaxed);
     __asm__ __volatile__("dsb\n sev" : : : "memory");
 }
 
