@@ -22,15 +22,37 @@ constexpr std::uint32_t scr_sevonpend = 1u << 4;
 // the clock publishes nothing but its own value.
 std::atomic<std::uint32_t> milliseconds{0};
 std::uint32_t reload = 0;              // SysTick reload value: cycles per millisecond - 1
-std::uint32_t ns_per_cycle_q16 = 0;    // nanoseconds per cycle, 16 fractional bits
+std::uint32_t ns_per_cycle_q12 = 0;    // nanoseconds per cycle, 12 fractional bits
 
 void (*fatal_handler)(const char*) noexcept = nullptr;
+
+// Keeps out this core's interrupts (PRIMASK) and the other cores (a spin lock
+// on a 32-bit word) while a 64-bit value is read and written.
+class CrossCoreGuard {
+public:
+    CrossCoreGuard() noexcept {
+        // acquire: the data read below is what the last holder wrote.
+        while (lock_.exchange(1, std::memory_order_acquire) != 0) {
+        }
+    }
+    // release: our writes are visible to the next holder.
+    ~CrossCoreGuard() { lock_.store(0, std::memory_order_release); }
+
+private:
+    CriticalSection masked_;
+    static inline std::atomic<std::uint32_t> lock_{0};
+};
+
+// The latest time Clock::now() returned (guarded by CrossCoreGuard).
+std::int64_t latest_ns = 0;
 
 }  // namespace
 
 void start_clock(std::uint32_t core_hz) noexcept {
     reload = core_hz / 1000 - 1;
-    ns_per_cycle_q16 = static_cast<std::uint32_t>((std::uint64_t{1'000'000'000} << 16) / core_hz);
+    // 10^6 ns << 12 still fits 32 bits: a 32-bit division, not a 64-bit one
+    // (which would link 700 bytes of __udivmoddi4).
+    ns_per_cycle_q12 = 4'096'000'000u / (reload + 1);
     reg(syst_rvr) = reload;
     reg(syst_cvr) = 0;
     reg(syst_csr) = 7;  // core clock, interrupt on wrap, enabled
@@ -43,6 +65,10 @@ void start_clock(std::uint32_t core_hz) noexcept {
 }
 
 Clock::time_point Clock::now() noexcept {
+    // A core whose SysTick is not running (core 1) reads whole milliseconds.
+    if ((reg(syst_csr) & 1) == 0) {
+        return time_point(duration(std::int64_t{milliseconds.load(std::memory_order_relaxed)} * 1'000'000));
+    }
     std::uint32_t ms;
     std::uint32_t value;
     bool wrapped;
@@ -57,10 +83,20 @@ Clock::time_point Clock::now() noexcept {
     // priority): a counter read after it is high again, and belongs to the
     // next millisecond.
     if (wrapped && value > reload / 2) ++ms;
-    // A 32x32 -> 64-bit multiply (UMULL), exact to a nanosecond per millisecond
-    // at any core clock.
-    auto within_ms = static_cast<std::int64_t>((std::uint64_t{reload - value} * ns_per_cycle_q16) >> 16);
-    return time_point(duration(std::int64_t{ms} * 1'000'000 + within_ms));
+    // A 32x32 -> 64-bit multiply (UMULL); off by at most cycles per ms / 4096
+    // nanoseconds (6 ns at 25 MHz), whatever the core clock.
+    auto within_ms = static_cast<std::int64_t>((std::uint64_t{reload - value} * ns_per_cycle_q12) >> 12);
+    std::int64_t ns = std::int64_t{ms} * 1'000'000 + within_ms;
+    // Never earlier than a time already returned. On hardware the wrap and its
+    // pending bit change together and the check above suffices, as long as the
+    // tick is not masked for half a millisecond; under QEMU with threaded TCG
+    // the counter can wrap a moment before the pending bit is set, and the
+    // clock would step back by up to a millisecond. The clock then stands
+    // still for that moment instead.
+    CrossCoreGuard guard;
+    if (ns < latest_ns) return time_point(duration(latest_ns));
+    latest_ns = ns;
+    return time_point(duration(ns));
 }
 
 void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
@@ -115,24 +151,8 @@ void fatal(const char* message) noexcept {
 }  // namespace asynclink::port
 
 // 64-bit atomics, which no M profile has in hardware: the compiler calls these
-// (libatomic's interface). Interrupts are masked so an ISR cannot interleave,
-// and a spin lock on a 32-bit word (LDREX/STREX) keeps another core out.
+// (libatomic's interface), and each runs under CrossCoreGuard.
 namespace {
-
-class Atomic64Guard {
-public:
-    Atomic64Guard() noexcept {
-        // acquire: the data read below is what the last holder wrote.
-        while (lock_.exchange(1, std::memory_order_acquire) != 0) {
-        }
-    }
-    // release: our writes are visible to the next holder.
-    ~Atomic64Guard() { lock_.store(0, std::memory_order_release); }
-
-private:
-    asynclink::port::CriticalSection masked_;
-    static inline std::atomic<std::uint32_t> lock_{0};
-};
 
 using U64 = unsigned long long;
 volatile U64& word64(volatile void* p) noexcept { return *static_cast<volatile U64*>(p); }
@@ -142,31 +162,31 @@ volatile U64& word64(volatile void* p) noexcept { return *static_cast<volatile U
 extern "C" {
 
 U64 __atomic_load_8(const volatile void* p, int) noexcept {
-    Atomic64Guard guard;
+    asynclink::port::CrossCoreGuard guard;
     return *static_cast<const volatile U64*>(p);
 }
 
 void __atomic_store_8(volatile void* p, U64 value, int) noexcept {
-    Atomic64Guard guard;
+    asynclink::port::CrossCoreGuard guard;
     word64(p) = value;
 }
 
 U64 __atomic_exchange_8(volatile void* p, U64 value, int) noexcept {
-    Atomic64Guard guard;
+    asynclink::port::CrossCoreGuard guard;
     U64 old = word64(p);
     word64(p) = value;
     return old;
 }
 
 U64 __atomic_fetch_add_8(volatile void* p, U64 value, int) noexcept {
-    Atomic64Guard guard;
+    asynclink::port::CrossCoreGuard guard;
     U64 old = word64(p);
     word64(p) = old + value;
     return old;
 }
 
 bool __atomic_compare_exchange_8(volatile void* p, void* expected, U64 desired, bool, int, int) noexcept {
-    Atomic64Guard guard;
+    asynclink::port::CrossCoreGuard guard;
     U64 current = word64(p);
     if (current == *static_cast<U64*>(expected)) {
         word64(p) = desired;

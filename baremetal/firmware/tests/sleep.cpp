@@ -1,5 +1,7 @@
 // The loop runs on bare metal: tasks sleep on the SysTick clock, the loop
-// idles in WFI between ticks, and the timers fire in deadline order.
+// idles in WFI between ticks, and the timers fire in deadline order. First,
+// the clock itself: it never goes backwards, also when a SysTick wrap is read
+// with the tick interrupt masked (the wrap is still pending, not yet counted).
 #include "asynclink/loop.hpp"
 #include "asynclink/sleep.hpp"
 #include "asynclink/task.hpp"
@@ -10,6 +12,40 @@ namespace al = asynclink;
 using namespace std::chrono_literals;
 
 namespace {
+
+volatile std::uint32_t& systick_value() { return *reinterpret_cast<volatile std::uint32_t*>(0xE000E018); }
+volatile std::uint32_t& systick_reload() { return *reinterpret_cast<volatile std::uint32_t*>(0xE000E014); }
+bool systick_pending() { return (*reinterpret_cast<volatile std::uint32_t*>(0xE000ED04) & (1u << 26)) != 0; }
+
+void check_clock() {
+    al::Clock::time_point previous = al::Clock::now();
+    for (int i = 0; i < 100'000; ++i) {
+        al::Clock::time_point t = al::Clock::now();
+        board::check(t >= previous, "the clock never goes backwards");
+        previous = t;
+    }
+    std::uint32_t reload = systick_reload();
+    for (int round = 0; round < 20; ++round) {
+        // Mask the tick a quarter of a millisecond before it wraps, read across
+        // the wrap while it is pending, and a little after.
+        while (systick_value() > reload / 4 || systick_value() < reload / 8) {
+        }
+        asynclink::port::CriticalSection masked;
+        al::Clock::time_point before = al::Clock::now();
+        while (!systick_pending()) {
+            al::Clock::time_point t = al::Clock::now();
+            board::check(t >= before, "monotonic before the wrap");
+            before = t;
+        }
+        for (int i = 0; i < 50; ++i) {
+            al::Clock::time_point t = al::Clock::now();
+            board::check(t >= before, "a wrap read while its tick is pending still counts");
+            before = t;
+        }
+    }
+    al::Clock::time_point after = al::Clock::now();
+    board::check(after >= previous, "monotonic after the masked wraps");
+}
 
 int order[4];
 int finished = 0;
@@ -41,6 +77,7 @@ al::Task<int> run() {
 
 extern "C" int firmware_main() {
     board::init();
+    check_clock();
     al::Loop loop(al::LoopOptions{.schedule_capacity = 16, .spin_before_sleep = al::Clock::duration::zero()});
     board::check(loop.run_until_complete(run()) == 42, "run_until_complete returned main's result");
     board::pass();
