@@ -196,7 +196,7 @@ private:
     std::size_t io_watches_ = 0;
 
     // Posted from other contexts (see notify()).
-    alignas(64) std::atomic<detail::RemoteNode*> posted_{nullptr};
+    alignas(port::cache_line) std::atomic<detail::RemoteNode*> posted_{nullptr};
     std::atomic<bool> sleeping_{false};
     // Posters inside notify()/schedule()/call_soon_threadsafe() now: the
     // destructor waits for them (see ~Loop).
@@ -218,8 +218,8 @@ private:
     // sequence number telling whose turn the cell is.
     detail::ArrayStore<ScheduleCell, port::max_schedule_capacity> schedule_cells_;
     std::size_t schedule_mask_;
-    alignas(64) std::atomic<std::size_t> schedule_enqueue_{0};
-    alignas(64) std::size_t schedule_dequeue_ = 0;
+    alignas(port::cache_line) std::atomic<std::size_t> schedule_enqueue_{0};
+    alignas(port::cache_line) std::size_t schedule_dequeue_ = 0;
 
 #if ASYNCLINK_PORT_HAS_THREADS
     std::mutex threadsafe_mutex_;

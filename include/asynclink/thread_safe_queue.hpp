@@ -546,7 +546,7 @@ private:
     std::uint32_t capacity_;
 
     // Producer side: its index word and its cached view of the consumer's index.
-    alignas(64) std::atomic<std::uint32_t> tail_{0};
+    alignas(port::cache_line) std::atomic<std::uint32_t> tail_{0};
     std::uint32_t head_cache_ = 0;
     std::atomic<Loop*> producer_loop_{nullptr};
     detail::Parked* producer_waiter_ = nullptr;
@@ -554,7 +554,7 @@ private:
     std::atomic<bool> producer_busy_{false};
 
     // Consumer side.
-    alignas(64) std::atomic<std::uint32_t> head_{0};
+    alignas(port::cache_line) std::atomic<std::uint32_t> head_{0};
     std::uint32_t tail_cache_ = 0;
     std::atomic<Loop*> consumer_loop_{nullptr};
     detail::Parked* consumer_waiter_ = nullptr;

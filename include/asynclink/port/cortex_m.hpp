@@ -124,6 +124,11 @@ Loop*& current_loop() noexcept;
 [[noreturn]] void fatal(const char* message) noexcept;
 void set_fatal_handler(void (*handler)(const char* message) noexcept) noexcept;
 
+/// How far apart two contexts' hot words are kept. M3 and M33 have no data
+/// cache, so only alignment matters and padding would be wasted RAM; a part
+/// whose cores share a data cache would set its line size here.
+inline constexpr std::size_t cache_line = 8;
+
 /// The loop never polls before it idles (LoopOptions::spin_before_sleep is
 /// ignored): an interrupt ends a WFI within cycles, so polling only burns power.
 inline constexpr bool idle_spins = false;

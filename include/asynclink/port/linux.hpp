@@ -127,6 +127,10 @@ Loop*& current_loop() noexcept;
 /// `message` to stderr and aborts. Async-signal-safe.
 [[noreturn]] void fatal(const char* message) noexcept;
 
+/// How far apart two contexts' hot words are kept so they never share a cache
+/// line (the loop's posted list, a queue's two indices).
+inline constexpr std::size_t cache_line = 64;
+
 /// The loop polls for posted work before it sleeps in the kernel
 /// (LoopOptions::spin_before_sleep): a sleep-and-wake costs tens of microseconds.
 inline constexpr bool idle_spins = true;

@@ -9,6 +9,7 @@
 //   - fatal                       the end of a program that misused asynclink
 //                                 where nothing can be thrown
 //   - idle_spins                  whether the loop polls before it sleeps
+//   - cache_line                  the padding between contexts' hot words
 //   - max_timers, max_schedule_capacity
 //                                 fixed sizes of the loop's arrays (0: heap)
 //   - ASYNCLINK_PORT_HAS_THREADS  1 if the platform has threads and a heap for
