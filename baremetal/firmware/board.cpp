@@ -53,7 +53,7 @@ void init() noexcept {
 }
 
 void print(const char* text) noexcept {
-    // Two cores may print: take turns, a line at a time is not needed.
+    // No lock: characters from two cores would interleave (the tests print from core 0 only).
     for (; *text != '\0'; ++text) {
         while ((reg(uart0 + uart_state) & 1) != 0) {
         }
