@@ -2,6 +2,7 @@
 #include "asynclink/loop.hpp"
 
 #include <cstdio>
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -546,11 +547,29 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
     Clock::time_point idle_start{};
     if constexpr (port::idle_spins) {
         idle_start = Clock::now();
-        if (spin_budget_.count() > 0 && (!timeout || *timeout > spin_budget_)) {
+        if (spin_skip_ > 0) {
+            --spin_skip_;
+        } else if (spin_budget_.count() > 0 && (!timeout || *timeout > spin_budget_)) {
             detail::SpinWait spin(spin_budget_);
+            bool found = false;
             while (spin.once()) {
-                if (has_posted_work()) return;
+                if (has_posted_work()) {
+                    found = true;
+                    break;
+                }
             }
+            if (spin.overran()) {
+                // A CPU-bound thread shares this CPU: each yield in the spin gave
+                // it a time slice (milliseconds), far more than a sleep-and-wake
+                // costs. Skip the spin for the next idle periods, twice as many
+                // each time it happens again (16 to 4096), so a loop sharing its
+                // CPU with such a thread sleeps at once nearly always.
+                spin_penalty_ = std::clamp<std::uint32_t>(spin_penalty_ * 2, 16, 4096);
+                spin_skip_ = spin_penalty_;
+            } else if (found) {
+                spin_penalty_ /= 2;  // spinning pays again: forgive, gradually
+            }
+            if (found) return;
         }
     }
     // Relaxed store: ordered by fence F2 (see the protocol above).

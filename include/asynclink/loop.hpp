@@ -181,6 +181,10 @@ private:
     Clock::time_point now_{};
     // How long the next idle period may spin (see wait_for_work()).
     Clock::duration spin_budget_;
+    // Idle periods left without a spin, and how many the next overrun skips
+    // (see wait_for_work()).
+    std::uint32_t spin_skip_ = 0;
+    std::uint32_t spin_penalty_ = 0;
 
     // Ready queue: intrusive FIFO through TaskBase::next_ready, so a yield
     // never allocates.

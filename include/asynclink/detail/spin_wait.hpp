@@ -35,14 +35,25 @@ public:
     /// False once `limit` has passed since construction: the caller should park.
     bool once() noexcept {
         Clock::duration elapsed = Clock::now() - start_;
-        if (elapsed >= limit_) return false;
+        if (elapsed >= limit_) {
+            if (elapsed >= 2 * limit_) overran_ = true;
+            return false;
+        }
         if (elapsed < pause_phase) {
             port::cpu_relax();
         } else {
             port::yield_thread();
+            // A yield that came back after more than the whole budget handed the
+            // CPU to another thread for a time slice: something CPU-bound shares it.
+            if (Clock::now() - start_ >= 2 * limit_) overran_ = true;
         }
         return true;
     }
+
+    /// True if the CPU was away (another thread ran, or this one was
+    /// preempted) for longer than the whole spin was to last: spinning on this
+    /// CPU now costs time slices, not microseconds.
+    bool overran() const noexcept { return overran_; }
 
 private:
     /// Long enough for a partner on another CPU to answer without a system
@@ -52,6 +63,7 @@ private:
 
     Clock::time_point start_;
     Clock::duration limit_;
+    bool overran_ = false;
 };
 
 }  // namespace asynclink::detail
