@@ -121,12 +121,12 @@ public:
             // wait was already satisfied): return the results rather than drop
             // them, and keep the cancel for the waiter's next suspension point,
             // as wait_for does.
-            // A child "never saw" the cancel if it had ended before it, or if the
-            // cancel it was sent is still pending in it (it came too late).
+            // A child kept its value if it had ended before the cancel, or if the
+            // cancel came too late for it (TaskBase::outran_cancel).
             for (std::size_t i = 0; i < children_.size(); ++i) {
                 const TaskBase& c = *children_[i];
-                bool never_saw_it = nodes_[i].ended_before_cancel || c.cancel_requested;
-                if (c.cancelled || c.exception() || !never_saw_it) return std::make_exception_ptr(CancelledError());
+                bool kept = nodes_[i].ended_before_cancel ? c.ended_with_value() : c.outran_cancel();
+                if (!kept) return std::make_exception_ptr(CancelledError());
             }
             task->cancel_requested = true;
             return nullptr;

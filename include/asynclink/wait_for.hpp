@@ -68,10 +68,9 @@ public:
             // already satisfied: an item handed over, say). Return it rather than
             // drop it, and keep the cancel for the waiter's next suspension point,
             // as a cancel that comes too late for a primitive's wait does.
-            // The child's cancel still pending in it says the child never saw it
-            // (a child that caught it and returned a value anyway did see it:
-            // then asyncio's rule holds, and the waiter raises CancelledError).
-            if (child_.done && !child_.cancelled && !child_.exception() && child_.cancel_requested) {
+            // A child that caught the cancel and returned a value anyway did see
+            // it: then asyncio's rule holds, and the waiter raises CancelledError.
+            if (child_.outran_cancel()) {
                 task->cancel_requested = true;
                 return WaitEnd::child_done;
             }

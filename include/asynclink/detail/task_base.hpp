@@ -103,6 +103,11 @@ public:
 #if !ASYNCLINK_NO_EXCEPTIONS
     /// The outcome: nullptr for success.
     std::exception_ptr exception() const noexcept;
+    /// Finished with a value while a cancel sent to it is still pending: the
+    /// cancel came too late for what it waited on, and it never saw it. Whoever
+    /// forwarded that cancel keeps the value (wait_for, gather).
+    bool outran_cancel() const noexcept { return ended_with_value() && cancel_requested; }
+    bool ended_with_value() const noexcept { return done && !cancelled && !exception(); }
 #endif
 };
 
