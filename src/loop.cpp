@@ -1,8 +1,8 @@
 // The event loop. See include/asynclink/loop.hpp.
 #include "asynclink/loop.hpp"
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -536,41 +536,19 @@ void Loop::run_ready() {
 // (a long gap, a timer, a descriptor) the budget halves, and below a
 // microsecond it is zero. The post's time comes from the poster that woke us
 // (wake_posted_at_): the wake-up's own latency, often longer than the spin on a
-// virtual machine, must not count. A loop woken now and then therefore spins a few tens of microseconds in
-// all, then sleeps at once every time; a loop in a fast exchange with another
-// thread never sleeps. Only posted work (notify, schedule, call_soon_threadsafe)
-// ends a spin; descriptors and timers wait for the sleep, which the spin delays
-// by at most the budget (a timer due sooner than that is not spun for).
+// virtual machine, must not count. A loop woken now and then therefore spins a
+// few tens of microseconds in all, then sleeps at once every time; a loop in a
+// fast exchange with another thread never sleeps. Only posted work (notify,
+// schedule, call_soon_threadsafe) ends a spin; descriptors and timers wait for
+// the sleep, which the spin delays by at most the budget (a timer due sooner
+// than that is not spun for).
 // A port whose idle is woken at once (port::idle_spins false: an interrupt ends
 // a WFI within cycles) never spins, and none of this code is kept there.
 void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
     Clock::time_point idle_start{};
     if constexpr (port::idle_spins) {
         idle_start = Clock::now();
-        if (spin_skip_ > 0) {
-            --spin_skip_;
-        } else if (spin_budget_.count() > 0 && (!timeout || *timeout > spin_budget_)) {
-            detail::SpinWait spin(spin_budget_);
-            bool found = false;
-            while (spin.once()) {
-                if (has_posted_work()) {
-                    found = true;
-                    break;
-                }
-            }
-            if (spin.overran()) {
-                // A CPU-bound thread shares this CPU: each yield in the spin gave
-                // it a time slice (milliseconds), far more than a sleep-and-wake
-                // costs. Skip the spin for the next idle periods, twice as many
-                // each time it happens again (16 to 4096), so a loop sharing its
-                // CPU with such a thread sleeps at once nearly always.
-                spin_penalty_ = std::clamp<std::uint32_t>(spin_penalty_ * 2, 16, 4096);
-                spin_skip_ = spin_penalty_;
-            } else if (found) {
-                spin_penalty_ /= 2;  // spinning pays again: forgive, gradually
-            }
-            if (found) return;
-        }
+        if (spin_for_posted_work(timeout)) return;
     }
     // Relaxed store: ordered by fence F2 (see the protocol above).
     sleeping_.store(true, std::memory_order_relaxed);
@@ -593,6 +571,30 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
         spin_budget_ /= 2;
         if (spin_budget_ < std::chrono::microseconds(1)) spin_budget_ = Clock::duration::zero();
     }
+}
+
+// The spin of wait_for_work(): true if posted work arrived during it.
+bool Loop::spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept {
+    if (spin_skip_ > 0) {
+        --spin_skip_;
+        return false;
+    }
+    if (spin_budget_.count() == 0 || (timeout && *timeout <= spin_budget_)) return false;
+    detail::SpinWait spin(spin_budget_);
+    bool found = false;
+    while (!found && spin.once()) found = has_posted_work();
+    if (spin.overran()) {
+        // A CPU-bound thread shares this CPU: each yield in the spin gave it a
+        // time slice (milliseconds), far more than a sleep-and-wake costs. Skip
+        // the spin for the next idle periods, twice as many each time it
+        // happens again (16 to 4096), so a loop sharing its CPU with such a
+        // thread sleeps at once nearly always.
+        spin_penalty_ = std::clamp<std::uint32_t>(spin_penalty_ * 2, 16, 4096);
+        spin_skip_ = spin_penalty_;
+    } else if (found) {
+        spin_penalty_ /= 2;  // spinning pays again: forgive, gradually
+    }
+    return found;
 }
 
 void Loop::run_once(const detail::TaskBase& until) {

@@ -146,6 +146,7 @@ private:
 
     void run_once(const detail::TaskBase& until);
     void wait_for_work(std::optional<Clock::duration> timeout);
+    bool spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept;
     bool has_posted_work() const noexcept;
     void take_posted_work();
     void run_scheduled_callbacks();
