@@ -19,6 +19,7 @@
 #include "asynclink/thread_safe_flag.hpp"
 #include "asynclink/thread_safe_queue.hpp"
 #include "board.hpp"
+#include "run_task.hpp"
 
 namespace al = asynclink;
 
@@ -108,9 +109,4 @@ al::Task<int> run() {
 
 }  // namespace
 
-extern "C" int firmware_main() {
-    board::init();
-    al::Loop loop(al::LoopOptions{.schedule_capacity = 16, .spin_before_sleep = al::Clock::duration::zero()});
-    board::check(loop.run_until_complete(run()) == 0, "run() returned");
-    board::pass();
-}
+extern "C" int firmware_main() { board::run_task(run); }

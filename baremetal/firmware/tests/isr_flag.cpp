@@ -9,6 +9,7 @@
 #include "asynclink/task_handle.hpp"
 #include "asynclink/thread_safe_flag.hpp"
 #include "board.hpp"
+#include "run_task.hpp"
 
 namespace al = asynclink;
 
@@ -74,9 +75,4 @@ al::Task<int> run() {
 
 }  // namespace
 
-extern "C" int firmware_main() {
-    board::init();
-    al::Loop loop(al::LoopOptions{.schedule_capacity = 16, .spin_before_sleep = al::Clock::duration::zero()});
-    board::check(loop.run_until_complete(run()) == 0, "run() returned");
-    board::pass();
-}
+extern "C" int firmware_main() { board::run_task(run); }
