@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "gate.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -34,36 +36,7 @@ std::size_t scaled(std::size_t n) {
     return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * stress_scale()));
 }
 
-/// Holds jobs inside their function until opened, and tells how many got there.
-class Gate {
-public:
-    void pass() {
-        std::unique_lock lock(mutex_);
-        ++arrived_;
-        changed_.notify_all();
-        changed_.wait(lock, [&] { return open_; });
-    }
-    void open() {
-        std::lock_guard lock(mutex_);
-        open_ = true;
-        changed_.notify_all();
-    }
-    /// Blocks the calling thread until `n` jobs have reached the gate (bounded).
-    bool wait_arrived(int n) {
-        std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, 60s, [&] { return arrived_ >= n; });
-    }
-    int arrived() {
-        std::lock_guard lock(mutex_);
-        return arrived_;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    int arrived_ = 0;
-    bool open_ = false;
-};
+using test_support::Gate;
 
 /// Polls `done` between loop iterations; the loop keeps running other tasks.
 template <class Pred>

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "bridge_test_support.hpp"
+#include "gate.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -71,31 +72,7 @@ struct Fault : std::runtime_error {
 using Item = std::unique_ptr<std::uint64_t>;
 Item make_item(std::uint64_t v) { return std::make_unique<std::uint64_t>(v); }
 
-/// Holds jobs inside their function until opened, and tells how many got there.
-class Gate {
-public:
-    void pass() {
-        std::unique_lock lock(mutex_);
-        ++arrived_;
-        changed_.notify_all();
-        changed_.wait(lock, [&] { return open_; });
-    }
-    void open() {
-        std::lock_guard lock(mutex_);
-        open_ = true;
-        changed_.notify_all();
-    }
-    int arrived() {
-        std::lock_guard lock(mutex_);
-        return arrived_;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    int arrived_ = 0;
-    bool open_ = false;
-};
+using test_support::Gate;
 
 /// Polls `done` between loop iterations (bounded by hang_limit).
 template <class Pred>
