@@ -186,6 +186,16 @@ TaskHandle<T> create_task(Task<T> task) {
     return handle;
 }
 
+/// create_task(lambda): starts `make()` as a task that owns `make`, so a
+/// coroutine lambda's captures live as long as the task runs (see
+/// owning_task). Prefer it to create_task(lambda()), which leaves the
+/// coroutine reading the captures of a closure that is already destroyed.
+template <class F>
+    requires detail::TaskFactory<F>
+TaskHandle<detail::factory_value_t<F>> create_task(F&& make) {
+    return create_task(owning_task(std::decay_t<F>(std::forward<F>(make))));
+}
+
 template <class T>
 T Loop::run_until_complete(Task<T> main) {
     if (port::current_loop() != nullptr) {
