@@ -409,7 +409,11 @@ Task<std::string> read_some(std::shared_ptr<StreamCore> core, std::size_t max) {
     StreamCore::ReadSession session(*core, operation);
     detail::ByteBuffer& buffer = core->read_buffer();
     if (max == 0) co_return std::string();
-    while (buffer.empty() && !core->fill(operation)) co_await core->wait_readable();
+    for (;;) {
+        core->drop_skipped();
+        if (!buffer.empty() || core->eof()) break;
+        if (!core->fill(operation)) co_await core->wait_readable();
+    }
     co_return buffer.take(std::min(max, buffer.size()));
 }
 
@@ -417,33 +421,45 @@ Task<std::string> read_exactly(std::shared_ptr<StreamCore> core, std::size_t n) 
     const char* operation = "Stream::readexactly";
     StreamCore::ReadSession session(*core, operation);
     detail::ByteBuffer& buffer = core->read_buffer();
-    while (buffer.size() < n) {
+    for (;;) {
+        core->drop_skipped();
+        if (buffer.size() >= n) break;
         if (core->eof()) throw IncompleteReadError(buffer.take(buffer.size()), n);
         if (!core->fill(operation)) co_await core->wait_readable();
     }
     co_return buffer.take(n);
 }
 
-// readuntil(), and readline() when `rest_at_eof` (the bytes left at the end of
-// the stream are returned instead of thrown).
+// readuntil(), and readline() when `is_readline` (the bytes left at the end
+// of the stream are returned instead of thrown, and a line beyond the limit is
+// skipped instead of left buffered).
 Task<std::string> read_until(std::shared_ptr<StreamCore> core, std::string separator, const char* operation,
-                             bool rest_at_eof) {
+                             bool is_readline) {
     if (separator.empty()) throw UsageError(std::string(operation) + " given an empty separator");
     StreamCore::ReadSession session(*core, operation);
     detail::ByteBuffer& buffer = core->read_buffer();
     const std::size_t limit = core->options().limit;
+    auto overrun = [&] {
+        LimitOverrunError error(buffer.size(), limit);
+        if (is_readline) {
+            core->skip_line();
+            core->drop_skipped();
+        }
+        return error;
+    };
     std::size_t searched = 0;  // no separator starts before this offset
     for (;;) {
+        if (core->drop_skipped()) searched = 0;
         std::size_t at = buffer.view().find(separator, searched);
         if (at != std::string_view::npos) {
-            if (at > limit) throw LimitOverrunError(buffer.size(), limit);
+            if (at > limit) throw overrun();
             co_return buffer.take(at + separator.size());
         }
         // A separator still to come would start at `searched` or later.
         searched = buffer.size() >= separator.size() ? buffer.size() - separator.size() + 1 : 0;
-        if (searched > limit) throw LimitOverrunError(buffer.size(), limit);
+        if (searched > limit) throw overrun();
         if (core->eof()) {
-            if (rest_at_eof) co_return buffer.take(buffer.size());
+            if (is_readline) co_return buffer.take(buffer.size());
             throw IncompleteReadError(buffer.take(buffer.size()), std::nullopt);
         }
         if (!core->fill(operation)) co_await core->wait_readable();

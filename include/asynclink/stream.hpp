@@ -67,7 +67,10 @@ private:
 };
 
 /// readuntil()/readline() found no separator within StreamOptions::limit
-/// bytes. Nothing is consumed: the bytes stay buffered, read() skips them.
+/// bytes. After readuntil(), nothing is consumed (as asyncio): the bytes stay
+/// buffered for the next read. After readline(), the overlong line is
+/// skipped: its bytes up to and including the '\n', those buffered and those
+/// still to come, are dropped, and the next read starts after it.
 class LimitOverrunError : public std::runtime_error {
 public:
     LimitOverrunError(std::size_t buffered, std::size_t limit);
@@ -124,11 +127,13 @@ public:
     [[nodiscard]] Task<std::string> read(std::size_t max);
     /// Bytes up to and including the next '\n'; at the end of the stream, the
     /// bytes left (possibly none, which means the end). Throws
-    /// LimitOverrunError for a line longer than StreamOptions::limit.
+    /// LimitOverrunError for a line longer than StreamOptions::limit, and
+    /// skips that line: the next read starts after its '\n'.
     [[nodiscard]] Task<std::string> readline();
     /// Bytes up to and including `separator` (not empty). Throws
     /// IncompleteReadError if the stream ends first, LimitOverrunError if no
-    /// separator comes within StreamOptions::limit bytes.
+    /// separator comes within StreamOptions::limit bytes (the bytes stay
+    /// buffered: read() or readexactly() can take them).
     [[nodiscard]] Task<std::string> readuntil(std::string separator);
     /// Exactly `n` bytes. Throws IncompleteReadError (holding the bytes that
     /// came) if the stream ends first.
