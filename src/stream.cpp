@@ -386,6 +386,15 @@ void StreamCore::close_now() noexcept {
     wake_all(closers_);
 }
 
+void StreamCore::check_released_here() const noexcept {
+    bool in_use = reading_ || !readers_.empty() || !writers_.empty() || !drainers_.empty() || !closers_.empty();
+    if (in_use && loop_here() == nullptr) [[unlikely]] {
+        port::fatal("asynclink: Stream destroyed (or assigned to) on a thread that is not running its loop while a "
+                    "task reads or waits on it; close or destroy it in a task of that loop (hand the request over "
+                    "with Loop::call_soon_threadsafe)");
+    }
+}
+
 std::shared_ptr<StreamCore> make_stream_core(int fd, bool owned, StreamOptions options) {
     if (fd < 0) throw UsageError("Stream given a negative file descriptor");
     if (options.limit == 0) throw UsageError("StreamOptions::limit must be at least 1");
@@ -494,14 +503,20 @@ Stream::Stream(Stream&& other) noexcept = default;
 
 Stream& Stream::operator=(Stream&& other) noexcept {
     if (this != &other) {
-        if (core_) core_->abort();
+        if (core_) {
+            core_->check_released_here();
+            core_->abort();
+        }
         core_ = std::move(other.core_);
     }
     return *this;
 }
 
 Stream::~Stream() {
-    if (core_) core_->abort();
+    if (core_) {
+        core_->check_released_here();
+        core_->abort();
+    }
 }
 
 Stream Stream::adopt(int fd, StreamOptions options) { return Stream(detail::make_stream_core(fd, true, options)); }

@@ -151,6 +151,13 @@ public:
 
     void close(const char* operation);
     void abort() noexcept;
+    /// Before the Stream object lets go of the core (destroyed, assigned to):
+    /// on a thread that is not running the stream's loop while a task reads
+    /// or waits on it, the abort would wake that task from here, racing the
+    /// loop. Stops the program with a message instead. (Without a task using
+    /// it, letting go elsewhere is allowed: before the first use, and after
+    /// the loop is gone.)
+    void check_released_here() const noexcept;
     bool closing() const noexcept { return closing_; }
     bool closed() const noexcept { return fd_ < 0; }
     Waiter wait_closed() noexcept { return Waiter(closers_); }

@@ -739,3 +739,20 @@ TEST(Stream, OpenSerialOpensThePtyTerminalByPath) {
 }
 
 }  // namespace
+
+// Issue 10 item 25: a Stream destroyed on another thread while a task reads
+// it would wake the reader from that thread (a data race, and an empty read):
+// the program stops with a message instead.
+TEST(StreamDeathTest, DestroyedOnAnotherThreadWhileATaskReadsStopsWithAMessage) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(run_bounded([]() -> al::Task<void> {
+        auto [w, r] = al::open_socketpair();
+        auto reader = al::create_task(r.read(10));
+        co_await yield(3);  // the reader waits for bytes
+        al::Stream* stream = &r;
+        std::thread([stream] { al::Stream dying = std::move(*stream); }).join();
+        co_await yield(3);
+        (void)co_await reader;
+    }()),
+                 "Stream destroyed \\(or assigned to\\) on a thread that is not running its loop");
+}

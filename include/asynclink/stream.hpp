@@ -16,7 +16,9 @@
 // task read and route (see "Sharing a device" below). Besides on its loop, a
 // Stream may be moved or destroyed before the loop first uses it and after
 // the Loop object is destroyed; not between two runs of a Loop object that
-// lives on (its registration with that loop would dangle).
+// lives on (its registration with that loop would dangle). Destroying it on
+// another thread while a task reads or waits on it stops the program with a
+// message (port::fatal); without such a task, that misuse is not detected.
 //
 // Sharing a device. Several tasks may write; a message written in several
 // write()/drain() steps must be guarded by a Lock, or another task's bytes

@@ -49,6 +49,9 @@ public:
     Suspension* suspension = nullptr;      ///< set while parked at a cancellable awaiter
     DoneWaiter* done_waiters = nullptr;
     PromiseBase* root = nullptr;
+    /// The creating thread's port::current_loop() slot, one per thread: the
+    /// thread a handle may be copied and dropped on while the loop lives.
+    const void* home = nullptr;
     std::uint32_t refs = 0;  ///< one per TaskHandle, plus one held by the loop until the task is done
     bool started = false;
     bool in_ready_queue = false;
