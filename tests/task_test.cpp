@@ -2,10 +2,13 @@
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>
 
+#include <coroutine>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -262,4 +265,21 @@ TEST(CreateTaskOfACallable, KeepsTheLambdasCapturesAliveWhileTheTaskRuns) {
         co_await std::move(t);
     }());
     EXPECT_EQ(log, (std::vector<std::string>{"worker", "owned!"}));
+}
+
+// Issue 10 item 25: a co_await of an awaitable asynclink cannot resume used to
+// leave run() hanging without a word. Where a coroutine's suspension passes
+// through asynclink (any co_await of a Task), it is detected and the program
+// stops with a message. (A bare co_await of it in a task's root coroutine, before any
+// co_await of a Task, is not: docs/guide.md.)
+TEST(TaskDeathTest, SuspendingAtAForeignAwaitableStopsWithAMessageInsteadOfHanging) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            alarm(10);  // a hang is killed by SIGALRM, which does not print the message: the test fails
+            al::run([]() -> al::Task<void> {
+                co_await []() -> al::Task<void> { co_await std::suspend_always{}; }();
+            }());
+        },
+        "a task suspended at a co_await of an awaitable that is not asynclink's");
 }

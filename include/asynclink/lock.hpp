@@ -53,7 +53,7 @@ public:
         friend class Lock;
         explicit Guard(Lock& lock) noexcept : lock_(&lock), ownership_(lock.ownership_) {}
         Lock* lock_ = nullptr;
-        std::uint64_t ownership_ = 0;  ///< the Lock::ownership_ this guard was made for
+        std::uint32_t ownership_ = 0;  ///< the Lock::ownership_ this guard was made for
     };
 
     Lock() = default;
@@ -110,7 +110,7 @@ private:
     // The guard's release: noexcept, so it checks without throwing. The loop
     // was checked at acquire time; only a guard carried to another thread
     // fails here, and it must not touch the lock from there.
-    void release_from_guard(std::uint64_t ownership) noexcept {
+    void release_from_guard(std::uint32_t ownership) noexcept {
         if (port::current_loop() == nullptr || port::current_loop() != binding_.loop()) {
             port::fatal("asynclink: Lock::Guard released on a thread that is not running the lock's loop; "
                         "release the lock in a task of that loop (hand the work to it through a ThreadSafeQueue)");
@@ -129,9 +129,11 @@ private:
 
     detail::LoopBinding binding_;
     detail::WaiterList waiters_;
-    // Counts ownerships (never wraps in practice: 2^64 acquisitions), so a
-    // guard can tell the ownership it was made for from a later one.
-    std::uint64_t ownership_ = 0;
+    // Counts ownerships, so a guard can tell the ownership it was made for
+    // from a later one. 32 bits, to keep the Lock and its guards small (they
+    // live in coroutine frames); a guard mistaken for a later owner would
+    // have to outlive its ownership by exactly a multiple of 2^32 ownerships.
+    std::uint32_t ownership_ = 0;
     bool locked_ = false;
 };
 

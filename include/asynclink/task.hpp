@@ -35,22 +35,6 @@ struct is_task : std::false_type {};
 template <class T>
 struct is_task<Task<T>> : std::true_type {};
 
-/// An awaitable asynclink knows how to resume: a Task, or one whose awaiter
-/// (itself, or what its operator co_await returns) parks the task through a
-/// Suspension, so the loop resumes it and a cancel reaches it.
-template <class A>
-consteval bool is_asynclink_awaitable() {
-    using Bare = std::remove_cvref_t<A>;
-    if constexpr (is_task<Bare>::value) {
-        return true;
-    } else if constexpr (requires(A&& a) { static_cast<A&&>(a).operator co_await(); }) {
-        return std::is_base_of_v<Suspension,
-                                 std::remove_cvref_t<decltype(std::declval<A>().operator co_await())>>;
-    } else {
-        return std::is_base_of_v<Suspension, Bare>;
-    }
-}
-
 class PromiseBase {
 public:
     TaskBase* task = nullptr;               ///< the task this coroutine runs in
@@ -59,21 +43,6 @@ public:
     TaskBase root_state;  ///< used when this coroutine is the root of a task
 
     std::suspend_always initial_suspend() noexcept { return {}; }
-
-    /// Every co_await in an asynclink coroutine passes here: an awaitable the
-    /// loop does not know (std::suspend_always, another library's task) would
-    /// leave the task suspended where no wake-up, cancel or shutdown reaches
-    /// it, and run() would hang without a word. Rejected at compile time.
-    template <class A>
-    A&& await_transform(A&& awaitable) noexcept {
-        static_assert(is_asynclink_awaitable<A>(),
-                      "asynclink: co_await of an awaitable that is not asynclink's (std::suspend_always, another "
-                      "library's coroutine type, ...) inside an asynclink::Task; nothing would resume the task "
-                      "through its loop and run() would hang. co_await asynclink primitives, Tasks and TaskHandles; "
-                      "to wait for something else, have it set a ThreadSafeFlag, put on a ThreadSafeQueue or call "
-                      "Loop::call_soon_threadsafe, and co_await that");
-        return static_cast<A&&>(awaitable);
-    }
 
     struct FinalAwaiter {
         bool await_ready() noexcept { return false; }
@@ -192,7 +161,9 @@ TaskBase& make_root(std::coroutine_handle<Promise<T>> h, Loop& loop) noexcept {
     p.root_state.resume_point = h;
     p.root_state.root = &p;
     p.root_state.loop = &loop;
+#if ASYNCLINK_PORT_HAS_THREADS
     p.root_state.home = &port::current_loop();
+#endif
     return p.root_state;
 }
 

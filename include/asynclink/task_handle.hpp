@@ -158,7 +158,8 @@ public:
     explicit TaskHandle(detail::Promise<T>* promise) noexcept : promise_(promise) { promise_->root_state.add_ref(); }
 
 private:
-    void check_home(const char* what) const noexcept {
+    void check_home([[maybe_unused]] const char* what) const noexcept {
+#if ASYNCLINK_PORT_HAS_THREADS
         const detail::TaskBase& s = promise_->root_state;
         if (s.loop != nullptr && s.home != &port::current_loop()) [[unlikely]] {
             port::fatal(what[0] == 'c'
@@ -169,6 +170,7 @@ private:
                               "count is not atomic. Drop handles in the loop's tasks, and use "
                               "Loop::call_soon_threadsafe to reach the task from another thread");
         }
+#endif
     }
     void check(const char* operation) const {
         if (!promise_) ASYNCLINK_THROW(UsageError, std::string(operation) + " on an empty TaskHandle");

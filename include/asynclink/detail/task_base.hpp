@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "asynclink/detail/config.hpp"
+#include "asynclink/port/port.hpp"
 
 namespace asynclink {
 class Loop;
@@ -49,9 +50,12 @@ public:
     Suspension* suspension = nullptr;      ///< set while parked at a cancellable awaiter
     DoneWaiter* done_waiters = nullptr;
     PromiseBase* root = nullptr;
+#if ASYNCLINK_PORT_HAS_THREADS
     /// The creating thread's port::current_loop() slot, one per thread: the
     /// thread a handle may be copied and dropped on while the loop lives.
     const void* home = nullptr;
+#endif
+    std::coroutine_handle<> next_step;  ///< where a running transfer() goes next
     std::uint32_t refs = 0;  ///< one per TaskHandle, plus one held by the loop until the task is done
     bool started = false;
     bool in_ready_queue = false;
@@ -62,7 +66,6 @@ public:
     bool outcome_observed = false;   ///< someone took the result or exception
     bool stepping = false;           ///< transfer() is running this task's coroutines (see there)
     bool finish_deferred = false;    ///< the root ended while stepping: finish() once transfer() is done
-    std::coroutine_handle<> next_step;  ///< where a running transfer() goes next
 
     /// asyncio.Task.cancel(): false if the task is already done.
     bool cancel() noexcept;
@@ -125,12 +128,29 @@ public:
             to = next_step;
         } while (to);
         stepping = false;
+        if (!done && !finish_deferred && suspension == nullptr && !in_ready_queue) [[unlikely]] {
+            // Every asynclink awaiter that suspends a task parks it (suspension
+            // set) or puts it in the ready queue.
+            suspended_at_foreign_awaitable();
+        }
         // The root ended in the loop above; its frame, which holds this state,
         // could only be freed now.
         if (finish_deferred) {
             finish_deferred = false;
             finish();
         }
+    }
+
+    /// A coroutine of this task suspended at an awaitable that is not
+    /// asynclink's (std::suspend_always, another library's coroutine type):
+    /// nothing will resume it through the loop, and run() would hang without
+    /// a word. Stops the program with a message instead.
+    [[noreturn]] static void suspended_at_foreign_awaitable() noexcept {
+        port::fatal("asynclink: a task suspended at a co_await of an awaitable that is not asynclink's "
+                    "(std::suspend_always, another library's coroutine type, ...); nothing would resume it through "
+                    "its loop and run() would hang. co_await asynclink primitives, Tasks and TaskHandles; to wait "
+                    "for something else, have it set a ThreadSafeFlag, put on a ThreadSafeQueue or call "
+                    "Loop::call_soon_threadsafe, and co_await that");
     }
 
     /// The root coroutine reached its final suspension point.
