@@ -431,3 +431,28 @@ TEST(QueueExceptionSafety, ARefillFromAWaitingPutterWhoseCopyThrowsLosesNoItem) 
         EXPECT_EQ(taken, expected) << "copy " << n << " threw";
     }
 }
+
+// Found by fuzz_queue: an item promised to a woken getter does not count in
+// qsize(), so taking it makes no room; the refill from a waiting putter used
+// to push anyway, leaving qsize() == 2 in a queue of maxsize 1.
+TEST(Queue, TakingAPromisedItemMakesNoRoomForAWaitingPutter) {
+    al::run([]() -> al::Task<void> {
+        Log log;
+        al::Queue<int> q(1);
+        auto getter = al::create_task(get_and_log(log, q, "g"));
+        co_await settle();            // g waits on the empty queue
+        // The putter is queued to run before g (woken by the first put), so
+        // it finds the queue full and waits while 1 is still promised to g.
+        auto putter = al::create_task(put_and_log(log, q, 3));
+        q.put_nowait(1);              // promised to g
+        q.put_nowait(2);              // free: the queue is full now
+        co_await settle();
+        EXPECT_EQ(co_await std::move(getter), 1);
+        EXPECT_LE(q.qsize(), q.maxsize());
+        EXPECT_EQ(q.qsize(), 1u);
+        EXPECT_FALSE(putter.done());  // still waiting for room
+        EXPECT_EQ(q.get_nowait(), 2);  // this get makes room: 3 goes in
+        co_await std::move(putter);
+        EXPECT_EQ(drain(q), (std::vector<int>{3}));
+    }());
+}

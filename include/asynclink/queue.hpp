@@ -260,8 +260,11 @@ private:
     // A get made room: the longest-waiting putter fills it. A putter whose
     // item cannot be enqueued (its copy threw) is answered with that error,
     // and the next one tries.
+    // Only a free item makes room: the promised ones are not counted, so
+    // taking one leaves the queue as full as it was.
     void refill() noexcept {
         while (detail::ListedWaiter* w = putters_.front()) {
+            if (maxsize_ != 0 && qsize_now() >= maxsize_) return;
             auto* p = static_cast<PutterBase*>(w);
 #if ASYNCLINK_NO_EXCEPTIONS
             items_.push_back(hand_over(p->item_of_(*p)));
