@@ -110,6 +110,26 @@ public:
         }
         void await_resume() const { throw_if_cancelled(); }
 
+    protected:
+        /// Called on the loop for a waiter whose wake-up is due, before it is
+        /// woken: false keeps it waiting (after keep_waiting_from_now()). For
+        /// an awaiter that takes something as it wakes (Message::next), so a
+        /// wake-up that finds nothing to take is filtered here, on the loop.
+        using Filter = bool (*)(Waiter&) noexcept;
+        Waiter(EventCore& e, const char* operation, Filter filter) noexcept : Waiter(e, operation) {
+            filter_ = filter;
+        }
+        /// For a filter that found nothing after clearing the event: if the
+        /// event is still clear, the waiter waits from the current epoch on
+        /// (true); if it is set again, a set() came meanwhile (false: look again).
+        bool keep_waiting_from_now() noexcept {
+            // acquire: a set() seen here published its data to the look that follows.
+            std::uint32_t s = event_.state_.load(std::memory_order_acquire);
+            if ((s & set_bit) != 0) return false;
+            epoch_ = s >> 2;
+            return true;
+        }
+
     private:
         friend class EventCore;
         static CancelResult on_cancel(Suspension& self) noexcept {
@@ -128,6 +148,7 @@ public:
         }
         EventCore& event_;
         const char* operation_;
+        Filter filter_ = nullptr;
         std::uint32_t epoch_ = 0;
     };
 
@@ -152,6 +173,9 @@ private:
                 auto* w = static_cast<Waiter*>(lw);
                 lw = lw->next;
                 if ((s & set_bit) != 0 || w->epoch_ != epoch) {
+                    // A refused wake-up changed the state: the re-arm below
+                    // fails and the next round looks at the state anew.
+                    if (w->filter_ != nullptr && !w->filter_(*w)) continue;
                     e.waiters_.remove(*w);
                     w->task->wake();
                 }
