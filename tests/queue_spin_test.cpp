@@ -63,3 +63,38 @@ TEST(QueueSpin, CpuPerBlockingGetSyncWhenThePartnerAnswersAfterAMillisecond) {
     std::printf("CPU per blocking get_sync, partner answering after 1 ms: %.1f us (%llu waits)\n",
                 static_cast<double>(per_wait.count()) / 1000.0, static_cast<unsigned long long>(waits));
 }
+
+TEST(QueueSpin, TheBudgetHalvesWhileSpinningMissesAndIsFullAgainOnceItWouldPay) {
+    const auto full = std::chrono::duration_cast<al::Clock::duration>(50us);
+    al::detail::SpinBudget budget(full);
+    EXPECT_EQ(budget.next(), full);
+    budget.waited(1ms);  // the partner answered long after a spin would have given up
+    EXPECT_EQ(budget.next(), full / 2);
+    for (int i = 0; i < 10; ++i) budget.waited(1ms);
+    EXPECT_EQ(budget.next(), al::Clock::duration::zero()) << "below a microsecond the waiter sleeps at once";
+    budget.waited(full);  // an answer a full spin would have caught
+    EXPECT_EQ(budget.next(), full);
+}
+
+TEST(QueueSpin, AnOverrunSpinSkipsTheNextSpinsAndMoreEachTime) {
+    const auto full = std::chrono::duration_cast<al::Clock::duration>(50us);
+    al::detail::SpinBudget budget(full);
+    auto overrun_spin = [&] {
+        al::detail::SpinWait spin(budget.next());
+        std::this_thread::sleep_for(2 * full);  // the CPU was away for longer than the whole spin
+        EXPECT_FALSE(spin.once());
+        ASSERT_TRUE(spin.overran());
+        budget.spun(spin, false);
+    };
+    overrun_spin();
+    for (int i = 0; i < 16; ++i) EXPECT_EQ(budget.next(), al::Clock::duration::zero()) << "skipped wait " << i;
+    EXPECT_EQ(budget.next(), full);
+    overrun_spin();
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(budget.next(), al::Clock::duration::zero()) << "skipped wait " << i;
+    EXPECT_EQ(budget.next(), full);
+}
+
+TEST(QueueSpin, AWakeStampMeasuresAcrossItsWrap) {
+    EXPECT_EQ(al::detail::WakeStamp::between(0xffff'fff0u, 0x10u), al::Clock::duration(0x20 << 10));
+    EXPECT_EQ(al::detail::WakeStamp::between(5, 5), al::Clock::duration::zero());
+}
