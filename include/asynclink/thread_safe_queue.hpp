@@ -49,7 +49,7 @@
 //   that loop has not run yet may outlive it: they hold the end's small wake
 //   block (detail::QueueEndWake), not the queue.
 //
-// Protocol (model: proof/thread_safe_queue.pml). Each index lives in one 32-bit
+// Protocol (models: proof/thread_safe_queue.pml, proof/queue_destruction.pml). Each index lives in one 32-bit
 // word with the other side's "I am waiting" bit:
 //   tail_ = index << 2 | closed << 1 | consumer_waiting    (index moved by the producer)
 //   head_ = index << 2 | producer_waiting                  (index moved by the consumer)
