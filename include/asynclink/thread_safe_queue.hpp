@@ -49,8 +49,9 @@
 //   that loop has not run yet may outlive it: they hold the end's small wake
 //   block (detail::QueueEndWake), not the queue.
 //
-// Protocol (models: proof/thread_safe_queue.pml, proof/queue_destruction.pml). Each index lives in one 32-bit
-// word with the other side's "I am waiting" bit:
+// Protocol (models: proof/thread_safe_queue.pml; destruction with the ends on
+// two loops: proof/queue_destruction.pml). Each index lives in one 32-bit word
+// with the other side's "I am waiting" bit:
 //   tail_ = index << 2 | closed << 1 | consumer_waiting    (index moved by the producer)
 //   head_ = index << 2 | producer_waiting                  (index moved by the consumer)
 // Indices run over [0, 2N) so that full (distance N) and empty (distance 0)
