@@ -23,7 +23,9 @@ namespace {
 std::chrono::microseconds thread_rusage_cpu() {
     rusage usage{};
     getrusage(RUSAGE_THREAD, &usage);
-    auto micros = [](const timeval& tv) { return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec); };
+    auto micros = [](const timeval& tv) {
+        return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+    };
     return micros(usage.ru_utime) + micros(usage.ru_stime);
 }
 

@@ -24,7 +24,9 @@
 // only the latest value matters, use Message.
 //
 // - Capacity N holds N items (the seed's held N-1). Storage is allocated once at
-//   construction, or supplied by the user (no allocation at all).
+//   construction, or supplied by the user. On Linux an end also allocates a
+//   small wake block the first time a task waits at it (see Destruction);
+//   nothing else is ever allocated.
 // - try_put/try_get take no lock and allocate nothing: legal in a signal
 //   handler or ISR. Every put copies an lvalue and moves an rvalue (try_put,
 //   put_sync and put alike; in a handler, T's copy must be async-signal-safe
@@ -49,8 +51,9 @@
 //   that loop has not run yet may outlive it: they hold the end's small wake
 //   block (detail::QueueEndWake), not the queue.
 //
-// Protocol (model: proof/thread_safe_queue.pml). Each index lives in one 32-bit
-// word with the other side's "I am waiting" bit:
+// Protocol (models: proof/thread_safe_queue.pml; destruction with the ends on
+// two loops: proof/queue_destruction.pml). Each index lives in one 32-bit word
+// with the other side's "I am waiting" bit:
 //   tail_ = index << 2 | closed << 1 | consumer_waiting    (index moved by the producer)
 //   head_ = index << 2 | producer_waiting                  (index moved by the consumer)
 // Indices run over [0, 2N) so that full (distance N) and empty (distance 0)
@@ -158,21 +161,38 @@ private:
     std::atomic<std::uint32_t> holders_{1};
 };
 
-/// Where a queue keeps one end's QueueEndWake: on the heap, shared with the
-/// loop that may still hold its node, or inside the queue on a port with one
-/// loop per program (see QueueEndWake).
+/// Where a queue keeps one end's QueueEndWake: on the heap, allocated when a
+/// task first waits at that end (so a queue over user-supplied storage whose
+/// ends never wait as tasks allocates nothing) and shared with the loop that
+/// may still hold its node; or inside the queue on a port with one loop per
+/// program (see QueueEndWake).
 class QueueEndWakeHolder {
 public:
-    QueueEndWakeHolder(void* queue, QueueEndWake::Handler on_wake)
+    QueueEndWakeHolder(void* queue, QueueEndWake::Handler on_wake) noexcept
 #if ASYNCLINK_PORT_HAS_THREADS
-        : block_(new QueueEndWake(queue, on_wake)) {
+        : queue_(queue), on_wake_(on_wake) {
     }
-    ~QueueEndWakeHolder() { block_->release(); }
-    QueueEndWake& operator*() const noexcept { return *block_; }
-    QueueEndWake* operator->() const noexcept { return block_; }
+    ~QueueEndWakeHolder() {
+        // relaxed: the destructor runs after every call on the queue (its contract).
+        if (QueueEndWake* block = block_.load(std::memory_order_relaxed)) block->release();
+    }
+    /// Before a task waits at the end: makes the block exist. The end's own
+    /// context only; throws std::bad_alloc.
+    void prepare() {
+        // relaxed (both): only this end's context stores the pointer, before
+        // the seq_cst arm() that publishes the wait to the other side.
+        if (block_.load(std::memory_order_relaxed) == nullptr) {
+            block_.store(new QueueEndWake(queue_, on_wake_), std::memory_order_relaxed);
+        }
+    }
+    /// The block; exists once a task has waited at the end (prepare()).
+    /// relaxed: read after the RMW that saw the waiting bit, which orders it.
+    QueueEndWake* operator->() const noexcept { return block_.load(std::memory_order_relaxed); }
 
 private:
-    QueueEndWake* block_;
+    void* queue_;
+    QueueEndWake::Handler on_wake_;
+    std::atomic<QueueEndWake*> block_{nullptr};
 #else
         : block_(queue, on_wake) {
     }
@@ -180,7 +200,7 @@ private:
         // Posted wake-ups point into this queue: run them while it is alive.
         if (Loop* loop = port::current_loop()) loop->drain_notifications();
     }
-    QueueEndWake& operator*() noexcept { return block_; }
+    void prepare() noexcept {}
     QueueEndWake* operator->() noexcept { return &block_; }
 
 private:
@@ -340,7 +360,9 @@ public:
         explicit BasicGetter(ThreadSafeQueue& q) noexcept : Parked(&on_cancel), queue_(q) {}
         bool await_ready() {
             check_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
-            return queue_.pop(item_) || queue_.is_closed();
+            if (queue_.pop(item_) || queue_.is_closed()) return true;
+            queue_.consumer_wake_.prepare();
+            return false;
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
@@ -395,7 +417,9 @@ public:
         bool await_ready() {
             check_loop("ThreadSafeQueue::put", "put_sync or try_put");
             result_ = queue_.push(item_);
-            return result_ != PushResult::full;
+            if (result_ != PushResult::full) return true;
+            queue_.producer_wake_.prepare();
+            return false;
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
