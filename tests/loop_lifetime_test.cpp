@@ -47,18 +47,21 @@ al::Task<void> wait_on_event(al::ThreadSafeEvent& event) {
 // the loop being destroyed. It must find live memory (the loop's wake core),
 // and a post it makes after the end must be refused, not left queued.
 TEST(LoopLifetime, ASetRacingTheEndOfItsLoopTouchesOnlyLiveMemory) {
-    std::vector<std::unique_ptr<Primitives>> lives;
     std::atomic<Primitives*> current{nullptr};
+    std::atomic<std::uint64_t> setter_rounds{0};
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> progress{0};
     std::thread setter([&] {
-        // Relaxed: the pointer is published by the release store below, and
-        // the primitives it points at outlive this thread.
+        // Relaxed: stop is only a request to end.
         while (!stop.load(std::memory_order_relaxed)) {
+            // acquire: pairs with the release store below; the primitives are built.
             if (Primitives* p = current.load(std::memory_order_acquire)) {
                 p->flag.set();
                 p->event.set();
             }
+            // release: this round's sets happen before the main thread,
+            // having seen the count move twice, destroys the primitives.
+            setter_rounds.fetch_add(1, std::memory_order_release);
         }
     });
     stress_test::Watchdog watchdog(progress, [&] { return "loops: " + std::to_string(progress.load()); });
@@ -66,16 +69,21 @@ TEST(LoopLifetime, ASetRacingTheEndOfItsLoopTouchesOnlyLiveMemory) {
     const auto end = std::chrono::steady_clock::now() + budget;
     std::uint64_t loops = 0;
     while (std::chrono::steady_clock::now() < end || loops < 20) {
-        lives.push_back(std::make_unique<Primitives>());
-        Primitives& p = *lives.back();
+        auto p = std::make_unique<Primitives>();
         auto loop = std::make_unique<al::Loop>();
         loop->run_until_complete([&]() -> al::Task<void> {
-            current.store(&p, std::memory_order_release);  // release: the primitives are built
-            auto a = al::create_task(wait_on_flag(p.flag));
-            auto b = al::create_task(wait_on_event(p.event));
+            current.store(p.get(), std::memory_order_release);  // release: the primitives are built
+            auto a = al::create_task(wait_on_flag(p->flag));
+            auto b = al::create_task(wait_on_event(p->event));
             for (int i = 0; i < 3; ++i) co_await al::sleep(0);
         }());
         loop.reset();  // the set()s keep coming while the loop ends
+        // The primitives go only once the setter has stopped using them, as
+        // their contract asks: after two more of its rounds.
+        current.store(nullptr, std::memory_order_relaxed);  // relaxed: the rounds below order it
+        std::uint64_t seen = setter_rounds.load(std::memory_order_acquire);
+        while (setter_rounds.load(std::memory_order_acquire) < seen + 2) std::this_thread::yield();
+        p.reset();
         ++loops;
         progress.fetch_add(1, std::memory_order_relaxed);
     }
@@ -169,11 +177,13 @@ TEST(LoopLifetime, AThreadPostingWhileLoopsEndGetsEveryAcceptedCallRun) {
         while (!stop.load(std::memory_order_relaxed)) {
             // A copy of the loop's handle: holding it keeps the loop's wake
             // core alive, whatever the loop does meanwhile.
-            in_use.fetch_add(1, std::memory_order_acq_rel);
-            al::Loop::Handle* shared = current.load(std::memory_order_acquire);
+            // seq_cst here and in the main thread's store and load: a Dekker
+            // handshake, each side's write before its read.
+            in_use.fetch_add(1, std::memory_order_seq_cst);
+            al::Loop::Handle* shared = current.load(std::memory_order_seq_cst);
             std::optional<al::Loop::Handle> h;
             if (shared != nullptr) h = *shared;
-            in_use.fetch_sub(1, std::memory_order_acq_rel);
+            in_use.fetch_sub(1, std::memory_order_release);  // release: the copy is done
             if (!h) continue;
             for (int i = 0; i < 64; ++i) {
                 if (h->schedule(&count_handle_run, nullptr)) {
@@ -203,10 +213,10 @@ TEST(LoopLifetime, AThreadPostingWhileLoopsEndGetsEveryAcceptedCallRun) {
             for (int i = 0; i < 3; ++i) co_await al::sleep(0);
         }());
         loop.reset();  // the poster keeps posting while the loop ends
-        current.store(nullptr, std::memory_order_release);
+        current.store(nullptr, std::memory_order_seq_cst);
         // The handle object itself (not the core) goes at the end of this
         // iteration: wait until the poster has copied it, if it is doing so.
-        while (in_use.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+        while (in_use.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
         ++loops;
         progress.fetch_add(1, std::memory_order_relaxed);
     }

@@ -106,9 +106,8 @@ public:
     /// Destroys the items still queued. Destroy on the loop thread of any async
     /// end, with no task or thread waiting on either end.
     ~ThreadSafeQueue() {
-        for (Loop* loop : {consumer_loop_.load(std::memory_order_acquire), producer_loop_.load(std::memory_order_acquire)}) {
-            if (loop != nullptr && loop->is_running_here()) loop->drain_notifications();
-        }
+        detail::drain_if_bound_here(consumer_loop_);
+        detail::drain_if_bound_here(producer_loop_);
         std::uint32_t h = index_of(head_.load(std::memory_order_acquire));
         std::uint32_t t = index_of(tail_.load(std::memory_order_acquire));
         for (; h != t; h = advance(h)) slots_[slot_of(h)].get()->~T();
@@ -225,8 +224,8 @@ public:
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
             queue_.consumer_waiter_ = this;
-            // Relaxed: published by the RMW in arm().
-            queue_.consumer_loop_.store(task->loop, std::memory_order_relaxed);
+            // Published by the RMW in arm().
+            queue_.consumer_loop_.bind(&task->loop->wake_core());
             if (queue_.consumer_ready(arm(queue_.tail_))) {
                 disarm(queue_.tail_);
                 queue_.consumer_waiter_ = nullptr;
@@ -281,8 +280,8 @@ public:
             if (!park(h)) return false;
             for (;;) {
                 queue_.producer_waiter_ = this;
-                // Relaxed: published by the RMW in arm().
-                queue_.producer_loop_.store(task->loop, std::memory_order_relaxed);
+                // Published by the RMW in arm().
+                queue_.producer_loop_.bind(&task->loop->wake_core());
                 std::uint32_t head = arm(queue_.head_);
                 if (!queue_.has_room(head) && !queue_.is_closed()) return true;
                 // Room appeared (or the queue closed) while we armed: try again now.
@@ -383,8 +382,8 @@ private:
             PushResult r = push(item);
             if (r != PushResult::full) return r;
             if (spin.once()) continue;
-            // Relaxed: published by the seq_cst RMW on head_ below.
-            producer_loop_.store(nullptr, std::memory_order_relaxed);
+            // Published by the seq_cst RMW on head_ below.
+            producer_loop_.bind(nullptr);
             std::uint32_t h = arm(head_);
             if (has_room(h) || is_closed()) {
                 disarm(head_);
@@ -401,7 +400,7 @@ private:
         for (;;) {
             if (is_closed()) return pop(out);  // an item put just before close(), or the end
             if (!spin.once()) {
-                consumer_loop_.store(nullptr, std::memory_order_relaxed);  // relaxed: published by arm() below
+                consumer_loop_.bind(nullptr);  // published by arm() below
                 std::uint32_t t = arm(tail_);
                 if (index_of(t) != index_of(head_.load(std::memory_order_relaxed)) || (t & closed_bit) != 0) {
                     disarm(tail_);
@@ -468,19 +467,12 @@ private:
     // The waiting side told us where it sleeps: on a loop (post a wake-up) or
     // in the kernel (futex on the word it armed).
     void wake_consumer() noexcept {
-        // relaxed: ordered by the acquire half of the RMW that saw the bit.
-        if (Loop* loop = consumer_loop_.load(std::memory_order_relaxed)) {
-            loop->notify(consumer_node_);
-        } else {
-            port::unpark_all(tail_);
-        }
+        // Ordered by the acquire half of the RMW that saw the bit. The slot
+        // keeps the waiting loop's core alive while we post.
+        if (!consumer_loop_.post(consumer_node_)) port::unpark_all(tail_);
     }
     void wake_producer() noexcept {
-        if (Loop* loop = producer_loop_.load(std::memory_order_relaxed)) {  // relaxed: as above
-            loop->notify(producer_node_);
-        } else {
-            port::unpark_all(head_);
-        }
+        if (!producer_loop_.post(producer_node_)) port::unpark_all(head_);  // as above
     }
 
     // On the consumer's loop: wake the waiting task if there is something for
@@ -548,7 +540,7 @@ private:
     // Producer side: its index word and its cached view of the consumer's index.
     alignas(port::cache_line) std::atomic<std::uint32_t> tail_{0};
     std::uint32_t head_cache_ = 0;
-    std::atomic<Loop*> producer_loop_{nullptr};
+    detail::WakeSlot producer_loop_;  // the waiting producer's loop; empty: a thread
     detail::Parked* producer_waiter_ = nullptr;
     detail::RemoteNode producer_node_;
     std::atomic<bool> producer_busy_{false};
@@ -556,7 +548,7 @@ private:
     // Consumer side.
     alignas(port::cache_line) std::atomic<std::uint32_t> head_{0};
     std::uint32_t tail_cache_ = 0;
-    std::atomic<Loop*> consumer_loop_{nullptr};
+    detail::WakeSlot consumer_loop_;  // the waiting consumer's loop; empty: a thread
     detail::Parked* consumer_waiter_ = nullptr;
     detail::RemoteNode consumer_node_;
     std::atomic<bool> consumer_busy_{false};
