@@ -41,7 +41,7 @@ al::Task<void> drive(fuzz::Input& in) {
             if (putter && !putter->done()) break;  // the producer end is busy
             int v = m.next_value++;
             auto item = std::make_unique<int>(v);
-            bool ok = q.try_put(item);
+            bool ok = q.try_put(std::move(item));
             FUZZ_CHECK(ok == (!m.closed && m.items.size() < capacity));
             if (ok) {
                 FUZZ_CHECK(item == nullptr);  // moved in

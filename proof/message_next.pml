@@ -1,47 +1,69 @@
-/* Message::next (include/asynclink/message.hpp): one task iterates with next()
- * while another context set()s 1, 2, ..., N at full speed. Mirrors set()
- * (publishing_ count, EventCore::set, publish), NextWaiter (take_if_set, the
- * clear of the wake-up flag, the wait for a set() in flight, the EventCore wait)
- * and take_published(). EventCore is reduced to its set/waiting bits (one
- * waiter; its epoch matters only for several waiters: thread_safe_event.pml).
- * Checked: the task always gets N in the end (no lost wake-up: a task blocked
- * forever is an invalid end state), and each next() yields a newer value than
- * the one before (never the same set twice).
- * Mutant MUTANT_NO_INFLIGHT_WAIT: next() without the wait for a set() in flight
- * after clearing the flag (the bug fixed in commit "Message::next: fix a lost
- * wake-up"): a set() whose flag raise coalesced with a flag still up is slept
- * through; verification must fail.
- * -DWAIT_CLEAR: the task reads with co_await m, then m.clear() (Message::Waiter
- * and Message::clear), the seed's usual pattern. A set() that lands between the
- * read and the clear is cleared by it (the pattern's known cost), so the check
- * here is the lost wake-up itself: once the setter is done, the task must never
- * sleep for good while the message is set (a monitor asserts it).
- * Its mutant MUTANT_CLEAR_NO_RERAISE: clear() without raising the flag again
- * for a set() in flight: the same lost wake-up, through clear(). */
+/* Message<T, 2> (include/asynclink/message.hpp): two setters (two contexts
+ * setting at the same moment, the Setters bound), a third context calling
+ * clear(), and one task iterating with next(). Mirrors claim_slot(), the
+ * fill of the slot, publish(), the ring of the doorbell (EventCore::set),
+ * Message::clear(), NextWaiter (take_if_set, clear_doorbell + second look,
+ * the EventCore wait, the on_ring filter on the loop) and copy_out() with
+ * its pin. EventCore is modelled with its set/waiting bits and an epoch
+ * (modulo 4) for the one waiter.
+ * Checked:
+ *   - a setter always finds a free slot at once (an assertion in the claim);
+ *   - no slot is written while the loop copies from it, and no copy reads a
+ *     slot being filled (assertions around the copy);
+ *   - next() never returns the same set() twice (each set has its own id);
+ *   - no lost wake-up: once the setters are done, the task never sleeps for
+ *     good while the message is set (a monitor);
+ *   - the loop never waits for a setter: a setter may stop for good between
+ *     any two of its steps (preempted forever), and the task then blocks
+ *     only in the loop's sleep, a valid end state (anything else is an
+ *     invalid end state).
+ * -DWAIT_CLEAR: the task reads with co_await m, then m.clear() (the seed's
+ * usual pattern; Message::Waiter and Message::clear); checked: no lost
+ * wake-up and the loop never waits.
+ * Mutants (each must fail):
+ *   MUTANT_RING_BEFORE_PUBLISH  the doorbell rings before the publication
+ *                               (the order before issue 10, without its wait)
+ *   MUTANT_NO_SECOND_LOOK       a reader clears the doorbell and sleeps
+ *                               without looking at the message again
+ *   MUTANT_CLAIM_IGNORES_PIN    a setter may claim the slot the loop copies from
+ *   MUTANT_WAIT_FOR_SETTER      the reader waits out a set() in flight (the
+ *                               publishing_ spin before issue 10) */
 #include "loop_wake.pml"
 
-#define N 3
+#define SLOTS 4            /* Setters + 2 */
+#define NONE 4
 #define SET 1
 #define WAITING 2
+#define EPOCH 4
+#define EPOCHS 4
 
-byte core = 0;          /* EventCore::state_ (set, waiting bits) */
-bool msg_set = false;   /* Message: message_set_bit */
-byte msg = 0;           /* Message: the value in the current slot */
-byte publishing = 0;    /* Message::publishing_ */
-bool queued = false;    /* EventCore::node_.queued */
-bool posted = false;    /* node_ on Loop::posted_ */
-bool waiter = false;    /* a task in EventCore::waiters_ */
-bool woken = false;     /* the task is in the ready queue */
-bool ok_now = false;    /* WAIT_CLEAR: the wait found the flag up */
-bool setter_done = false;
+/* Message::slots_state_ */
+byte cur = NONE;
+byte pin = NONE;
+bool busy[SLOTS];
+bool mset = false;
+/* the slots: the id of the set() whose value each holds, and whether a setter is filling it */
+byte slot_val[SLOTS];
+bool filling[SLOTS];
+byte in_flight = 0;        /* set() calls between claim and publication (MUTANT_WAIT_FOR_SETTER) */
+
+/* EventCore: the doorbell, and the one waiter */
+byte core = 0;             /* set, waiting, epoch * 4 (mod EPOCHS) */
+bool queued = false;
+bool posted = false;
+bool listed = false;       /* the task in waiters_ */
+byte rec_epoch = 0;        /* its epoch_ */
+bool woken = false;
+
+byte setters_done = 0;
 
 /* EventCore::set(). */
-inline core_set(old) {
+inline ring() {
     atomic {
         old = core;
         if
-        :: (old & SET) -> skip                          /* coalesces with a flag still up */
-        :: else -> core = SET                           /* takes the waiting bit */
+        :: (old & SET) -> skip
+        :: else -> core = (((old & ~WAITING) + EPOCH) % (EPOCH * EPOCHS)) | SET
         fi
     }
     if
@@ -50,187 +72,246 @@ inline core_set(old) {
     fi
 }
 
-active proctype Setter() {
-    byte v = 1;
+/* A point where a setter may be preempted for good. */
+#define MAY_STOP(k) if :: true -> skip :: true -> end_stopped##k: false fi
+
+proctype Setter(byte first_id; byte sets) {
+    byte n = 0;
+    byte i;
     byte old;
     do
-    :: v <= N ->
-        publishing++;                                   /* fetch_add, then fence F3 */
-        core_set(old);
-        atomic { msg = v; msg_set = true };             /* publish(slot) */
-        publishing--;                                   /* release decrement */
-        v++
+    :: n < sets ->
+        /* claim_slot(): one CAS; the lowest slot no one holds */
+        atomic {
+            i = 0;
+            do
+#ifdef MUTANT_CLAIM_IGNORES_PIN
+            :: i < SLOTS && (busy[i] || i == cur) -> i++
+#else
+            :: i < SLOTS && (busy[i] || i == cur || i == pin) -> i++
+#endif
+            :: else -> break
+            od;
+            assert(i < SLOTS);                    /* a free slot, at once */
+            busy[i] = true;
+            in_flight++
+        }
+        MAY_STOP(1);
+        /* the fill: not atomic; the value of the slot changes */
+        filling[i] = true;
+        slot_val[i] = first_id + n;
+        filling[i] = false;
+#ifdef MUTANT_RING_BEFORE_PUBLISH
+        ring();
+        MAY_STOP(2);
+        atomic { cur = i; mset = true; busy[i] = false; in_flight-- };
+#else
+        atomic { cur = i; mset = true; busy[i] = false; in_flight-- };   /* publish(), then F3 */
+        MAY_STOP(2);
+        ring();
+#endif
+        n++
     :: else -> break
     od;
-    setter_done = true
+    setters_done++
 }
 
-/* EventCore::on_notify on the loop: wake the waiter. */
-inline on_notify() {
+active proctype Clearer() {
+    mset = false                                 /* Message::clear() */
+}
+
+/* take_if_set(): clear the message bit and pin the current slot, one step. */
+inline take_if_set() {
+    atomic {
+        if
+        :: mset -> mset = false; pin = cur; took = true
+        :: else -> took = false
+        fi
+    }
+}
+
+/* clear_doorbell(), fence F4, then the second look. */
+inline clear_doorbell() {
+    core = core & ~SET
+}
+
+/* NextWaiter::try_take(). */
+inline try_take() {
+    take_if_set();
     if
-    :: waiter -> waiter = false; woken = true
+    :: !took ->
+        clear_doorbell();
+#ifndef MUTANT_NO_SECOND_LOOK
+        take_if_set()
+#endif
     :: else -> skip
     fi
 }
 
-/* take_if_set(): clear the message and take its value, in one step. */
-inline take_if_set(ok) {
-    atomic {
-        if
-        :: msg_set -> msg_set = false; got = msg; ok = true
-        :: else -> ok = false
-        fi
-    }
+/* copy_out(pin): the copy is not atomic; the slot must not change under it. */
+inline copy_out() {
+    assert(pin != NONE && !filling[pin]);
+    got = slot_val[pin];
+    assert(!filling[pin] && slot_val[pin] == got);
+    pin = NONE                                   /* unpin */
 }
 
-/* take_published(): after the flag was seen up. */
-inline take_published() {
+#ifdef MUTANT_WAIT_FOR_SETTER
+#define WAIT_OUT_SETTERS (in_flight == 0)
+#else
+#define WAIT_OUT_SETTERS skip
+#endif
+
+/* EventCore::on_notify for the one waiter, with NextWaiter::on_ring as its filter. */
+inline on_notify() {
     do
     :: true ->
-        take_if_set(ok);
+        snap = core;
         if
-        :: ok -> break
+        :: listed && ((snap & SET) || ((snap / EPOCH) % EPOCHS) != rec_epoch) ->
+#ifdef WAIT_CLEAR
+            listed = false; woken = true
+#else
+            /* on_ring: take, or keep waiting from the current epoch */
+            do
+            :: true ->
+                try_take();
+                if
+                :: took -> listed = false; woken = true; break
+                :: else ->
+                    atomic {
+                        if
+                        :: !(core & SET) -> rec_epoch = (core / EPOCH) % EPOCHS; ok = true
+                        :: else -> ok = false
+                        fi
+                    }
+                    if :: ok -> break :: else -> skip fi
+                fi
+            od
+#endif
         :: else -> skip
         fi;
         if
-        :: publishing == 0 ->
-            take_if_set(ok);
-            if
-            :: !ok -> got = msg                          /* read_latest() */
-            :: else -> skip
-            fi;
-            break
-        :: else -> skip
+        :: !listed -> break
+        :: else ->
+            atomic {
+                if
+                :: (snap & WAITING) -> ok = true
+                :: core == snap -> core = core | WAITING; ok = true
+                :: else -> ok = false
+                fi
+            }
+            if :: ok -> break :: else -> skip fi
         fi
     od
 }
 
-#ifdef WAIT_CLEAR
-active proctype Task() {
-    byte got = 0;
-    byte last = 0;
-    byte old;
-    do
-    :: last == N -> break
-    :: else ->
-        /* Message::Waiter: await_ready, then EventCore::Waiter::await_suspend */
+/* EventCore::Waiter::await_suspend: false if the doorbell is up (do not suspend). */
+inline suspend() {
+    atomic {
+        if
+        :: (core & SET) -> ok = false
+        :: else -> rec_epoch = (core / EPOCH) % EPOCHS; listed = true; ok = true
+        fi
+    }
+    if
+    :: ok ->
         atomic {
             if
-            :: (core & SET) -> ok_now = true
-            :: else -> core = core | WAITING; waiter = true; ok_now = false
+            :: (core & WAITING) -> skip
+            :: !(core & SET) && ((core / EPOCH) % EPOCHS) == rec_epoch -> core = core | WAITING
+            :: else -> listed = false; ok = false
             fi
         }
+    :: else -> skip
+    fi
+}
+
+/* Parked: the loop runs posted work or sleeps, until the task is woken. */
+inline parked() {
+    do
+    :: woken -> woken = false; break
+    :: else ->
         if
-        :: ok_now -> skip
+        :: posted -> posted = false; queued = false; on_notify()
         :: else ->
-            do
-            :: woken -> woken = false; break
+            sleeping[0] = true;
+            if
+            :: posted -> sleeping[0] = false
             :: else ->
-                if
-                :: posted -> posted = false; queued = false; on_notify()
-                :: else ->
-                    /* the loop's sleep step (loop_wake.pml), where the task
-                     * may validly stay once nothing more comes */
-                    sleeping[0] = true;
-                    if
-                    :: posted -> sleeping[0] = false
-                    :: else ->
-end_asleep:             (eventfd[0] > 0); eventfd[0] = 0; sleeping[0] = false
-                    fi
-                fi
-            od
-        fi;
-        /* Message::Waiter::await_resume: wait out a publish, read the latest */
-        (publishing == 0);
-        got = msg;
-        assert(got >= last);
-        last = got;
-        /* Message::clear() */
-        msg_set = false;
-        core = core & ~SET;                              /* then fence F4 */
-#ifndef MUTANT_CLEAR_NO_RERAISE
-        if
-        :: publishing != 0 || msg_set -> core_set(old)
-        :: else -> skip
+end_asleep:     (eventfd[0] > 0); eventfd[0] = 0; sleeping[0] = false
+            fi
         fi
+    od
+}
+
+active proctype Task() {
+    byte got;
+    byte snap;
+    bool took;
+    bool ok;
+    byte seen = 0;                               /* a bit per set id returned */
+    do
+    :: true ->
+#ifdef WAIT_CLEAR
+        /* Message::Waiter: await_ready */
+        if
+        :: mset -> skip
+        :: else ->
+            clear_doorbell();
+            WAIT_OUT_SETTERS;
+#ifndef MUTANT_NO_SECOND_LOOK
+            if
+            :: mset -> goto read
+            :: else -> skip
+            fi;
+#endif
+            suspend();
+            if
+            :: ok -> parked()
+            :: else -> skip                      /* rung since the clear: a set() ran */
+            fi
+        fi;
+read:
+        /* await_resume: copy the latest (pin_latest + copy_out), then clear() */
+        atomic { assert(cur != NONE); pin = cur };
+        copy_out();
+        mset = false
+#else
+        /* NextWaiter::await_ready */
+        try_take();
+        WAIT_OUT_SETTERS;
+        do
+        :: took -> break
+        :: else ->
+            /* await_suspend's loop */
+            suspend();
+            if
+            :: ok -> parked(); break             /* woken by on_ring with a slot taken */
+            :: else -> try_take()                /* rung: take or look again */
+            fi
+        od;
+        /* await_resume */
+        copy_out();
+        assert((seen & (1 << got)) == 0);        /* never the same set twice */
+        seen = seen | (1 << got)
 #endif
     od
 }
 
-/* A lost wake-up: the setter is done, the message is set, and the task sleeps
- * with nothing posted that could wake it. */
+/* A lost wake-up: the setters are done, the message is set, and the task
+ * sleeps with nothing posted that could wake it. */
 active proctype Monitor() {
 end_watch:
     atomic {
-        setter_done && msg_set && waiter && !woken && sleeping[0] && !posted && eventfd[0] == 0 ->
+        setters_done == 2 && mset && listed && !woken && sleeping[0] && !posted && eventfd[0] == 0 ->
         assert(false)
     }
 }
-#else
-active proctype Task() {
-    byte got = 0;
-    byte last = 0;
-    bool ok;
-    do
-    :: last == N -> break
-    :: else ->
-        /* NextWaiter::await_ready */
-        take_if_set(ok);
-        if
-        :: ok -> goto have
-        :: else -> skip
-        fi;
-        core = core & ~SET;                              /* core_.clear(), then fence F4 */
-#ifdef MUTANT_NO_INFLIGHT_WAIT
-        take_if_set(ok);
-        if
-        :: ok -> goto have
-        :: else -> skip
-        fi;
-#else
-        do
-        :: true ->
-            take_if_set(ok);
-            if
-            :: ok -> goto have
-            :: else -> skip
-            fi;
-            if
-            :: publishing == 0 ->
-                take_if_set(ok);
-                if
-                :: ok -> goto have
-                :: else -> break
-                fi
-            :: else -> skip
-            fi
-        od;
-#endif
-        /* NextWaiter::await_suspend -> EventCore::Waiter::await_suspend */
-        atomic {
-            if
-            :: (core & SET) -> ok = true                 /* set meanwhile: do not suspend */
-            :: else -> core = core | WAITING; waiter = true; ok = false
-            fi
-        }
-        if
-        :: ok -> take_published(); goto have
-        :: else -> skip
-        fi;
-        /* suspended: the loop runs posted work, or sleeps */
-        do
-        :: woken -> woken = false; break
-        :: else ->
-            if
-            :: posted -> posted = false; queued = false; on_notify()
-            :: else -> sleep_unless(0, posted)
-            fi
-        od;
-        /* NextWaiter::await_resume */
-        take_published();
-have:
-        assert(got > last);                              /* a newer set, never the same twice */
-        last = got
-    od
+
+init {
+    atomic {
+        run Setter(0, 2);                        /* ids 0, 1 */
+        run Setter(2, 1)                         /* id 2: three sets keep the search small */
+    }
 }
-#endif

@@ -6,12 +6,25 @@
  * the set (the epoch carries the set) — and a cancelled waiter costs the other
  * nothing (no invalid end state = no lost wake-up, no deadlock).
  * -DMUTANT_NO_EPOCH: waiters wake only if the set bit is still there when the
- * loop looks (the seed's behaviour); verification must fail. */
+ * loop looks (the seed's behaviour); verification must fail.
+ * -DEPOCH_WRAP: the epoch rule at its limit. The epoch is shrunk to one bit
+ * (it has 30 in the C++), and the setter sets, clears and sets again while
+ * the loop looks away: the epoch comes back round to the waiters' own, with
+ * the event set. on_notify wakes every waiter when the event is set and
+ * compares epochs only otherwise, so they still wake. Its mutant
+ * -DMUTANT_EPOCH_ONLY compares epochs only (the code before issue 10, item 7):
+ * the waiters sleep with the event set; verification must fail. */
 #include "loop_wake.pml"
 
 #define SET 1
 #define WAITING 2
 #define EPOCH 4
+#ifdef EPOCH_WRAP
+#define EPOCHS 2               /* the epoch is state / EPOCH modulo EPOCHS */
+#else
+#define EPOCHS 64
+#endif
+#define EPOCH_OF(s) (((s) / EPOCH) % EPOCHS)
 
 byte state = 0;        /* EventCore::state_: set, waiting, epoch * 4 */
 bool queued = false; bool posted = false;
@@ -21,32 +34,44 @@ bool woken[2];
 bool cancelled[2];
 bool done_waiting[2];
 
-active proctype Setter() {
-    byte s;
+/* EventCore::set(): the epoch field wraps as the C++ one does. */
+inline event_set() {
     atomic {
         s = state;
         if
         :: (s & SET) -> skip
-        :: else -> state = ((s & ~WAITING) + EPOCH) | SET
+        :: else -> state = (((s & ~WAITING) + EPOCH) % (EPOCH * EPOCHS)) | SET
         fi
     }
     if
     :: !(s & SET) && (s & WAITING) -> notify(0, queued, posted)
     :: else -> skip
-    fi;
-    state = state & ~SET          /* clear() right after */
+    fi
+}
+
+active proctype Setter() {
+    byte s;
+    event_set();
+    state = state & ~SET;         /* clear() right after */
+#ifdef EPOCH_WRAP
+    event_set()                   /* back at the waiters' epoch, and left set */
+#endif
 }
 
 inline wake_due() {
     /* on_notify's inner loop: wake every waiter from an older epoch */
-    e = state / EPOCH;
+    snap = state;                  /* the s that on_notify loaded */
+    e = EPOCH_OF(snap);
+    now_set = (snap & SET) != 0;
     i = 0;
     do
     :: i < 2 ->
-#ifdef MUTANT_NO_EPOCH
-        if :: listed[i] && (state & SET) -> listed[i] = false; woken[i] = true :: else -> skip fi;
-#else
+#if defined(MUTANT_NO_EPOCH)
+        if :: listed[i] && now_set -> listed[i] = false; woken[i] = true :: else -> skip fi;
+#elif defined(MUTANT_EPOCH_ONLY)
         if :: listed[i] && epoch_of[i] != e -> listed[i] = false; woken[i] = true :: else -> skip fi;
+#else
+        if :: listed[i] && (now_set || epoch_of[i] != e) -> listed[i] = false; woken[i] = true :: else -> skip fi;
 #endif
         i++
     :: else -> break
@@ -62,8 +87,8 @@ inline on_notify() {
         :: else ->
             atomic {
                 if
-                :: (state & WAITING) -> ok = true
-                :: (state / EPOCH) == e -> state = state | WAITING; ok = true
+                :: (snap & WAITING) -> ok = true
+                :: state == snap -> state = state | WAITING; ok = true   /* the CAS from s */
                 :: else -> ok = false      /* a set slipped in: go round */
                 fi
             }
@@ -77,7 +102,7 @@ inline start_wait(k) {
     atomic {
         if
         :: (state & SET) -> done_waiting[k] = true    /* set: does not suspend */
-        :: else -> epoch_of[k] = state / EPOCH; listed[k] = true
+        :: else -> epoch_of[k] = EPOCH_OF(state); listed[k] = true
         fi
     }
     if
@@ -85,7 +110,7 @@ inline start_wait(k) {
         atomic {
             if
             :: (state & WAITING) -> skip
-            :: (state / EPOCH) == epoch_of[k] -> state = state | WAITING
+            :: EPOCH_OF(state) == epoch_of[k] && !(state & SET) -> state = state | WAITING
             :: else -> listed[k] = false; done_waiting[k] = true   /* a set slipped in */
             fi
         }
@@ -96,10 +121,15 @@ inline start_wait(k) {
 /* A waiter is finished when it returned, was woken or cancelled — or when it
  * began waiting only after the one set() (epoch 1) had been cleared again: it
  * rightly waits for a set() that this model never makes. */
+#ifdef EPOCH_WRAP
+/* The last set() stays: every waiter must end woken, returned or cancelled. */
+#define FINISHED(k) (done_waiting[k] || woken[k] || cancelled[k])
+#else
 #define FINISHED(k) (done_waiting[k] || woken[k] || cancelled[k] || (listed[k] && epoch_of[k] == 1))
+#endif
 
 active proctype Loop() {
-    byte e; byte i; bool ok;
+    byte e; byte i; byte snap; bool ok; bool now_set;
     start_wait(0);
     start_wait(1);
     do
@@ -116,7 +146,9 @@ active proctype Loop() {
                 listed[0] = false; cancelled[0] = true;
                 if :: !listed[1] -> state = state & ~WAITING :: else -> skip fi   /* the last waiter withdraws the bit */
             }
+#ifndef EPOCH_WRAP
         :: woken[1] -> assert(epoch_of[1] == 0); skip                                 /* never woken without a set */
+#endif
         :: else -> sleep_unless(0, posted)
         fi
     od

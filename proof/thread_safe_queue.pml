@@ -8,7 +8,20 @@
  *           -DASYNC_PRODUCER (producer is a task on loop 1),
  *           -DMUTANT_SPLIT_PUBLISH (a broken producer that reads the word and
  *            then stores the new index, instead of one CAS: a waiting bit set in
- *            between is wiped without a wake-up; verification must fail). */
+ *            between is wiped without a wake-up; verification must fail),
+ *           -DCLOSER (close() races push: a third context closes at any
+ *            moment; the producer stops at QueueClosed; every item whose put
+ *            succeeded arrives, once, in order, then the end marker),
+ *           -DMUTANT_PUSH_IGNORES_CLOSE (with CLOSER: a push whose publishing
+ *            CAS keeps the closed bit instead of failing on it, so a put after
+ *            close() succeeds and its item can be lost; must fail),
+ *           -DCONSUMER_CLOSES (the consumer closes after any item and stops
+ *            reading, as ConsumerClosesWhileTheProducerIsBlockedOnAFullQueue
+ *            does: the producer, blocked on the full queue, must still end,
+ *            and every item it put is taken or still queued),
+ *           -DMUTANT_CLOSE_READS_BIT (with CONSUMER_CLOSES: close() reads the
+ *            producer's waiting bit instead of taking it, so a producer about
+ *            to park on an unchanged head_ sleeps through the wake; must fail). */
 #include "loop_wake.pml"
 
 #define C 2
@@ -29,6 +42,9 @@ bool c_queued = false; bool c_posted = false;   /* consumer_node_: queued, poste
 bool p_queued = false; bool p_posted = false;   /* producer_node_: queued, posted (loop 1) */
 bool c_waiter = false; bool c_woken = false;
 bool p_waiter = false; bool p_woken = false;
+byte accepted = 0;     /* puts that returned ok */
+byte taken = 0;        /* items the consumer received */
+bool p_done = false; bool c_done = false;
 
 inline wake_consumer() {
 #ifdef ASYNC_CONSUMER
@@ -55,17 +71,44 @@ inline push(v, r) {
 #ifdef MUTANT_SPLIT_PUBLISH
         old = tail;
         tail = NEXT(IDX(old)) * W + (old & CLOSED);
+        r = 0
+#elif defined(MUTANT_PUSH_IGNORES_CLOSE)
+        atomic { old = tail; tail = NEXT(IDX(tail)) * W + (tail & CLOSED) };
+        r = 0
 #else
-        atomic {                      /* the publishing CAS takes the waiting bit */
-            old = tail;
-            tail = NEXT(IDX(tail)) * W + (tail & CLOSED)
+        atomic {
+            /* The publishing CAS loop: it takes the waiting bit, and fails once
+             * close() has set the closed bit (the item goes back to the caller). */
+            if
+            :: (tail & CLOSED) -> r = 2
+            :: else -> old = tail; tail = NEXT(IDX(tail)) * W; r = 0
+            fi
         }
 #endif
         if
-        :: (old & WAITING) -> wake_consumer()
+        :: r == 0 && (old & WAITING) -> wake_consumer()
         :: else -> skip
-        fi;
-        r = 0
+        fi
+    fi
+}
+
+/* close(): set the closed bit and wake a waiting consumer; then take the
+ * producer's bit (the change of head_ stops a producer about to park on it)
+ * and wake it if it was set. */
+inline close() {
+    atomic { cold = tail; tail = tail | CLOSED }
+    if
+    :: (cold & WAITING) -> wake_consumer()
+    :: else -> skip
+    fi;
+#ifdef MUTANT_CLOSE_READS_BIT
+    cold = head;
+#else
+    atomic { cold = head; head = head & ~WAITING }
+#endif
+    if
+    :: (cold & WAITING) -> wake_producer()
+    :: else -> skip
     fi
 }
 
@@ -86,13 +129,14 @@ inline pop(v, r) {
 #define HAS_ROOM(h) (DIST(IDX(h), IDX(tail)) < C)
 
 active proctype Producer() {
-    byte i = 1; byte r; byte h; byte old; byte oldh_unused;
+    byte i = 1; byte r = 0; byte h; byte old; byte cold;
     do
     :: i > N -> break
     :: else ->
         push(i, r);
         if
-        :: r == 0 -> i++
+        :: r == 0 -> i++; accepted++
+        :: r == 2 -> break                /* QueueClosed: the item stays with us */
         :: else ->
             /* full: arm head_, re-check, sleep */
 #ifdef ASYNC_PRODUCER
@@ -142,21 +186,47 @@ active proctype Producer() {
             fi
         fi
     od;
-    /* close(): set closed; wake the consumer if it waits */
-    atomic { old = tail; tail = tail | CLOSED }
+    /* The end of the stream; in CLOSER and CONSUMER_CLOSES the other
+     * close() may race this one (close is idempotent, from any context). */
     if
-    :: (old & WAITING) -> wake_consumer()
+    :: r != 2 -> close()
     :: else -> skip
-    fi
+    fi;
+    p_done = true
+}
+
+#ifdef CLOSER
+active proctype Closer() {
+    byte cold;
+    close()
+}
+#endif
+
+/* Once both ends are done: every item put is accounted for. */
+active proctype Accounting() {
+    (p_done && c_done);
+#ifdef CONSUMER_CLOSES
+    assert(taken + DIST(IDX(head), IDX(tail)) == accepted)
+#else
+    assert(taken == accepted)
+#endif
 }
 
 active proctype Consumer() {
-    byte expect = 1; byte v; byte r; byte t; byte oldh;
+    byte expect = 1; byte v; byte r; byte t; byte oldh; byte cold;
     do
     :: true ->
         pop(v, r);
         if
-        :: r == 0 -> assert(v == expect); expect++
+        :: r == 0 -> assert(v == expect); expect++; taken++;
+#ifdef CONSUMER_CLOSES
+            if
+            :: true -> close(); break     /* close and stop reading */
+            :: true -> skip
+            fi
+#else
+            skip
+#endif
         :: else ->
             if
             :: (tail & CLOSED) && IDX(head) == IDX(tail) -> break   /* closed and drained: end marker */
@@ -207,5 +277,8 @@ active proctype Consumer() {
             fi
         fi
     od;
-    assert(expect == N + 1)
+#if !defined(CLOSER) && !defined(CONSUMER_CLOSES)
+    assert(expect == N + 1);
+#endif
+    c_done = true
 }

@@ -386,6 +386,15 @@ void StreamCore::close_now() noexcept {
     wake_all(closers_);
 }
 
+void StreamCore::check_released_here() const noexcept {
+    bool in_use = reading_ || !readers_.empty() || !writers_.empty() || !drainers_.empty() || !closers_.empty();
+    if (in_use && loop_here() == nullptr) [[unlikely]] {
+        port::fatal("asynclink: Stream destroyed (or assigned to) on a thread that is not running its loop while a "
+                    "task reads or waits on it; close or destroy it in a task of that loop (hand the request over "
+                    "with Loop::call_soon_threadsafe)");
+    }
+}
+
 std::shared_ptr<StreamCore> make_stream_core(int fd, bool owned, StreamOptions options) {
     if (fd < 0) throw UsageError("Stream given a negative file descriptor");
     if (options.limit == 0) throw UsageError("StreamOptions::limit must be at least 1");
@@ -409,7 +418,11 @@ Task<std::string> read_some(std::shared_ptr<StreamCore> core, std::size_t max) {
     StreamCore::ReadSession session(*core, operation);
     detail::ByteBuffer& buffer = core->read_buffer();
     if (max == 0) co_return std::string();
-    while (buffer.empty() && !core->fill(operation)) co_await core->wait_readable();
+    for (;;) {
+        core->drop_skipped();
+        if (!buffer.empty() || core->eof()) break;
+        if (!core->fill(operation)) co_await core->wait_readable();
+    }
     co_return buffer.take(std::min(max, buffer.size()));
 }
 
@@ -417,33 +430,45 @@ Task<std::string> read_exactly(std::shared_ptr<StreamCore> core, std::size_t n) 
     const char* operation = "Stream::readexactly";
     StreamCore::ReadSession session(*core, operation);
     detail::ByteBuffer& buffer = core->read_buffer();
-    while (buffer.size() < n) {
+    for (;;) {
+        core->drop_skipped();
+        if (buffer.size() >= n) break;
         if (core->eof()) throw IncompleteReadError(buffer.take(buffer.size()), n);
         if (!core->fill(operation)) co_await core->wait_readable();
     }
     co_return buffer.take(n);
 }
 
-// readuntil(), and readline() when `rest_at_eof` (the bytes left at the end of
-// the stream are returned instead of thrown).
+// readuntil(), and readline() when `is_readline` (the bytes left at the end
+// of the stream are returned instead of thrown, and a line beyond the limit is
+// skipped instead of left buffered).
 Task<std::string> read_until(std::shared_ptr<StreamCore> core, std::string separator, const char* operation,
-                             bool rest_at_eof) {
+                             bool is_readline) {
     if (separator.empty()) throw UsageError(std::string(operation) + " given an empty separator");
     StreamCore::ReadSession session(*core, operation);
     detail::ByteBuffer& buffer = core->read_buffer();
     const std::size_t limit = core->options().limit;
+    auto overrun = [&] {
+        LimitOverrunError error(buffer.size(), limit);
+        if (is_readline) {
+            core->skip_line();
+            core->drop_skipped();
+        }
+        return error;
+    };
     std::size_t searched = 0;  // no separator starts before this offset
     for (;;) {
+        if (core->drop_skipped()) searched = 0;
         std::size_t at = buffer.view().find(separator, searched);
         if (at != std::string_view::npos) {
-            if (at > limit) throw LimitOverrunError(buffer.size(), limit);
+            if (at > limit) throw overrun();
             co_return buffer.take(at + separator.size());
         }
         // A separator still to come would start at `searched` or later.
         searched = buffer.size() >= separator.size() ? buffer.size() - separator.size() + 1 : 0;
-        if (searched > limit) throw LimitOverrunError(buffer.size(), limit);
+        if (searched > limit) throw overrun();
         if (core->eof()) {
-            if (rest_at_eof) co_return buffer.take(buffer.size());
+            if (is_readline) co_return buffer.take(buffer.size());
             throw IncompleteReadError(buffer.take(buffer.size()), std::nullopt);
         }
         if (!core->fill(operation)) co_await core->wait_readable();
@@ -478,14 +503,20 @@ Stream::Stream(Stream&& other) noexcept = default;
 
 Stream& Stream::operator=(Stream&& other) noexcept {
     if (this != &other) {
-        if (core_) core_->abort();
+        if (core_) {
+            core_->check_released_here();
+            core_->abort();
+        }
         core_ = std::move(other.core_);
     }
     return *this;
 }
 
 Stream::~Stream() {
-    if (core_) core_->abort();
+    if (core_) {
+        core_->check_released_here();
+        core_->abort();
+    }
 }
 
 Stream Stream::adopt(int fd, StreamOptions options) { return Stream(detail::make_stream_core(fd, true, options)); }

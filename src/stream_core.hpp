@@ -100,6 +100,23 @@ public:
 
     ByteBuffer& read_buffer() noexcept { return rbuf_; }
     bool eof() const noexcept { return eof_; }
+
+    /// After readline() met a line longer than the limit: every read skips
+    /// the bytes up to and including the next '\n', buffered or still to come.
+    void skip_line() noexcept { skipping_line_ = true; }
+    /// Drops what skip_line() asked for from the buffer, as far as it goes;
+    /// true if it dropped anything.
+    bool drop_skipped() noexcept {
+        if (!skipping_line_ || rbuf_.empty()) return false;
+        std::size_t end = rbuf_.view().find('\n');
+        if (end == std::string_view::npos) {
+            rbuf_.clear();
+        } else {
+            rbuf_.consume(end + 1);
+            skipping_line_ = false;
+        }
+        return true;
+    }
     const StreamOptions& options() const noexcept { return options_; }
 
     /// One reading task at a time: held for the whole read operation, so a
@@ -134,6 +151,13 @@ public:
 
     void close(const char* operation);
     void abort() noexcept;
+    /// Before the Stream object lets go of the core (destroyed, assigned to):
+    /// on a thread that is not running the stream's loop while a task reads
+    /// or waits on it, the abort would wake that task from here, racing the
+    /// loop. Stops the program with a message instead. (Without a task using
+    /// it, letting go elsewhere is allowed: before the first use, and after
+    /// the loop is gone.)
+    void check_released_here() const noexcept;
     bool closing() const noexcept { return closing_; }
     bool closed() const noexcept { return fd_ < 0; }
     Waiter wait_closed() noexcept { return Waiter(closers_); }
@@ -183,6 +207,7 @@ private:
     /// return EAGAIN, and the next (level-triggered) report says when not.
     bool drained_ = false;
     bool eof_ = false;
+    bool skipping_line_ = false;  ///< see skip_line()
     bool paused_ = false;        ///< more than high_water buffered; drain() waits
     bool closing_ = false;       ///< close() called: close once flushed
     bool eof_pending_ = false;   ///< write_eof() called: shut down once flushed

@@ -9,6 +9,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace al = asynclink;
@@ -528,4 +529,78 @@ TEST(CancelBlocked, InASubCoroutineBlockedInAPrimitive) {
         EXPECT_EQ(q.qsize(), 1u);
     }());
     EXPECT_EQ(log, Log{"cancelled"});
+}
+
+// Issue 10 item 24: CancelledError is not a std::exception (asyncio moved
+// CancelledError out of Exception for the same reason), so the common
+// "log any std::exception and carry on" loop no longer swallows a cancel.
+namespace {
+
+// A worker that logs and survives every std::exception. Bounded (about a
+// second), so a swallowed cancel ends the test with a failure, not a hang.
+al::Task<int> worker_that_survives_std_exceptions(int& survived) {
+    int steps = 0;
+    for (; steps < 1000; ++steps) {
+        try {
+            if (steps == 0) throw std::runtime_error("a real error, survived");
+            co_await al::sleep(1ms);
+        } catch (const std::exception&) {
+            ++survived;
+        }
+    }
+    co_return steps;
+}
+
+}  // namespace
+
+TEST(CancelledErrorIsNotAStdException, ACatchOfStdExceptionInATaskDoesNotSwallowTheCancel) {
+    int survived = 0;
+    al::run([&]() -> al::Task<void> {
+        auto h = al::create_task(worker_that_survives_std_exceptions(survived));
+        co_await settle(10);
+        h.cancel();
+        EXPECT_THROW(co_await h, al::CancelledError);
+        EXPECT_TRUE(h.cancelled());
+    }());
+    EXPECT_EQ(survived, 1) << "only the runtime_error is caught by catch (const std::exception&)";
+}
+
+TEST(CancelledErrorIsNotAStdException, WaitForTimesOutAWorkerThatCatchesStdException) {
+    int survived = 0;
+    al::run([&]() -> al::Task<void> {
+        EXPECT_THROW(co_await al::wait_for(worker_that_survives_std_exceptions(survived), 1ms), al::TimeoutError);
+    }());
+}
+
+TEST(CancelledErrorIsNotAStdException, ItIsCaughtByNameOrByCatchAllAndSaysWhatHappened) {
+    EXPECT_FALSE((std::is_base_of_v<std::exception, al::CancelledError>));
+    EXPECT_STREQ(al::CancelledError().what(), "asynclink: task cancelled");
+    bool by_name = false;
+    bool by_catch_all = false;
+    al::run([&]() -> al::Task<void> {
+        auto sleeper = [](bool& caught) -> al::Task<void> {
+            try {
+                co_await al::sleep(1h);
+            } catch (const al::CancelledError&) {
+                caught = true;
+                throw;
+            }
+        };
+        auto first = al::create_task(sleeper(by_name));
+        auto second = al::create_task([](bool& caught) -> al::Task<void> {
+            try {
+                co_await al::sleep(1h);
+            } catch (...) {
+                caught = true;
+                throw;
+            }
+        }(by_catch_all));
+        co_await settle();
+        first.cancel();
+        second.cancel();
+        EXPECT_THROW(co_await first, al::CancelledError);
+        EXPECT_THROW(co_await second, al::CancelledError);
+    }());
+    EXPECT_TRUE(by_name);
+    EXPECT_TRUE(by_catch_all);
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace al = asynclink;
@@ -182,4 +183,39 @@ TEST(Lock, CancellingTheOnlyWaiterThenReleasingLeavesTheLockFree) {
         auto g = co_await lock.acquire();  // does not suspend forever
         EXPECT_TRUE(lock.locked());
     }());
+}
+
+// Issue 10 item 12: a Guard's destructor never throws (it is noexcept: a throw
+// there is std::terminate).
+
+TEST(LockGuard, ALockReleasedBehindTheGuardsBackIsNotReleasedAgainByTheGuard) {
+    // asyncio's lock.release() works while the guard is alive; the guard then
+    // owns nothing, and destroying it must not release the lock a waiter got
+    // meanwhile (nor throw "not held" from its destructor).
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        al::Lock lock;
+        auto guard = co_await lock.acquire();
+        auto waiter = al::create_task(take_and_log(log, lock, "w"));
+        co_await settle();
+        lock.release();  // handed to w
+        EXPECT_FALSE(guard.owns_lock());
+        { al::Lock::Guard dying = std::move(guard); }
+        EXPECT_TRUE(lock.locked()) << "the stale guard released the lock its waiter was handed";
+        co_await waiter;
+        EXPECT_FALSE(lock.locked());
+        auto again = co_await lock.acquire();  // and the lock still works
+        EXPECT_TRUE(again.owns_lock());
+    }());
+    EXPECT_EQ(log, (Log{"w got", "w releases"}));
+}
+
+TEST(LockGuardDeathTest, AGuardDestroyedOnAnotherThreadStopsWithAMessageNotATerminate) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(al::run([]() -> al::Task<void> {
+        al::Lock lock;
+        auto guard = co_await lock.acquire();
+        std::thread([g = std::move(guard)]() mutable { al::Lock::Guard dying = std::move(g); }).join();
+    }()),
+                 "Lock::Guard released on a thread that is not running the lock's loop");
 }

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "bridge_test_support.hpp"
@@ -63,7 +65,7 @@ static_assert(sizeof(Stamped<256>) == 256);
 // value(): every copy the loop gets is whole, and sequence numbers never go back.
 template <std::size_t Bytes>
 void expect_never_torn(int writers) {
-    al::Message<Stamped<Bytes>> m;
+    al::Message<Stamped<Bytes>, 3> m;  // up to three writer threads
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> published{0};
     std::vector<std::thread> threads;
@@ -440,7 +442,7 @@ TEST(Message, A256BytePayloadWrittenAtFullSpeedIsNeverSeenTorn) { expect_never_t
 TEST(Message, A4KiBPayloadWrittenAtFullSpeedIsNeverSeenTorn) { expect_never_torn<4096>(1); }
 
 TEST(Message, ThreeWritersAtOnceNeitherTearNorDeadlock) {
-    // Four slots: two writers never wait, a third waits for a free slot.
+    // Message<T, 3>: five slots, so no writer ever waits for one.
     expect_never_torn<256>(3);
 }
 
@@ -454,9 +456,9 @@ TEST(Message, NonTrivialPayloadsAreDestroyed) {
 }
 
 TEST(MessageDeathTest, AThrowingPayloadConstructorGivesItsSlotBack) {
-    // A set() whose copy throws claimed a slot; if it keeps the slot, three
-    // such throws leave one free slot, and the second set() after that spins
-    // forever waiting for a slot. The child checks that it does not.
+    // A set() whose copy throws claimed a slot; if it kept the slot, four
+    // such throws would leave set() no slot to claim (it would end the program
+    // or, before issue 10, spin forever). The child checks that it does not.
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_EXIT(
         {
@@ -472,6 +474,265 @@ TEST(MessageDeathTest, AThrowingPayloadConstructorGivesItsSlotBack) {
             }
             for (int i = 0; i < 8; ++i) m.set(Fragile(false, i));
             std::exit(thrown == 4 ? 0 : 1);
+        },
+        testing::ExitedWithCode(0), "");
+}
+
+TEST(Message, NextNeverYieldsTheSameSetTwiceWhileAnotherThreadClears) {
+    // As above, with a third thread calling clear() at full speed. A cleared
+    // set may be lost to next() (clear() won), but no next() may return the
+    // set the previous one returned.
+    al::Message<std::uint64_t> m;
+    std::atomic<bool> stop{false};
+    std::thread setter([&] {
+        for (std::uint64_t i = 1; !stop.load(std::memory_order_relaxed); ++i) {  // relaxed: a stop hint
+            m.set(i);
+            // A pause now and then, so the latest value is often one next()
+            // has already returned when the clear lands.
+            if (i % 4 == 0) std::this_thread::yield();
+        }
+    });
+    std::thread clearer([&] {
+        while (!stop.load(std::memory_order_relaxed)) m.clear();  // relaxed: a stop hint
+    });
+    std::uint64_t calls = 0;
+    std::uint64_t repeats = 0;
+    std::uint64_t went_back = 0;
+    al::run([&]() -> al::Task<void> {
+        std::uint64_t last = 0;
+        bridge_test::Budget budget(bridge_test::scaled(1'000'000), 3s);
+        for (; budget.more(calls); ++calls) {
+            std::uint64_t v = co_await al::wait_for(m.next(), hang_limit);
+            if (v == last) ++repeats;
+            if (v < last) ++went_back;
+            last = v;
+        }
+    }());
+    stop.store(true, std::memory_order_relaxed);
+    setter.join();
+    clearer.join();
+    EXPECT_GT(calls, 0u);
+    EXPECT_EQ(went_back, 0u);
+    EXPECT_EQ(repeats, 0u) << repeats << " of " << calls << " next() calls returned the value the previous call had";
+    std::printf("next() calls %llu\n", static_cast<unsigned long long>(calls));
+}
+
+namespace {
+
+// Nested signal handlers on one thread, each calling set() while the one it
+// interrupted is in the middle of its own: the copy constructor of this
+// payload raises the next level's signal. Level k's handler runs on
+// SIGRTMIN + k.
+struct Nested {
+    int level;
+    Nested(int l) : level(l) {}
+    Nested(const Nested& other);
+};
+
+constexpr int nested_setters = 4;  // the thread and three handler levels
+void* nested_target = nullptr;      // an al::Message<Nested, S>
+void (*nested_set)(int level) = nullptr;
+volatile sig_atomic_t nested_depth = 0;  // the deepest level that raises no further
+volatile sig_atomic_t nested_done = 0;
+
+Nested::Nested(const Nested& other) : level(other.level) {
+    if (level < nested_depth) raise(SIGRTMIN + level + 1);
+}
+
+template <unsigned Setters>
+void set_nested(int level) {
+    static_cast<al::Message<Nested, Setters>*>(nested_target)->set(Nested(level));
+}
+
+void set_one_level_deeper(int sig) {
+    nested_set(sig - SIGRTMIN);
+    nested_done = nested_done + 1;
+}
+
+using NestedWithinBound = al::Message<Nested, nested_setters>;
+using NestedBeyondBound = al::Message<Nested, nested_setters - 2>;  // the thread and two levels at most
+
+// Sets once (the message then holds a value), then once more from this
+// thread with handlers nested `depth` levels deep inside that set().
+template <unsigned Setters>
+void set_nested_from(al::Message<Nested, Setters>& m, int depth) {
+    nested_target = &m;
+    nested_set = &set_nested<Setters>;
+    m.set(Nested(0));
+    nested_depth = depth;
+    m.set(Nested(0));
+}
+
+volatile sig_atomic_t inner_ran = 0;
+volatile sig_atomic_t nested_at_once = 0;
+
+// Whether a raise() inside a handler runs the next handler before it returns,
+// as POSIX says for an unblocked signal. ThreadSanitizer defers signals
+// raised in a handler, so there the handlers would not nest and the tests
+// below would prove nothing.
+bool handlers_nest() {
+    struct sigaction inner {};
+    inner.sa_handler = [](int) { inner_ran = 1; };
+    sigemptyset(&inner.sa_mask);
+    sigaction(SIGRTMIN + 6, &inner, nullptr);
+    struct sigaction outer {};
+    outer.sa_handler = [](int) {
+        raise(SIGRTMIN + 6);
+        nested_at_once = inner_ran;
+    };
+    sigemptyset(&outer.sa_mask);
+    sigaction(SIGRTMIN + 5, &outer, nullptr);
+    inner_ran = 0;
+    nested_at_once = 0;
+    raise(SIGRTMIN + 5);
+    return nested_at_once == 1;
+}
+
+void install_nested_handlers() {
+    for (int level = 1; level <= 4; ++level) {
+        struct sigaction action {};
+        action.sa_handler = &set_one_level_deeper;
+        sigemptyset(&action.sa_mask);  // a deeper level may interrupt this one
+        sigaction(SIGRTMIN + level, &action, nullptr);
+    }
+}
+
+}  // namespace
+
+TEST(MessageDeathTest, SetCallsNestedUpToTheSetterBoundNeverWait) {
+    // The message holds a value, and the thread's set() is interrupted by a
+    // handler whose set() is interrupted by another, three levels deep: four
+    // set() calls in progress at once, as many as Setters allows. Each must
+    // find a slot at once (with four slots and one of them current, the
+    // fourth used to wait for a slot forever). SIGALRM ends a child that hangs.
+    if (!handlers_nest()) GTEST_SKIP() << "signal handlers do not nest here (ThreadSanitizer)";
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            alarm(10);
+            install_nested_handlers();
+            static NestedWithinBound m;
+            set_nested_from(m, nested_setters - 1);
+            std::exit(nested_done == nested_setters - 1 && m.is_set() ? 0 : 1);
+        },
+        testing::ExitedWithCode(0), "");
+}
+
+TEST(MessageDeathTest, MoreSetCallsAtOnceThanSettersAbortNamingTheParameter) {
+    // One nesting level more than Setters: the program ends with a message
+    // saying what to raise, instead of hanging in the handler.
+    if (!handlers_nest()) GTEST_SKIP() << "signal handlers do not nest here (ThreadSanitizer)";
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            alarm(10);
+            install_nested_handlers();
+            static NestedBeyondBound m;
+            set_nested_from(m, 2);
+        },
+        "more set\\(\\) calls at once than the Setters template parameter");
+}
+
+namespace {
+struct Plain {
+    int a;
+    double b;
+};
+}  // namespace
+
+// The contract for handlers, checked at compile time.
+static_assert(al::Message<Plain>::handler_safe);
+static_assert(al::Message<std::array<std::uint64_t, 8>, 3>::handler_safe);
+static_assert(!al::Message<std::string>::handler_safe, "~string may free(): not for a handler");
+static_assert(!al::Message<std::unique_ptr<int>>::handler_safe);
+
+TEST(Message, ThePayloadASetReplacesIsDestroyedInTheSettingContext) {
+    // The documented cost of a non-trivial T: set() destroys the value of the
+    // slot it reuses where it runs (which is why a handler needs handler_safe).
+    static thread_local int destroyed_here = 0;
+    struct Counted {
+        int n;
+        Counted(int v) : n(v) {}
+        Counted(const Counted&) = default;
+        ~Counted() { ++destroyed_here; }
+    };
+    al::Message<Counted> m;
+    int on_setter = 0;
+    std::thread setter([&] {
+        for (int i = 0; i < 16; ++i) m.set(Counted(i));
+        on_setter = destroyed_here;
+    });
+    setter.join();
+    EXPECT_GT(on_setter, 0);
+}
+
+namespace {
+
+// 1 MiB: more than the stack of the thread that runs the loop below.
+struct Huge {
+    std::array<std::uint64_t, (1u << 20) / sizeof(std::uint64_t)> words;
+    static std::unique_ptr<Huge> of(std::uint64_t n) {
+        auto h = std::make_unique<Huge>();
+        h->words.fill(n);
+        return h;
+    }
+    bool all(std::uint64_t n) const {
+        for (auto w : words) {
+            if (w != n) return false;
+        }
+        return true;
+    }
+};
+
+// Runs `body` on a thread with a 256 KiB stack.
+template <class F>
+void on_small_stack(F body) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t thread;
+    ASSERT_EQ(pthread_create(
+                  &thread, &attr,
+                  [](void* arg) -> void* {
+                      (*static_cast<F*>(arg))();
+                      return nullptr;
+                  },
+                  &body),
+              0);
+    pthread_join(thread, nullptr);
+    pthread_attr_destroy(&attr);
+}
+
+}  // namespace
+
+TEST(MessageDeathTest, APayloadLargerThanTheLoopsStackIsReadThroughEveryPath) {
+    // next(), co_await and value() copy the payload from its slot straight
+    // into the task's variable (in its coroutine frame, on the heap), never
+    // through a temporary on the loop's stack. The child crashes otherwise.
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            auto m = std::make_unique<al::Message<Huge>>();
+            bool ok = true;
+            on_small_stack([&] {
+                al::run([&]() -> al::Task<void> {
+                    // Each variable lives across a suspension, so the
+                    // compiler must keep it in the frame (a local that does
+                    // not may stay on the stack: clang does so under ASan).
+                    m->set(*Huge::of(1));
+                    Huge a = co_await m->next();
+                    co_await al::sleep(0);
+                    ok = ok && a.all(1);
+                    m->set(*Huge::of(2));
+                    Huge b = co_await *m;
+                    co_await al::sleep(0);
+                    ok = ok && b.all(2);
+                    Huge c = m->value();
+                    co_await al::sleep(0);
+                    ok = ok && c.all(2);
+                }());
+            });
+            std::exit(ok ? 0 : 1);
         },
         testing::ExitedWithCode(0), "");
 }

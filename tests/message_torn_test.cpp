@@ -36,7 +36,7 @@ namespace {
 constexpr int loop_cpu = 0;
 int other_cpu() { return al::port::cpu_count() > 1 ? 1 : 0; }
 
-constexpr std::size_t writer_count = 3;  // two threads, and a signal handler in the second test
+constexpr unsigned writer_count = 3;  // two threads, and a signal handler in the second test: Message<T, 3>
 
 /// 256 bytes: who wrote it, which write it was, bytes that depend on both, and
 /// a checksum (FNV-1a) over everything before it.
@@ -76,7 +76,7 @@ static_assert(sizeof(Payload) == 256);
 /// Writers set until told to stop; each counts its writes.
 class Writers {
 public:
-    explicit Writers(al::Message<Payload>& message) : message_(message) {}
+    explicit Writers(al::Message<Payload, writer_count>& message) : message_(message) {}
 
     void start() {
         // Writer 0 on the other core; writer 1 wherever the scheduler puts it,
@@ -103,7 +103,7 @@ private:
         }
     }
 
-    al::Message<Payload>& message_;
+    al::Message<Payload, writer_count>& message_;
     std::atomic<bool> stop_{false};
     std::array<std::atomic<std::uint64_t>, 2> writes_{};
     std::vector<std::thread> threads_;
@@ -141,7 +141,7 @@ struct Reader {
     /// co_await (returns at once while set), a quarter value(), and one read
     /// in 1024 next(), which clears and waits for a new set (the sleep/wake
     /// path; rare, since each costs a wake-up).
-    al::Task<void> read(al::Message<Payload>& message, std::size_t writers) {
+    al::Task<void> read(al::Message<Payload, writer_count>& message, std::size_t writers) {
         bridge_test::Budget budget(scaled(5'000'000), std::chrono::milliseconds(scaled(2000, 200)));
         for (std::uint64_t i = 0; budget.more(i) || !saw_every(writers); ++i) {
             if ((i & 1023) == 0) {
@@ -167,7 +167,7 @@ struct Reader {
 /// The signal handler's writer: its own sequence, touched only by the handler
 /// (which always runs on the loop's thread, one invocation at a time).
 struct HandlerWriter {
-    al::Message<Payload>* message;
+    al::Message<Payload, writer_count>* message;
     std::uint64_t sequence = 0;
     static void write(void* self) noexcept {
         auto& w = *static_cast<HandlerWriter*>(self);
@@ -178,7 +178,7 @@ struct HandlerWriter {
 }  // namespace
 
 TEST(MessageTorn, TwoWriterThreadsAtFullSpeedNeverTearA256BytePayload) {
-    al::Message<Payload> message;
+    al::Message<Payload, writer_count> message;
     message.set(Payload::make(0, 0));
     Reader reader;
     Watchdog watchdog(reader.progress, [&] { return "message reader stuck"; });
@@ -196,7 +196,7 @@ TEST(MessageTorn, TwoWriterThreadsAtFullSpeedNeverTearA256BytePayload) {
 }
 
 TEST(MessageTorn, ASignalHandlerSettingItWhileTheLoopCopiesItOutNeverTearsIt) {
-    al::Message<Payload> message;
+    al::Message<Payload, writer_count> message;
     message.set(Payload::make(0, 0));
     Reader reader;
     Watchdog watchdog(reader.progress, [&] { return "message reader stuck"; });

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -308,4 +310,149 @@ TEST(QueueCancel, NoItemIsLostOrDuplicatedUnderRandomCancellation) {
     std::sort(sent.begin(), sent.end());
     EXPECT_EQ(sent.size(), 400u);
     EXPECT_EQ(received, sent);
+}
+
+// Issue 10 item 20: an item whose copy throws (and which has no move
+// constructor, so every hand-over copies it) is never lost, and nor is a
+// waiting task: whichever copy throws, each item is in exactly one place
+// and every waiter is still waiting or has been answered.
+namespace {
+
+struct CopyFailed : std::runtime_error {
+    CopyFailed() : std::runtime_error("copy failed") {}
+};
+
+struct Fragile {
+    int value;
+    explicit Fragile(int v) : value(v) {}
+    Fragile(const Fragile& other) : value(other.value) { count_copy(); }
+    Fragile& operator=(const Fragile& other) {
+        count_copy();
+        value = other.value;
+        return *this;
+    }
+    ~Fragile() = default;
+
+    /// The n-th copy from now throws (0: none does).
+    static void fail_copy(int n) { copies_until_failure = n; }
+
+private:
+    static void count_copy() {
+        if (copies_until_failure > 0 && --copies_until_failure == 0) throw CopyFailed();
+    }
+    static inline int copies_until_failure = 0;
+};
+
+}  // namespace
+
+TEST(QueueExceptionSafety, AGetterIsAnsweredWhicheverHandOverCopyThrows) {
+    for (int n = 1; n <= 3; ++n) {
+        std::vector<int> got;
+        al::run([&]() -> al::Task<void> {
+            al::Queue<Fragile> q;
+            auto getter = al::create_task([&q, &got]() -> al::Task<void> {
+                while (got.empty()) {
+                    try {
+                        Fragile f = co_await q.get();
+                        got.push_back(f.value);
+                    } catch (const CopyFailed&) {
+                        // The copy out of the queue failed; the item must still be there.
+                    }
+                }
+            });
+            co_await settle();
+            Fragile::fail_copy(n);
+            bool put_threw = false;
+            try {
+                q.put_nowait(Fragile(n));
+            } catch (const CopyFailed&) {
+                put_threw = true;
+                EXPECT_EQ(q.qsize(), 0u) << "a put that threw enqueued its item";
+            }
+            co_await settle();
+            Fragile::fail_copy(0);
+            if (put_threw) q.put_nowait(Fragile(n));  // the getter must still be waiting for it
+            co_await settle();
+            if (getter.done()) {
+                co_await getter;
+            } else {
+                ADD_FAILURE() << "copy " << n << " threw and the getter was never answered";
+                getter.cancel();
+                EXPECT_THROW(co_await getter, al::CancelledError);
+            }
+            EXPECT_EQ(q.qsize(), 0u) << "copy " << n;
+        }());
+        EXPECT_EQ(got, std::vector<int>{n}) << "copy " << n << " threw";
+    }
+}
+
+TEST(QueueExceptionSafety, ARefillFromAWaitingPutterWhoseCopyThrowsLosesNoItem) {
+    for (int n = 1; n <= 3; ++n) {
+        std::vector<int> taken;
+        bool put_done = false;
+        bool put_failed = false;
+        al::run([&]() -> al::Task<void> {
+            al::Queue<Fragile> q(1);
+            q.put_nowait(Fragile(1));
+            Fragile mine(2);
+            auto putter = al::create_task([&]() -> al::Task<void> {
+                try {
+                    co_await q.put(std::ref(mine));
+                    put_done = true;
+                } catch (const CopyFailed&) {
+                    put_failed = true;
+                }
+            });
+            co_await settle();  // the putter waits: the queue is full
+            Fragile::fail_copy(n);
+            try {
+                Fragile f = q.get_nowait();
+                taken.push_back(f.value);
+            } catch (const CopyFailed&) {
+                EXPECT_EQ(q.qsize(), 1u) << "a get that threw took its item";
+            }
+            co_await settle();
+            Fragile::fail_copy(0);
+            while (!q.empty()) taken.push_back(q.get_nowait().value);
+            co_await settle();
+            if (!putter.done()) {
+                ADD_FAILURE() << "copy " << n << " threw and the putter was never answered";
+                putter.cancel();
+                EXPECT_THROW(co_await putter, al::CancelledError);
+            }
+            EXPECT_EQ(mine.value, 2) << "the caller's item changed";
+            if (put_failed) {
+                EXPECT_EQ(std::count(taken.begin(), taken.end(), 2), 0);
+            }
+        }());
+        EXPECT_TRUE(put_done != put_failed) << "copy " << n;
+        std::vector<int> expected{1};
+        if (put_done) expected.push_back(2);
+        EXPECT_EQ(taken, expected) << "copy " << n << " threw";
+    }
+}
+
+// Found by fuzz_queue: an item promised to a woken getter does not count in
+// qsize(), so taking it makes no room; the refill from a waiting putter used
+// to push anyway, leaving qsize() == 2 in a queue of maxsize 1.
+TEST(Queue, TakingAPromisedItemMakesNoRoomForAWaitingPutter) {
+    al::run([]() -> al::Task<void> {
+        Log log;
+        al::Queue<int> q(1);
+        auto getter = al::create_task(get_and_log(log, q, "g"));
+        co_await settle();            // g waits on the empty queue
+        // The putter is queued to run before g (woken by the first put), so
+        // it finds the queue full and waits while 1 is still promised to g.
+        auto putter = al::create_task(put_and_log(log, q, 3));
+        q.put_nowait(1);              // promised to g
+        q.put_nowait(2);              // free: the queue is full now
+        co_await settle();
+        EXPECT_EQ(co_await std::move(getter), 1);
+        EXPECT_LE(q.qsize(), q.maxsize());
+        EXPECT_EQ(q.qsize(), 1u);
+        EXPECT_FALSE(putter.done());  // still waiting for room
+        EXPECT_EQ(q.get_nowait(), 2);  // this get makes room: 3 goes in
+        co_await std::move(putter);
+        EXPECT_EQ(drain(q), (std::vector<int>{3}));
+    }());
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace al = asynclink;
@@ -139,4 +140,16 @@ TEST(Semaphore, APermitHandedToAWaiterThatIsThenCancelledIsNotLeaked) {
         EXPECT_EQ(sem.value(), 1u);
     }());
     EXPECT_EQ(log, (Log{"a got", "a cancelled", "b got", "b releases"}));
+}
+
+// Issue 10 item 12: a Guard's destructor never throws (it is noexcept: a throw
+// there is std::terminate).
+TEST(SemaphoreGuardDeathTest, AGuardDestroyedOnAnotherThreadStopsWithAMessageNotATerminate) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(al::run([]() -> al::Task<void> {
+        al::Semaphore sem(1);
+        auto permit = co_await sem.acquire();
+        std::thread([p = std::move(permit)]() mutable { al::Semaphore::Guard dying = std::move(p); }).join();
+    }()),
+                 "Semaphore::Guard released on a thread that is not running the semaphore's loop");
 }

@@ -199,3 +199,59 @@ TEST(SharedDeathTest, TwoWritersAtOnceAbortWithAMessage) {
         },
         "Shared<T>::write called from two contexts at once; it has one writer");
 }
+
+namespace {
+struct ReadInHandler {
+    al::Shared<Reading<64>>* shared;
+    std::atomic<std::uint64_t> whole{0};
+    std::atomic<std::uint64_t> torn{0};
+};
+
+void blocking_read_in_handler(void* arg) noexcept {
+    auto& r = *static_cast<ReadInHandler*>(arg);
+    // relaxed (both): tallies read after the timer is gone.
+    (r.shared->read().consistent() ? r.whole : r.torn).fetch_add(1, std::memory_order_relaxed);
+}
+
+// No default constructor: Shared<T> must not need one.
+struct Calibrated {
+    explicit Calibrated(int g) : gain(g) {}
+    int gain;
+};
+}  // namespace
+
+TEST(SharedDeathTest, ReadInASignalHandlerThatInterruptsTheWriterReturnsAtOnce) {
+    // The handler interrupts write() at random points, often in the middle of
+    // it, and calls read(): a reader that waited for the writer to finish would
+    // wait forever there (the writer resumes only when the handler returns).
+    // The child reports how it went; SIGALRM ends a child stuck in read().
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            alarm(20);
+            al::Shared<Reading<64>> s;
+            ReadInHandler state{&s};
+            std::uint64_t ticks = 0;
+            {
+                al::PeriodicSignal timer(100us, &blocking_read_in_handler, &state);
+                bridge_test::Budget budget(bridge_test::scaled(2'000'000));
+                for (std::uint64_t i = 0; budget.more(i); ++i) s.write(Reading<64>::make(i));
+                ticks = timer.ticks();
+            }
+            // Not whole == ticks: a tick may land between reading ticks() and
+            // the timer's end (and under TSan a handler runs late), so the
+            // counts can differ by the calls in flight. What matters: the
+            // handlers ran, each read returned, none saw a torn value.
+            std::exit(ticks > 0 && state.whole.load() > 0 && state.torn.load() == 0 ? 0 : 1);
+        },
+        testing::ExitedWithCode(0), "");
+}
+
+TEST(Shared, TypesWithoutADefaultConstructorWork) {
+    al::Shared<Calibrated> s(Calibrated(2));
+    EXPECT_EQ(s.read().gain, 2);
+    s.write(Calibrated(5));
+    EXPECT_EQ(s.read().gain, 5);
+    ASSERT_TRUE(s.try_read());
+    EXPECT_EQ(s.try_read()->gain, 5);
+}

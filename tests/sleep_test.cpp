@@ -2,6 +2,8 @@
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -153,4 +155,63 @@ TEST(Sleep, ManySleepersAllWake) {
         for (auto& s : sleepers) co_await s;
     }());
     EXPECT_EQ(woken, 1000);
+}
+
+// Issue 10 item 23: a duration too long for the clock saturates (the deadline
+// becomes "never") instead of overflowing into an instant wake-up.
+namespace {
+
+// Starts a task that awaits `sleeper`, lets the loop run a few iterations and
+// checks the sleep is still pending; then cancels it.
+template <class Aw>
+al::Task<void> expect_still_sleeping(Aw sleeper, const char* what) {
+    bool woke = false;
+    auto h = al::create_task([](Aw s, bool& w) -> al::Task<void> {
+        co_await std::move(s);
+        w = true;
+    }(std::move(sleeper), woke));
+    for (int i = 0; i < 5; ++i) co_await al::sleep(0);
+    co_await al::sleep(1ms);
+    EXPECT_FALSE(woke) << what << " returned at once";
+    h.cancel();
+    EXPECT_THROW(co_await h, al::CancelledError);
+}
+
+}  // namespace
+
+TEST(SleepSaturates, DurationsBeyondTheClocksRangeSleepForever) {
+    al::run([]() -> al::Task<void> {
+        co_await expect_still_sleeping(al::sleep(std::chrono::hours::max()), "sleep(hours::max())");
+        co_await expect_still_sleeping(al::sleep(std::chrono::seconds::max()), "sleep(seconds::max())");
+        co_await expect_still_sleeping(al::sleep(std::chrono::milliseconds::max()), "sleep(milliseconds::max())");
+        co_await expect_still_sleeping(al::sleep(std::chrono::nanoseconds::max()), "sleep(nanoseconds::max())");
+        co_await expect_still_sleeping(al::sleep(std::chrono::duration<double>(1e30)), "sleep(1e30 s)");
+        co_await expect_still_sleeping(al::sleep_ms(std::numeric_limits<std::int64_t>::max()),
+                                       "sleep_ms(INT64_MAX)");
+    }());
+}
+
+TEST(SleepSaturates, HugeNegativeAndNanDurationsYield) {
+    al::run([]() -> al::Task<void> {
+        co_await al::sleep(std::chrono::hours::min());
+        co_await al::sleep(std::chrono::duration<double>(-1e30));
+        co_await al::sleep(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN()));
+        co_await al::sleep_ms(std::numeric_limits<std::int64_t>::min());
+    }());
+}
+
+TEST(SleepSaturates, TheConversionSaturatesAndOtherwiseTruncatesAsDurationCast) {
+    using std::chrono::nanoseconds;
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::hours::max()), nanoseconds::max());
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::hours::min()), nanoseconds::min());
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::seconds(9'223'372'036)), nanoseconds(9'223'372'036'000'000'000));
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::seconds(9'223'372'037)), nanoseconds::max());
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::duration<double>(1e30)), nanoseconds::max());
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::duration<double>(-1e30)), nanoseconds::min());
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::duration<double, std::milli>(1.5)), nanoseconds(1'500'000));
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::duration<long long, std::pico>(2'999)), nanoseconds(2));
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::duration<unsigned long long, std::pico>(~0ull)),
+              nanoseconds(~0ull / 1000));
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::duration<long long, std::ratio<1, 3>>(30'000'000'000)),
+              nanoseconds::max());
 }

@@ -159,16 +159,47 @@ TEST(Stream, ReaduntilBeyondTheLimitThrowsAndConsumesNothing) {
         auto [w, r] = al::open_socketpair(options);
         w.write("0123456789abcdef");
         try {
-            co_await r.readline();
+            co_await r.readuntil("\n");
             ADD_FAILURE() << "expected LimitOverrunError";
         } catch (const al::LimitOverrunError& e) {
             EXPECT_GE(e.buffered(), 9u);
         }
-        EXPECT_EQ(co_await r.read(100), "0123456789abcdef");
+        EXPECT_EQ(co_await r.read(100), "0123456789abcdef");  // as asyncio: still buffered
         // A line of exactly the limit (separator excluded) is accepted.
         w.write("12345678\n123456789\n");
-        EXPECT_EQ(co_await r.readline(), "12345678\n");
+        EXPECT_EQ(co_await r.readuntil("\n"), "12345678\n");
+        EXPECT_THROW(co_await r.readuntil("\n"), al::LimitOverrunError);
+        EXPECT_EQ(co_await r.readuntil("9\n"), "123456789\n");
+    }());
+}
+
+// Issue 10 item 26: readline() skips a line longer than the limit, as the
+// docs say, instead of throwing at every later call while read() returns it.
+TEST(Stream, ReadlineBeyondTheLimitThrowsOnceAndSkipsThatLine) {
+    run_bounded([]() -> al::Task<void> {
+        al::StreamOptions options;
+        options.limit = 8;
+        auto [w, r] = al::open_socketpair(options);
+        // The separator beyond the limit is already buffered.
+        w.write("0123456789\nnext\n");
         EXPECT_THROW(co_await r.readline(), al::LimitOverrunError);
+        EXPECT_EQ(co_await r.readline(), "next\n");
+        // The rest of the overlong line has not arrived yet: it is skipped as it comes.
+        w.write("0123456789abcdef");
+        EXPECT_THROW(co_await r.readline(), al::LimitOverrunError);
+        auto line = al::create_task(r.readline());
+        co_await yield(3);
+        w.write("still the long line");
+        co_await yield(3);
+        w.write(" and its end\nshort\n");
+        EXPECT_EQ(co_await line, "short\n");
+        // read() does not see a skipped line either.
+        w.write("0123456789abcdef");
+        EXPECT_THROW(co_await r.readline(), al::LimitOverrunError);
+        w.write("more of it\nafter");
+        EXPECT_EQ(co_await r.read(100), "after");
+        w.close();
+        EXPECT_EQ(co_await r.read(100), "");
     }());
 }
 
@@ -708,3 +739,20 @@ TEST(Stream, OpenSerialOpensThePtyTerminalByPath) {
 }
 
 }  // namespace
+
+// Issue 10 item 25: a Stream destroyed on another thread while a task reads
+// it would wake the reader from that thread (a data race, and an empty read):
+// the program stops with a message instead.
+TEST(StreamDeathTest, DestroyedOnAnotherThreadWhileATaskReadsStopsWithAMessage) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(run_bounded([]() -> al::Task<void> {
+        auto [w, r] = al::open_socketpair();
+        auto reader = al::create_task(r.read(10));
+        co_await yield(3);  // the reader waits for bytes
+        al::Stream* stream = &r;
+        std::thread([stream] { al::Stream dying = std::move(*stream); }).join();
+        co_await yield(3);
+        (void)co_await reader;
+    }()),
+                 "Stream destroyed \\(or assigned to\\) on a thread that is not running its loop");
+}

@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace al = asynclink;
@@ -322,4 +323,41 @@ TEST(UnretrievedException, AHandleThatOutlivesItsLoopStillReports) {
     }
     std::string err = testing::internal::GetCapturedStderr();
     EXPECT_NE(err.find("after the loop"), std::string::npos) << err;
+}
+
+// Issue 10 item 25: a TaskHandle's reference count is not atomic; copying or
+// destroying a handle on another thread while its loop lives stops the
+// program with a message instead of racing.
+TEST(TaskHandleDeathTest, CopiedOnAnotherThreadStopsWithAMessage) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(al::run([]() -> al::Task<void> {
+        auto h = al::create_task([]() -> al::Task<void> { co_await al::sleep(1h); }());
+        std::thread([&h] { al::TaskHandle<void> copy = h; }).join();
+        h.cancel();
+        co_await al::sleep(0);
+    }()),
+                 "TaskHandle copied on a thread that is not its loop's");
+}
+
+TEST(TaskHandleDeathTest, DestroyedOnAnotherThreadStopsWithAMessage) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(al::run([]() -> al::Task<void> {
+        auto h = al::create_task([]() -> al::Task<void> { co_await al::sleep(1h); }());
+        std::thread([moved = std::move(h)]() mutable { al::TaskHandle<void> dying = std::move(moved); }).join();
+        co_await al::sleep(0);
+    }()),
+                 "TaskHandle destroyed on a thread that is not its loop's");
+}
+
+TEST(TaskHandle, AHandleThatOutlivedItsLoopMayBeCopiedAndDroppedOnAnotherThread) {
+    al::TaskHandle<int> kept;
+    al::run([&]() -> al::Task<void> {
+        kept = al::create_task([]() -> al::Task<int> { co_return 5; }());
+        co_await kept;
+    }());
+    std::thread([&kept] {
+        al::TaskHandle<int> copy = kept;
+        EXPECT_EQ(copy.result(), 5);
+    }).join();
+    EXPECT_EQ(kept.result(), 5);
 }

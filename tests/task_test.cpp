@@ -2,10 +2,13 @@
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>
 
+#include <coroutine>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -200,4 +203,83 @@ TEST(Task, LoopCurrentIsTheRunningLoop) {
     }());
     EXPECT_EQ(seen, &loop);
     EXPECT_EQ(al::Loop::current_or_null(), nullptr);
+}
+
+// Issue 10 item 26: Task<T&> returns a reference, through every way of
+// awaiting it.
+namespace {
+
+struct Registry {
+    std::string name = "registry";
+    al::Task<std::string&> name_ref() { co_return name; }
+    al::Task<const std::string&> name_after_yield() {
+        co_await al::sleep(0);
+        co_return name;
+    }
+};
+
+}  // namespace
+
+TEST(TaskOfReference, ReturnsTheSameObjectThroughCoAwaitCreateTaskWaitForAndRun) {
+    Registry r;
+    al::run([&]() -> al::Task<void> {
+        std::string& direct = co_await r.name_ref();
+        EXPECT_EQ(&direct, &r.name);
+        const std::string& later = co_await r.name_after_yield();
+        EXPECT_EQ(&later, &r.name);
+        auto h = al::create_task(r.name_after_yield());
+        const std::string& from_handle = co_await h;
+        EXPECT_EQ(&from_handle, &r.name);
+        EXPECT_EQ(&h.result(), &r.name);
+        std::string& timed = co_await al::wait_for(r.name_ref(), 1h);
+        EXPECT_EQ(&timed, &r.name);
+        auto [a, b] = co_await al::gather(r.name_ref(), r.name_after_yield());
+        EXPECT_EQ(&a, &r.name);
+        EXPECT_EQ(&b, &r.name);
+    }());
+    std::string& from_run = al::run(r.name_ref());
+    EXPECT_EQ(&from_run, &r.name);
+}
+
+// Issue 10 item 26: a coroutine lambda with captures, passed to create_task
+// as a callable, keeps its captures alive as long as the task runs.
+TEST(CreateTaskOfACallable, KeepsTheLambdasCapturesAliveWhileTheTaskRuns) {
+    std::vector<std::string> log;
+    al::run([&]() -> al::Task<void> {
+        al::TaskHandle<int> h;
+        {
+            std::string name = "worker";
+            auto v = std::make_shared<int>(7);
+            // By value: the lambda object is the only owner of these copies.
+            h = al::create_task([name, v, &log]() -> al::Task<int> {
+                co_await al::sleep(1ms);
+                log.push_back(name);
+                co_return *v;
+            });
+        }  // the closure passed in is gone; the task's copy is not
+        EXPECT_EQ(co_await h, 7);
+        auto t = al::owning_task([&log, suffix = std::string("!")]() -> al::Task<void> {
+            co_await al::sleep(0);
+            log.push_back("owned" + suffix);
+        });
+        co_await std::move(t);
+    }());
+    EXPECT_EQ(log, (std::vector<std::string>{"worker", "owned!"}));
+}
+
+// Issue 10 item 25: a co_await of an awaitable asynclink cannot resume used to
+// leave run() hanging without a word. Where a coroutine's suspension passes
+// through asynclink (any co_await of a Task), it is detected and the program
+// stops with a message. (A bare co_await of it in a task's root coroutine, before any
+// co_await of a Task, is not: docs/guide.md.)
+TEST(TaskDeathTest, SuspendingAtAForeignAwaitableStopsWithAMessageInsteadOfHanging) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            alarm(10);  // a hang is killed by SIGALRM, which does not print the message: the test fails
+            al::run([]() -> al::Task<void> {
+                co_await []() -> al::Task<void> { co_await std::suspend_always{}; }();
+            }());
+        },
+        "a task suspended at a co_await of an awaitable that is not asynclink's");
 }

@@ -266,3 +266,21 @@ TEST(ThreadSafeEvent, DestroyingItWithAWakeUpStillPostedIsSafe) {
         co_await settle();
     }());
 }
+
+TEST(ThreadSafeEvent, AWaiterWakesWhenTheEpochHasComeRoundToItsOwn) {
+    // The epoch has 30 bits: 2^30 sets (each but the last cleared again)
+    // while the loop looks away bring it back to the value a waiter recorded.
+    // The event is set then, so the waiter must wake all the same. The seam
+    // stands in for the first 2^30 - 1 set()/clear() pairs.
+    al::detail::EventCore core;
+    al::run([&]() -> al::Task<void> {
+        auto waiter = al::create_task([](al::detail::EventCore& c) -> al::Task<void> {
+            co_await c.wait("ThreadSafeEvent::wait");
+        }(core));
+        co_await settle();
+        core.skip_epochs_for_test((1u << 30) - 1);
+        core.set();
+        co_await al::wait_for(waiter, hang_limit);
+        EXPECT_TRUE(core.is_set());
+    }());
+}

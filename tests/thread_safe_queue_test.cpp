@@ -150,10 +150,10 @@ TEST(ThreadSafeQueue, QueuedItemsAreDestroyedWithTheQueue) {
 TEST(ThreadSafeQueue, TryPutLeavesTheItemWithTheCallerWhenFull) {
     al::ThreadSafeQueue<Item> q(1);
     Item first = make_item(1);
-    EXPECT_TRUE(q.try_put(first));
+    EXPECT_TRUE(q.try_put(std::move(first)));
     EXPECT_EQ(first, nullptr) << "an accepted item is moved in";
     Item second = make_item(2);
-    EXPECT_FALSE(q.try_put(second));
+    EXPECT_FALSE(q.try_put(std::move(second)));
     ASSERT_NE(second, nullptr) << "a refused item must stay with the caller";
     EXPECT_EQ(*second, 2u);
 }
@@ -217,7 +217,7 @@ TEST(ThreadSafeQueue, PutOnAClosedQueueFailsAndLeavesTheItemWithTheCaller) {
     al::ThreadSafeQueue<Item> q(4);
     q.close();
     Item item = make_item(7);
-    EXPECT_FALSE(q.try_put(item));
+    EXPECT_FALSE(q.try_put(std::move(item)));
     ASSERT_NE(item, nullptr);
     EXPECT_EQ(*item, 7u);
     EXPECT_THROW(q.put_sync(make_item(8)), al::QueueClosed);
@@ -275,7 +275,7 @@ TEST(ThreadSafeQueue, MoveOnlyItemsTravelThroughEveryApi) {
     // Item is a unique_ptr: this compiles only if the queue never copies.
     al::ThreadSafeQueue<Item> q(8);
     Item a = make_item(1);
-    EXPECT_TRUE(q.try_put(a));
+    EXPECT_TRUE(q.try_put(std::move(a)));
     q.put_sync(make_item(2));
     q.put_sync(make_item(3), true);
     std::uint64_t* raw = nullptr;
@@ -415,7 +415,7 @@ TEST(ThreadSafeQueue, CloseRacingTheProducerLosesNothingAndDuplicatesNothing) {
         std::thread producer([&] {
             for (std::uint64_t i = 0;; ++i) {
                 Item item = make_item(i);
-                while (!q.try_put(item)) {
+                while (!q.try_put(std::move(item))) {
                     if (q.closed()) {
                         refused = std::move(item);
                         return;
@@ -603,4 +603,70 @@ TEST(ThreadSafeQueue, StressBothWaysAcrossCoresWithRandomPauses) {
     consumer.join();
     EXPECT_GT(loop_received, 0u);
     EXPECT_EQ(thread_received, loop_received);
+}
+
+// Issue 10 item 26: try_put(lvalue) moved from the caller's object while
+// put_sync(lvalue) copied it. Every put now copies an lvalue and moves an rvalue.
+TEST(ThreadSafeQueue, EveryPutCopiesAnLvalueAndMovesAnRvalue) {
+    al::ThreadSafeQueue<std::string> q(8);
+    std::string text = "a string too long for the small-string buffer, so a move empties it";
+    const std::string original = text;
+    EXPECT_TRUE(q.try_put(text));
+    EXPECT_EQ(text, original) << "try_put(lvalue) must copy, as put_sync(lvalue) does";
+    q.put_sync(text);
+    EXPECT_EQ(text, original);
+    q.put_sync(text, true);
+    EXPECT_EQ(text, original);
+    al::run([&]() -> al::Task<void> { co_await q.put(text); }());
+    EXPECT_EQ(text, original);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(q.get_sync(), original);
+
+    EXPECT_TRUE(q.try_put(std::move(text)));
+    EXPECT_TRUE(text.empty()) << "an rvalue that was accepted is moved in";
+    EXPECT_EQ(q.get_sync(), original);
+
+    // A refused lvalue or rvalue stays with the caller.
+    al::ThreadSafeQueue<std::string> one(1);
+    EXPECT_TRUE(one.try_put(std::string("x")));
+    std::string kept = original;
+    EXPECT_FALSE(one.try_put(kept));
+    EXPECT_FALSE(one.try_put(std::move(kept)));
+    EXPECT_EQ(kept, original);
+    one.close();
+    EXPECT_FALSE(one.try_put(kept));
+    EXPECT_EQ(kept, original);
+}
+
+// Issue 10 item 11: a blocking put_sync/get_sync in a task blocked the loop,
+// and never returned when the other end was a task on that loop.
+TEST(ThreadSafeQueue, BlockingSyncEndsInATaskAreAUsageErrorNamingTheAwaitable) {
+    al::ThreadSafeQueue<int> q(1);
+    auto message_of = [](auto&& call) -> std::string {
+        try {
+            call();
+        } catch (const al::UsageError& e) {
+            return e.what();
+        }
+        return "no UsageError";
+    };
+    al::run([&]() -> al::Task<void> {
+        std::string get_error = message_of([&] { (void)q.get_sync(true); });
+        EXPECT_NE(get_error.find("co_await get()"), std::string::npos) << get_error;
+        EXPECT_TRUE(q.try_put(1));  // full now: a blocking put would wait for a getter on this loop
+        std::string put_error = message_of([&] { q.put_sync(2, true); });
+        EXPECT_NE(put_error.find("co_await put("), std::string::npos) << put_error;
+        const int two = 2;
+        std::string copy_error = message_of([&] { q.put_sync(two, true); });
+        EXPECT_NE(copy_error.find("co_await put("), std::string::npos) << copy_error;
+        // The non-blocking forms stay legal in a task.
+        EXPECT_THROW(q.put_sync(3), al::QueueFull);
+        EXPECT_EQ(q.get_sync(), 1);
+        EXPECT_THROW((void)q.get_sync(), al::QueueEmpty);
+        q.put_sync(4);
+        EXPECT_EQ(co_await q.get(), 4);
+    }());
+    // On a thread without a loop, blocking is what they are for.
+    std::thread consumer([&] { EXPECT_EQ(q.get_sync(true), 5); });
+    q.put_sync(5, true);
+    consumer.join();
 }

@@ -192,17 +192,52 @@ TEST(WaitFor, ZeroTimeoutOnAFinishedHandleReturnsItsValue) {
     }());
 }
 
-TEST(WaitFor, ZeroOrNegativeTimeoutOnAPendingChildTimesOutWithoutRunningIt) {
+TEST(WaitFor, ZeroOrNegativeTimeoutRunsTheChildOnceAndReturnsWhatItFinishedWith) {
+    // Issue 10 item 26, as asyncio 3.12: the awaitable gets its first step
+    // before a timeout that has already expired cancels it.
     Log log;
     al::run([&]() -> al::Task<void> {
         auto body = [](Log& l) -> al::Task<int> {
             l.push_back("ran");
             co_return 1;
         };
-        EXPECT_THROW(co_await al::wait_for(body(log), 0ms), al::TimeoutError);
-        EXPECT_THROW(co_await al::wait_for(body(log), -5ms), al::TimeoutError);
+        EXPECT_EQ(co_await al::wait_for(body(log), 0ms), 1);
+        EXPECT_EQ(co_await al::wait_for(body(log), -5ms), 1);
+        EXPECT_EQ(co_await al::wait_for(body(log), std::chrono::seconds::min()), 1);
     }());
-    EXPECT_TRUE(log.empty());
+    EXPECT_EQ(log, (Log{"ran", "ran", "ran"}));
+}
+
+TEST(WaitFor, ZeroTimeoutOnAQueueGetWithAnItemQueuedReturnsTheItem) {
+    al::run([]() -> al::Task<void> {
+        al::Queue<int> q;
+        q.put_nowait(7);
+        EXPECT_EQ(co_await al::wait_for(q.get(), 0ms), 7);
+        EXPECT_THROW(co_await al::wait_for(q.get(), 0ms), al::TimeoutError);  // empty: it would suspend
+        q.put_nowait(8);
+        EXPECT_EQ(q.qsize(), 1u) << "the timed-out get took the item";
+        al::Event e;
+        e.set();
+        co_await al::wait_for(e.wait(), 0ms);
+    }());
+}
+
+TEST(WaitFor, ZeroTimeoutOnAChildThatSuspendsTimesOutAfterItsFirstStep) {
+    Log log;
+    al::run([&]() -> al::Task<void> {
+        auto body = [](Log& l) -> al::Task<int> {
+            l.push_back("first step");
+            try {
+                co_await al::sleep(1h);
+            } catch (const al::CancelledError&) {
+                l.push_back("cancelled");
+                throw;
+            }
+            co_return 1;
+        };
+        EXPECT_THROW(co_await al::wait_for(body(log), 0ms), al::TimeoutError);
+    }());
+    EXPECT_EQ(log, (Log{"first step", "cancelled"}));
 }
 
 TEST(WaitFor, WrapsAnEventWait) {
@@ -381,4 +416,23 @@ TEST(WaitFor, CanBeGivenToRunDirectly) {
     EXPECT_THROW(al::run(al::wait_for(sleep_then(1h, 1), 1ms)), al::TimeoutError);
     auto [a, b] = al::run(al::gather(value_after_yields(1, 1), value_after_yields(2, 2)));
     EXPECT_EQ(a + b, 3);
+}
+
+// Issue 10 item 23: a timeout too long for the clock saturates ("never")
+// instead of overflowing into an instant TimeoutError.
+TEST(WaitForSaturates, TimeoutsBeyondTheClocksRangeNeverExpire) {
+    al::run([]() -> al::Task<void> {
+        EXPECT_EQ(co_await al::wait_for(value_after_yields(1, 3), std::chrono::seconds::max()), 1);
+        EXPECT_EQ(co_await al::wait_for(value_after_yields(2, 3), std::chrono::nanoseconds::max()), 2);
+        EXPECT_EQ(co_await al::wait_for(value_after_yields(3, 3), std::chrono::hours::max()), 3);
+        EXPECT_EQ(co_await al::wait_for(value_after_yields(4, 3), std::chrono::duration<double>(1e30)), 4);
+        EXPECT_EQ(co_await al::wait_for(sleep_then(2ms, 5), std::chrono::milliseconds::max()), 5);
+        al::Event e;
+        auto setter = al::create_task([](al::Event& ev) -> al::Task<void> {
+            co_await al::sleep(1ms);
+            ev.set();
+        }(e));
+        co_await al::wait_for(e.wait(), std::chrono::seconds::max());
+        co_await setter;
+    }());
 }

@@ -1,5 +1,6 @@
 // The exceptions asynclink throws. Each names what went wrong and, for misuse,
-// what to use instead.
+// what to use instead. All derive from std::exception except CancelledError,
+// which is not an error (see below).
 #pragma once
 
 #include <stdexcept>
@@ -10,9 +11,29 @@ namespace asynclink {
 /// Thrown at a task's suspension point when the task is cancelled
 /// (asyncio.CancelledError). A task may catch it to clean up; if it lets it
 /// propagate, the task ends in the cancelled state.
-class CancelledError : public std::runtime_error {
+///
+/// Not a std::exception, on purpose: asyncio moved CancelledError out of
+/// Exception because `except Exception:` loops swallowed cancellation, and
+/// `catch (const std::exception&)` would do the same here (the worker never
+/// ends; wait_for() and the loop's shutdown wait for it forever). Catch it by
+/// name, `catch (const asynclink::CancelledError&)`, or with `catch (...)`,
+/// and rethrow it (`throw;`) once the clean-up is done:
+///
+///     try {
+///         co_await work();
+///     } catch (const asynclink::CancelledError&) {
+///         throw;                        // cancelled: let it end the task
+///     } catch (const std::exception& e) {
+///         log(e.what());                // a real error: log and go on
+///     }
+///
+/// (The first handler is only needed before a `catch (...)`; a
+/// `catch (const std::exception&)` alone no longer catches it.)
+class CancelledError {
 public:
-    CancelledError() : std::runtime_error("asynclink: task cancelled") {}
+    CancelledError() noexcept = default;
+    /// What happened, as std::exception::what() says it for the others.
+    const char* what() const noexcept { return "asynclink: task cancelled"; }
 };
 
 /// Thrown by wait_for() when the awaited operation did not finish in time.

@@ -10,6 +10,7 @@
 // the loop through a ThreadSafeQueue instead.
 #pragma once
 
+#include <cstdint>
 #include <utility>
 
 #include "asynclink/detail/parked.hpp"
@@ -22,27 +23,37 @@ namespace asynclink {
 /// releases it as the CancelledError unwinds at its next suspension point).
 class Lock {
 public:
-    /// Owns the lock until destroyed or release()d.
+    /// Owns the lock until destroyed or release()d. Never throws from its
+    /// destructor: the loop was checked when the lock was acquired, and a
+    /// guard released on a thread that is not running the lock's loop (moved
+    /// to a std::thread, say) stops the program with port::fatal and a message
+    /// instead of touching the lock from there. If Lock::release() released
+    /// the lock behind the guard's back (asyncio's lock.release()), the guard
+    /// owns nothing any more and its destruction does nothing.
     class [[nodiscard]] Guard {
     public:
         Guard() noexcept = default;
-        explicit Guard(Lock& lock) noexcept : lock_(&lock) {}
-        Guard(Guard&& other) noexcept : lock_(std::exchange(other.lock_, nullptr)) {}
+        Guard(Guard&& other) noexcept
+            : lock_(std::exchange(other.lock_, nullptr)), ownership_(other.ownership_) {}
         Guard& operator=(Guard&& other) noexcept {
             if (this != &other) {
                 release();
                 lock_ = std::exchange(other.lock_, nullptr);
+                ownership_ = other.ownership_;
             }
             return *this;
         }
         ~Guard() { release(); }
-        void release() {
-            if (lock_ != nullptr) std::exchange(lock_, nullptr)->release();
+        void release() noexcept {
+            if (lock_ != nullptr) std::exchange(lock_, nullptr)->release_from_guard(ownership_);
         }
-        bool owns_lock() const noexcept { return lock_ != nullptr; }
+        bool owns_lock() const noexcept { return lock_ != nullptr && lock_->ownership_ == ownership_; }
 
     private:
+        friend class Lock;
+        explicit Guard(Lock& lock) noexcept : lock_(&lock), ownership_(lock.ownership_) {}
         Lock* lock_ = nullptr;
+        std::uint32_t ownership_ = 0;  ///< the Lock::ownership_ this guard was made for
     };
 
     Lock() = default;
@@ -82,16 +93,12 @@ public:
     /// Suspends until the lock is free, then owns it: `auto g = co_await l.acquire();`
     [[nodiscard]] Acquirer acquire() noexcept { return Acquirer(*this); }
 
-    /// Releases the lock (normally done by the Guard). Throws UsageError if the
-    /// lock is not held.
+    /// Releases the lock (normally done by the Guard, which then owns nothing).
+    /// Throws UsageError if the lock is not held.
     void release() {
         binding_.check("Lock::release", "a ThreadSafeQueue to hand work to the loop");
         if (!locked_) ASYNCLINK_THROW(UsageError, "Lock::release() on a lock that is not held");
-        if (detail::ListedWaiter* w = waiters_.pop_front()) {
-            static_cast<Acquirer*>(w)->task->wake();  // ownership passes on; locked_ stays true
-        } else {
-            locked_ = false;
-        }
+        pass_on();
     }
 
     bool locked() {
@@ -100,8 +107,33 @@ public:
     }
 
 private:
+    // The guard's release: noexcept, so it checks without throwing. The loop
+    // was checked at acquire time; only a guard carried to another thread
+    // fails here, and it must not touch the lock from there.
+    void release_from_guard(std::uint32_t ownership) noexcept {
+        if (port::current_loop() == nullptr || port::current_loop() != binding_.loop()) {
+            port::fatal("asynclink: Lock::Guard released on a thread that is not running the lock's loop; "
+                        "release the lock in a task of that loop (hand the work to it through a ThreadSafeQueue)");
+        }
+        if (ownership == ownership_) pass_on();  // else Lock::release() already released it
+    }
+    // Ends the current ownership: to the longest waiter, or the lock is free.
+    void pass_on() noexcept {
+        ++ownership_;  // a guard of the ending ownership owns nothing any more
+        if (detail::ListedWaiter* w = waiters_.pop_front()) {
+            static_cast<Acquirer*>(w)->task->wake();  // ownership passes on; locked_ stays true
+        } else {
+            locked_ = false;
+        }
+    }
+
     detail::LoopBinding binding_;
     detail::WaiterList waiters_;
+    // Counts ownerships, so a guard can tell the ownership it was made for
+    // from a later one. 32 bits, to keep the Lock and its guards small (they
+    // live in coroutine frames); a guard mistaken for a later owner would
+    // have to outlive its ownership by exactly a multiple of 2^32 ownerships.
+    std::uint32_t ownership_ = 0;
     bool locked_ = false;
 };
 

@@ -1,52 +1,85 @@
-// Message<T>: an event with a payload (the seed's Message).
+// Message<T, Setters>: an event with a payload (the seed's Message).
 //
-// | method                    | task | other loop | thread | signal handler / ISR  |
-// |---------------------------|------|------------|--------|-----------------------|
-// | set(value)                | yes  | yes        | yes    | yes (if T's copy is)  |
-// | clear / is_set            | yes  | yes        | yes    | yes                   |
-// | co_await m / wait / next  | yes  | no         | no     | no                    |
-// | value()                   | yes  | no         | no     | no                    |
+// | method                    | task | other loop | thread | signal handler / ISR       |
+// |---------------------------|------|------------|--------|----------------------------|
+// | set(value)                | yes  | yes        | yes    | yes, if handler_safe (1)   |
+// | clear / is_set            | yes  | yes        | yes    | yes                        |
+// | co_await m / wait / next  | yes  | no         | no     | no                         |
+// | value()                   | yes  | no         | no     | no                         |
+//
+// (1) At most `Setters` set() calls may be in progress at the same moment
+//     (default 2). Count one per context that may set while another set() is
+//     running: each thread, and each interrupt or signal nesting level that
+//     calls set() (a handler that interrupts a set() on its own thread counts
+//     as one more). Within the bound a set() never waits; a set() beyond it
+//     ends the program through port::fatal naming the template parameter,
+//     rather than hang. In a handler T must be handler_safe (below).
 //
 // Use this when a context must tell tasks "this happened, and here is the
 // latest data": a sensor reading, a command. There is no queue: a set() that
 // comes before the waiters ran replaces the earlier value (the latest wins).
-// When every value matters, use ThreadSafeQueue.
+// When every value matters, use ThreadSafeQueue; for a value that is only
+// read now and then, with no waking, use Shared.
 //
-// A reader never sees a torn payload, whatever T's size: values live in four
-// slots; a writer fills a slot no one reads and then publishes its index; the
-// loop pins the slot it copies from. Up to two set() calls at the same moment
-// never wait; a third waits for one of those to finish. set() takes no lock
-// and allocates nothing itself (T's copy or move constructor must not either,
-// for use in a signal handler).
+// A reader never sees a torn payload, whatever T's size, and never waits for
+// a setter: values live in Setters + 2 slots; a setter claims a slot no one
+// else holds (one per setter in progress, the current one, the one the loop
+// is copying from: one is always free), fills it, publishes its index and
+// only then rings the wake-up flag, so a woken reader finds the value there.
+// The loop pins the slot it copies from, straight into the caller's variable.
+//
+// set() takes no lock and allocates nothing itself. It destroys the value of
+// the slot it reuses, in its own context: T's destructor, like its copy or
+// move constructor, runs in the setting context. In a signal handler or ISR
+// that is only safe when both are trivial: static_assert(handler_safe) next
+// to such a set(). (The loop cannot take the destruction over: with the loop
+// stalled and sets going on, it would need a slot per set.)
 #pragma once
 
 #include <atomic>
 #include <bit>
 #include <cstdint>
 #include <new>
-#include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "asynclink/detail/event_core.hpp"
 
 namespace asynclink {
 
-template <class T>
+template <class T, unsigned Setters = 2>
 class Message {
-    static constexpr std::uint32_t slot_count = 4;
-    static constexpr std::uint32_t none = 7;
-    // slots_state_: bits 0-2 current slot (none = 7), 3-5 slot pinned by the
-    // loop (none = 7), 6-9 one busy bit per slot being written.
-    // Bit 10: the message is set. It changes in the same step as the current
-    // slot, so a reader that clears it takes exactly the value it was set with.
-    static constexpr std::uint32_t message_set_bit = 1u << 10;
-    static constexpr std::uint32_t initial_state = none | (none << 3);
-    static std::uint32_t current_of(std::uint32_t s) noexcept { return s & 7; }
-    static std::uint32_t pinned_of(std::uint32_t s) noexcept { return (s >> 3) & 7; }
-    static std::uint32_t busy_of(std::uint32_t s) noexcept { return (s >> 6) & 0xF; }
+    static_assert(Setters >= 1 && Setters <= 8, "Message<T, Setters>: Setters is between 1 and 8");
+    static constexpr std::uint32_t slot_count = Setters + 2;
+
+    // slots_state_, one word so that every change is one atomic step:
+    //   bits 0-3   current slot: the latest value (none = 15)
+    //   bits 4-7   slot pinned by the loop while it copies (none = 15)
+    //   bit  8     the message is set; cleared by next() in the same step as
+    //              it pins the current slot, so next() takes each set() once
+    //   bits 9-    one busy bit per slot a setter is filling
+    static constexpr std::uint32_t none = 15;
+    static constexpr std::uint32_t pinned_shift = 4;
+    static constexpr std::uint32_t set_bit = 1u << 8;
+    static constexpr std::uint32_t busy_shift = 9;
+    static constexpr std::uint32_t slot_mask = (1u << slot_count) - 1;
+    static constexpr std::uint32_t initial_state = none | (none << pinned_shift);
+    static_assert(busy_shift + slot_count <= 32 && slot_count < none);
+
+    static std::uint32_t current_of(std::uint32_t s) noexcept { return s & 15; }
+    static std::uint32_t pinned_of(std::uint32_t s) noexcept { return (s >> pinned_shift) & 15; }
+    static std::uint32_t busy_of(std::uint32_t s) noexcept { return (s >> busy_shift) & slot_mask; }
+    static std::uint32_t busy_bit(std::uint32_t slot) noexcept { return 1u << (busy_shift + slot); }
     static std::uint32_t bit(std::uint32_t slot) noexcept { return slot == none ? 0 : 1u << slot; }
+    static std::uint32_t with_pinned(std::uint32_t s, std::uint32_t slot) noexcept {
+        return (s & ~(15u << pinned_shift)) | (slot << pinned_shift);
+    }
 
 public:
+    /// set() may run in a signal handler or ISR with this T: copying it is a
+    /// memcpy and the value it replaces needs no destructor (no free(), no lock).
+    static constexpr bool handler_safe = std::is_trivially_copyable_v<T>;
+
     Message() = default;
     Message(const Message&) = delete;
     Message& operator=(const Message&) = delete;
@@ -57,86 +90,73 @@ public:
     }
 
     /// Stores `value` as the latest payload and sets the message, waking every
-    /// waiting task. Any context.
+    /// waiting task. Any context (see the table for handlers and Setters).
     template <class U = T>
     void set(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
         std::uint32_t slot = claim_slot();
         Slot& s = slots_[slot];
-        if (s.full) s.value().~T();
+        if (s.full) s.value().~T();  // in this context: see handler_safe
         s.full = false;
-        // If T's constructor throws, the slot goes back to the free ones: kept
-        // busy, four such throws would leave set() no slot to claim, ever.
+        // If T's constructor throws, the slot goes back to the free ones.
         struct Unclaim {
             std::atomic<std::uint32_t>* state;
-            std::uint32_t busy_bit;
+            std::uint32_t busy;
             ~Unclaim() {
                 // release: a writer that claims the slot next sees it empty (full == false).
-                if (state != nullptr) state->fetch_and(~busy_bit, std::memory_order_release);
+                if (state != nullptr) state->fetch_and(~busy, std::memory_order_release);
             }
-        } unclaim{&slots_state_, 1u << (6 + slot)};
+        } unclaim{&slots_state_, busy_bit(slot)};
         ::new (static_cast<void*>(s.storage)) T(std::forward<U>(value));
         unclaim.state = nullptr;
         s.full = true;
-        // The wake-up flag goes up before the value is published, so no flag
-        // is ever raised late for a value next() already took; next() covers
-        // the short window by waiting for `publishing_` to drop.
-        // Relaxed increment, then fence F3: with next()'s fence F4 (after its
-        // core_.clear()) either next() sees this set() in flight, or core_.set()
-        // below sees next()'s clear and raises the flag again (and posts if a
-        // waiter is registered). Without it, a core_.set() that coalesced with a
-        // flag still up from an earlier set() could have that flag cleared by
-        // next() before this value is published: the wake-up would be lost.
-        publishing_.fetch_add(1, std::memory_order_relaxed);
+        publish(slot);
+        // Fence F3, with the readers' F4 after they clear the wake-up flag:
+        // either core_.set() below sees that clear (and raises the flag, and
+        // posts if a reader waits), or the reader's look after F4 sees this
+        // publication. Without it, a core_.set() coalescing with a flag still
+        // up could have it cleared by a reader that then misses this value.
         std::atomic_thread_fence(std::memory_order_seq_cst);  // F3
         core_.set();
-        publish(slot);
-        // release: the publication happens before a reader sees the count drop.
-        publishing_.fetch_sub(1, std::memory_order_release);
     }
 
-    /// Any context. The payload stays; wait() suspends again until the next set().
+    /// Any context. The payload stays; waiters wait again until the next set().
     void clear() noexcept {
-        // release: orders the clear before a later set() for observers.
-        slots_state_.fetch_and(~message_set_bit, std::memory_order_release);
-        core_.clear();
-        // A set() in flight may have raised the wake-up flag (or found it still
-        // up) before this clear, and publish its value after it: the message
-        // would end set with the flag down, and its waiters asleep. Fence F4
-        // pairs with set()'s F3: either its core_.set() sees our clear and
-        // raises the flag itself, or we see that set() here: still in flight,
-        // or (the count back down) its value published. Then we raise the flag
-        // again; the woken waiters read its value or a newer one. Nothing here
-        // waits, so clear() stays legal in a signal handler.
-        // (proof/message_next.pml -DWAIT_CLEAR; its mutant drops this step.)
-        std::atomic_thread_fence(std::memory_order_seq_cst);  // F4
-        // acquire: pairs with set()'s release decrement, so a set() seen
-        // finished has its publication visible to the check after it.
-        if (publishing_.load(std::memory_order_acquire) != 0 || is_set()) core_.set();
+        // release: orders the clear before a later set() for observers. The
+        // wake-up flag is left alone: the readers treat it as a doorbell and
+        // look at this bit before they trust it.
+        slots_state_.fetch_and(~set_bit, std::memory_order_release);
     }
     /// Any context; a snapshot.
     bool is_set() const noexcept {
         // acquire: whoever sees it set also sees the payload.
-        return (slots_state_.load(std::memory_order_acquire) & message_set_bit) != 0;
+        return (slots_state_.load(std::memory_order_acquire) & set_bit) != 0;
     }
 
     /// The latest payload. Loop thread only. Throws UsageError if set() was
     /// never called.
     T value() {
         binding_.check("Message::value", "a ThreadSafeQueue to move values to other contexts");
-        return read_latest();
+        return copy_out(pin_latest());
     }
 
+    /// co_await m: suspends until the message is set (not at all if it is)
+    /// and returns the latest payload; the message stays set. Every task
+    /// waiting while a set() runs is woken, even if clear() follows at once.
     class Waiter : public detail::EventCore::Waiter {
     public:
         explicit Waiter(Message& m) noexcept : detail::EventCore::Waiter(m.core_, "Message::wait"), message_(m) {}
+        bool await_ready() {
+            message_.bind("Message::wait");
+            (void)detail::EventCore::Waiter::await_ready();  // binds the doorbell to this loop too
+            if (message_.is_set()) return true;
+            // Clear the doorbell, then look again: a set() not seen here rings it after.
+            message_.clear_doorbell();
+            return message_.is_set();
+        }
         T await_resume() {
             detail::EventCore::Waiter::await_resume();
-            // The flag goes up just before the value is published: let the
-            // set() that woke us finish, so we read its value or a newer one.
-            // acquire: pairs with set()'s release decrement.
-            while (message_.publishing_.load(std::memory_order_acquire) != 0) {
-            }
-            return message_.read_latest();
+            // Rung (or seen set) only after a publication: there is a value.
+            return message_.copy_out(message_.pin_latest());
         }
 
     private:
@@ -149,52 +169,68 @@ public:
     Waiter operator co_await() noexcept { return wait(); }
 
     /// Iteration (the seed's `async for data in msg`): waits for the message to
-    /// be set, clears it and returns the payload it was set with, so each call
-    /// yields one new set() (sets in between coalesce: the latest wins) and
-    /// never the same one twice. It is for one iterating task: a set() is
-    /// taken by the next() that clears it, so several tasks that each want
-    /// every value use co_await m (or one ThreadSafeQueue each). Loop thread
-    /// only. Cancellable.
-    // Modelled in proof/message_next.pml (with the mutant that drops the wait
-    // for a set() in flight).
+    /// be set, clears it and returns the payload it was set with, in one step,
+    /// so each call yields one new set() (sets in between coalesce: the latest
+    /// wins) and never the same one twice. A set() that clear() undid before
+    /// next() took it is not yielded. It is for one iterating task; several
+    /// tasks that each want every value use co_await m (or a ThreadSafeQueue
+    /// each). Loop thread only. Cancellable.
+    // Modelled in proof/message_next.pml (two setters, a clearer, next()).
     class NextWaiter : public detail::EventCore::Waiter {
     public:
-        explicit NextWaiter(Message& m) noexcept : detail::EventCore::Waiter(m.core_, "Message::next"), message_(m) {}
+        explicit NextWaiter(Message& m) noexcept
+            : detail::EventCore::Waiter(m.core_, "Message::next", &on_ring), message_(m) {}
+        NextWaiter(NextWaiter&& other) noexcept
+            : detail::EventCore::Waiter(std::move(other)),
+              message_(other.message_),
+              pinned_(std::exchange(other.pinned_, none)) {}
+        NextWaiter& operator=(NextWaiter&&) = delete;
+        ~NextWaiter() {
+            if (pinned_ != none) message_.unpin();  // taken, then never resumed
+        }
+
         bool await_ready() {
-            message_.binding_.check("Message::next", "a ThreadSafeQueue to move values to other contexts");
-            if ((item_ = message_.take_if_set())) return true;
-            // Clear the wake-up flag, then look again. A set() that raises the
-            // flag after this clear is seen by the wait. A set() in flight, whose
-            // flag this clear may have erased, is waited out: its value is taken
-            // now, or it was taken before (then the wait goes on).
-            message_.core_.clear();
-            std::atomic_thread_fence(std::memory_order_seq_cst);  // F4: pairs with set()'s F3
-            for (;;) {
-                if ((item_ = message_.take_if_set())) return true;
-                // acquire: pairs with set()'s release decrement: its value is published.
-                if (message_.publishing_.load(std::memory_order_acquire) == 0) {
-                    if ((item_ = message_.take_if_set())) return true;
-                    break;
-                }
-            }
-            detail::EventCore::Waiter::await_ready();  // binds the wait to this loop
-            return false;
+            message_.bind("Message::next");
+            (void)detail::EventCore::Waiter::await_ready();  // binds the doorbell to this loop too
+            return try_take();
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
-            if (detail::EventCore::Waiter::await_suspend(h)) return true;
-            if (!cancelled) item_ = message_.take_published();  // a set() came in meanwhile
-            return false;
+            for (;;) {
+                if (detail::EventCore::Waiter::await_suspend(h)) return true;
+                if (cancelled || try_take()) return false;
+                // The doorbell rang for a set() whose value is gone (taken
+                // before, or cleared): it is down again; wait once more.
+            }
         }
         T await_resume() {
             detail::EventCore::Waiter::await_resume();
-            if (!item_) item_ = message_.take_published();
-            return std::move(*item_);
+            std::uint32_t slot = pinned_;
+            pinned_ = none;
+            return message_.copy_out(slot);
         }
 
     private:
+        /// Takes the set value, or clears the doorbell and looks once more.
+        /// Never waits: a set() this misses rings the doorbell after the clear.
+        bool try_take() noexcept {
+            if ((pinned_ = message_.take_if_set()) != none) return true;
+            message_.clear_doorbell();
+            return (pinned_ = message_.take_if_set()) != none;
+        }
+        // On the loop, for a due wake-up: take the value, or wait on if the
+        // ring was for a value already gone (a spurious wake, filtered here).
+        static bool on_ring(detail::EventCore::Waiter& w) noexcept {
+            auto& self = static_cast<NextWaiter&>(w);
+            for (;;) {
+                if (self.try_take()) return true;
+                if (self.keep_waiting_from_now()) return false;
+                // Rung again since the clear: that set() published first; look again.
+            }
+        }
+
         Message& message_;
-        std::optional<T> item_;
+        std::uint32_t pinned_ = none;  // the slot taken for this next(), until copied out
     };
 
     [[nodiscard]] NextWaiter next() noexcept { return NextWaiter(*this); }
@@ -202,26 +238,37 @@ public:
 private:
     struct Slot {
         alignas(T) unsigned char storage[sizeof(T)];
-        bool full = false;  // owned by whoever holds the slot (writer busy bit / loop pin)
+        bool full = false;  // owned by whoever holds the slot (setter's busy bit / loop's pin)
         T& value() noexcept { return *std::launder(reinterpret_cast<T*>(storage)); }
     };
+
+    void bind(const char* operation) {
+        binding_.check(operation, "a ThreadSafeQueue to move values to other contexts");
+    }
+
+    void clear_doorbell() noexcept {
+        core_.clear();
+        std::atomic_thread_fence(std::memory_order_seq_cst);  // F4: pairs with set()'s F3
+    }
 
     std::uint32_t claim_slot() noexcept {
         // relaxed: the CAS below carries the ordering.
         std::uint32_t s = slots_state_.load(std::memory_order_relaxed);
         for (;;) {
-            std::uint32_t taken = busy_of(s) | bit(current_of(s)) | bit(pinned_of(s));
-            std::uint32_t free = ~taken & 0xF;
-            if (free == 0) {
-                // Two writers and the reader hold every other slot: wait for one.
-                s = slots_state_.load(std::memory_order_relaxed);
-                continue;
+            std::uint32_t busy = busy_of(s);
+            if (std::popcount(busy) == static_cast<int>(Setters)) {
+                port::fatal("asynclink: Message::set: more set() calls at once than the Setters template parameter "
+                            "of Message<T, Setters> allows; raise Setters to the number of contexts that may set "
+                            "at the same moment");
             }
+            // At most Setters - 1 busy, the current one and the pinned one:
+            // of Setters + 2 slots one is free.
+            std::uint32_t free = ~(busy | bit(current_of(s)) | bit(pinned_of(s))) & slot_mask;
             auto slot = static_cast<std::uint32_t>(std::countr_zero(free));
-            // acquire: pairs with the release that last freed this slot (a
-            // publish that superseded it or the loop's unpin), so our writes
-            // into it cannot overlap an earlier reader's copy.
-            if (slots_state_.compare_exchange_weak(s, s | (1u << (6 + slot)), std::memory_order_acquire,
+            // acquire: pairs with the release that last freed this slot (the
+            // loop's unpin, or a publish that superseded it), so our writes
+            // into it cannot overlap an earlier reader's copy or writer's fill.
+            if (slots_state_.compare_exchange_weak(s, s | busy_bit(slot), std::memory_order_acquire,
                                                    std::memory_order_relaxed)) {
                 return slot;
             }
@@ -232,68 +279,54 @@ private:
         std::uint32_t s = slots_state_.load(std::memory_order_relaxed);
         std::uint32_t next;
         do {
-            next = (((s & ~7u) | slot) & ~(1u << (6 + slot))) | message_set_bit;
+            next = ((s & ~15u) | slot | set_bit) & ~busy_bit(slot);
             // release: the payload written into the slot is visible to whoever
             // pins it (acquire) after seeing this index.
         } while (!slots_state_.compare_exchange_weak(s, next, std::memory_order_release, std::memory_order_relaxed));
     }
 
-    T read_latest() {
+    /// Pins the current slot. Throws UsageError if no value was ever set.
+    std::uint32_t pin_latest() {
         std::uint32_t s = slots_state_.load(std::memory_order_relaxed);
-        std::uint32_t slot;
         do {
-            slot = current_of(s);
-            if (slot == none) ASYNCLINK_THROW(UsageError, "Message::value: no value has been set yet");
+            if (current_of(s) == none) ASYNCLINK_THROW(UsageError, "Message::value: no value has been set yet");
             // acquire: pairs with publish()'s release, making the payload visible.
-        } while (!slots_state_.compare_exchange_weak(s, (s & ~(7u << 3)) | (slot << 3), std::memory_order_acquire,
+        } while (!slots_state_.compare_exchange_weak(s, with_pinned(s, current_of(s)), std::memory_order_acquire,
                                                      std::memory_order_relaxed));
-        struct Unpin {
-            std::atomic<std::uint32_t>& state;
-            ~Unpin() {
-                // release: our copy completes before a writer may claim the slot.
-                state.fetch_or(none << 3, std::memory_order_release);
-            }
-        } unpin{slots_state_};
-        return slots_[slot].value();
-    }
-
-    /// After the wake-up flag was seen up: the payload of that set(), once its
-    /// writer has published it. If another context clear()ed the message in
-    /// between, that set still happened and its payload is the latest.
-    T take_published() {
-        for (;;) {
-            if (auto v = take_if_set()) return std::move(*v);
-            // acquire: pairs with set()'s release decrement; the publication is visible.
-            if (publishing_.load(std::memory_order_acquire) == 0) {
-                if (auto v = take_if_set()) return std::move(*v);
-                return read_latest();
-            }
-        }
+        return current_of(s);
     }
 
     /// If the message is set: clears it and pins the slot it was set with, in
-    /// one step, and returns that payload.
-    std::optional<T> take_if_set() {
+    /// one step, and returns that slot; otherwise none.
+    std::uint32_t take_if_set() noexcept {
         std::uint32_t s = slots_state_.load(std::memory_order_relaxed);
         do {
-            if ((s & message_set_bit) == 0) return std::nullopt;
+            if ((s & set_bit) == 0) return none;
             // acquire: pairs with publish()'s release, making the payload visible.
-        } while (!slots_state_.compare_exchange_weak(s, (s & ~(message_set_bit | (7u << 3))) | (current_of(s) << 3),
+        } while (!slots_state_.compare_exchange_weak(s, with_pinned(s & ~set_bit, current_of(s)),
                                                      std::memory_order_acquire, std::memory_order_relaxed));
-        struct Unpin {
-            std::atomic<std::uint32_t>& state;
-            ~Unpin() {
-                state.fetch_or(none << 3, std::memory_order_release);  // release: as in read_latest()
-            }
-        } unpin{slots_state_};
-        return std::optional<T>(slots_[current_of(s)].value());
+        return current_of(s);
     }
 
-    detail::EventCore core_;
+    void unpin() noexcept {
+        // release: our copy completes before a writer may claim the slot.
+        slots_state_.fetch_or(none << pinned_shift, std::memory_order_release);
+    }
+
+    /// Copies the pinned slot's value straight into the caller's result (no
+    /// temporary: a payload larger than the stack works), then unpins it.
+    T copy_out(std::uint32_t slot) {
+        struct Unpin {
+            Message& message;
+            ~Unpin() { message.unpin(); }
+        } unpin{*this};
+        return slots_[slot].value();
+    }
+
+    detail::EventCore core_;  // the doorbell: rung by set() after each publication
     detail::LoopBinding binding_;
     Slot slots_[slot_count];
     std::atomic<std::uint32_t> slots_state_{initial_state};
-    std::atomic<std::uint32_t> publishing_{0};  // set() calls between raising the flag and publishing
 };
 
 }  // namespace asynclink

@@ -12,18 +12,35 @@
 
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <functional>
-#include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "asynclink/detail/parked.hpp"
 
 namespace asynclink {
 
-/// FIFO queue; maxsize 0 means unbounded (as asyncio). Items go straight from a
-/// putter to a waiting getter, so a getter woken with an item keeps it even if
-/// it is cancelled before it runs (the cancel then fires at its next
-/// suspension point): no item is lost to cancellation.
+/// FIFO queue; maxsize 0 means unbounded (as asyncio). An item put while a
+/// getter waits is promised to that getter: it stays at the front of the
+/// queue, no longer counted by qsize(), until the getter runs and takes it. A
+/// getter woken that way keeps it even if it is cancelled before it runs (the
+/// cancel then fires at its next suspension point): no item is lost to
+/// cancellation.
+///
+/// Exception safety: every hand-over gives the strong guarantee, so a T whose
+/// copy or move throws loses neither an item nor a waiting task. An item is
+/// moved when T's move cannot throw, and copied otherwise (as std::vector
+/// does), so the source is intact when the copy throws. If it throws:
+///   - in a put (put_nowait, co_await put): the put throws, nothing was
+///     enqueued, the waiting getters still wait;
+///   - on the way out to a get (get_nowait, co_await get): the get throws and
+///     the item stays at the front of the queue;
+///   - in the refill a get makes from the longest-waiting putter: the get
+///     succeeds and that put throws the exception instead (its item was never
+///     enqueued; put(std::ref(item)) leaves it with the caller).
+/// A T with a throwing move and no copy (move-only) gets the basic guarantee
+/// only: the item the failed move came from is in whatever state it left.
 template <class T>
 class Queue {
 public:
@@ -34,11 +51,16 @@ public:
     class Getter : public detail::Parked, public detail::ListedWaiter {
     public:
         explicit Getter(Queue& q) noexcept : Parked(&on_cancel), queue_(q) {}
+        Getter(Getter&& other) noexcept : Parked(&on_cancel), queue_(other.queue_) {}  // before the co_await only
+        Getter& operator=(const Getter&) = delete;
+        /// A getter woken with a promised item that never ran (its frame was
+        /// destroyed) leaves the item in the queue for the next getter.
+        ~Getter() {
+            if (promised_) queue_.forget_promise();
+        }
         bool await_ready() {
             queue_.check("Queue::get");
-            if (queue_.items_.empty()) return false;
-            item_.emplace(queue_.take_front());
-            return true;
+            return queue_.qsize_now() != 0;  // taken in await_resume, with nothing in between
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
@@ -48,7 +70,7 @@ public:
         }
         T await_resume() {
             throw_if_cancelled();
-            return std::move(*item_);
+            return queue_.take_front(promised_ ? this : nullptr);
         }
 
     private:
@@ -60,11 +82,11 @@ public:
             return detail::CancelResult::resume_now;
         }
         Queue& queue_;
-        std::optional<T> item_;
+        bool promised_ = false;  ///< the front item is promised to this getter (see Queue)
     };
 
-    /// What both kinds of put() awaiter share; take_front() moves the item of
-    /// the longest-waiting one into the queue through it.
+    /// What both kinds of put() awaiter share; the refill after a get moves
+    /// the item of the longest-waiting one into the queue through it.
     class PutterBase : public detail::Parked, public detail::ListedWaiter {
     public:
         template <class P>
@@ -73,7 +95,10 @@ public:
             queue_.putters_.push_back(*this);
             return true;
         }
-        void await_resume() const { throw_if_cancelled(); }
+        void await_resume() const {
+            throw_if_cancelled();
+            detail::rethrow_if_error(error_);
+        }
 
     protected:
         PutterBase(Queue& q, T& (*item_of)(PutterBase&) noexcept) noexcept
@@ -89,6 +114,7 @@ public:
             return detail::CancelResult::resume_now;
         }
         T& (*item_of_)(PutterBase&) noexcept;  // a function, not a pointer to the item: awaiters may be moved
+        detail::ErrorPtr error_;               ///< why the refill could not enqueue the item
     };
 
     /// The awaiter of put(): holds the item (ByReference = false) or refers to
@@ -138,19 +164,19 @@ public:
         requires std::is_copy_constructible_v<T>
     {
         check("Queue::put_nowait");
-        T copy(item);
-        if (!try_put(copy)) ASYNCLINK_THROW(QueueFull);
+        if (!try_put(item)) ASYNCLINK_THROW(QueueFull);
     }
     /// Dequeues without waiting; throws QueueEmpty when empty.
     T get_nowait() {
         check("Queue::get_nowait");
-        if (items_.empty()) ASYNCLINK_THROW(QueueEmpty);
-        return take_front();
+        if (qsize_now() == 0) ASYNCLINK_THROW(QueueEmpty);
+        return take_front(nullptr);
     }
 
+    /// Items queued, not counting those promised to woken getters.
     std::size_t qsize() {
         check("Queue::qsize");
-        return items_.size();
+        return qsize_now();
     }
     bool empty() { return qsize() == 0; }
     bool full() { return maxsize_ != 0 && qsize() >= maxsize_; }
@@ -158,34 +184,109 @@ public:
 
 private:
     void check(const char* operation) { binding_.check(operation, "ThreadSafeQueue"); }
+    std::size_t qsize_now() const noexcept { return items_.size() - promised_; }
 
-    // A waiting getter means the queue is empty: the item goes to it directly.
-    bool try_put(T& item) {
-        if (detail::ListedWaiter* w = getters_.pop_front()) {
-            auto* g = static_cast<Getter*>(w);
-            g->item_.emplace(std::move(item));
-            g->task->wake();
-            return true;
-        }
-        if (maxsize_ != 0 && items_.size() >= maxsize_) return false;
-        items_.push_back(std::move(item));
+    // The hand-over of an item the queue does not own yet: moved if that
+    // cannot throw, else copied, so a throw leaves the source intact.
+    static decltype(auto) hand_over(T& item) noexcept { return std::move_if_noexcept(item); }
+    static const T& hand_over(const T& item) noexcept { return item; }
+
+    // A waiting getter means no item is free: this one is promised to it.
+    // push_back either enqueues or, throwing, changes nothing.
+    template <class Item>
+    bool try_put(Item& item) {
+        if (getters_.empty() && maxsize_ != 0 && qsize_now() >= maxsize_) return false;
+        items_.push_back(hand_over(item));
+        if (detail::ListedWaiter* w = getters_.pop_front()) promise_front_to(*static_cast<Getter*>(w));
         return true;
     }
 
-    // Takes the front item and lets the longest-waiting putter fill the space.
-    T take_front() {
-        T item = std::move(items_.front());
-        items_.pop_front();
-        if (detail::ListedWaiter* w = putters_.pop_front()) {
-            auto* p = static_cast<PutterBase*>(w);
-            items_.push_back(std::move(p->item_of_(*p)));
-            p->task->wake();
+    void promise_front_to(Getter& g) noexcept {
+        ++promised_;
+        g.promised_ = true;
+        g.task->wake();
+    }
+
+    // A promise given up (its getter's frame is gone, or the copy out to it
+    // threw): the item is free again, for a getter still waiting if any.
+    void forget_promise() noexcept {
+        --promised_;
+        if (detail::ListedWaiter* w = getters_.pop_front()) promise_front_to(*static_cast<Getter*>(w));
+    }
+
+    // Runs when the result of take_front() has been built (or failed to be):
+    // only then is the front item dropped, so a copy that throws leaves it
+    // queued.
+    class FrontTaken {
+    public:
+        FrontTaken(Queue& q, Getter* g) noexcept : queue_(q), getter_(g) {}
+        FrontTaken(const FrontTaken&) = delete;
+        FrontTaken& operator=(const FrontTaken&) = delete;
+        ~FrontTaken() {
+#if ASYNCLINK_NO_EXCEPTIONS
+            constexpr bool built = true;
+#else
+            bool built = std::uncaught_exceptions() == exceptions_;
+#endif
+            if (getter_ != nullptr) {
+                getter_->promised_ = false;
+                if (!built) {
+                    queue_.forget_promise();
+                    return;
+                }
+                --queue_.promised_;
+            }
+            if (!built) return;
+            queue_.items_.pop_front();
+            queue_.refill();
         }
-        return item;
+
+    private:
+        Queue& queue_;
+        Getter* getter_;
+#if !ASYNCLINK_NO_EXCEPTIONS
+        int exceptions_ = std::uncaught_exceptions();
+#endif
+    };
+
+    // The front item, for a get (`getter`: the one it was promised to, or
+    // nullptr for a free item). Built straight into the caller's object
+    // (a returned prvalue is not copied again), then dropped from the queue.
+    T take_front(Getter* getter) {
+        FrontTaken taken(*this, getter);
+        return T(std::move_if_noexcept(items_.front()));
+    }
+
+    // A get made room: the longest-waiting putter fills it. A putter whose
+    // item cannot be enqueued (its copy threw) is answered with that error,
+    // and the next one tries.
+    // Only a free item makes room: the promised ones are not counted, so
+    // taking one leaves the queue as full as it was.
+    void refill() noexcept {
+        while (detail::ListedWaiter* w = putters_.front()) {
+            if (maxsize_ != 0 && qsize_now() >= maxsize_) return;
+            auto* p = static_cast<PutterBase*>(w);
+#if ASYNCLINK_NO_EXCEPTIONS
+            items_.push_back(hand_over(p->item_of_(*p)));
+#else
+            try {
+                items_.push_back(hand_over(p->item_of_(*p)));
+            } catch (...) {
+                p->error_ = std::current_exception();
+                putters_.remove(*p);
+                p->task->wake();
+                continue;
+            }
+#endif
+            putters_.remove(*p);
+            p->task->wake();
+            return;
+        }
     }
 
     detail::LoopBinding binding_;
-    std::deque<T> items_;
+    std::deque<T> items_;     ///< the promised items first, then the free ones
+    std::size_t promised_ = 0;  ///< items at the front promised to woken getters
     detail::WaiterList getters_;
     detail::WaiterList putters_;
     std::size_t maxsize_;

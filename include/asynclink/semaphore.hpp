@@ -21,11 +21,14 @@ namespace asynclink {
 /// guard returns it as the CancelledError unwinds).
 class Semaphore {
 public:
-    /// Holds one permit until destroyed, release()d or detach()ed.
+    /// Holds one permit until destroyed, release()d or detach()ed. Never
+    /// throws from its destructor: the loop was checked when the permit was
+    /// acquired, and a guard released on a thread that is not running the
+    /// semaphore's loop (moved to a std::thread, say) stops the program with
+    /// port::fatal and a message instead of touching the semaphore from there.
     class [[nodiscard]] Guard {
     public:
         Guard() noexcept = default;
-        explicit Guard(Semaphore& s) noexcept : sem_(&s) {}
         Guard(Guard&& other) noexcept : sem_(std::exchange(other.sem_, nullptr)) {}
         Guard& operator=(Guard&& other) noexcept {
             if (this != &other) {
@@ -35,13 +38,15 @@ public:
             return *this;
         }
         ~Guard() { release(); }
-        void release() {
-            if (sem_ != nullptr) std::exchange(sem_, nullptr)->release();
+        void release() noexcept {
+            if (sem_ != nullptr) std::exchange(sem_, nullptr)->release_from_guard();
         }
         /// Keeps the permit; the caller must call Semaphore::release() later.
         void detach() noexcept { sem_ = nullptr; }
 
     private:
+        friend class Semaphore;
+        explicit Guard(Semaphore& s) noexcept : sem_(&s) {}
         Semaphore* sem_ = nullptr;
     };
 
@@ -85,11 +90,7 @@ public:
     /// Returns a permit, handing it to the longest waiter if there is one.
     void release() {
         binding_.check("Semaphore::release", "Loop::call_soon_threadsafe");
-        if (detail::ListedWaiter* w = waiters_.pop_front()) {
-            static_cast<Acquirer*>(w)->task->wake();
-        } else {
-            ++value_;
-        }
+        return_permit();
     }
 
     /// Permits available now.
@@ -100,6 +101,24 @@ public:
     bool locked() { return value() == 0; }
 
 private:
+    // The guard's release: noexcept, so it checks without throwing. The loop
+    // was checked at acquire time; only a guard carried to another thread
+    // fails here, and it must not touch the semaphore from there.
+    void release_from_guard() noexcept {
+        if (port::current_loop() == nullptr || port::current_loop() != binding_.loop()) {
+            port::fatal("asynclink: Semaphore::Guard released on a thread that is not running the semaphore's "
+                        "loop; release the permit in a task of that loop");
+        }
+        return_permit();
+    }
+    void return_permit() noexcept {
+        if (detail::ListedWaiter* w = waiters_.pop_front()) {
+            static_cast<Acquirer*>(w)->task->wake();
+        } else {
+            ++value_;
+        }
+    }
+
     detail::LoopBinding binding_;
     detail::WaiterList waiters_;
     std::size_t value_;

@@ -29,7 +29,7 @@ public:
             yield_ = true;
             loop.enqueue(*task);
         } else {
-            deadline = Clock::now() + duration_;
+            deadline = deadline_after(Clock::now(), duration_);  // "never" for a duration too long for the clock
             loop.add_timer(*this);
         }
         return true;
@@ -53,10 +53,12 @@ private:
 }  // namespace detail
 
 /// Suspends the task for `d`; a zero or negative duration yields to the other
-/// ready tasks. Cancellable. Allocates nothing.
+/// ready tasks. Cancellable. Allocates nothing. A duration longer than the
+/// clock can count (hours::max(), a double of 1e30 seconds) sleeps until
+/// cancelled; a NaN one yields.
 template <class Rep, class Period>
 [[nodiscard]] detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> d) noexcept {
-    return detail::SleepAwaiter(std::chrono::duration_cast<Clock::duration>(d));
+    return detail::SleepAwaiter(detail::saturating_duration(d));
 }
 
 /// Whole seconds, as asyncio.sleep(seconds); sleep(0) yields to the other ready tasks.
@@ -66,7 +68,7 @@ template <class Rep, class Period>
 
 /// MicroPython's asyncio.sleep_ms.
 [[nodiscard]] inline detail::SleepAwaiter sleep_ms(std::int64_t ms) noexcept {
-    return detail::SleepAwaiter(std::chrono::milliseconds(ms));
+    return detail::SleepAwaiter(detail::saturating_duration(std::chrono::milliseconds(ms)));
 }
 
 }  // namespace asynclink

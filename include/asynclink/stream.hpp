@@ -16,7 +16,9 @@
 // task read and route (see "Sharing a device" below). Besides on its loop, a
 // Stream may be moved or destroyed before the loop first uses it and after
 // the Loop object is destroyed; not between two runs of a Loop object that
-// lives on (its registration with that loop would dangle).
+// lives on (its registration with that loop would dangle). Destroying it on
+// another thread while a task reads or waits on it stops the program with a
+// message (port::fatal); without such a task, that misuse is not detected.
 //
 // Sharing a device. Several tasks may write; a message written in several
 // write()/drain() steps must be guarded by a Lock, or another task's bytes
@@ -67,7 +69,10 @@ private:
 };
 
 /// readuntil()/readline() found no separator within StreamOptions::limit
-/// bytes. Nothing is consumed: the bytes stay buffered, read() skips them.
+/// bytes. After readuntil(), nothing is consumed (as asyncio): the bytes stay
+/// buffered for the next read. After readline(), the overlong line is
+/// skipped: its bytes up to and including the '\n', those buffered and those
+/// still to come, are dropped, and the next read starts after it.
 class LimitOverrunError : public std::runtime_error {
 public:
     LimitOverrunError(std::size_t buffered, std::size_t limit);
@@ -124,11 +129,13 @@ public:
     [[nodiscard]] Task<std::string> read(std::size_t max);
     /// Bytes up to and including the next '\n'; at the end of the stream, the
     /// bytes left (possibly none, which means the end). Throws
-    /// LimitOverrunError for a line longer than StreamOptions::limit.
+    /// LimitOverrunError for a line longer than StreamOptions::limit, and
+    /// skips that line: the next read starts after its '\n'.
     [[nodiscard]] Task<std::string> readline();
     /// Bytes up to and including `separator` (not empty). Throws
     /// IncompleteReadError if the stream ends first, LimitOverrunError if no
-    /// separator comes within StreamOptions::limit bytes.
+    /// separator comes within StreamOptions::limit bytes (the bytes stay
+    /// buffered: read() or readexactly() can take them).
     [[nodiscard]] Task<std::string> readuntil(std::string separator);
     /// Exactly `n` bytes. Throws IncompleteReadError (holding the bytes that
     /// came) if the stream ends first.

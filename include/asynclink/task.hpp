@@ -10,8 +10,10 @@
 // | create Task object | yes  | yes        | yes    | no (allocates frame) |
 #pragma once
 
+#include <concepts>
 #include <coroutine>
 #include <exception>
+#include <memory>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -28,6 +30,11 @@ class Task;
 
 namespace detail {
 
+template <class X>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<Task<T>> : std::true_type {};
+
 class PromiseBase {
 public:
     TaskBase* task = nullptr;               ///< the task this coroutine runs in
@@ -40,11 +47,15 @@ public:
     struct FinalAwaiter {
         bool await_ready() noexcept { return false; }
         template <class P>
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+        void await_suspend(std::coroutine_handle<P> h) noexcept {
             PromiseBase& p = h.promise();
-            if (p.continuation) return p.continuation;  // back to the awaiting coroutine, no trip through the loop
-            p.task->finish();  // a task's root: may destroy this frame, which is allowed once suspended
-            return std::noop_coroutine();
+            // Back to the awaiting coroutine, no trip through the loop. Either
+            // may destroy this frame, which is allowed once it is suspended.
+            if (p.continuation) {
+                p.task->transfer(p.continuation);
+            } else {
+                p.task->root_ended();
+            }
         }
         void await_resume() noexcept {}
     };
@@ -102,6 +113,30 @@ private:
     bool has_value_ = false;
 };
 
+/// Task<T&>: the coroutine returns a reference; the object must outlive
+/// every use of it, as for any function returning a reference.
+template <class T>
+class Promise<T&> : public PromiseBase {
+public:
+    Task<T&> get_return_object() noexcept;
+#if defined(ASYNCLINK_FRAME_POOL_BLOCKS)
+    static Task<T&> get_return_object_on_allocation_failure() noexcept;
+#endif
+
+    void return_value(T& value) noexcept { value_ = std::addressof(value); }
+
+    bool has_value() const noexcept { return value_ != nullptr; }
+    void destroy_value() noexcept { value_ = nullptr; }
+    T& value_ref() noexcept { return *value_; }
+    T& take() {
+        rethrow_if_error(error);
+        return *value_;
+    }
+
+private:
+    T* value_ = nullptr;
+};
+
 template <>
 class Promise<void> : public PromiseBase {
 public:
@@ -126,6 +161,9 @@ TaskBase& make_root(std::coroutine_handle<Promise<T>> h, Loop& loop) noexcept {
     p.root_state.resume_point = h;
     p.root_state.root = &p;
     p.root_state.loop = &loop;
+#if ASYNCLINK_PORT_HAS_THREADS
+    p.root_state.home = &port::current_loop();
+#endif
     return p.root_state;
 }
 
@@ -174,10 +212,11 @@ public:
         explicit Awaiter(std::coroutine_handle<promise_type> child) noexcept : child_(child) {}
         bool await_ready() const noexcept { return false; }
         template <class P>
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
-            child_.promise().task = &detail::task_of(parent);
+        void await_suspend(std::coroutine_handle<P> parent) noexcept {
+            detail::TaskBase& task = detail::task_of(parent);
+            child_.promise().task = &task;
             child_.promise().continuation = parent;
-            return child_;  // symmetric transfer: start the child now, no trip through the loop
+            task.transfer(child_);  // start the child now, no trip through the loop; `this` may be gone after
         }
         T await_resume() { return child_.promise().take(); }
 
@@ -190,15 +229,51 @@ public:
         if (!handle_) ASYNCLINK_THROW(UsageError, "co_await on an empty Task (moved from, or already awaited)");
         return Awaiter{handle_};
     }
+    /// `co_await t` on a named Task: rejected with a message at compile time.
+    template <class Self = Task>
+    Awaiter operator co_await() const& {
+        static_assert(sizeof(Self) == 0,
+                      "asynclink: co_await on a Task lvalue; a Task runs once, so await it as an rvalue: "
+                      "co_await std::move(t), or co_await f() directly. To await one result in several places, "
+                      "start it with create_task(std::move(t)) and co_await the TaskHandle, which may be "
+                      "awaited any number of times");
+        return Awaiter{handle_};
+    }
 
 private:
     std::coroutine_handle<promise_type> handle_;
 };
 
 namespace detail {
+/// F is a callable whose call makes a Task (a coroutine lambda, say).
+template <class F>
+concept TaskFactory = !is_task<std::remove_cvref_t<F>>::value && std::invocable<std::decay_t<F>&> &&
+                      is_task<std::invoke_result_t<std::decay_t<F>&>>::value;
+template <class F>
+using factory_value_t = typename std::invoke_result_t<std::decay_t<F>&>::value_type;
+}  // namespace detail
+
+/// A Task that calls `make()` and awaits the Task it returns, keeping `make`
+/// alive in its own frame meanwhile. For a coroutine lambda with captures:
+/// the coroutine refers to its captures through the lambda object, so
+/// `create_task([x] () -> Task<> { ... }())` reads `x` from a closure that
+/// was destroyed at the end of that statement. Pass the lambda itself:
+/// `owning_task([x] () -> Task<> { ... })` (or create_task(lambda), which
+/// uses this) holds the closure as long as the coroutine runs.
+template <class F>
+    requires detail::TaskFactory<F>
+Task<detail::factory_value_t<F>> owning_task(F make) {
+    co_return co_await make();
+}
+
+namespace detail {
 template <class T>
 Task<T> Promise<T>::get_return_object() noexcept {
     return Task<T>(std::coroutine_handle<Promise<T>>::from_promise(*this));
+}
+template <class T>
+Task<T&> Promise<T&>::get_return_object() noexcept {
+    return Task<T&>(std::coroutine_handle<Promise<T&>>::from_promise(*this));
 }
 inline Task<void> Promise<void>::get_return_object() noexcept {
     return Task<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
@@ -207,6 +282,10 @@ inline Task<void> Promise<void>::get_return_object() noexcept {
 template <class T>
 Task<T> Promise<T>::get_return_object_on_allocation_failure() noexcept {
     return Task<T>();
+}
+template <class T>
+Task<T&> Promise<T&>::get_return_object_on_allocation_failure() noexcept {
+    return Task<T&>();
 }
 inline Task<void> Promise<void>::get_return_object_on_allocation_failure() noexcept { return Task<void>(); }
 #endif

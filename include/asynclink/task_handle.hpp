@@ -6,9 +6,12 @@
 // | create_task                        | yes  | no         | no     | no                   |
 // | cancel / done / cancelled / result | yes  | no         | no     | no                   |
 // | co_await handle                    | yes  | no         | no     | no                   |
-// | copy / destroy a handle            | yes  | no         | no     | no                   |
+// | copy / destroy a handle            | yes  | no (*)     | no (*) | no                   |
 //
 // From another thread, use Loop::call_soon_threadsafe to create or cancel.
+// (*) Detected while the loop lives: port::fatal with a message (the
+// reference count is not atomic). A handle that outlived its loop may be
+// used on any one thread.
 #pragma once
 
 #include <utility>
@@ -26,8 +29,15 @@ template <class T = void>
 class TaskHandle {
 public:
     TaskHandle() noexcept = default;
+    /// Copying and dropping a handle change the task's reference count, which
+    /// is not atomic: on the loop's thread only, while the loop lives (after
+    /// that, on any one thread). Anywhere else the program stops with
+    /// port::fatal and a message, rather than race. Moving is free.
     TaskHandle(const TaskHandle& other) noexcept : promise_(other.promise_) {
-        if (promise_) promise_->root_state.add_ref();
+        if (promise_) {
+            check_home("copied");
+            promise_->root_state.add_ref();
+        }
     }
     TaskHandle(TaskHandle&& other) noexcept : promise_(std::exchange(other.promise_, nullptr)) {}
     TaskHandle& operator=(TaskHandle other) noexcept {
@@ -35,7 +45,10 @@ public:
         return *this;
     }
     ~TaskHandle() {
-        if (promise_) promise_->root_state.release();
+        if (promise_) {
+            check_home("destroyed");
+            promise_->root_state.release();
+        }
     }
 
     /// Requests cancellation (asyncio.Task.cancel): the task's current or next
@@ -145,6 +158,20 @@ public:
     explicit TaskHandle(detail::Promise<T>* promise) noexcept : promise_(promise) { promise_->root_state.add_ref(); }
 
 private:
+    void check_home([[maybe_unused]] const char* what) const noexcept {
+#if ASYNCLINK_PORT_HAS_THREADS
+        const detail::TaskBase& s = promise_->root_state;
+        if (s.loop != nullptr && s.home != &port::current_loop()) [[unlikely]] {
+            port::fatal(what[0] == 'c'
+                            ? "asynclink: TaskHandle copied on a thread that is not its loop's; its reference count "
+                              "is not atomic. Copy handles in the loop's tasks (move one to hand it on), and use "
+                              "Loop::call_soon_threadsafe to reach the task from another thread"
+                            : "asynclink: TaskHandle destroyed on a thread that is not its loop's; its reference "
+                              "count is not atomic. Drop handles in the loop's tasks, and use "
+                              "Loop::call_soon_threadsafe to reach the task from another thread");
+        }
+#endif
+    }
     void check(const char* operation) const {
         if (!promise_) ASYNCLINK_THROW(UsageError, std::string(operation) + " on an empty TaskHandle");
         check_thread(operation);
@@ -184,6 +211,16 @@ TaskHandle<T> create_task(Task<T> task) {
     loop->adopt(state);
     loop->enqueue(state);
     return handle;
+}
+
+/// create_task(lambda): starts `make()` as a task that owns `make`, so a
+/// coroutine lambda's captures live as long as the task runs (see
+/// owning_task). Prefer it to create_task(lambda()), which leaves the
+/// coroutine reading the captures of a closure that is already destroyed.
+template <class F>
+    requires detail::TaskFactory<F>
+TaskHandle<detail::factory_value_t<F>> create_task(F&& make) {
+    return create_task(owning_task(std::decay_t<F>(std::forward<F>(make))));
 }
 
 template <class T>

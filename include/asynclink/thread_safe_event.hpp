@@ -13,7 +13,11 @@
 //
 // set() takes no lock, allocates nothing and is async-signal-safe. Every task
 // waiting when set() runs is woken, even if clear() follows at once; the event
-// stays set until clear(). Cancelling one waiter never costs the others their
+// stays set until clear(). (The one bound: a set() counter of 30 bits tells
+// the loop that a set came and went; if exactly a multiple of 2^30 set()/
+// clear() pairs run while the loop looks away and the event ends clear, the
+// waiters sleep on as if they had started after them. A set event always
+// wakes them.) Cancelling one waiter never costs the others their
 // wake-up (the seed needed a helper task for this). All waiting tasks belong to
 // one loop, the first that waits; set() and clear() may come from anywhere.
 #pragma once

@@ -5,10 +5,16 @@
 // |---------------------------------|------|------------|--------|----------------------|
 // | try_put / try_get               | yes  | yes        | yes    | yes                  |
 // | put_sync / get_sync (no block)  | yes  | yes        | yes    | no (throws)          |
-// | put_sync / get_sync (block)     | no   | no         | yes    | no                   |
+// | put_sync / get_sync (block)     | no * | no *       | yes    | no                   |
 // | co_await put / get / next       | yes  | yes        | no     | no                   |
 // | close                           | yes  | yes        | yes    | yes                  |
 // | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
+// | destroy                         | yes  | yes        | yes    | no                   |
+//
+// * A blocking put_sync/get_sync on a thread that runs a loop would stop the
+//   loop (and never return if the other end is a task on it): it throws
+//   UsageError there (on Linux; the Cortex-M port cannot tell one core's
+//   context from another's). A task uses co_await put()/get().
 //
 // Use this to move a stream of values between exactly one producing context and
 // exactly one consuming context: ISR or signal handler -> task, thread -> task,
@@ -18,22 +24,36 @@
 // only the latest value matters, use Message.
 //
 // - Capacity N holds N items (the seed's held N-1). Storage is allocated once at
-//   construction, or supplied by the user (no allocation at all).
+//   construction, or supplied by the user. On Linux an end also allocates a
+//   small wake block the first time a task waits at it (see Destruction);
+//   nothing else is ever allocated.
 // - try_put/try_get take no lock and allocate nothing: legal in a signal
-//   handler or ISR. Items are moved in and out, never copied; a pointer put on
-//   the queue transfers ownership of what it points to to the consumer.
-// - Blocking ends spin briefly (up to detail::spin_before_park, yielding the CPU
-//   after the first microseconds), then park the thread in the kernel (futex): a
-//   blocked thread costs no CPU. The loop end suspends the task; the loop sleeps.
+//   handler or ISR. Every put copies an lvalue and moves an rvalue (try_put,
+//   put_sync and put alike; in a handler, T's copy must be async-signal-safe
+//   too); items are moved out. A pointer put on the queue transfers ownership
+//   of what it points to to the consumer.
+// - Blocking ends spin briefly, then park the thread in the kernel (futex): a
+//   blocked thread costs no CPU. The spin adapts per end (detail::SpinBudget):
+//   up to detail::spin_before_park while the other side answers within it,
+//   shrinking to nothing when it answers later. The loop end suspends the
+//   task; the loop sleeps.
 // - close() ends the stream: the consumer receives every item put before it,
 //   then the end marker (next() yields nullopt; get()/get_sync() throw
 //   QueueClosed). Putting on a closed queue fails with QueueClosed (try_put
 //   returns false and leaves the item with the caller).
 // - Using one end from two contexts at once is detected in debug builds
 //   (abort with a message).
+// - Destruction: destroy the queue once nobody waits on either end and no
+//   call on it is still running in any context (the other end's thread was
+//   joined or its task has finished; a close() made elsewhere has returned:
+//   seeing the end marker does not tell that). Any thread may destroy it; on
+//   Cortex-M, the loop's own context. Wake-ups the queue posted to a loop and
+//   that loop has not run yet may outlive it: they hold the end's small wake
+//   block (detail::QueueEndWake), not the queue.
 //
-// Protocol (model: proof/thread_safe_queue.pml). Each index lives in one 32-bit
-// word with the other side's "I am waiting" bit:
+// Protocol (models: proof/thread_safe_queue.pml; destruction with the ends on
+// two loops: proof/queue_destruction.pml). Each index lives in one 32-bit word
+// with the other side's "I am waiting" bit:
 //   tail_ = index << 2 | closed << 1 | consumer_waiting    (index moved by the producer)
 //   head_ = index << 2 | producer_waiting                  (index moved by the consumer)
 // Indices run over [0, 2N) so that full (distance N) and empty (distance 0)
@@ -70,6 +90,147 @@ struct QueueSlot {
     alignas(T) unsigned char storage[sizeof(T)];
     T* get() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
 };
+
+/// What one end of a ThreadSafeQueue shares with the loop it waits on: the
+/// node its wake-ups are posted with, and the task parked at that end.
+///
+/// A loop may run the node after the queue is gone: the other end took the
+/// waiting bit and posted the wake-up, the task stopped waiting anyway (it
+/// found its item while arming, or was cancelled), and the queue was destroyed
+/// on another loop before this one took its posted work. So on a port with
+/// threads, where the ends may live on two loops, the block is on the heap and
+/// counted: the queue holds one reference, and the loop one while the node is
+/// posted, which run() drops as its very last action (Loop::take_posted_work
+/// touches a node only before calling run); whoever drops the last frees it.
+/// A stale run() finds no parked task and touches nothing but the block; a
+/// task parked at the end means the queue is alive (nobody destroys a queue
+/// while someone waits on it). On Cortex-M (one loop per program, no heap) the
+/// block is part of the queue (QueueEndWakeHolder), and the queue's
+/// destructor, on that loop, runs the posted work first.
+class QueueEndWake : public RemoteNode {
+public:
+    /// Runs on the end's loop when a wake-up finds a task parked there.
+    using Handler = void (*)(QueueEndWake& self) noexcept;
+    static constexpr bool on_heap = ASYNCLINK_PORT_HAS_THREADS != 0;
+
+    QueueEndWake(void* queue, Handler on_wake) noexcept : on_wake_(on_wake) {
+        owner = queue;
+        run = &run_posted;
+    }
+    QueueEndWake(const QueueEndWake&) = delete;
+    QueueEndWake& operator=(const QueueEndWake&) = delete;
+
+    /// The task parked at this end; only the end's loop thread touches it.
+    Parked* waiter = nullptr;
+
+    /// Posts the wake-up to the loop of `core`, once until the loop has run
+    /// it. Any context; async-signal-safe. A loop that has ended refuses it:
+    /// its end ran every task, so nobody waits for it there.
+    void post(WakeCore& core) noexcept {
+        // acq_rel: release hands our state change to the run() of the post we
+        // coalesce into (its exchange reads ours); acquire orders us after the
+        // reset of the run before.
+        if (posted_.exchange(true, std::memory_order_acq_rel)) return;
+        // relaxed: the queue's own reference keeps the block alive meanwhile;
+        // the loop receives this one through the post's release.
+        if constexpr (on_heap) holders_.fetch_add(1, std::memory_order_relaxed);
+        if (!core.post(*this)) [[unlikely]] {
+            // Refused (the node is not queued): hand back what run() would
+            // have. release: as the reset in run_posted().
+            posted_.store(false, std::memory_order_release);
+            drop();
+        }
+    }
+
+    /// Drops the queue's reference (on_heap only).
+    void release() noexcept { drop(); }
+
+private:
+    static void run_posted(RemoteNode& node) noexcept {
+        auto& self = static_cast<QueueEndWake&>(node);
+        // acq_rel: acquire reads from the last post() (the one that linked the
+        // node or one that coalesced into it), so its state change is visible;
+        // reset before the handler, so a change after it posts again.
+        self.posted_.exchange(false, std::memory_order_acq_rel);
+        if (self.waiter != nullptr) self.on_wake_(self);
+        self.drop();  // last: it may free the block
+    }
+    void drop() noexcept {
+        if constexpr (on_heap) {
+            // acq_rel: whoever frees the block sees every use of it by the other holder.
+            if (holders_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+        }
+    }
+
+    Handler on_wake_;
+    std::atomic<bool> posted_{false};
+    std::atomic<std::uint32_t> holders_{1};
+};
+
+/// Where a queue keeps one end's QueueEndWake: on the heap, allocated when a
+/// task first waits at that end (so a queue over user-supplied storage whose
+/// ends never wait as tasks allocates nothing) and shared with the loop that
+/// may still hold its node; or inside the queue on a port with one loop per
+/// program (see QueueEndWake).
+class QueueEndWakeHolder {
+public:
+    QueueEndWakeHolder(void* queue, QueueEndWake::Handler on_wake) noexcept
+#if ASYNCLINK_PORT_HAS_THREADS
+        : queue_(queue), on_wake_(on_wake) {
+    }
+    ~QueueEndWakeHolder() {
+        // relaxed: the destructor runs after every call on the queue (its contract).
+        if (QueueEndWake* block = block_.load(std::memory_order_relaxed)) block->release();
+    }
+    /// Before a task of `loop` waits at the end: checks the end may wait on
+    /// that loop (see check_home) and makes the block exist. The end's own
+    /// context only; throws UsageError or std::bad_alloc.
+    void prepare(WakeCore& loop, const char* operation) {
+        check_home(loop, operation);
+        // relaxed (both): only this end's context stores the pointer, before
+        // the seq_cst arm() that publishes the wait to the other side.
+        if (block_.load(std::memory_order_relaxed) == nullptr) {
+            block_.store(new QueueEndWake(queue_, on_wake_), std::memory_order_relaxed);
+        }
+    }
+    /// The block; exists once a task has waited at the end (prepare()).
+    /// relaxed: read after the RMW that saw the waiting bit, which orders it.
+    QueueEndWake* operator->() const noexcept { return block_.load(std::memory_order_relaxed); }
+
+private:
+    void* queue_;
+    QueueEndWake::Handler on_wake_;
+    std::atomic<QueueEndWake*> block_{nullptr};
+#else
+        : block_(queue, on_wake) {
+    }
+    ~QueueEndWakeHolder() {
+        // Posted wake-ups point into this queue: run them while it is alive.
+        if (Loop* loop = port::current_loop()) loop->drain_notifications();
+    }
+    void prepare(WakeCore& loop, const char* operation) { check_home(loop, operation); }
+    QueueEndWake* operator->() noexcept { return &block_; }
+
+private:
+    QueueEndWake block_;
+#endif
+    /// An end waits on one loop at a time: the loop of its last async wait,
+    /// until that loop has ended. A wake-up posted there that its loop has not
+    /// run yet must not coalesce with one for another loop, or run there.
+    void check_home(WakeCore& loop, const char* operation) {
+        if (home_.get() == &loop) [[likely]] return;
+        if (home_ && !home_->closed()) {
+            ASYNCLINK_THROW(UsageError, std::string(operation) +
+                                            ": this end of the queue waits on another loop, which is still "
+                                            "running; an end moves to a new loop once its loop has ended");
+        }
+        home_ = WakeRef(loop);
+    }
+    WakeRef home_;  // the end's loop; only the end's context touches it
+
+    QueueEndWakeHolder(const QueueEndWakeHolder&) = delete;
+    QueueEndWakeHolder& operator=(const QueueEndWakeHolder&) = delete;
+};
 }  // namespace detail
 
 template <class T>
@@ -92,22 +253,16 @@ public:
         // The capacity is checked before anything is allocated for it.
         : owned_(std::make_unique<slot_type[]>(checked_capacity(capacity))),
           slots_(owned_.get()),
-          capacity_(static_cast<std::uint32_t>(capacity)) {
-        init_nodes();
-    }
+          capacity_(static_cast<std::uint32_t>(capacity)) {}
     /// A queue over user-supplied storage, holding storage.size() items.
     explicit ThreadSafeQueue(std::span<slot_type> storage)
-        : slots_(storage.data()), capacity_(checked_capacity(storage.size())) {
-        init_nodes();
-    }
+        : slots_(storage.data()), capacity_(checked_capacity(storage.size())) {}
     ThreadSafeQueue(const ThreadSafeQueue&) = delete;
     ThreadSafeQueue& operator=(const ThreadSafeQueue&) = delete;
 
-    /// Destroys the items still queued. Destroy on the loop thread of any async
-    /// end, with no task or thread waiting on either end.
+    /// Destroys the items still queued. Destroy once nobody waits on either end
+    /// and no call on the queue is running in any context (see the header).
     ~ThreadSafeQueue() {
-        detail::drain_if_bound_here(consumer_loop_);
-        detail::drain_if_bound_here(producer_loop_);
         std::uint32_t h = index_of(head_.load(std::memory_order_acquire));
         std::uint32_t t = index_of(tail_.load(std::memory_order_acquire));
         for (; h != t; h = advance(h)) slots_[slot_of(h)].get()->~T();
@@ -117,13 +272,21 @@ public:
 
     // ------------------------------------------------------------ producer end
 
-    /// Enqueues `item` if there is room: true, item moved from. False when full
-    /// or closed: item untouched. Never blocks; async-signal-safe.
-    bool try_put(T& item) noexcept { return push(item) == PushResult::ok; }
+    /// Enqueues `item` if there is room: true. False when full or closed, and
+    /// the item stays with the caller: the argument of try_put(std::move(item))
+    /// is moved from only on success. Never blocks; async-signal-safe.
     bool try_put(T&& item) noexcept { return push(item) == PushResult::ok; }
+    /// The same with a copy of `item`, made only if there is room (as
+    /// put_sync(item) does: an lvalue is never moved from).
+    bool try_put(const T& item) noexcept(std::is_nothrow_copy_constructible_v<T>)
+        requires std::is_copy_constructible_v<T>
+    {
+        return push(item) == PushResult::ok;
+    }
 
     /// Enqueues from a thread. block=false: throws QueueFull when full. block=true:
-    /// waits for room (spinning briefly, then parked). Throws QueueClosed if the
+    /// waits for room (spinning briefly, then parked); UsageError on a thread
+    /// running a loop (a task uses co_await put()). Throws QueueClosed if the
     /// queue is closed. A failed put leaves the item with the caller: the
     /// argument of put_sync(std::move(item)) is moved from only on success.
     void put_sync(T&& item, bool block = false) { put_sync_or_throw(item, block); }
@@ -131,8 +294,7 @@ public:
     void put_sync(const T& item, bool block = false)
         requires std::is_copy_constructible_v<T>
     {
-        T copy(item);
-        put_sync_or_throw(copy, block);
+        put_sync_or_throw(item, block);
     }
 
     template <bool ByReference>
@@ -175,9 +337,11 @@ public:
     }
 
     /// Dequeues from a thread. block=false: throws QueueEmpty when empty.
-    /// block=true: waits for an item (spinning briefly, then parked). Throws
-    /// QueueClosed once the queue is closed and drained.
+    /// block=true: waits for an item (spinning briefly, then parked);
+    /// UsageError on a thread running a loop (a task uses co_await get()).
+    /// Throws QueueClosed once the queue is closed and drained.
     T get_sync(bool block = false) {
+        if (block) check_may_block("ThreadSafeQueue::get_sync(block = true)", "co_await get() or next()");
         std::optional<T> out;
         if (pop(out)) return std::move(*out);
         if (block) {
@@ -218,17 +382,19 @@ public:
         explicit BasicGetter(ThreadSafeQueue& q) noexcept : Parked(&on_cancel), queue_(q) {}
         bool await_ready() {
             check_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
-            return queue_.pop(item_) || queue_.is_closed();
+            if (queue_.pop(item_) || queue_.is_closed()) return true;
+            queue_.consumer_wake_.prepare(Loop::current().wake_core(), Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get");
+            return false;
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
-            queue_.consumer_waiter_ = this;
+            queue_.consumer_wake_->waiter = this;
             // Published by the RMW in arm().
             queue_.consumer_loop_.bind(&task->loop->wake_core());
             if (queue_.consumer_ready(arm(queue_.tail_))) {
                 disarm(queue_.tail_);
-                queue_.consumer_waiter_ = nullptr;
+                queue_.consumer_wake_->waiter = nullptr;
                 task->suspension = nullptr;
                 return false;
             }
@@ -249,7 +415,7 @@ public:
     private:
         static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
             auto& g = static_cast<BasicGetter&>(self);
-            g.queue_.consumer_waiter_ = nullptr;
+            g.queue_.consumer_wake_->waiter = nullptr;
             disarm(g.queue_.tail_);  // the items stay queued: a cancelled get took nothing
             g.cancelled = true;
             return detail::CancelResult::resume_now;
@@ -273,20 +439,22 @@ public:
         bool await_ready() {
             check_loop("ThreadSafeQueue::put", "put_sync or try_put");
             result_ = queue_.push(item_);
-            return result_ != PushResult::full;
+            if (result_ != PushResult::full) return true;
+            queue_.producer_wake_.prepare(Loop::current().wake_core(), "ThreadSafeQueue::put");
+            return false;
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
             for (;;) {
-                queue_.producer_waiter_ = this;
+                queue_.producer_wake_->waiter = this;
                 // Published by the RMW in arm().
                 queue_.producer_loop_.bind(&task->loop->wake_core());
                 std::uint32_t head = arm(queue_.head_);
                 if (!queue_.has_room(head) && !queue_.is_closed()) return true;
                 // Room appeared (or the queue closed) while we armed: try again now.
                 disarm(queue_.head_);
-                queue_.producer_waiter_ = nullptr;
+                queue_.producer_wake_->waiter = nullptr;
                 result_ = queue_.push(item_);
                 if (result_ != PushResult::full) {
                     task->suspension = nullptr;
@@ -303,7 +471,7 @@ public:
     private:
         static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
             auto& p = static_cast<BasicPutter&>(self);
-            p.queue_.producer_waiter_ = nullptr;
+            p.queue_.producer_wake_->waiter = nullptr;
             disarm(p.queue_.head_);  // the item was never queued: a cancelled put did nothing
             p.cancelled = true;
             return detail::CancelResult::resume_now;
@@ -321,18 +489,24 @@ private:
         }
     }
 
+    /// A blocking put_sync/get_sync would stop the loop this thread runs (and
+    /// never return if the other end is a task on it). Only a port whose
+    /// current_loop() is per thread can tell (not Cortex-M: one for all contexts).
+    static void check_may_block(const char* operation, const char* alternative) {
+        if constexpr (ASYNCLINK_PORT_HAS_THREADS != 0) {
+            if (Loop::current_or_null() != nullptr) {
+                ASYNCLINK_THROW(UsageError, std::string(operation) +
+                                                " called on a thread running a loop: it would stop the loop; use " +
+                                                alternative + " in a task, or the non-blocking form");
+            }
+        }
+    }
+
     static std::uint32_t checked_capacity(std::size_t capacity) {
         if (capacity == 0) ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at least 1");
         if (capacity > (std::size_t{1} << 28)) ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at most 2^28");
         return static_cast<std::uint32_t>(capacity);
     }
-    void init_nodes() noexcept {
-        consumer_node_.run = &on_consumer_notify;
-        consumer_node_.owner = this;
-        producer_node_.run = &on_producer_notify;
-        producer_node_.owner = this;
-    }
-
     static std::uint32_t index_of(std::uint32_t word) noexcept { return word >> 2; }
     std::uint32_t advance(std::uint32_t index) const noexcept { return index + 1 == 2 * capacity_ ? 0 : index + 1; }
     std::uint32_t slot_of(std::uint32_t index) const noexcept { return index < capacity_ ? index : index - capacity_; }
@@ -364,55 +538,83 @@ private:
         word.fetch_and(~waiting_bit, std::memory_order_relaxed);
     }
 
-    // The blocking ends wait in two steps: a bounded spin (detail::SpinWait:
-    // the other side usually answers within microseconds, and a park-and-wake
+    // The blocking ends wait in two steps: a spin of the end's adaptive budget
+    // (the other side usually answers within microseconds, and a park-and-wake
     // costs tens), then a park on the other side's word with the waiting bit set.
 
-    void put_sync_or_throw(T& item, bool block) {
+    template <class Item>
+    void put_sync_or_throw(Item& item, bool block) {
+        if (block) check_may_block("ThreadSafeQueue::put_sync(item, block = true)", "co_await put(item)");
         PushResult r = push(item);
-        if (r == PushResult::full && block) r = push_waiting(item);
+        if (r == PushResult::full && block) {
+            block_until(producer_sync_, head_, producer_loop_, [&] { return (r = push(item)) != PushResult::full; },
+                        [&](std::uint32_t h) { return has_room(h) || is_closed(); });
+        }
         if (r == PushResult::closed) ASYNCLINK_THROW(QueueClosed);
         if (r == PushResult::full) ASYNCLINK_THROW(QueueFull);
-    }
-
-    /// put_sync(block = true) once the queue was full: ok or closed.
-    PushResult push_waiting(T& item) noexcept {
-        detail::SpinWait spin(detail::spin_before_park);
-        for (;;) {
-            PushResult r = push(item);
-            if (r != PushResult::full) return r;
-            if (spin.once()) continue;
-            // Published by the seq_cst RMW on head_ below.
-            producer_loop_.bind(nullptr);
-            std::uint32_t h = arm(head_);
-            if (has_room(h) || is_closed()) {
-                disarm(head_);
-                continue;
-            }
-            port::park(head_, h | waiting_bit);
-        }
     }
 
     /// get_sync(block = true) once the queue was empty: true with an item, false
     /// once the queue is closed and drained.
     bool pop_waiting(std::optional<T>& out) noexcept {
-        detail::SpinWait spin(detail::spin_before_park);
-        for (;;) {
-            if (is_closed()) return pop(out);  // an item put just before close(), or the end
-            if (!spin.once()) {
-                consumer_loop_.bind(nullptr);  // published by arm() below
-                std::uint32_t t = arm(tail_);
-                if (index_of(t) != index_of(head_.load(std::memory_order_relaxed)) || (t & closed_bit) != 0) {
-                    disarm(tail_);
-                } else {
-                    port::park(tail_, t | waiting_bit);
+        bool got = false;
+        block_until(
+            consumer_sync_, tail_, consumer_loop_,
+            [&] {
+                if (is_closed()) {
+                    got = pop(out);  // an item put just before close(), or the end
+                    return true;
                 }
-            }
-            if (pop(out)) return true;
-        }
+                return got = pop(out);
+            },
+            [&](std::uint32_t t) { return consumer_ready(t); });
+        return got;
     }
 
-    PushResult push(T& item) noexcept {
+    /// What a blocking end keeps between its waits: its spin budget, and when
+    /// the other side last woke it from the futex (written by that side).
+    struct SyncWait {
+        detail::SpinBudget spin{detail::spin_before_park};
+        std::atomic<std::uint32_t> woken_at{0};
+    };
+
+    /// The one blocking wait of both ends: until attempt() succeeds, spin up
+    /// to the end's budget, then park on `word` (the other side's word, which
+    /// carries our waiting bit) after arm() and a last look with ready(word).
+    /// Throws only what attempt() throws (a copy put by put_sync(item)).
+    template <class Attempt, class Ready>
+    static void block_until(SyncWait& end, std::atomic<std::uint32_t>& word, detail::WakeSlot& end_loop,
+                            Attempt attempt, Ready ready) {
+        std::uint32_t began = detail::WakeStamp::now();
+        if (Clock::duration limit = end.spin.next(); limit.count() != 0) {
+            detail::SpinWait spin(limit);
+            bool answered = false;
+            while (!answered && spin.once()) answered = attempt();
+            end.spin.spun(spin, answered);
+            if (answered) return;
+        }
+        bool slept = false;
+        while (!attempt()) {
+            // Published by the seq_cst RMW in arm().
+            end_loop.bind(nullptr);
+            std::uint32_t w = arm(word);
+            if (ready(w)) {
+                disarm(word);
+            } else {
+                port::park(word, w | waiting_bit);
+                slept = true;
+            }
+        }
+        // Would a full spin have caught the answer? Relaxed: a hint; a stale
+        // stamp only costs one spin decision.
+        std::uint32_t answered_at = slept ? end.woken_at.load(std::memory_order_relaxed) : detail::WakeStamp::now();
+        end.spin.waited(detail::WakeStamp::between(began, answered_at));
+    }
+
+    /// Builds the item in its slot from `item`: moved from a T, copied from a
+    /// const T (only once there is room). The caller keeps `item` if it fails.
+    template <class Item>
+    PushResult push(Item& item) noexcept(std::is_nothrow_constructible_v<T, Item&&>) {
         EndGuard guard(producer_busy_, "producer");
         // relaxed: only this producer moves the tail index.
         std::uint32_t t = tail_.load(std::memory_order_relaxed);
@@ -432,8 +634,8 @@ private:
                                             std::memory_order_relaxed)) {
             if ((t & closed_bit) != 0) {
                 // close() won the race: the put comes after it, so it fails, and
-                // the item goes back to the caller.
-                item = std::move(*slot);
+                // the item goes back to the caller (a copy is just dropped).
+                if constexpr (!std::is_const_v<Item>) item = std::move(*slot);
                 slot->~T();
                 return PushResult::closed;
             }
@@ -469,10 +671,17 @@ private:
     void wake_consumer() noexcept {
         // Ordered by the acquire half of the RMW that saw the bit. The slot
         // keeps the waiting loop's core alive while we post.
-        if (!consumer_loop_.post(consumer_node_)) port::unpark_all(tail_);
+        if (!consumer_loop_.with_core([this](detail::WakeCore& core) noexcept { consumer_wake_->post(core); })) {
+            // relaxed: a hint for the sleeper's spin budget (see block_until).
+            consumer_sync_.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);
+            port::unpark_all(tail_);
+        }
     }
     void wake_producer() noexcept {
-        if (!producer_loop_.post(producer_node_)) port::unpark_all(head_);  // as above
+        if (!producer_loop_.with_core([this](detail::WakeCore& core) noexcept { producer_wake_->post(core); })) {  // as above
+            producer_sync_.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);  // relaxed: as above
+            port::unpark_all(head_);
+        }
     }
 
     // On the consumer's loop: wake the waiting task if there is something for
@@ -480,10 +689,10 @@ private:
     // Usually the put that posted took the waiting bit with its publishing CAS
     // and a plain load shows its item, so no RMW is needed: each one would take
     // the word's cache line away from the producer in the middle of a stream.
-    static void on_consumer_notify(detail::RemoteNode& node) noexcept {
-        auto& q = *static_cast<ThreadSafeQueue*>(node.owner);
-        detail::Parked* g = q.consumer_waiter_;
-        if (g == nullptr) return;
+    // Called only with a task parked at the end, so the queue is alive.
+    static void on_consumer_wake(detail::QueueEndWake& wake) noexcept {
+        auto& q = *static_cast<ThreadSafeQueue*>(wake.owner);
+        detail::Parked* g = wake.waiter;
         // acquire: pairs with push()'s release CAS, as arm()'s acquire half does.
         std::uint32_t t = q.tail_.load(std::memory_order_acquire);
         if (!q.consumer_ready(t)) {
@@ -492,13 +701,12 @@ private:
         }
         // Only the consumer sets the bit, so a word without it means it is clear.
         if ((t & waiting_bit) != 0) q.disarm(q.tail_);
-        q.consumer_waiter_ = nullptr;
+        wake.waiter = nullptr;
         g->task->wake();
     }
-    static void on_producer_notify(detail::RemoteNode& node) noexcept {
-        auto& q = *static_cast<ThreadSafeQueue*>(node.owner);
-        detail::Parked* p = q.producer_waiter_;
-        if (p == nullptr) return;
+    static void on_producer_wake(detail::QueueEndWake& wake) noexcept {
+        auto& q = *static_cast<ThreadSafeQueue*>(wake.owner);
+        detail::Parked* p = wake.waiter;
         // acquire: pairs with pop()'s release CAS; the freed slot is empty.
         std::uint32_t h = q.head_.load(std::memory_order_acquire);
         if (!q.has_room(h) && !q.is_closed()) {
@@ -506,7 +714,7 @@ private:
             if (!q.has_room(h) && !q.is_closed()) return;
         }
         if ((h & waiting_bit) != 0) q.disarm(q.head_);  // only the producer sets it: as above
-        q.producer_waiter_ = nullptr;
+        wake.waiter = nullptr;
         p->task->wake();
     }
 
@@ -541,17 +749,17 @@ private:
     alignas(port::cache_line) std::atomic<std::uint32_t> tail_{0};
     std::uint32_t head_cache_ = 0;
     detail::WakeSlot producer_loop_;  // the waiting producer's loop; empty: a thread
-    detail::Parked* producer_waiter_ = nullptr;
-    detail::RemoteNode producer_node_;
+    detail::QueueEndWakeHolder producer_wake_{this, &on_producer_wake};
     std::atomic<bool> producer_busy_{false};
+    SyncWait producer_sync_;
 
     // Consumer side.
     alignas(port::cache_line) std::atomic<std::uint32_t> head_{0};
     std::uint32_t tail_cache_ = 0;
     detail::WakeSlot consumer_loop_;  // the waiting consumer's loop; empty: a thread
-    detail::Parked* consumer_waiter_ = nullptr;
-    detail::RemoteNode consumer_node_;
+    detail::QueueEndWakeHolder consumer_wake_{this, &on_consumer_wake};
     std::atomic<bool> consumer_busy_{false};
+    SyncWait consumer_sync_;
 };
 
 }  // namespace asynclink

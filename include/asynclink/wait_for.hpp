@@ -5,9 +5,13 @@
 // | co_await wait_for  | yes  | no         | no     | no                   |
 //
 // The awaitable runs as a task of its own, started when the wait_for starts
-// (a wait_for cancelled before its first step never runs it). If it has not
-// finished when the timeout expires, it is cancelled, wait_for waits for it to
-// end, and then throws TimeoutError. If it finishes with a value at the same
+// (a wait_for cancelled before its first step never runs it). It always gets
+// its first step, as in asyncio 3.12: with a zero or negative timeout, one
+// that finishes without suspending (a queue get with an item queued, a set
+// Event) returns its value. If it has not finished when the timeout expires,
+// it is cancelled, wait_for waits for it to end, and then throws TimeoutError.
+// A timeout longer than the clock can count (seconds::max(), a double of
+// 1e30 seconds) never expires. If it finishes with a value at the same
 // moment the timeout fires (or swallows the cancellation and returns a value),
 // the value is returned: a result that was produced is never thrown away.
 // Cancelling the awaiting task cancels the child and throws CancelledError
@@ -54,10 +58,14 @@ public:
         if (cancel_pending) {
             cancelled = true;
             child_.cancel();
-        } else if (timeout_ <= Clock::duration::zero()) {
+        } else if (timeout_ <= Clock::duration::zero() && child_.started) {
             on_timeout(*this);
         } else {
-            deadline = Clock::now() + timeout_;
+            // An expired timeout too goes through the timer: the child must
+            // have its first step before the timeout can cancel it (see on_timeout).
+            deadline = timeout_ <= Clock::duration::zero()
+                           ? Clock::now()
+                           : deadline_after(Clock::now(), timeout_);  // "never" for a timeout too long for the clock
             task->loop->add_timer(*this);
         }
         return true;
@@ -87,6 +95,15 @@ private:
     }
     static void on_timeout(TimerNode& self) noexcept {
         auto& w = static_cast<WaitWithTimeout&>(self);
+        if (!w.child_.started) {
+            // As asyncio 3.12: the awaitable gets its first step before a
+            // timeout cancels it, so wait_for(q.get(), 0ms) with an item queued
+            // returns the item. The child is in the ready queue, which runs
+            // after the timers: look again one tick later, once it has run.
+            w.deadline = w.task->loop->time() + Clock::duration(1);
+            w.task->loop->add_timer(w);
+            return;
+        }
         w.timed_out_ = true;
         w.child_.cancel();
     }
@@ -135,12 +152,12 @@ auto as_task(Aw aw) -> Task<decltype(std::declval<Aw&>().await_resume())> {
 /// most `timeout`; throws TimeoutError if it did not finish in time.
 template <class T, class Rep, class Period>
 Task<T> wait_for(Task<T> child, std::chrono::duration<Rep, Period> timeout) {
-    return detail::wait_for_child(std::move(child), std::chrono::duration_cast<Clock::duration>(timeout));
+    return detail::wait_for_child(std::move(child), detail::saturating_duration(timeout));
 }
 
 template <class T, class Rep, class Period>
 Task<T> wait_for(TaskHandle<T> child, std::chrono::duration<Rep, Period> timeout) {
-    return detail::wait_for_child(std::move(child), std::chrono::duration_cast<Clock::duration>(timeout));
+    return detail::wait_for_child(std::move(child), detail::saturating_duration(timeout));
 }
 
 template <class Aw, class Rep, class Period>

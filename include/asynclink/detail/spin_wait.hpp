@@ -2,6 +2,9 @@
 // the kernel (an idle loop before epoll, a blocked put_sync/get_sync before
 // the futex).
 //
+// SpinBudget: how long the next of a context's waits may spin, learnt from the
+// last ones; WakeStamp: when the partner woke a sleeper, to learn from.
+//
 // Sleeping and being woken costs tens of microseconds of latency on a virtual
 // machine (the wake is an inter-processor interrupt and a reschedule), while an
 // answer from a partner running on another CPU often takes one or two. So the
@@ -13,7 +16,9 @@
 // bound), and never burns a core for longer than that.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "asynclink/port/port.hpp"
 
@@ -64,6 +69,68 @@ private:
     Clock::time_point start_;
     Clock::duration limit_;
     bool overran_ = false;
+};
+
+/// How long a context that waits again and again (a blocked put_sync or
+/// get_sync; the loop going idle follows the same policy in src/loop.cpp)
+/// spins before it sleeps, learnt from its last waits. The full budget while
+/// the partner answers within it (a spin would catch the answer without the
+/// sleep-and-wake); half as much after each wait it did not, and none below a
+/// microsecond, so a waiter whose partner answers late stops burning CPU; no
+/// spin at all for the next waits after a spin overran (a CPU-bound thread
+/// shares this CPU, so each yield costs a time slice), twice as many each time
+/// it happens again (16 to 4096).
+class SpinBudget {
+public:
+    explicit SpinBudget(Clock::duration full) noexcept : full_(full), budget_(full) {}
+
+    /// The spin the next wait may do; zero: sleep at once.
+    Clock::duration next() noexcept {
+        if (skip_ > 0) {
+            --skip_;
+            return Clock::duration::zero();
+        }
+        return budget_;
+    }
+    /// After a spin of next()'s length, which ended with the answer or not.
+    void spun(const SpinWait& spin, bool answered) noexcept {
+        if (spin.overran()) {
+            penalty_ = std::clamp<std::uint32_t>(penalty_ * 2, 16, 4096);
+            skip_ = penalty_;
+        } else if (answered) {
+            penalty_ /= 2;  // spinning pays again: forgive, gradually
+        }
+    }
+    /// After a wait the spin did not end: the partner answered `answered_after`
+    /// the wait began.
+    void waited(Clock::duration answered_after) noexcept {
+        if (answered_after <= full_) {
+            budget_ = full_;
+        } else {
+            budget_ /= 2;
+            if (budget_ < std::chrono::microseconds(1)) budget_ = Clock::duration::zero();
+        }
+    }
+
+private:
+    Clock::duration full_;
+    Clock::duration budget_;
+    std::uint32_t skip_ = 0;     // waits left without a spin
+    std::uint32_t penalty_ = 0;  // how many the next overrun skips
+};
+
+/// The time a partner woke a sleeper, as a 32-bit word the partner stores from
+/// any context (a signal handler too: 32-bit atomics are lock-free on every
+/// target, 64-bit ones are not) and the sleeper compares with the time it
+/// began to wait. Units of 1024 ns, wrapping every 73 minutes: a stale or
+/// wrapped stamp only costs one spin decision.
+struct WakeStamp {
+    static std::uint32_t now() noexcept {
+        return static_cast<std::uint32_t>(static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) >> 10);
+    }
+    static Clock::duration between(std::uint32_t from, std::uint32_t to) noexcept {
+        return Clock::duration(static_cast<Clock::rep>(static_cast<std::uint64_t>(to - from) << 10));
+    }
 };
 
 }  // namespace asynclink::detail

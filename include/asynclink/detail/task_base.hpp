@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "asynclink/detail/config.hpp"
+#include "asynclink/port/port.hpp"
 
 namespace asynclink {
 class Loop;
@@ -49,6 +50,12 @@ public:
     Suspension* suspension = nullptr;      ///< set while parked at a cancellable awaiter
     DoneWaiter* done_waiters = nullptr;
     PromiseBase* root = nullptr;
+#if ASYNCLINK_PORT_HAS_THREADS
+    /// The creating thread's port::current_loop() slot, one per thread: the
+    /// thread a handle may be copied and dropped on while the loop lives.
+    const void* home = nullptr;
+#endif
+    std::coroutine_handle<> next_step;  ///< where a running transfer() goes next
     std::uint32_t refs = 0;  ///< one per TaskHandle, plus one held by the loop until the task is done
     bool started = false;
     bool in_ready_queue = false;
@@ -57,6 +64,8 @@ public:
     bool cancel_requested = false;   ///< deliver CancelledError at the next suspension point
     bool cancel_delivering = false;  ///< woken by a cancel, CancelledError not yet thrown
     bool outcome_observed = false;   ///< someone took the result or exception
+    bool stepping = false;           ///< transfer() is running this task's coroutines (see there)
+    bool finish_deferred = false;    ///< the root ended while stepping: finish() once transfer() is done
 
     /// asyncio.Task.cancel(): false if the task is already done.
     bool cancel() noexcept;
@@ -93,6 +102,63 @@ public:
                 *p = w.next;
                 return;
             }
+        }
+    }
+
+    /// Runs `to`, a coroutine of this task, and each coroutine it hands
+    /// control to in turn (a child started by co_await, the parent a child
+    /// returns to), one after the other from this frame: a chain of co_awaits
+    /// that complete without suspending costs no stack, at any optimisation
+    /// level. (Returning the handle from await_suspend, symmetric transfer,
+    /// is a tail call only if the compiler makes it one; GCC at -O0 does not,
+    /// and 10^5 synchronous co_awaits overflowed the stack.) Called while a
+    /// transfer() of this task is running, it only says where that one goes
+    /// next, and the caller suspends. Returns once the chain suspends at a
+    /// real wait or the root finishes; the caller must not touch its own
+    /// frame or awaiter afterwards (it may have been resumed and destroyed).
+    void transfer(std::coroutine_handle<> to) noexcept {
+        if (stepping) {
+            next_step = to;
+            return;
+        }
+        stepping = true;
+        do {
+            next_step = nullptr;
+            to.resume();
+            to = next_step;
+        } while (to);
+        stepping = false;
+        if (!done && !finish_deferred && suspension == nullptr && !in_ready_queue) [[unlikely]] {
+            // Every asynclink awaiter that suspends a task parks it (suspension
+            // set) or puts it in the ready queue.
+            suspended_at_foreign_awaitable();
+        }
+        // The root ended in the loop above; its frame, which holds this state,
+        // could only be freed now.
+        if (finish_deferred) {
+            finish_deferred = false;
+            finish();
+        }
+    }
+
+    /// A coroutine of this task suspended at an awaitable that is not
+    /// asynclink's (std::suspend_always, another library's coroutine type):
+    /// nothing will resume it through the loop, and run() would hang without
+    /// a word. Stops the program with a message instead.
+    [[noreturn]] static void suspended_at_foreign_awaitable() noexcept {
+        port::fatal("asynclink: a task suspended at a co_await of an awaitable that is not asynclink's "
+                    "(std::suspend_always, another library's coroutine type, ...); nothing would resume it through "
+                    "its loop and run() would hang. co_await asynclink primitives, Tasks and TaskHandles; to wait "
+                    "for something else, have it set a ThreadSafeFlag, put on a ThreadSafeQueue or call "
+                    "Loop::call_soon_threadsafe, and co_await that");
+    }
+
+    /// The root coroutine reached its final suspension point.
+    void root_ended() noexcept {
+        if (stepping) {
+            finish_deferred = true;  // transfer() is still reading this state: it finishes
+        } else {
+            finish();
         }
     }
 

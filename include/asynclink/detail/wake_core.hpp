@@ -310,6 +310,18 @@ public:
         return true;
     }
 
+    /// Calls f(core) with the bound core borrowed; any context. False (f not
+    /// called) if no core is bound.
+    template <class F>
+    bool with_core(F&& f) noexcept {
+        WakeCore* core = borrow();
+        if (core == nullptr) return false;
+        static_assert(noexcept(f(*core)), "runs in any context: must not throw");
+        f(*core);
+        give_back(*core);
+        return true;
+    }
+
     /// Whether the slot points at `core`. For the owner's thread (another
     /// context may rebind the slot meanwhile otherwise).
     bool bound_to(const WakeCore& core) const noexcept {
