@@ -325,11 +325,12 @@ bool WakeCore::pop_closing(std::size_t end, void (*&fn)(void*), void*& arg) noex
         std::size_t claimed = schedule_dequeue_;
         schedule_dequeue_ += position_step;
         // Claimed but not yet published: mark it dead, and its producer's
-        // publishing CAS fails (its schedule() returns false). Relaxed on
-        // success: nothing is read from a dead cell. acquire on failure: the
-        // producer published first; see its fn and arg.
+        // publishing CAS fails (its schedule() returns false). acquire on
+        // failure: the producer published first; see its fn and arg. Nothing
+        // is read from a dead cell, but the success order may not be weaker
+        // than the failure order (GCC rejects it for the __atomic builtins).
         std::size_t seen = claimed;
-        if (cell.sequence.compare_exchange_strong(seen, claimed + position_step, std::memory_order_relaxed,
+        if (cell.sequence.compare_exchange_strong(seen, claimed + position_step, std::memory_order_acquire,
                                                   std::memory_order_acquire)) {
             continue;
         }
