@@ -1,6 +1,8 @@
 /* The loop's side of every wake-up, shared by the models in this folder.
- * Mirrors src/loop.cpp: Loop::notify, Loop::wake_if_sleeping, Loop::take_posted_work
- * and the sleep step of Loop::run_once (the "waiter bit handshake").
+ * Mirrors src/wake_core.cpp (WakeCore::post, WakeCore::wake_if_sleeping),
+ * src/loop.cpp (Loop::take_posted_work) and the sleep step of Loop::run_once
+ * (the "waiter bit handshake"). The loop's end with posters in flight is
+ * modelled in loop_lifetime.pml, the schedule() ring's close in schedule_close.pml.
  * Promela is sequentially consistent: these models check the protocol's logic;
  * the memory orders that make the C++ behave sequentially consistently at the
  * points that matter are argued next to the code. One RemoteNode per primitive

@@ -1,11 +1,12 @@
 // Context: worker threads fed by a bounded job queue. See
 // include/asynclink/context.hpp.
 //
-// One mutex guards the queue, the paused list and every job's state. It is
-// also held while a worker posts a completion to a loop, and the loop takes it
-// once before it wakes the task: Loop::notify() keeps touching the loop after
-// it has published the node, and the loop may be destroyed as soon as the
-// woken task finishes, so the loop must not get ahead of the poster.
+// One mutex guards the queue, the paused list and every job's state. The
+// loop thread takes it to submit a job and to withdraw one (a cancellation),
+// never to complete one: a worker posts the completion to the job's wake
+// core, of which it holds a reference of its own while it posts, so the loop
+// may end (and its task finish) at any moment without the worker touching
+// freed memory, and the loop never waits for a worker.
 #include "asynclink/context.hpp"
 
 #include <condition_variable>
@@ -105,11 +106,7 @@ public:
 
     /// Stores `error` as the job's outcome and wakes its task, handing the
     /// Context's reference to the posted notification. Under mutex.
-    static void finish_with(Job& job, std::exception_ptr error) noexcept {
-        job.error = std::move(error);
-        job.state = JobState::finished;
-        job.loop->notify(job);
-    }
+    static void finish_with(Job& job, std::exception_ptr error) noexcept;
 
 private:
     std::size_t maxsize_;
@@ -118,11 +115,19 @@ private:
 
 namespace {
 
+/// Wakes a finished job's task: posts the job to its loop, handing the post
+/// the Context's reference. A loop that has ended refuses it, and the
+/// reference is dropped here instead.
+void post_completion(Job& job) noexcept {
+    // Our own reference: the loop may take the post, finish the task and end
+    // before post() returns.
+    WakeRef loop = job.wake;
+    if (!loop->post(job)) job.release();
+}
+
 /// Runs on the job's loop after a worker (or shutdown) finished it.
 void on_finished(RemoteNode& node) noexcept {
     auto& job = static_cast<Job&>(node);
-    // Wait for the poster to leave Loop::notify() (see the top of this file).
-    { std::lock_guard lock(job.core->mutex); }
     if (TaskBase* task = std::exchange(job.waiter, nullptr)) task->wake();
     job.release();  // the notification's reference
 }
@@ -192,14 +197,21 @@ void work(ContextCore& core, int cpu, bool pin) {
             job->release();  // the result is dropped here, on the worker
             lock.lock();
         } else {
-            // Still under the mutex: see the top of this file.
             job->state = JobState::finished;
-            job->loop->notify(*job);  // the Context's reference goes with the notification
+            lock.unlock();
+            post_completion(*job);  // the Context's reference goes with the notification
+            lock.lock();
         }
     }
 }
 
 }  // namespace
+
+void ContextCore::finish_with(Job& job, std::exception_ptr error) noexcept {
+    job.error = std::move(error);
+    job.state = JobState::finished;
+    post_completion(job);
+}
 
 Job::Job() noexcept { run = &on_finished; }
 
@@ -228,7 +240,7 @@ bool AssignmentBase::submit(TaskBase& waiting) {
         job.error = std::make_exception_ptr(ContextClosed());
         return false;
     }
-    job.loop = waiting.loop;
+    job.wake = WakeRef(waiting.loop->wake_core());
     job.waiter = &waiting;
     job.add_ref();  // the Context's reference, until a worker or shutdown is done with it
     // Through the paused list, behind any job already paused there: FIFO.

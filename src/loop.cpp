@@ -118,24 +118,23 @@ std::uint64_t next_loop_id() noexcept {
 }  // namespace
 
 Loop::Loop(LoopOptions options)
-    : options_(options), id_(next_loop_id()), spin_budget_(options.spin_before_sleep) {
-    std::size_t capacity = options_.schedule_capacity;
-    if (capacity < 2 || (capacity & (capacity - 1)) != 0) {
-        ASYNCLINK_THROW(UsageError, "LoopOptions::schedule_capacity must be a power of two of at least 2, got " +
-                                        std::to_string(capacity));
-    }
-    if (!schedule_cells_.reset(capacity)) {
-        ASYNCLINK_THROW(UsageError, "LoopOptions::schedule_capacity is larger than the port's "
-                                    "max_schedule_capacity");
-    }
-    for (std::size_t i = 0; i < capacity; ++i) {
-        // Relaxed: the loop is not shared with anyone yet.
-        schedule_cells_[i].sequence.store(i, std::memory_order_relaxed);
-    }
-    schedule_mask_ = capacity - 1;
+    : options_(options),
+      id_(next_loop_id()),
+      spin_budget_(options.spin_before_sleep),
+      core_(detail::WakeCore::create(*this, options.schedule_capacity)) {
     now_ = Clock::now();
 }
 
+// The end, in an order that keeps every promise without waiting for anyone:
+//   1. shutdown: the pending tasks are cancelled and run to their end;
+//   2. drain: what was posted meanwhile runs, again until nothing is left (a
+//      call that posts another is accepted, so it must run too);
+//   3. close: each list and the schedule() ring is closed by one atomic step
+//      that also takes what it held, and that runs; a post after that step is
+//      refused (false, or UsageError), so nothing is accepted and dropped;
+//   4. the core reference goes. A poster still inside post() or schedule()
+//      holds the core alive itself (a primitive's slot, a Handle, a job's
+//      reference), so there is no poster to wait for.
 Loop::~Loop() {
     if (pending_count_ != 0) {
         Loop*& current = port::current_loop();
@@ -146,23 +145,12 @@ Loop::~Loop() {
             current = outer;
         }
     }
-    // Callbacks posted but never run are still owed their run: none may be lost.
-    run_scheduled_callbacks();
-    run_threadsafe_calls();
-    // A poster that has made its work visible may still be inside notify(),
-    // schedule() or call_soon_threadsafe(), about to read sleeping_ or write
-    // the eventfd: wait for it to leave before the loop's memory goes.
-    // acquire: pairs with the release in ~PosterGuard.
-    while (posters_.load(std::memory_order_acquire) != 0) port::yield_thread();
-    // Wake-ups posted after the last iteration (a set() that found a waiting
-    // bit left behind by a cancelled waiter, a stale queue notice) still link
-    // their primitives' nodes into posted_, marked queued. Take them off now:
-    // a primitive that outlives the loop would otherwise see its node queued
-    // and call into this dead loop to drain it, and a finished Context job
-    // would never drop the reference its notification holds.
-    take_posted_work();
+    while (run_posted_work()) {
+    }
+    close();
     // Handles may outlive the loop; they must no longer point at it.
     for (detail::TaskBase* t = tasks_; t != nullptr; t = t->next_in_loop) t->loop = nullptr;
+    core_->release();
 }
 
 Loop& Loop::current() {
@@ -309,150 +297,35 @@ void Loop::fire_timers() {
     }
 }
 
-// --- work posted from other contexts.
-//
-// The wake protocol (the "waiter bit handshake"; model: proof/loop_wake.pml):
-//   poster:  publish the work (a release-or-stronger RMW or store)
-//            fence(seq_cst)                              -- F1
-//            if sleeping_ then exchange(sleeping_, false) and, if it was true, idle_.wake()
-//   loop:    sleeping_ = true
-//            fence(seq_cst)                              -- F2
-//            if any work is posted: sleeping_ = false, do not sleep
-//            else idle_.wait(...)
-// F1 and F2 are ordered one way or the other in the single total order of
-// seq_cst fences. If F1 comes first, the loop's re-check sees the work; if F2
-// comes first, the poster sees sleeping_ == true and writes the eventfd. So a
-// post is never left unseen by a sleeping loop, and a loop that is awake costs
-// the poster no system call. The exchange makes one poster, not all, pay for
-// the wake.
+// --- work posted from other contexts (the remote-wake state lives in the
+// wake core: detail/wake_core.hpp, src/wake_core.cpp).
 
-void Loop::wake_if_sleeping() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // F1, see above
-    // Relaxed load: a cheap filter; the exchange decides who wakes.
-    // acq_rel exchange: serialises posters so exactly one writes the eventfd.
-    if (sleeping_.load(std::memory_order_relaxed) && sleeping_.exchange(false, std::memory_order_acq_rel)) {
-        // Relaxed: only a hint for the spin budget (see wait_for_work()), read
-        // after the wake-up. Reading the clock is async-signal-safe and costs
-        // little next to the system call that follows.
-        if constexpr (port::idle_spins) {
-            wake_posted_at_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-        }
-        idle_.wake();
-    }
-}
-
-void Loop::notify(detail::RemoteNode& node) noexcept {
-    // acq_rel: acquire pairs with the loop's release when it took the node off
-    // (so our earlier state changes are not reordered before the re-post);
-    // release publishes the primitive's state change that led to this notify.
-    if (node.queued.exchange(true, std::memory_order_acq_rel)) return;  // already posted: coalesce
-    PosterGuard guard(posters_);
-    detail::RemoteNode* head = posted_.load(std::memory_order_relaxed);
-    do {
-        node.next = head;
-        // release: the loop's acquire exchange in take_posted_work() then sees node.next.
-        // relaxed on failure: we only retry with the fresh head.
-    } while (!posted_.compare_exchange_weak(head, &node, std::memory_order_release, std::memory_order_relaxed));
-    wake_if_sleeping();
-}
-
-bool Loop::has_posted_work() const noexcept {
-    // Relaxed: called after fence F2 (or as a hint); the fence gives the ordering.
-    if (posted_.load(std::memory_order_relaxed) != nullptr) return true;
-    if (threadsafe_calls_posted()) return true;
-    const ScheduleCell& cell = schedule_cells_[schedule_dequeue_ & schedule_mask_];
-    return cell.sequence.load(std::memory_order_relaxed) == schedule_dequeue_ + 1;
-}
-
-void Loop::take_posted_work() {
-    // Relaxed load: an empty list is the common case and needs no ordering.
-    if (posted_.load(std::memory_order_relaxed) == nullptr) return;
-    // acquire: pairs with the posters' release CAS, so every node's `next` and
-    // the state each poster changed are visible.
-    detail::RemoteNode* list = posted_.exchange(nullptr, std::memory_order_acquire);
-    // The list is last-posted-first; reverse it so wake-ups keep posting order.
-    detail::RemoteNode* fifo = nullptr;
-    while (list != nullptr) {
-        detail::RemoteNode* next = list->next;
-        list->next = fifo;
-        fifo = list;
-        list = next;
-    }
+void Loop::run_nodes(detail::RemoteNode* fifo) noexcept {
     while (fifo != nullptr) {
         detail::RemoteNode* node = fifo;
         fifo = node->next;
-        // acq_rel RMW: reads from the `true` of any notify() that coalesced into
-        // this post, so the state that notify published is visible to run() below.
+        // acq_rel RMW: reads from the `true` of any post that coalesced into
+        // this one, so the state that post published is visible to run() below.
         // Cleared before run(): a state change after this point posts again.
         node->queued.exchange(false, std::memory_order_acq_rel);
         node->run(*node);
     }
 }
 
-void Loop::drain_notifications() noexcept { take_posted_work(); }
+void Loop::take_posted_work() noexcept { run_nodes(core_->take_posted()); }
 
-bool Loop::schedule(void (*fn)(void*), void* arg) noexcept {
-    // Vyukov's bounded queue: a cell whose sequence equals our position is free
-    // for us; claiming the position with a CAS makes it ours alone.
-    // Relaxed: the position is only a ticket; the cell's sequence orders the data.
-    std::size_t pos = schedule_enqueue_.load(std::memory_order_relaxed);
-    for (;;) {
-        ScheduleCell& cell = schedule_cells_[pos & schedule_mask_];
-        // acquire: pairs with the loop's release after it emptied the cell.
-        std::size_t seq = cell.sequence.load(std::memory_order_acquire);
-        auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos);
-        if (diff == 0) {
-            // Relaxed: the CAS only hands out the ticket.
-            if (schedule_enqueue_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-                PosterGuard guard(posters_);
-                cell.fn = fn;
-                cell.arg = arg;
-                // release: the loop's acquire load of the sequence sees fn and arg.
-                cell.sequence.store(pos + 1, std::memory_order_release);
-                wake_if_sleeping();
-                return true;
-            }
-        } else if (diff < 0) {
-            return false;  // full: the loop has not emptied this cell since the last lap
-        } else {
-            pos = schedule_enqueue_.load(std::memory_order_relaxed);
-        }
-    }
-}
+void Loop::drain_notifications() noexcept { take_posted_work(); }
 
 void Loop::run_scheduled_callbacks() {
     // Only the callbacks present now: one that re-schedules itself runs at the
     // next iteration, so tasks are not starved.
-    // Relaxed: positions claimed before this load are the calls present now;
-    // each cell's own sequence (acquire below) says when its data is there.
-    std::size_t end = schedule_enqueue_.load(std::memory_order_relaxed);
-    while (schedule_dequeue_ != end) {
-        ScheduleCell& cell = schedule_cells_[schedule_dequeue_ & schedule_mask_];
-        // acquire: pairs with the producer's release, making fn and arg visible.
-        if (cell.sequence.load(std::memory_order_acquire) != schedule_dequeue_ + 1) return;
-        void (*fn)(void*) = cell.fn;
-        void* arg = cell.arg;
-        // release: the cell is free for the producer one lap ahead.
-        cell.sequence.store(schedule_dequeue_ + schedule_mask_ + 1, std::memory_order_release);
-        ++schedule_dequeue_;
-        call_reporting([&] { fn(arg); });
-    }
+    std::size_t end = core_->scheduled_end();
+    void (*fn)(void*);
+    void* arg;
+    while (core_->pop_scheduled(end, fn, arg)) call_reporting([&] { fn(arg); });
 }
 
 #if ASYNCLINK_PORT_HAS_THREADS
-
-void Loop::call_soon_threadsafe(std::function<void()> fn) {
-    if (!fn) ASYNCLINK_THROW(UsageError, "call_soon_threadsafe() given an empty function");
-    PosterGuard guard(posters_);
-    {
-        std::lock_guard lock(threadsafe_mutex_);
-        threadsafe_calls_.push_back(std::move(fn));
-        // Relaxed: the mutex orders the vector; the flag is only a hint for
-        // the loop to take the mutex, re-checked after fence F2.
-        threadsafe_pending_.store(true, std::memory_order_relaxed);
-    }
-    wake_if_sleeping();
-}
 
 void Loop::call_soon(std::function<void()> fn) {
     check_thread("Loop::call_soon", "Loop::call_soon_threadsafe");
@@ -460,24 +333,54 @@ void Loop::call_soon(std::function<void()> fn) {
     soon_calls_.push_back(std::move(fn));
 }
 
+void Loop::run_calls(detail::PostedCall* fifo) noexcept {
+    while (fifo != nullptr) {
+        detail::PostedCall* call = fifo;
+        fifo = call->next;
+        call_reporting(call->fn);
+        delete call;
+    }
+}
+
 void Loop::run_threadsafe_calls() {
-    bool posted = threadsafe_pending_.load(std::memory_order_relaxed);  // relaxed: a hint, see call_soon_threadsafe
     // Nothing queued is the common case, paid on every iteration: leave
     // before building a batch.
-    if (!posted && soon_calls_.empty()) return;
-    std::vector<std::function<void()>> calls;
-    calls.swap(soon_calls_);
-    if (posted) {
-        std::lock_guard lock(threadsafe_mutex_);
-        threadsafe_pending_.store(false, std::memory_order_relaxed);
-        for (auto& f : threadsafe_calls_) calls.push_back(std::move(f));
-        threadsafe_calls_.clear();
-    }
-    for (auto& f : calls) call_reporting(f);
+    if (soon_calls_.empty() && !core_->calls_posted()) return;
+    // Only the calls present now; each kind runs in the order it came.
+    std::vector<std::function<void()>> soon;
+    soon.swap(soon_calls_);
+    detail::PostedCall* posted = core_->take_calls();
+    for (auto& f : soon) call_reporting(f);
+    run_calls(posted);
 }
 #else
 void Loop::run_threadsafe_calls() {}
 #endif
+
+// Runs what other contexts posted, and the soon calls: true if anything ran.
+bool Loop::run_posted_work() noexcept {
+    bool ran = core_->has_posted_work() || soon_calls_pending();
+    call_reporting([&] {
+        take_posted_work();
+        run_scheduled_callbacks();
+        run_threadsafe_calls();
+    });
+    return ran;
+}
+
+void Loop::close() noexcept {
+    run_nodes(core_->close_posted());
+#if ASYNCLINK_PORT_HAS_THREADS
+    run_calls(core_->close_calls());
+#endif
+    std::size_t end = core_->close_schedule();
+    void (*fn)(void*);
+    void* arg;
+    while (core_->pop_closing(end, fn, arg)) call_reporting([&] { fn(arg); });
+    // What the calls above queued on this thread still runs; a post to
+    // another context's primitive is refused from now on.
+    while (soon_calls_pending()) call_reporting([&] { run_threadsafe_calls(); });
+}
 
 // --- running
 
@@ -527,6 +430,24 @@ void Loop::run_ready() {
     }
 }
 
+// The wake protocol (the "waiter bit handshake"; model: proof/loop_wake.pml):
+//   poster:  publish the work (a release-or-stronger RMW or store)
+//            fence(seq_cst)                              -- F1
+//            if sleeping_ then exchange(sleeping_, false) and, if it was true, idle.wake()
+//   loop:    sleeping_ = true
+//            fence(seq_cst)                              -- F2
+//            if any work is posted: sleeping_ = false, do not sleep
+//            else idle.wait(...)
+// F1 and F2 are ordered one way or the other in the single total order of
+// seq_cst fences. If F1 comes first, the loop's re-check sees the work; if F2
+// comes first, the poster sees sleeping_ == true and writes the eventfd. So a
+// post is never left unseen by a sleeping loop, and a loop that is awake costs
+// the poster no system call. The exchange makes one poster, not all, pay for
+// the wake. A wake the kernel refuses gives the duty back (sleeping_ = true
+// again), so the next post writes again: the loop is not left asleep with no
+// one to wake it, and its next wait reports the failure (Idle::wait throws).
+// The poster's half is WakeCore::wake_if_sleeping.
+//
 // Idle: spin for posted work while spinning has recently paid off, then sleep.
 //
 // The spin budget adapts so that an idle loop costs no CPU: after a sleep that
@@ -550,21 +471,21 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
         idle_start = Clock::now();
         if (spin_for_posted_work(timeout)) return;
     }
-    // Relaxed store: ordered by fence F2 (see the protocol above).
-    sleeping_.store(true, std::memory_order_relaxed);
+    core_->announce_sleep();
     std::atomic_thread_fence(std::memory_order_seq_cst);  // F2
-    if (has_posted_work()) {
-        sleeping_.store(false, std::memory_order_relaxed);
+    if (core_->has_posted_work()) {
+        core_->end_sleep();
         return;
     }
-    idle_.wait(timeout);
-    sleeping_.store(false, std::memory_order_relaxed);
+    core_->idle().wait(timeout);
+    core_->end_sleep();
     if constexpr (!port::idle_spins) return;
-    // Relaxed: a hint (see wake_if_sleeping()); a stale value only costs one
-    // spin decision.
-    Clock::time_point posted_at{Clock::duration(wake_posted_at_.load(std::memory_order_relaxed))};
-    bool cut_short = posted_at >= idle_start && posted_at - idle_start <= options_.spin_before_sleep &&
-                     has_posted_work();
+    // The poster's time is the low 32 bits of the clock's ticks: the
+    // difference modulo 2^32 is exact for the microseconds that matter here,
+    // and a stale value (from before this idle period) comes out huge.
+    auto posted_after_idle = static_cast<std::uint32_t>(
+        core_->wake_posted_at() - static_cast<std::uint32_t>(idle_start.time_since_epoch().count()));
+    bool cut_short = posted_after_idle <= options_.spin_before_sleep.count() && core_->has_posted_work();
     if (cut_short) {
         spin_budget_ = options_.spin_before_sleep;
     } else {
@@ -582,7 +503,7 @@ bool Loop::spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept
     if (spin_budget_.count() == 0 || (timeout && *timeout <= spin_budget_)) return false;
     detail::SpinWait spin(spin_budget_);
     bool found = false;
-    while (!found && spin.once()) found = has_posted_work();
+    while (!found && spin.once()) found = core_->has_posted_work();
     if (spin.overran()) {
         // A CPU-bound thread shares this CPU: each yield in the spin gave it a
         // time slice (milliseconds), far more than a sleep-and-wake costs. Skip
@@ -601,11 +522,10 @@ void Loop::run_once(const detail::TaskBase& until) {
     take_posted_work();
     // The callback queues are empty on almost every iteration, and one load
     // each says so: an iteration that only resumes tasks calls neither routine.
-    // Relaxed: hints; the routines re-read with the ordering they need. A
-    // callback missed here runs at the next iteration, and the loop re-checks
-    // after fence F2 before it sleeps.
-    const ScheduleCell& next_cell = schedule_cells_[schedule_dequeue_ & schedule_mask_];
-    if (next_cell.sequence.load(std::memory_order_relaxed) == schedule_dequeue_ + 1) run_scheduled_callbacks();
+    // Hints; the routines re-read with the ordering they need. A callback
+    // missed here runs at the next iteration, and the loop re-checks after
+    // fence F2 before it sleeps.
+    if (core_->scheduled_ready()) run_scheduled_callbacks();
     if (soon_calls_pending() || threadsafe_calls_posted()) run_threadsafe_calls();
     fire_timers();
     if (ready_head_ == nullptr && !until.done && !soon_calls_pending()) {
@@ -614,7 +534,7 @@ void Loop::run_once(const detail::TaskBase& until) {
         wait_for_work(timeout);
         return;
     }
-    if (io_watches_ != 0) idle_.wait(Clock::duration::zero());
+    if (io_watches_ != 0) core_->idle().wait(Clock::duration::zero());
     run_ready();
 }
 
@@ -634,7 +554,8 @@ void Loop::shutdown() noexcept {
     detail::TaskBase never;  // a sentinel that never finishes
     while (pending_count_ != 0) call_reporting([&] { run_once(never); });
     // A call that schedule() or call_soon_threadsafe() accepted runs before
-    // the loop ends: an accepted call is never dropped.
+    // the loop ends: an accepted call is never dropped (and ~Loop runs those
+    // accepted after this, up to its close).
     call_reporting([&] {
         run_scheduled_callbacks();
         run_threadsafe_calls();

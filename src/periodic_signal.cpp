@@ -53,7 +53,7 @@ int PeriodicSignal::signal_number() noexcept { return SIGRTMIN + 2; }
 void PeriodicSignal::dispatch(PeriodicSignal& self, int overrun) noexcept {
     // Relaxed: statistics only; the callback's own primitives order its data.
     self.ticks_.fetch_add(1, std::memory_order_relaxed);
-    if (overrun > 0) self.overruns_.fetch_add(static_cast<std::uint64_t>(overrun), std::memory_order_relaxed);
+    if (overrun > 0) self.overruns_.fetch_add(static_cast<std::uint32_t>(overrun), std::memory_order_relaxed);
     self.callback_(self.arg_);
 }
 

@@ -238,3 +238,83 @@ TEST(LoopAffinity, AwaitingATaskOfAnotherLoopIsAUsageError) {
         EXPECT_EQ(co_await h, 42);
     }());
 }
+
+namespace {
+
+// Primitives that outlive every loop using them (issue 10, item 22).
+al::Event global_event;
+al::Lock global_lock;
+al::Queue<int> global_queue;
+al::Message<int> global_message;
+al::ThreadSafeFlag global_flag;
+al::ThreadSafeEvent global_ts_event;
+
+al::Task<int> use_the_global_primitives(int round) {
+    global_event.set();
+    co_await global_event.wait();
+    global_event.clear();
+    {
+        auto guard = co_await global_lock.acquire();
+        global_queue.put_nowait(round);
+    }
+    int got = co_await global_queue.get();
+    global_message.set(round);
+    got += co_await global_message;
+    global_message.clear();
+    global_flag.set();
+    co_await global_flag.wait();
+    global_ts_event.set();
+    co_await global_ts_event.wait();
+    global_ts_event.clear();
+    co_return got;
+}
+
+// Runs one loop `depth` frames further down the stack, so successive loops
+// live at different addresses (or at the same one, for equal depths).
+int run_at_depth(int depth, int round) {
+    if (depth == 0) return al::run(use_the_global_primitives(round));
+    volatile char pad[512];
+    pad[0] = static_cast<char>(depth);
+    int r = run_at_depth(depth - 1, round);
+    return r + pad[0] - static_cast<char>(depth);
+}
+
+}  // namespace
+
+// A global primitive serves successive run() calls, whether the next loop
+// lives at the ended one's address or elsewhere: the binding is to the loop's
+// identity, and an ended loop's primitive passes to the next loop that uses it
+// (before the fix: UsageError at another stack depth, and always under ASan).
+TEST(LoopAffinity, AGlobalPrimitiveServesSuccessiveLoopsAtAnyAddress) {
+    int round = 0;
+    for (int depth : {0, 3, 1, 1, 0, 5, 2}) {
+        ++round;
+        std::string outcome = outcome_of([&] { EXPECT_EQ(run_at_depth(depth, round), 2 * round); });
+        EXPECT_EQ(outcome, "no exception") << "round " << round << " at depth " << depth;
+    }
+    // And on another thread, once the loops here have ended.
+    std::string other;
+    std::thread t([&] { other = outcome_of([&] { EXPECT_EQ(run_at_depth(2, 100), 200); }); });
+    t.join();
+    EXPECT_EQ(other, "no exception");
+}
+
+// A primitive bound to a live loop still refuses another loop's thread, even
+// when it is idle: while its loop lives, a task there may use it again.
+TEST(LoopAffinity, APrimitiveOfALiveLoopStillRefusesAnotherLoop) {
+    al::Loop first;
+    al::Event e;
+    first.run_until_complete([&]() -> al::Task<void> {
+        e.set();
+        co_return;
+    }());
+    std::string seen;
+    std::thread other([&] {
+        al::run([&]() -> al::Task<void> {
+            seen = outcome_of([&] { e.clear(); });
+            co_return;
+        }());
+    });
+    other.join();
+    EXPECT_NE(seen.find("not running the primitive's loop"), std::string::npos) << seen;
+}

@@ -120,10 +120,12 @@ TEST(Misuse, WaitingFromASecondLoopIsRefusedWithoutDisturbingTheFirst) {
     al::ThreadSafeEvent event;
     al::ThreadSafeFlag flag;
     std::vector<std::string> messages;
-    // Both are bound to the first loop by its waits; the second loop is refused.
+    // Both are bound to the first loop by its waits; the second loop is
+    // refused while the first lives (an ended loop's primitives pass on).
     event.set();
     flag.set();
-    al::run([&]() -> al::Task<void> {
+    al::Loop first;
+    first.run_until_complete([&]() -> al::Task<void> {
         co_await event.wait();
         co_await flag.wait();
     }());

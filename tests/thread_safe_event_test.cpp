@@ -235,7 +235,10 @@ TEST(ThreadSafeEvent, RandomSetClearCancelRoundsWakeEveryWaiterThatWaited) {
 TEST(ThreadSafeEvent, WaitingFromASecondLoopIsAUsageError) {
     al::ThreadSafeEvent event;
     event.set();
-    al::run([&]() -> al::Task<void> { co_await event.wait(); }());
+    // The first loop still lives (once it has ended, the event passes to the
+    // next loop that waits: loop_affinity_test).
+    al::Loop first;
+    first.run_until_complete([&]() -> al::Task<void> { co_await event.wait(); }());
     std::string message;
     std::thread other([&] {
         al::run([&]() -> al::Task<void> {

@@ -267,7 +267,8 @@ TEST(ThreadSafeFlag, RandomSetWaitCancelInterleavingsLoseNoWakeUp) {
 TEST(ThreadSafeFlag, WaitingFromASecondLoopIsAUsageError) {
     al::ThreadSafeFlag flag;
     flag.set();
-    al::run([&]() -> al::Task<void> { co_await flag.wait(); }());
+    al::Loop first;  // still alive: an ended loop's flag passes to the next loop
+    first.run_until_complete([&]() -> al::Task<void> { co_await flag.wait(); }());
     std::string message;
     std::thread other([&] {
         al::run([&]() -> al::Task<void> {

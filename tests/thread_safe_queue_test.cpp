@@ -670,3 +670,50 @@ TEST(ThreadSafeQueue, BlockingSyncEndsInATaskAreAUsageErrorNamingTheAwaitable) {
     q.put_sync(5, true);
     consumer.join();
 }
+
+// An async end waits on one live loop at a time. Here loop A still holds an
+// unrun wake-up for the consumer end (posted, then its getter was cancelled)
+// when a task on loop B waits at that end. Before the check, B's wait shared
+// A's pending wake-up: B's put coalesced into it, B's getter was never woken
+// (TimeoutError after hang_limit), and A would have run B's waiter on A's
+// thread. Now B is refused with a UsageError; once A has ended, B may wait.
+TEST(ThreadSafeQueue, AnEndWaitsOnOneLiveLoopAtATime) {
+    using Queue = al::ThreadSafeQueue<Item>;
+    Queue q(4);
+    auto get_one = [](Queue& queue) -> al::Task<std::uint64_t> { co_return *co_await queue.get(); };
+    // On loop B (another thread): take what is queued, then wait for one item
+    // that a put made while the getter is parked.
+    auto wait_on_another_loop = [&] {
+        std::string outcome = "no exception";
+        std::thread b([&] {
+            al::run([&]() -> al::Task<void> {
+                try {
+                    while (q.try_get()) {
+                    }
+                    auto getter = al::create_task(get_one(q));
+                    co_await settle();
+                    EXPECT_TRUE(q.try_put(make_item(2)));
+                    EXPECT_EQ(co_await al::wait_for(getter, hang_limit), 2u);
+                } catch (const al::UsageError& e) {
+                    outcome = e.what();
+                }
+            }());
+        });
+        b.join();
+        return outcome;
+    };
+    {
+        al::Loop a;
+        a.run_until_complete([&]() -> al::Task<void> {
+            auto getter = al::create_task(get_one(q));
+            co_await settle();
+            EXPECT_TRUE(q.try_put(make_item(1)));  // takes the waiting bit, posts to A
+            getter.cancel();                       // A has not run the wake-up yet
+            std::string outcome = wait_on_another_loop();
+            EXPECT_NE(outcome.find("waits on another loop"), std::string::npos) << outcome;
+            EXPECT_THROW(co_await getter, al::CancelledError);
+        }());
+    }
+    // A has ended: the end passes to the next loop that waits at it.
+    EXPECT_EQ(wait_on_another_loop(), "no exception");
+}

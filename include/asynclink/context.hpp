@@ -91,12 +91,16 @@ public:
     Job* prev = nullptr;          ///< link in the job queue or the paused list
     Job* next_job = nullptr;
     JobState state = JobState::created;
-    /// Written by the worker before it notifies the loop, read by the task
-    /// after the wake-up: ordered by the Context's mutex, see on_finished().
+    /// Written by the worker before it posts the completion, read by the task
+    /// after the wake-up: ordered by the post (a release) and the loop's
+    /// taking of it (an acquire).
     std::exception_ptr error;
+    /// The task's loop: its wake core, referenced from assignment until the
+    /// job is gone, so the worker posts to live memory even if the loop ends.
+    /// Set before the job is queued, under the mutex that hands it to a worker.
+    WakeRef wake;
 
     // --- loop thread only.
-    Loop* loop = nullptr;
     TaskBase* waiter = nullptr;  ///< the task to wake; null once it left the suspension point
 
 protected:
@@ -206,7 +210,8 @@ public:
 ///   the queue, in assign order, as soon as a slot frees, with no trip
 ///   through the loop. Jobs start in assign order (FIFO).
 /// - Idle workers sleep on a condition variable; they never spin.
-/// - Completion reaches the task's loop through Loop::notify(): no polling.
+/// - Completion reaches the task's loop as a post to its wake core: no
+///   polling, and no lock on the loop thread.
 /// - Cancelling the awaiting task (as asyncio.to_thread does) throws
 ///   CancelledError at once. A job that has not started is withdrawn and never
 ///   runs. A running job finishes on its worker and its result is dropped

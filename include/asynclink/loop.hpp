@@ -4,12 +4,19 @@
 // |-----------------------|------|------------|--------|----------------------|
 // | current()             | yes  | -          | -      | -                    |
 // | schedule(fn, arg)     | yes  | yes        | yes    | yes                  |
-// | call_soon_threadsafe  | yes  | yes        | yes    | no (may allocate)    |
+// | call_soon_threadsafe  | yes  | yes        | yes    | no (allocates)       |
+// | handle()              | yes  | yes        | yes    | no                   |
 // | call_soon             | yes  | no         | no     | no                   |
 // | set_exception_handler | yes  | no         | no     | no                   |
 //
 // A loop-only method called from a thread that is not running the loop throws
 // UsageError naming the thread-safe alternative instead of corrupting it.
+//
+// A context that may post while the loop ends (a thread that schedules work
+// for whichever loop is running) holds a Loop::Handle: it keeps the loop's
+// wake core alive, and once the loop has ended its schedule() returns false
+// and its call_soon_threadsafe() throws UsageError ("the loop is closed"). A
+// call accepted (true, or no exception) always runs, at the latest in ~Loop.
 //
 // On a port without threads (ASYNCLINK_PORT_HAS_THREADS 0: bare metal) the
 // std::function methods (call_soon_threadsafe, call_soon,
@@ -29,11 +36,11 @@
 #include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/detail/task_base.hpp"
 #include "asynclink/detail/timer_node.hpp"
+#include "asynclink/detail/wake_core.hpp"
 #include "asynclink/port/port.hpp"
 
 #if ASYNCLINK_PORT_HAS_THREADS
 #include <functional>
-#include <mutex>
 #include <vector>
 #endif
 
@@ -60,7 +67,9 @@ class Loop {
 public:
     explicit Loop(LoopOptions options = {});
     /// Cancels and finishes every pending task (running them to completion),
-    /// then detaches the handles that outlive it.
+    /// runs every call schedule() or call_soon_threadsafe() accepted (also
+    /// those accepted meanwhile), then closes: from then on posts are refused.
+    /// Detaches the task handles that outlive it.
     ~Loop();
     Loop(const Loop&) = delete;
     Loop& operator=(const Loop&) = delete;
@@ -78,14 +87,17 @@ public:
 
     /// The soft-ISR mechanism (micropython.schedule): queues fn(arg) to run on
     /// the loop between tasks. Lock-free, allocation-free, async-signal-safe.
-    /// Returns false when the queue is full (the call is not queued).
-    bool schedule(void (*fn)(void*), void* arg) noexcept;
+    /// Returns false when the queue is full or the loop has closed (the call
+    /// is not queued). The Loop must outlive the call: from a context that may
+    /// race the loop's end, use a Handle.
+    bool schedule(void (*fn)(void*), void* arg) noexcept { return core_->schedule(fn, arg); }
 
 #if ASYNCLINK_PORT_HAS_THREADS
-    /// Queues fn to run on the loop, from any thread. May allocate and take a
-    /// lock: not for signal handlers (use schedule()). Exceptions fn throws go
-    /// to the exception handler.
-    void call_soon_threadsafe(std::function<void()> fn);
+    /// Queues fn to run on the loop, from any thread. Lock-free, but allocates
+    /// one node: not for signal handlers (use schedule()). Exceptions fn
+    /// throws go to the exception handler. Throws UsageError once the loop has
+    /// closed (in ~Loop). The Loop must outlive the call: see Handle.
+    void call_soon_threadsafe(std::function<void()> fn) { core_->call_soon_threadsafe(std::move(fn)); }
 
     /// Queues fn to run on the loop at its next iteration. Loop thread only.
     void call_soon(std::function<void()> fn);
@@ -102,8 +114,34 @@ public:
     /// Number of tasks created on this loop that have not finished.
     std::size_t pending_tasks() const noexcept { return pending_count_; }
 
-    /// The port's idle object (file-descriptor watching for streams).
-    port::Idle& idle() noexcept { return idle_; }
+    /// The port's idle object (file-descriptor watching for streams). It
+    /// lives in the wake core, so it stays valid while a poster holds the core.
+    port::Idle& idle() noexcept { return core_->idle(); }
+
+    /// A reference to this loop that outlives it: posts through it run on the
+    /// loop while it lives and are refused once it has ended. Copy and destroy
+    /// handles in ordinary code, not in a signal handler; using one (schedule)
+    /// is async-signal-safe.
+    class Handle {
+    public:
+        /// Loop::schedule(); false also once the loop has ended.
+        bool schedule(void (*fn)(void*), void* arg) const noexcept { return core_->schedule(fn, arg); }
+#if ASYNCLINK_PORT_HAS_THREADS
+        /// Loop::call_soon_threadsafe(); throws UsageError once the loop has ended.
+        void call_soon_threadsafe(std::function<void()> fn) const { core_->call_soon_threadsafe(std::move(fn)); }
+#endif
+        /// True once the loop has ended (a snapshot).
+        bool closed() const noexcept { return core_->closed(); }
+
+    private:
+        friend class Loop;
+        explicit Handle(detail::WakeCore& core) noexcept : core_(core) {}
+        detail::WakeRef core_;
+    };
+    Handle handle() const noexcept { return Handle(*core_); }
+
+    /// The remote-wake state other contexts post to (see detail/wake_core.hpp).
+    detail::WakeCore& wake_core() const noexcept { return *core_; }
 
     /// A number no other Loop of this process has had, so per-loop state kept
     /// outside the loop (a stream's descriptor registration) can tell a new
@@ -118,9 +156,10 @@ public:
     void enqueue(detail::TaskBase& task) noexcept;
     void add_timer(detail::TimerNode& timer);
     void remove_timer(detail::TimerNode& timer) noexcept;
-    /// Posts a wake-up request from any context; async-signal-safe. The node's
-    /// run() will execute on the loop thread.
-    void notify(detail::RemoteNode& node) noexcept;
+    /// Posts a wake-up request; async-signal-safe. The node's run() will
+    /// execute on the loop thread. The Loop must outlive the call: a context
+    /// that may race the loop's end posts through a detail::WakeSlot.
+    void notify(detail::RemoteNode& node) noexcept { core_->post(node); }
     /// Processes posted wake-up requests now; used before a primitive with a
     /// queued node is destroyed.
     void drain_notifications() noexcept;
@@ -138,23 +177,21 @@ public:
     void run_until_done(detail::TaskBase& task);
 
 private:
-    struct ScheduleCell {
-        std::atomic<std::size_t> sequence;
-        void (*fn)(void*);
-        void* arg;
-    };
-
     void run_once(const detail::TaskBase& until);
     void wait_for_work(std::optional<Clock::duration> timeout);
     bool spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept;
-    bool has_posted_work() const noexcept;
-    void take_posted_work();
+    void take_posted_work() noexcept;
+    void run_nodes(detail::RemoteNode* fifo) noexcept;
     void run_scheduled_callbacks();
     void run_threadsafe_calls();
+#if ASYNCLINK_PORT_HAS_THREADS
+    void run_calls(detail::PostedCall* fifo) noexcept;
+#endif
     void fire_timers();
     void run_ready();
-    void wake_if_sleeping() noexcept;
     void shutdown() noexcept;
+    bool run_posted_work() noexcept;
+    void close() noexcept;
     void resume(detail::TaskBase& task) noexcept;
     template <class F>
     void call_reporting(F&& f) noexcept;
@@ -178,7 +215,6 @@ private:
 
     LoopOptions options_;
     std::uint64_t id_;
-    port::Idle idle_;
     Clock::time_point now_{};
     // How long the next idle period may spin (see wait_for_work()).
     Clock::duration spin_budget_;
@@ -200,36 +236,12 @@ private:
     std::uint64_t timer_sequence_ = 0;
     std::size_t io_watches_ = 0;
 
-    // Posted from other contexts (see notify()).
-    alignas(port::cache_line) std::atomic<detail::RemoteNode*> posted_{nullptr};
-    std::atomic<bool> sleeping_{false};
-    // Posters inside notify()/schedule()/call_soon_threadsafe() now: the
-    // destructor waits for them (see ~Loop).
-    std::atomic<std::uint32_t> posters_{0};
-    struct PosterGuard {
-        std::atomic<std::uint32_t>& count;
-        // relaxed: the publication that follows (a release) carries the
-        // increment to the loop, which is all the destructor relies on.
-        explicit PosterGuard(std::atomic<std::uint32_t>& c) noexcept : count(c) {
-            count.fetch_add(1, std::memory_order_relaxed);
-        }
-        // release: our last touch of the loop happens before the destructor's acquire sees zero.
-        ~PosterGuard() { count.fetch_sub(1, std::memory_order_release); }
-    };
-    // When the poster that found the loop asleep woke it (Clock ticks).
-    std::atomic<Clock::rep> wake_posted_at_{0};
-
-    // schedule(): bounded multi-producer queue of (fn, arg) cells, each with a
-    // sequence number telling whose turn the cell is.
-    detail::ArrayStore<ScheduleCell, port::max_schedule_capacity> schedule_cells_;
-    std::size_t schedule_mask_;
-    alignas(port::cache_line) std::atomic<std::size_t> schedule_enqueue_{0};
-    alignas(port::cache_line) std::size_t schedule_dequeue_ = 0;
+    // Everything other contexts touch: the posted list, the schedule() ring,
+    // the call_soon_threadsafe() list, the sleeping flag, the port's Idle.
+    // This loop holds one reference; see detail/wake_core.hpp.
+    detail::WakeCore* core_;
 
 #if ASYNCLINK_PORT_HAS_THREADS
-    std::mutex threadsafe_mutex_;
-    std::vector<std::function<void()>> threadsafe_calls_;
-    std::atomic<bool> threadsafe_pending_{false};
     std::vector<std::function<void()>> soon_calls_;
 
     std::function<void(std::exception_ptr)> exception_handler_;
@@ -237,7 +249,7 @@ private:
     // The two kinds of std::function call, or none on a port without threads.
     bool threadsafe_calls_posted() const noexcept {
 #if ASYNCLINK_PORT_HAS_THREADS
-        return threadsafe_pending_.load(std::memory_order_relaxed);  // relaxed: a hint, see call_soon_threadsafe
+        return core_->calls_posted();
 #else
         return false;
 #endif
@@ -251,5 +263,16 @@ private:
     }
     Loop* previous_loop_ = nullptr;
 };
+
+namespace detail {
+/// Processes the posted wake-ups of the loop running on this thread if
+/// `slot` is bound to it: a primitive's destructor, before its node goes. A
+/// slot bound to a loop of another thread, or to an ended one (whose close
+/// took every node off), has nothing of this primitive to drain here.
+inline void drain_if_bound_here(const WakeSlot& slot) noexcept {
+    Loop* here = port::current_loop();
+    if (here != nullptr && slot.bound_to(here->wake_core())) here->drain_notifications();
+}
+}  // namespace detail
 
 }  // namespace asynclink

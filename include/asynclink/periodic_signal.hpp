@@ -39,11 +39,14 @@ public:
     PeriodicSignal(const PeriodicSignal&) = delete;
     PeriodicSignal& operator=(const PeriodicSignal&) = delete;
 
-    /// Callbacks run so far.
-    std::uint64_t ticks() const noexcept { return ticks_.load(std::memory_order_relaxed); }
+    /// Callbacks run so far, modulo 2^32 (the counters are 32 bits, the widest
+    /// atomic that is lock-free in a signal handler on every Linux target:
+    /// riscv32, mips and ppc32 have no lock-free 64-bit one). At the shortest
+    /// period (10 µs) the count wraps after 11.9 hours.
+    std::uint32_t ticks() const noexcept { return ticks_.load(std::memory_order_relaxed); }
     /// Expirations the kernel merged because the previous signal was still
-    /// pending (the callback ran fewer times than the timer expired).
-    std::uint64_t overruns() const noexcept { return overruns_.load(std::memory_order_relaxed); }
+    /// pending (the callback ran fewer times than the timer expired), modulo 2^32.
+    std::uint32_t overruns() const noexcept { return overruns_.load(std::memory_order_relaxed); }
 
     /// The signal number used (a real-time signal).
     static int signal_number() noexcept;
@@ -55,8 +58,10 @@ private:
     Callback callback_;
     void* arg_;
     void* timer_ = nullptr;  // timer_t, kept opaque so no OS header is needed here
-    std::atomic<std::uint64_t> ticks_{0};
-    std::atomic<std::uint64_t> overruns_{0};
+    std::atomic<std::uint32_t> ticks_{0};  // written in the signal handler
+    std::atomic<std::uint32_t> overruns_{0};
+    static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
+                  "the counters are written in a signal handler: they must be lock-free");
 };
 
 }  // namespace asynclink

@@ -47,22 +47,20 @@ public:
             port::fatal("asynclink: ThreadSafeFlag destroyed while a task waits on it");
         }
         // A set() posted a wake-up the loop has not processed: process it now,
-        // before the node it points at disappears.
-        if (Loop* loop = binding_.loop(); loop != nullptr && node_.queued.load(std::memory_order_acquire)) {
-            loop->drain_notifications();
-        }
+        // before the node it points at disappears. acquire: pairs with the
+        // release of a refused post that left the node not queued.
+        if (node_.queued.load(std::memory_order_acquire)) detail::drain_if_bound_here(wake_);
     }
 
     /// Sets the flag and wakes the waiting task, if any. Any context.
     void set() noexcept {
         // acq_rel: release publishes whatever the caller wrote before set() to
         // the task that wait()s; acquire pairs with the waiter's release CAS
-        // that set waiting_bit, so loop_ is visible when we see that bit.
+        // that set waiting_bit, so the slot's binding is visible when we see that bit.
         std::uint32_t old = state_.fetch_or(set_bit, std::memory_order_acq_rel);
-        if ((old & waiting_bit) != 0 && (old & set_bit) == 0) {
-            // Relaxed: ordered by the acquire above (the waiter wrote it before its release CAS).
-            loop_.load(std::memory_order_relaxed)->notify(node_);
-        }
+        // The slot holds the waiting loop's wake core: live memory even if
+        // that loop is ending now (then the post is refused, harmlessly).
+        if ((old & waiting_bit) != 0 && (old & set_bit) == 0) wake_.post(node_);
     }
 
     /// Forgets a set() that no wait() has consumed yet. Any context.
@@ -93,8 +91,8 @@ public:
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
-            // Relaxed: published by the release CAS below.
-            flag_.loop_.store(task->loop, std::memory_order_relaxed);
+            // Published by the release CAS below.
+            flag_.wake_.bind(&task->loop->wake_core());
             std::uint32_t s = flag_.state_.load(std::memory_order_relaxed);
             for (;;) {
                 if ((s & set_bit) != 0) {
@@ -107,7 +105,7 @@ public:
                     }
                     continue;
                 }
-                // release: publishes loop_ to the set() that will see waiting_bit.
+                // release: publishes the binding to the set() that will see waiting_bit.
                 if (flag_.state_.compare_exchange_weak(s, waiting_bit, std::memory_order_release,
                                                        std::memory_order_relaxed)) {
                     flag_.waiter_ = this;
@@ -160,7 +158,7 @@ private:
     }
 
     std::atomic<std::uint32_t> state_{0};
-    std::atomic<Loop*> loop_{nullptr};
+    detail::WakeSlot wake_;  // the waiting loop, for set()
     detail::RemoteNode node_;
     detail::LoopBinding binding_;
     Waiter* waiter_ = nullptr;  // loop thread only

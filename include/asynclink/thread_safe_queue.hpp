@@ -123,17 +123,23 @@ public:
     /// The task parked at this end; only the end's loop thread touches it.
     Parked* waiter = nullptr;
 
-    /// Posts the wake-up to `loop`, once until the loop has run it. Any
-    /// context; async-signal-safe.
-    void post(Loop& loop) noexcept {
+    /// Posts the wake-up to the loop of `core`, once until the loop has run
+    /// it. Any context; async-signal-safe. A loop that has ended refuses it:
+    /// its end ran every task, so nobody waits for it there.
+    void post(WakeCore& core) noexcept {
         // acq_rel: release hands our state change to the run() of the post we
         // coalesce into (its exchange reads ours); acquire orders us after the
         // reset of the run before.
         if (posted_.exchange(true, std::memory_order_acq_rel)) return;
         // relaxed: the queue's own reference keeps the block alive meanwhile;
-        // the loop receives this one through notify()'s release.
+        // the loop receives this one through the post's release.
         if constexpr (on_heap) holders_.fetch_add(1, std::memory_order_relaxed);
-        loop.notify(*this);
+        if (!core.post(*this)) [[unlikely]] {
+            // Refused (the node is not queued): hand back what run() would
+            // have. release: as the reset in run_posted().
+            posted_.store(false, std::memory_order_release);
+            drop();
+        }
     }
 
     /// Drops the queue's reference (on_heap only).
@@ -176,9 +182,11 @@ public:
         // relaxed: the destructor runs after every call on the queue (its contract).
         if (QueueEndWake* block = block_.load(std::memory_order_relaxed)) block->release();
     }
-    /// Before a task waits at the end: makes the block exist. The end's own
-    /// context only; throws std::bad_alloc.
-    void prepare() {
+    /// Before a task of `loop` waits at the end: checks the end may wait on
+    /// that loop (see check_home) and makes the block exist. The end's own
+    /// context only; throws UsageError or std::bad_alloc.
+    void prepare(WakeCore& loop, const char* operation) {
+        check_home(loop, operation);
         // relaxed (both): only this end's context stores the pointer, before
         // the seq_cst arm() that publishes the wait to the other side.
         if (block_.load(std::memory_order_relaxed) == nullptr) {
@@ -200,12 +208,26 @@ private:
         // Posted wake-ups point into this queue: run them while it is alive.
         if (Loop* loop = port::current_loop()) loop->drain_notifications();
     }
-    void prepare() noexcept {}
+    void prepare(WakeCore& loop, const char* operation) { check_home(loop, operation); }
     QueueEndWake* operator->() noexcept { return &block_; }
 
 private:
     QueueEndWake block_;
 #endif
+    /// An end waits on one loop at a time: the loop of its last async wait,
+    /// until that loop has ended. A wake-up posted there that its loop has not
+    /// run yet must not coalesce with one for another loop, or run there.
+    void check_home(WakeCore& loop, const char* operation) {
+        if (home_.get() == &loop) [[likely]] return;
+        if (home_ && !home_->closed()) {
+            ASYNCLINK_THROW(UsageError, std::string(operation) +
+                                            ": this end of the queue waits on another loop, which is still "
+                                            "running; an end moves to a new loop once its loop has ended");
+        }
+        home_ = WakeRef(loop);
+    }
+    WakeRef home_;  // the end's loop; only the end's context touches it
+
     QueueEndWakeHolder(const QueueEndWakeHolder&) = delete;
     QueueEndWakeHolder& operator=(const QueueEndWakeHolder&) = delete;
 };
@@ -361,15 +383,15 @@ public:
         bool await_ready() {
             check_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
             if (queue_.pop(item_) || queue_.is_closed()) return true;
-            queue_.consumer_wake_.prepare();
+            queue_.consumer_wake_.prepare(Loop::current().wake_core(), Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get");
             return false;
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
             queue_.consumer_wake_->waiter = this;
-            // Relaxed: published by the RMW in arm().
-            queue_.consumer_loop_.store(task->loop, std::memory_order_relaxed);
+            // Published by the RMW in arm().
+            queue_.consumer_loop_.bind(&task->loop->wake_core());
             if (queue_.consumer_ready(arm(queue_.tail_))) {
                 disarm(queue_.tail_);
                 queue_.consumer_wake_->waiter = nullptr;
@@ -418,7 +440,7 @@ public:
             check_loop("ThreadSafeQueue::put", "put_sync or try_put");
             result_ = queue_.push(item_);
             if (result_ != PushResult::full) return true;
-            queue_.producer_wake_.prepare();
+            queue_.producer_wake_.prepare(Loop::current().wake_core(), "ThreadSafeQueue::put");
             return false;
         }
         template <class P>
@@ -426,8 +448,8 @@ public:
             if (!park(h)) return false;
             for (;;) {
                 queue_.producer_wake_->waiter = this;
-                // Relaxed: published by the RMW in arm().
-                queue_.producer_loop_.store(task->loop, std::memory_order_relaxed);
+                // Published by the RMW in arm().
+                queue_.producer_loop_.bind(&task->loop->wake_core());
                 std::uint32_t head = arm(queue_.head_);
                 if (!queue_.has_room(head) && !queue_.is_closed()) return true;
                 // Room appeared (or the queue closed) while we armed: try again now.
@@ -561,7 +583,7 @@ private:
     /// carries our waiting bit) after arm() and a last look with ready(word).
     /// Throws only what attempt() throws (a copy put by put_sync(item)).
     template <class Attempt, class Ready>
-    static void block_until(SyncWait& end, std::atomic<std::uint32_t>& word, std::atomic<Loop*>& end_loop,
+    static void block_until(SyncWait& end, std::atomic<std::uint32_t>& word, detail::WakeSlot& end_loop,
                             Attempt attempt, Ready ready) {
         std::uint32_t began = detail::WakeStamp::now();
         if (Clock::duration limit = end.spin.next(); limit.count() != 0) {
@@ -573,8 +595,8 @@ private:
         }
         bool slept = false;
         while (!attempt()) {
-            // Relaxed: published by the seq_cst RMW in arm().
-            end_loop.store(nullptr, std::memory_order_relaxed);
+            // Published by the seq_cst RMW in arm().
+            end_loop.bind(nullptr);
             std::uint32_t w = arm(word);
             if (ready(w)) {
                 disarm(word);
@@ -647,19 +669,16 @@ private:
     // The waiting side told us where it sleeps: on a loop (post a wake-up) or
     // in the kernel (futex on the word it armed).
     void wake_consumer() noexcept {
-        // relaxed: ordered by the acquire half of the RMW that saw the bit.
-        if (Loop* loop = consumer_loop_.load(std::memory_order_relaxed)) {
-            consumer_wake_->post(*loop);
-        } else {
+        // Ordered by the acquire half of the RMW that saw the bit. The slot
+        // keeps the waiting loop's core alive while we post.
+        if (!consumer_loop_.with_core([this](detail::WakeCore& core) noexcept { consumer_wake_->post(core); })) {
             // relaxed: a hint for the sleeper's spin budget (see block_until).
             consumer_sync_.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);
             port::unpark_all(tail_);
         }
     }
     void wake_producer() noexcept {
-        if (Loop* loop = producer_loop_.load(std::memory_order_relaxed)) {  // relaxed: as above
-            producer_wake_->post(*loop);
-        } else {
+        if (!producer_loop_.with_core([this](detail::WakeCore& core) noexcept { producer_wake_->post(core); })) {  // as above
             producer_sync_.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);  // relaxed: as above
             port::unpark_all(head_);
         }
@@ -729,7 +748,7 @@ private:
     // Producer side: its index word and its cached view of the consumer's index.
     alignas(port::cache_line) std::atomic<std::uint32_t> tail_{0};
     std::uint32_t head_cache_ = 0;
-    std::atomic<Loop*> producer_loop_{nullptr};
+    detail::WakeSlot producer_loop_;  // the waiting producer's loop; empty: a thread
     detail::QueueEndWakeHolder producer_wake_{this, &on_producer_wake};
     std::atomic<bool> producer_busy_{false};
     SyncWait producer_sync_;
@@ -737,7 +756,7 @@ private:
     // Consumer side.
     alignas(port::cache_line) std::atomic<std::uint32_t> head_{0};
     std::uint32_t tail_cache_ = 0;
-    std::atomic<Loop*> consumer_loop_{nullptr};
+    detail::WakeSlot consumer_loop_;  // the waiting consumer's loop; empty: a thread
     detail::QueueEndWakeHolder consumer_wake_{this, &on_consumer_wake};
     std::atomic<bool> consumer_busy_{false};
     SyncWait consumer_sync_;

@@ -119,12 +119,13 @@ void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
     woken_.store(0, std::memory_order_relaxed);  // relaxed: as above
 }
 
-void Idle::wake() noexcept {
+bool Idle::wake() noexcept {
     // Relaxed: the work was published before wake() was called (the loop's
     // protocol, fence F1); this flag only stops a WFI that has not begun. The
     // DSB makes the store visible before the SEV reaches another core.
     woken_.store(1, std::memory_order_relaxed);
     __asm__ __volatile__("dsb\n sev" : : : "memory");
+    return true;
 }
 
 void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {

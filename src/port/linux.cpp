@@ -110,7 +110,7 @@ void Idle::wait(std::optional<Clock::duration> timeout) {
     }
 }
 
-void Idle::wake() noexcept {
+bool Idle::wake() noexcept {
     int saved_errno = errno;  // a signal handler must leave errno as it found it
     std::uint64_t one = 1;
     // Relaxed: a test-only knob; nothing is published through it.
@@ -121,9 +121,14 @@ void Idle::wake() noexcept {
         // EAGAIN: the counter is saturated, so the loop is certainly going to wake.
         // Relaxed: the loop only needs to see the error code eventually, and its
         // next wait() (which reads it) happens after it is woken by something.
-        if (err != EAGAIN) wake_error_.store(err, std::memory_order_relaxed);
+        if (err != EAGAIN) {
+            wake_error_.store(err, std::memory_order_relaxed);
+            errno = saved_errno;
+            return false;
+        }
     }
     errno = saved_errno;
+    return true;
 }
 
 void Idle::inject_wake_failure(int error_number) noexcept {

@@ -34,9 +34,9 @@ public:
         if (!waiters_.empty()) {
             port::fatal("asynclink: ThreadSafeEvent/Message destroyed while tasks wait on it");
         }
-        if (Loop* loop = binding_.loop(); loop != nullptr && node_.queued.load(std::memory_order_acquire)) {
-            loop->drain_notifications();  // a posted wake-up must not outlive the node
-        }
+        // A posted wake-up must not outlive the node. acquire: pairs with the
+        // release of a refused post that left the node not queued.
+        if (node_.queued.load(std::memory_order_acquire)) drain_if_bound_here(wake_);
     }
 
     void set() noexcept {
@@ -48,9 +48,9 @@ public:
             next = ((s & ~waiting_bit) + epoch_one) | set_bit;
             // acq_rel: release publishes the caller's data (Message's payload) to
             // the waiters; acquire pairs with the waiter's release that set
-            // waiting_bit, making loop_ visible.
+            // waiting_bit, making the slot's binding visible.
         } while (!state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed));
-        if ((s & waiting_bit) != 0) loop_.load(std::memory_order_relaxed)->notify(node_);  // relaxed: see acquire above
+        if ((s & waiting_bit) != 0) wake_.post(node_);  // the slot keeps the waiting loop's core alive
     }
 
     void clear() noexcept {
@@ -82,8 +82,8 @@ public:
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
-            // Relaxed: published by the release CAS that sets waiting_bit below.
-            event_.loop_.store(task->loop, std::memory_order_relaxed);
+            // Published by the release CAS that sets waiting_bit below.
+            event_.wake_.bind(&task->loop->wake_core());
             std::uint32_t s = event_.state_.load(std::memory_order_acquire);
             if ((s & set_bit) != 0) {
                 task->suspension = nullptr;
@@ -92,7 +92,7 @@ public:
             epoch_ = s >> 2;
             event_.waiters_.push_back(*this);
             while ((s & waiting_bit) == 0) {
-                // release: publishes loop_ to the set() that takes waiting_bit.
+                // release: publishes the binding to the set() that takes waiting_bit.
                 // acquire on failure: a set() that slipped in published its data.
                 if (event_.state_.compare_exchange_weak(s, s | waiting_bit, std::memory_order_release,
                                                         std::memory_order_acquire)) {
@@ -194,7 +194,7 @@ private:
     }
 
     std::atomic<std::uint32_t> state_{0};
-    std::atomic<Loop*> loop_{nullptr};
+    WakeSlot wake_;  // the waiting loop, for set()
     RemoteNode node_;
     LoopBinding binding_;
     WaiterList waiters_;  // loop thread only

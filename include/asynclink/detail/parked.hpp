@@ -75,27 +75,49 @@ private:
     ListedWaiter* tail_ = nullptr;
 };
 
-/// Ties a loop-only primitive to the loop that first uses it, and rejects
-/// calls from any thread that is not running that loop.
+/// Ties a primitive to the loop that uses it, and rejects calls from any
+/// thread that is not running that loop.
+///
+/// The binding is to the loop's identity, not its address: it holds a
+/// reference to the loop's wake core, which no other loop can have while the
+/// reference lives (a new Loop at the old one's address has a new core). Once
+/// the bound loop has ended (its core is closed), the next loop to use the
+/// primitive takes it over: a global primitive serves successive run() calls.
+/// The primitive is idle then, since the loop's end ran every task to
+/// completion. While the bound loop lives, another loop's thread is refused.
 class LoopBinding {
 public:
+    LoopBinding() noexcept = default;
+    LoopBinding(const LoopBinding&) = delete;
+    LoopBinding& operator=(const LoopBinding&) = delete;
+    ~LoopBinding() {
+        if (core_ != nullptr) core_->release();
+    }
+
     Loop& check(const char* operation, const char* alternative) {
         Loop* current = port::current_loop();
-        if (current == nullptr || (loop_ != nullptr && loop_ != current)) [[unlikely]] {
-            fail(operation, alternative);
+        if (current == nullptr || core_ != &current->wake_core()) [[unlikely]] {
+            bind_or_fail(current, operation, alternative);
         }
-        loop_ = current;
         return *current;
     }
-    Loop* loop() const noexcept { return loop_; }
+    /// The bound loop while it lives; nullptr if none or it has ended.
+    Loop* loop() const noexcept { return core_ != nullptr && !core_->closed() ? core_->owner() : nullptr; }
 
 private:
+    void bind_or_fail(Loop* current, const char* operation, const char* alternative) {
+        if (current == nullptr || (core_ != nullptr && !core_->closed())) fail(operation, alternative);
+        WakeCore& next = current->wake_core();
+        next.add_ref();
+        if (core_ != nullptr) core_->release();
+        core_ = &next;
+    }
     [[noreturn]] static void fail(const char* operation, const char* alternative) {
         ASYNCLINK_THROW(UsageError, std::string(operation) +
                          " called from a thread that is not running the primitive's loop (loop-only primitive); use " +
                          alternative);
     }
-    Loop* loop_ = nullptr;
+    WakeCore* core_ = nullptr;  // a reference, held while bound
 };
 
 }  // namespace asynclink::detail

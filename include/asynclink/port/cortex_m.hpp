@@ -80,8 +80,9 @@ public:
     /// re-checks everything afterwards, so an early return is harmless. A zero
     /// timeout only polls.
     void wait(std::optional<Clock::duration> timeout) noexcept;
-    /// Makes a current or the next wait() return. Any ISR, any core.
-    void wake() noexcept;
+    /// Makes a current or the next wait() return. Any ISR, any core. Never
+    /// fails (true).
+    bool wake() noexcept;
 
 private:
     std::atomic<std::uint32_t> woken_{0};

@@ -61,8 +61,11 @@ public:
     void wait(std::optional<Clock::duration> timeout);
 
     /// Makes a current or the next wait() return. Async-signal-safe, lock-free,
-    /// callable from any thread or signal handler.
-    void wake() noexcept;
+    /// callable from any thread or signal handler. False if the kernel refused
+    /// the eventfd write (other than a full counter, which wakes anyway): the
+    /// error is kept for wait() to report, and the caller must treat the loop
+    /// as still asleep.
+    bool wake() noexcept;
 
     /// Watches `fd` for the given IoEvents (0 stops watching for events but
     /// keeps the registration). Loop thread only.
@@ -76,7 +79,7 @@ public:
 private:
     int epoll_fd_ = -1;
     int event_fd_ = -1;
-    std::atomic<int> wake_error_{0};
+    std::atomic<int> wake_error_{0};  // written in signal handlers: lock-free (asserted below)
     std::atomic<int> injected_wake_error_{0};
     bool have_pwait2_ = true;
 };
@@ -117,7 +120,8 @@ public:
     CriticalSection(const CriticalSection&) = delete;
     CriticalSection& operator=(const CriticalSection&) = delete;
 };
-static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<void*>::is_always_lock_free,
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<void*>::is_always_lock_free &&
+                  std::atomic<int>::is_always_lock_free,
               "the Linux port relies on lock-free atomics for signal-handler safety");
 
 /// The loop running on the calling thread (nullptr if none).
