@@ -93,6 +93,8 @@ void TaskBase::release() noexcept {
         } else {
             try {
                 std::rethrow_exception(root->error);
+            } catch (const CancelledError& e) {  // not a std::exception (see errors.hpp)
+                std::fprintf(stderr, "asynclink: task exception was never retrieved: %s\n", e.what());
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "asynclink: task exception was never retrieved: %s\n", e.what());
             } catch (...) {
@@ -234,6 +236,8 @@ void Loop::report(std::exception_ptr error) noexcept {
 #endif
     try {
         std::rethrow_exception(error);
+    } catch (const CancelledError& e) {  // not a std::exception (see errors.hpp)
+        std::fprintf(stderr, "asynclink: unhandled exception: %s\n", e.what());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "asynclink: unhandled exception: %s\n", e.what());
     } catch (...) {

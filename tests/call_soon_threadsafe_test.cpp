@@ -128,6 +128,19 @@ TEST(CallSoonThreadsafe, WithoutAHandlerTheExceptionIsPrintedNotLost) {
     EXPECT_TRUE(later_ran);
 }
 
+// CancelledError is not a std::exception: the report names it rather than
+// printing "not a std::exception" (which it did before).
+TEST(CallSoonThreadsafe, ACancelledErrorFromFnIsPrintedByName) {
+    testing::internal::CaptureStderr();
+    al::run([&]() -> al::Task<void> {
+        al::Loop::current().call_soon_threadsafe([] { throw al::CancelledError(); });
+        co_await al::sleep(0);
+        co_await al::sleep(0);
+    }());
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("asynclink: unhandled exception: asynclink: task cancelled"), std::string::npos) << err;
+}
+
 TEST(CallSoonThreadsafe, AnEmptyFunctionIsAUsageError) {
     al::Loop loop;
     EXPECT_THROW(loop.call_soon_threadsafe(std::function<void()>{}), al::UsageError);
