@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;

@@ -12,6 +12,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "support/settle.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -19,9 +21,7 @@ namespace {
 
 using Log = std::vector<std::string>;
 
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 // Awaits `blocked`, logging whether it returned or threw CancelledError.
 template <class Aw>

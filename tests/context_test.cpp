@@ -19,18 +19,15 @@
 #include <thread>
 #include <vector>
 
-#include "gate.hpp"
+#include "support/gate.hpp"
+#include "support/stress.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
 namespace {
 
-double stress_scale() {
-    const char* s = std::getenv("ASYNCLINK_STRESS_SCALE");
-    double v = s != nullptr ? std::atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
+using test_support::stress_scale;
 
 std::size_t scaled(std::size_t n) {
     return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * stress_scale()));

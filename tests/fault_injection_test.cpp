@@ -39,8 +39,9 @@
 #include <thread>
 #include <vector>
 
-#include "bridge_test_support.hpp"
-#include "gate.hpp"
+#include "support/bridge.hpp"
+#include "support/gate.hpp"
+#include "support/settle.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -90,9 +91,7 @@ bool eventually_blocking(Pred done) {
     return done();
 }
 
-al::Task<void> settle(int yields = 5) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 /// Each item value once, and nothing else: the union of what was delivered
 /// and what was handed back is exactly 0 .. attempted-1.
@@ -433,7 +432,7 @@ TEST(FaultLoopStopped, ASetAfterTheLoopStoppedStaysVisibleAndTheLoopLeavesNoWake
         al::create_task(wait(log, "flag", flag.wait()));
         al::create_task(wait(log, "event", event.wait()));
         al::create_task(wait(log, "message", message.wait()));
-        co_await settle();
+        co_await settle(5);
     }());
     std::sort(log.begin(), log.end());
     EXPECT_EQ(log, (std::vector<std::string>{"event cancelled", "flag cancelled", "message cancelled"}));
@@ -462,7 +461,7 @@ TEST(FaultLoopStopped, ASetAfterTheLoopIsGoneTouchesNoDeadLoop) {
         al::create_task([](al::ThreadSafeFlag& f) -> al::Task<void> { co_await f.wait(); }(flag));
         al::create_task([](al::ThreadSafeEvent& e) -> al::Task<void> { co_await e.wait(); }(event));
         al::create_task([](al::Message<int>& m) -> al::Task<void> { co_await m.wait(); }(message));
-        co_await settle();
+        co_await settle(5);
     }());
     loop.reset();
     std::thread([&] {

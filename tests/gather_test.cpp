@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include "support/settle.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -24,9 +26,7 @@ struct Boom : std::runtime_error {
 
 al::Task<int> get_from(al::Queue<int>& q) { co_return co_await q.get(); }
 
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 al::Task<int> value_after_yields(Log& log, int v, int yields) {
     for (int i = 0; i < yields; ++i) co_await al::sleep(0);

@@ -10,17 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "support/stress.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
 namespace {
 
-double stress_scale() {
-    const char* s = std::getenv("ASYNCLINK_STRESS_SCALE");
-    if (s == nullptr || *s == '\0') return 1.0;
-    double v = std::strtod(s, nullptr);
-    return v > 0 ? v : 1.0;
-}
+using test_support::stress_scale;
 
 std::size_t scaled(std::size_t n) {
     auto v = static_cast<std::size_t>(static_cast<double>(n) * stress_scale());

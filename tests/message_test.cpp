@@ -19,7 +19,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
+#include "support/settle.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -27,9 +28,7 @@ using bridge_test::hang_limit;
 
 namespace {
 
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 template <class T>
 al::Task<T> await_message(al::Message<T>& m) {

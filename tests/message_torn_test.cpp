@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "bridge_test_support.hpp"
-#include "watchdog.hpp"
+#include "support/bridge.hpp"
+#include "support/watchdog.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;

@@ -14,6 +14,8 @@
 
 #include <unistd.h>
 
+#include "support/settle.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -32,9 +34,7 @@ std::string usage_error_of(F&& call) {
 
 bool mentions(const std::string& text, const std::string& word) { return text.find(word) != std::string::npos; }
 
-al::Task<void> settle() {
-    for (int i = 0; i < 3; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 // Awaits `aw` and records how it ended.
 template <class Aw>

@@ -15,7 +15,8 @@
 #include <memory>
 #include <thread>
 
-#include "gate.hpp"
+#include "support/gate.hpp"
+#include "support/settle.hpp"
 
 namespace al = asynclink;
 
@@ -23,9 +24,7 @@ namespace {
 
 using Queue = al::ThreadSafeQueue<int>;
 
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 // Wait at the queue until cancelled; true if cancelled there.
 al::Task<bool> put_until_cancelled(Queue& queue, int item) {

@@ -15,7 +15,7 @@
 
 #include <unistd.h>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
 
 namespace al = asynclink;
 

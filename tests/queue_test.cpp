@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "support/settle.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -18,9 +20,7 @@ namespace {
 
 using Log = std::vector<std::string>;
 
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 al::Task<int> get_and_log(Log& log, al::Queue<int>& q, std::string name) {
     try {

@@ -25,7 +25,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/settle.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -15,9 +17,7 @@ namespace {
 
 using Log = std::vector<std::string>;
 
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 al::Task<void> take_and_log(Log& log, al::Semaphore& sem, std::string name) {
     try {

@@ -20,8 +20,8 @@
 #include <string>
 #include <thread>
 
-#include "bridge_test_support.hpp"
-#include "watchdog.hpp"
+#include "support/bridge.hpp"
+#include "support/watchdog.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;

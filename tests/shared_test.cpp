@@ -12,7 +12,7 @@
 
 #include <unistd.h>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;

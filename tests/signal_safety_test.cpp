@@ -28,7 +28,7 @@
 #include <string>
 #include <thread>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;

@@ -14,6 +14,8 @@
 #include <system_error>
 #include <thread>
 
+#include "support/stress.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -28,11 +30,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-double stress_scale() {
-    const char* s = std::getenv("ASYNCLINK_STRESS_SCALE");
-    double v = s != nullptr ? std::atof(s) : 1.0;
-    return v > 0 ? v : 1.0;
-}
+using test_support::stress_scale;
 
 std::size_t scaled(std::size_t n, std::size_t at_least = 1) {
     return std::max(at_least, static_cast<std::size_t>(static_cast<double>(n) * stress_scale()));

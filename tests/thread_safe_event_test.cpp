@@ -11,7 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
+#include "support/settle.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -19,9 +20,7 @@ using bridge_test::hang_limit;
 
 namespace {
 
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 al::Task<int> wait_once(al::ThreadSafeEvent& event, int id) {
     co_await event.wait();

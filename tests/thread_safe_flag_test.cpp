@@ -10,7 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
+#include "support/settle.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -19,9 +20,7 @@ using bridge_test::hang_limit;
 namespace {
 
 // Lets every ready task run up to its next suspension point.
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 al::Task<int> wait_and_count(al::ThreadSafeFlag& flag, int& wakes) {
     co_await flag.wait();

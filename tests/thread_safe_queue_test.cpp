@@ -18,7 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
+#include "support/settle.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -30,9 +31,7 @@ using Item = std::unique_ptr<std::uint64_t>;
 
 Item make_item(std::uint64_t v) { return std::make_unique<std::uint64_t>(v); }
 
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 // Counts live instances, so a test can see that queued items are destroyed.
 struct Counted {

@@ -15,17 +15,14 @@
 #include <random>
 #include <vector>
 
+#include "support/stress.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
 namespace {
 
-double stress_scale() {
-    const char* s = std::getenv("ASYNCLINK_STRESS_SCALE");
-    if (s == nullptr || *s == '\0') return 1.0;
-    double v = std::strtod(s, nullptr);
-    return v > 0 ? v : 1.0;
-}
+using test_support::stress_scale;
 
 int scaled(int n, int floor) {
     auto v = static_cast<int>(static_cast<double>(n) * stress_scale());

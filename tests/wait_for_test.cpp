@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/settle.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -21,9 +23,7 @@ struct Boom : std::runtime_error {
     explicit Boom(const std::string& what) : std::runtime_error(what) {}
 };
 
-al::Task<void> settle(int yields = 3) {
-    for (int i = 0; i < yields; ++i) co_await al::sleep(0);
-}
+using test_support::settle;
 
 al::Task<int> value_after_yields(int v, int yields) {
     for (int i = 0; i < yields; ++i) co_await al::sleep(0);

@@ -14,7 +14,7 @@
 #include <system_error>
 #include <thread>
 
-#include "bridge_test_support.hpp"
+#include "support/bridge.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;

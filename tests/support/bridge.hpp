@@ -17,16 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stress.hpp"
+
 namespace bridge_test {
 
 using namespace std::chrono_literals;
 
-/// ASYNCLINK_STRESS_SCALE: 1 in Release, 0.05 under the sanitizers.
-inline double stress_scale() {
-    const char* text = std::getenv("ASYNCLINK_STRESS_SCALE");
-    double scale = text != nullptr ? std::strtod(text, nullptr) : 1.0;
-    return scale > 0 ? scale : 1.0;
-}
+using test_support::stress_scale;
 
 /// `n` operations scaled by the stress scale, at least `floor`.
 inline std::uint64_t scaled(std::uint64_t n, std::uint64_t floor = 100) {
