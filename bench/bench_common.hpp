@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What every benchmark binary shares: how many repetitions and how long each
 // runs (set by tools/compare through the environment, so that --quick and
 // the full run use the same binaries), and the spread statistics reported

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The thread-safe bridge against its peers, workload by workload, in one
 // binary (issue 3, items 8-10):
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Counts every heap allocation of the process, at the C level: malloc,
 // calloc, realloc, aligned_alloc, posix_memalign and memalign are interposed
 // (this executable's definitions win over glibc's) and forward to glibc's

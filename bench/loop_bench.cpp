@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The event loop against Boost.Asio's C++20 coroutines, workload by workload,
 // in one binary: task create+complete, a yield round trip, timer scheduling,
 // and Event set -> wake. Each workload runs once on asynclink and once on an

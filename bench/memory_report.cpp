@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Memory figures for tools/compare (issue 7 item 5), measured, not assumed:
 //
 //   sizeof          bytes of each primitive's instance (plus, for the queue,

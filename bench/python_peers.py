@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSL-1.0
 """The CPython asyncio peer of tools/compare.
 
 The workloads of bench/bridge_bench.cpp and bench/loop_bench.cpp that asyncio

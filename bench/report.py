@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSL-1.0
 """Turns the raw results of tools/compare into results.md and the chart.
 
     bench/report.py RESULTS_DIR

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Toolchain file for bare-metal ARM (Debian's gcc-arm-none-eabi with newlib):
 #   cmake -S baremetal/firmware -B build-arm -DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake
 # The CPU flags (-mcpu=...) belong to the project that uses it: they depend on

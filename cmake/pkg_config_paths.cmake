@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Sets ASYNCLINK_PC_PREFIX, ASYNCLINK_PC_LIBDIR and ASYNCLINK_PC_INCLUDEDIR for
 # cmake/asynclink.pc.in. The .pc file finds its prefix from its own place, so
 # an installed tree can move: up from <libdir>/pkgconfig as many levels as that

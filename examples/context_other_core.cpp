@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Context.assign: blocking work handed to another core (the seed's Context).
 //
 // A Context owns worker threads, here one pinned to CPU 1, fed by a bounded

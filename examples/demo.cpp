@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The guided tour of asynclink: one event loop, linked in turn with each
 // context the library serves — a signal handler (the hard ISR), a scheduled
 // callback (the soft ISR), a thread on the loop's core, a thread on another

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Echo server on another core (the seed's section 2.1.3).
 //
 // A thread pinned to another CPU plays the seed's "core 2": it takes integers

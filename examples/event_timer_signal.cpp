@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ThreadSafeEvent set by a timer interrupt (the seed's section 3.1).
 //
 // A PeriodicSignal (a POSIX timer whose callback runs in a signal handler: the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Message, iteration (the seed's third Message example: `async for text in msg`).
 //
 // A thread sends a few words, one per period, through a Message; a task

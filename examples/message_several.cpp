@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Message, several waiters (the seed's second Message example), then the same
 // waiters fed by a thread on another core with a payload of 4 KiB.
 //

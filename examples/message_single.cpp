@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Message, one waiter (the seed's first Message example).
 //
 // A task waits on a Message; a thread (any context would do: another core, a

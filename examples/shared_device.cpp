@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // One stream device shared by several tasks (the seed's section 5).
 //
 // A pseudo-terminal plays a serial line to a device that answers every

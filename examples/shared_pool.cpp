@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A shared pool written by an interrupt and read consistently (the seed's
 // section 1 and 2: `update_dict()` filling d["x"], d["y"], d["z"] from a device).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // unblock: await a slow blocking function while a busy task keeps printing
 // (the seed's unblock example).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Model-based fuzzing of ThreadSafeFlag, ThreadSafeEvent and Message driven
 // from the loop: waiters that start, get cancelled, time out; set and clear in
 // any order; loop turns. Reference model: a waiter that was waiting when set()

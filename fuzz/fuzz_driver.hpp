@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Shared plumbing of the model-based fuzzers: read operations from the fuzzer's
 // bytes, run them inside a task on a fresh loop, and fail loudly on any
 // divergence from the reference model.

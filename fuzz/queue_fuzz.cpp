@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Model-based fuzzing of the loop-only Queue<T>: tasks that put and get (with
 // and without waiting), cancellations at random points and loop turns. The
 // reference model is the queue's contract: every item whose put completed is

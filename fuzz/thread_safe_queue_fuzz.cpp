@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Model-based fuzzing of ThreadSafeQueue<T>: random sequences of try_put,
 // try_get, put_sync/get_sync without blocking, async put/get/next by tasks,
 // cancellation of those tasks, close and loop turns, checked step by step

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSL-1.0 */
 /* The loop's side of every wake-up, shared by the models in this folder.
  * Mirrors src/wake_core.cpp (WakeCore::post, WakeCore::wake_if_sleeping),
  * src/loop.cpp (Loop::take_posted_work) and the sleep step of Loop::run_once

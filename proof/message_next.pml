@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSL-1.0 */
 /* Message<T, 2> (include/asynclink/message.hpp): two setters (two contexts
  * setting at the same moment, the Setters bound), a third context calling
  * clear(), and one task iterating with next(). Mirrors claim_slot(), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSL-1.0 */
 /* Destruction of a ThreadSafeQueue whose ends are tasks on two loops
  * (include/asynclink/thread_safe_queue.hpp: detail::QueueEndWake, the
  * destruction contract in the header; tests/queue_lifetime_test.cpp).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSL-1.0 */
 /* ThreadSafeEvent / Message (include/asynclink/detail/event_core.hpp): two tasks
  * wait on one loop; another context sets the event and then clears it at once;
  * the loop may cancel the first waiter at any point (the last waiter to leave

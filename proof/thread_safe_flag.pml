@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSL-1.0 */
 /* ThreadSafeFlag (include/asynclink/thread_safe_flag.hpp): one task waits, another
  * context sets. Checked: the waiter is always woken by a set() that was not
  * cleared (no invalid end state = no lost wake-up, no deadlock), a cancelled

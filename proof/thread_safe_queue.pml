@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSL-1.0 */
 /* ThreadSafeQueue (include/asynclink/thread_safe_queue.hpp): one producer, one
  * consumer, each end either a thread that parks on a futex (put_sync/get_sync
  * with block = true) or a task on a loop (co_await put/get), capacity C, N items,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Context: worker threads fed by a bounded job queue. See
 // include/asynclink/context.hpp.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The event loop. See include/asynclink/loop.hpp.
 #include "asynclink/loop.hpp"
 

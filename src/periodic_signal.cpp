@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // PeriodicSignal: timer_create with SIGEV_THREAD_ID aimed at the creating
 // thread, and one SA_SIGINFO handler shared by every instance.
 #include "asynclink/periodic_signal.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Streams over file descriptors. See include/asynclink/stream.hpp and
 // src/stream_core.hpp.
 #include "asynclink/stream.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The private half of Stream and TcpListener: one file descriptor, its
 // buffers, its readiness registration with the loop and the tasks waiting on
 // it. Loop thread only. Not installed.

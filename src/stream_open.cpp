@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Opening streams. See include/asynclink/stream_open.hpp.
 #include "asynclink/stream_open.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The shared Context behind unblock(). See include/asynclink/unblock.hpp.
 #include "asynclink/unblock.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Loop::call_soon_threadsafe(fn): the general way to run loop-only code from
 // another thread. fn runs on the loop thread, in order per calling thread;
 // its exceptions go to the exception handler; nothing posted is ever dropped.

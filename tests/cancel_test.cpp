@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Cancellation with asyncio semantics: CancelledError at the suspension point,
 // catchable, clean-up may await, propagation through awaited tasks and
 // sub-coroutines, nested cancellation. Cancellation while blocked in each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The context matrix: every thread-safe primitive driven from every context
 // the spec names, with the loop busy and with it asleep. One named test per
 // cell: <context>_<primitive>_<loop state>.

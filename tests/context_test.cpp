@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Context: results, errors, the bounded queue, cancellation, shutdown, pinning,
 // several loops, and a stress run that would hang on a lost completion.
 #include <asynclink/asynclink.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Event: set/clear/is_set/wait, wake-up of every waiter, cancellation safety.
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // gather(): variadic and over a vector, with and without return_exceptions,
 // fail-fast as documented in gather.hpp, and cancellation of a gather.
 #include <asynclink/asynclink.hpp>

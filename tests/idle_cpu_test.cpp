@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // An idle loop sleeps in the kernel: measured with the CPU time of the loop's
 // own thread (CLOCK_THREAD_CPUTIME_ID), not the wall clock, so a busy machine
 // cannot make it pass or fail.

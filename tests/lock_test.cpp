@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Lock: mutual exclusion across suspension points, the RAII guard, FIFO
 // hand-off, and cancellation safety (a lock handed to a cancelled waiter is
 // never leaked).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Loop affinity: every loop-only method called from a thread that is not
 // running the loop throws UsageError naming the thread-safe alternative, and
 // leaves the loop and the primitive intact.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The end of a loop (issue 10, items 1 and 3): a set() racing the loop's
 // destruction touches only live memory, and every call schedule() or
 // call_soon_threadsafe() accepted runs, even one accepted while ~Loop runs.

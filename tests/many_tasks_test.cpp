@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A million tasks created and completed without leaking: a counter in an
 // object each coroutine frame holds says how many frames are alive, and must
 // be back to zero; ASan's leak check covers the rest. Scaled by

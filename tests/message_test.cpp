@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Message<T>: an event with a payload. set(value) from anywhere, any number of
 // waiters, the latest value winning, value() refusing before any set, next()
 // yielding each new set, payloads of any size never seen torn.

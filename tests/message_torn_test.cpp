@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A Message<T> with a 256-byte payload is never seen torn. Writers set it at
 // full speed — a thread on the other core and a second writer thread, so two
 // set() calls overlap — while the loop reads as fast as it can through

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // SPEC section 8 for the thread-safe bridge: each misuse gets a clear error
 // that names what to use instead, and nothing is lost. The misuse tests that
 // only a debug build detects (one queue end used by two contexts at once) are

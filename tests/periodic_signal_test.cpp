@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // PeriodicSignal: the Linux stand-in for a hardware timer interrupt. The
 // callback runs inside a signal handler on the creating thread, ticks are
 // counted, merged expirations are reported, the destructor stops it.

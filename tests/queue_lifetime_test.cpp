@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ThreadSafeQueue destruction with its ends on two loops: a wake-up one end
 // posted to the other end's loop may still be queued there when the queue is
 // destroyed (legitimately: nobody waits any more, every call has returned).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ThreadSafeQueue: one end used by two contexts at once aborts with a message
 // in debug builds. Every build type this suite runs in (Release, and the
 // RelWithDebInfo sanitizer builds) defines NDEBUG, so this file undefines it

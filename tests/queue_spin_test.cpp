@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The spin of ThreadSafeQueue's blocking ends: what a blocked get_sync costs in
 // CPU when its partner answers late (printed, not asserted: it depends on the
 // machine), and the budget's policy (asserted: it depends on nothing but the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Stress of ThreadSafeQueue across cores. Millions of sequence numbers go each
 // way between a thread and a task, and between two loops, with random pauses on
 // both sides so that each end keeps falling into the full, empty and waiting

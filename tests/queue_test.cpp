@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Queue<T>: FIFO, maxsize (0 = unbounded), put/get, put_nowait/get_nowait
 // with QueueFull/QueueEmpty, and cancellation safety (no item is lost to or
 // duplicated by a cancelled putter or getter).

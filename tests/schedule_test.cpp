@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Loop::schedule(fn, arg): the soft-ISR mechanism. fn(arg) runs on the loop
 // between tasks; callable from a task, a thread or a signal handler; bounded
 // (false when full, and then nothing is queued); capacity from LoopOptions.

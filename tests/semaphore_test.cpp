@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Semaphore: permits, bounded concurrency, FIFO hand-off, the guard, and
 // cancellation safety (a permit handed to a cancelled waiter is not leaked).
 #include <asynclink/asynclink.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Sharing a stream device (the seed guide's section 5), over a socketpair and
 // over a pseudo-terminal used as a serial line:
 //   - transmission: tasks writing multi-part messages through one stream

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Shared<T> snapshots are always consistent. A 64-byte value whose eight
 // fields all hold the same counter is written at full speed and read by the
 // loop and by another thread: every snapshot must have all fields equal (a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Shared<T>: one writer, readers anywhere, every snapshot consistent, the
 // writer never blocked, a reader in a signal handler bounded by try_read, two
 // writers at once detected.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Loop shutdown with tasks still pending: when run()'s main task ends, the
 // others are cancelled, their clean-up runs (and may await), and nothing they
 // raise is lost.

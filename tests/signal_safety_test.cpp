@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The signalling paths are legal in a signal handler: they allocate nothing
 // and lose no wake-up.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sleep(duration), sleep_ms(n), and sleep(0) as a yield: ordering and fairness.
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Streams over file descriptors: read/readline/readuntil/readexactly, write
 // and drain with flow control, EOF and errors, cancellation safety, closing,
 // the loop binding, and each kind of descriptor (pipe, socketpair, TCP on

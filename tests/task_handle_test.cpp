@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // create_task() and TaskHandle<T>: concurrency, copies, done/cancelled/result,
 // awaiting, move-only results, and reporting of exceptions nobody retrieved.
 #include <asynclink/asynclink.hpp>

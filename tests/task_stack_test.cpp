@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Chains of co_awaits that complete without suspending must not grow the
 // stack, whatever the optimisation level (issue 10 item 26). Symmetric
 // transfer alone does not promise that: GCC at -O0 makes each transfer a

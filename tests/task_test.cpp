@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Task<T> and run(): results, exceptions, laziness, sub-coroutines.
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>

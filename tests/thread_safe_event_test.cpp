@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ThreadSafeEvent: any number of waiters, set() from anywhere, a set() followed
 // at once by clear() still waking everyone who waited, cancelling one waiter
 // never costing the others, waiters bound to one loop.

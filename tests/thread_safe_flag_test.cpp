@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ThreadSafeFlag: one waiting task, set() from anywhere, a set before wait()
 // remembered, sets coalescing, wait() auto-clearing, a second waiter refused,
 // a set racing a cancellation kept for the next wait, a sleeping loop woken.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ThreadSafeQueue<T>: capacity N holds N, owned or user-supplied storage, the
 // non-blocking and blocking synchronous ends, the async ends on one or two
 // loops, close() delivering everything put before it, move-only items,

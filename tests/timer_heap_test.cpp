@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The loop's timer heap under churn: thousands of sleeps of random lengths,
 // armed in waves while earlier ones fire and random ones are cancelled (which
 // takes them out of the middle of the heap). Every sleep must end exactly once

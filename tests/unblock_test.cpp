@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // unblock(): one blocking call off the loop, awaited; the loop keeps running.
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // wait_for(): success, timeout, timeouts racing completion, children that
 // swallow the cancellation, cancellation of the waiter, any awaitable.
 #include <asynclink/asynclink.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Wake-ups of ThreadSafeFlag and ThreadSafeEvent are never lost under random
 // interleavings of set, clear, wait and cancellation, with the setter on the
 // other CPU. Both tests run in lock step with a handshake, so every set has a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Board support for the QEMU mps2 machines. See board.hpp.
 #include "board.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The test boards, as QEMU models them: mps2-an385 (one Cortex-M3 at 25 MHz)
 // and mps2-an521 (two Cortex-M33 at 20 MHz, started in Secure state). The
 // firmware talks to the outside through UART0 (QEMU's -serial stdio) and ends

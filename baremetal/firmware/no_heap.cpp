@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // For firmware without a heap: operator new and delete that no allocator
 // stands behind, so none is linked. asynclink allocates nothing on the Cortex-M
 // port (frames come from the frame pool, the loop's arrays are fixed, a

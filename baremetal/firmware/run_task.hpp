@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The firmware_main of a test whose whole body is one task: start the board,
 // run the task on a loop, and pass if it returns `expected` (a failed check
 // inside it has already ended the firmware).

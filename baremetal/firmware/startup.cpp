@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Start-up for the mps2 test boards: the vector tables, the reset handler
 // (copy .data, zero .bss, run constructors, call firmware_main, exit with its
 // status; main() itself may not be called in C++),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What newlib and the C++ runtime expect from a hosted environment, for a
 // program that never returns to one.
 #include <cerrno>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # The firmware tests, shared by the firmware build (firmware/CMakeLists.txt)
 # and the hosted ctest registration (baremetal/CMakeLists.txt).
 # Single-core tests run on both boards, dual-core ones on mps2-an521 only.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The umbrella header: everything asynclink offers.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Context: worker threads that run blocking functions for tasks (the seed's
 // Context, asyncio's run_in_executor with a bounded queue).
 //

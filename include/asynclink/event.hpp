@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Event: asyncio.Event for tasks of one loop.
 //
 // | method            | task | other loop | thread | signal handler / ISR |

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // gather(): run several awaitables as tasks and wait for all of them
 // (asyncio.gather).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Lock: asyncio.Lock for tasks of one loop, with an RAII guard.
 //
 // | method                 | task | other loop | thread | signal handler / ISR |

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The event loop: one per thread, single-threaded, asyncio's model.
 //
 // | method                | task | other loop | thread | signal handler / ISR |

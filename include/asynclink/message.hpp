@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Message<T, Setters>: an event with a payload (the seed's Message).
 //
 // | method                    | task | other loop | thread | signal handler / ISR       |

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Outcome<T>: a value or the exception that replaced it; what gather() returns
 // per child with return_exceptions.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // PeriodicSignal: a periodic POSIX timer whose callback runs inside a signal
 // handler on the thread that created it. It is the Linux stand-in for the
 // guide's hardware timer interrupt (pyb.Timer with a callback), used by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Queue<T>: asyncio.Queue for tasks of one loop.
 //
 // | method                     | task | other loop | thread | signal handler / ISR |

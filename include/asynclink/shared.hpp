@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Shared<T>: a value one context writes and others read as a consistent
 // snapshot, without ever blocking the writer or a reader (the seed's "pool",
 // section 2.1, which had to disable interrupts for this).

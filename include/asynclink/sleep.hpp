@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sleep(duration), sleep_ms(n) and sleep(0) as a yield (asyncio.sleep).
 //
 // | operation   | task | other loop | thread | signal handler / ISR |

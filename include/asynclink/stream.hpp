@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Stream: asyncio's StreamReader and StreamWriter in one object, over a
 // non-blocking file descriptor (pipe, socket, pseudo-terminal, serial line).
 //

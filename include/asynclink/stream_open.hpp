@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Opening streams: pipes, socket pairs, pseudo-terminals and serial lines,
 // and TCP connections on the loopback interface.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Task<T>: the coroutine type of asynclink (an `async def` function).
 //
 // A Task is lazy: nothing runs until it is co_awaited (it then runs inside the

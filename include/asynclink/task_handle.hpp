@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // create_task() and TaskHandle<T>: a task running concurrently on the loop
 // (asyncio.create_task and asyncio.Task).
 //

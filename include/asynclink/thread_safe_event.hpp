@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ThreadSafeEvent: asyncio.Event whose set() may come from any context
 // (the seed's ThreadSafeEvent).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ThreadSafeFlag: wake one task from any context (MicroPython's ThreadSafeFlag).
 //
 // | method           | task | other loop | thread | signal handler / ISR |

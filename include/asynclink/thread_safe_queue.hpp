@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ThreadSafeQueue<T>: a bounded single-producer single-consumer queue between
 // any two contexts (the seed's ThreadSafeQueue).
 //

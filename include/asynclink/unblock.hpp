@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // unblock(fn, args...): await one blocking call without stalling the loop
 // (asyncio.to_thread).
 //

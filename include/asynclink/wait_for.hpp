@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // wait_for(awaitable, timeout): asyncio.wait_for.
 //
 // | operation          | task | other loop | thread | signal handler / ISR |

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The Cortex-M port. See include/asynclink/port/cortex_m.hpp. Compiled only
 // for M-profile cores (the hosted build's source glob sees an empty file).
 #if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'

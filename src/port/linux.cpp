@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // System calls of the Linux port. See include/asynclink/port/linux.hpp.
 #include "asynclink/port/linux.hpp"
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Installs the already built library into a scratch prefix, then builds and runs
 # tests/consumer against it twice: through find_package(asynclink) and through
 # pkg-config. Fails on any step.

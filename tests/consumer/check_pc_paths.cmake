@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 cmake_minimum_required(VERSION 3.25)
 # The installed asynclink.pc resolves its libdir and includedir to where the
 # library and headers are, whatever the libdir's depth: lib, lib64 and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A program built against the installed asynclink package, through
 // find_package and through pkg-config (at -O2: GCC 12 miscompiled the
 // vector-returning coroutine below unless the package's flags carry the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What the tests of the thread-safe bridge share: the stress scale, a bound for
 // "this would hang if a wake-up were lost", and probes that tell whether a
 // thread is really asleep in the kernel (so a test that claims to wake a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Gate: holds jobs (on Context workers, threads) inside their function until
 // opened, and tells how many got there. Shared by the Context tests.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // settle(): lets the tasks a test created run up to their next suspension.
 #pragma once
 

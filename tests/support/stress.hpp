@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ASYNCLINK_STRESS_SCALE, the one knob of every stress test's size: 1 in
 // Release, 0.05 under the sanitizers, 0.01 under valgrind (tools/run-tests and
 // tools/valgrind set it). One definition for the whole suite.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A watchdog for stress tests: a stuck stress test is a lost wake-up, and it
 // should say where it stuck rather than hang until ctest kills it.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The soak: every context at once, with random pauses and random
 // cancellations, for a given time. It prints what moved where, the wake-ups,
 // the worst wake latency and the resident memory at the start and the end,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Cancellation without exceptions (-fno-exceptions): a cancelled task ends at
 // its suspension point without being resumed, in the cancelled state; the
 // waiter lists it was on forget it; a wake-up racing the cancel is not lost;

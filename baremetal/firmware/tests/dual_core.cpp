@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Two cores (mps2-an521): code on core 1, which runs no loop, feeds the loop
 // on core 0 — the seed's "code running on a different core".
 //  1. Core 1 puts 50 000 items into a ThreadSafeQueue with put_sync(block =

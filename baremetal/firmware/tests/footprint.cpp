@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The smallest use of each primitive, for the flash and RAM footprint table in
 // docs/bare-metal.md: built once per FP_* set (CMakeLists.txt), each build
 // also runs and must pass. With no FP_* macro it is the board alone, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Coroutine frames come from the static pool (ASYNCLINK_FRAME_POOL_BLOCKS):
 // no heap is touched, and running out is an empty Task / TaskHandle the caller
 // can test, not a crash.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A ThreadSafeEvent with several waiting tasks, set from interrupts:
 //  1. 300 rounds in which an NVIC STIR software interrupt sets the event while
 //     four tasks wait: every round, all four wake (a clear() right after the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Interrupts set a ThreadSafeFlag a task waits on:
 //  1. the CMSDK hardware timer at 1 kHz sets it on every tick; the task counts
 //     its wake-ups (sets between two wake-ups coalesce into one) and checks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A Message set from the CMSDK hardware timer's interrupt at 1 kHz, carrying
 // the tick number: the task iterating with next() sees increasing values
 // (sets between two reads coalesce, the latest wins) and, at the end, the

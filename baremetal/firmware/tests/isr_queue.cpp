@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Interrupts feed a ThreadSafeQueue consumed by a task:
 //  1. the CMSDK hardware timer at 1 kHz puts a sequence number per tick;
 //  2. volume: NVIC STIR software interrupts put 200 000 items, the consumer

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Loop::schedule() from interrupts (the soft-ISR mechanism): the CMSDK
 // hardware timer at 1 kHz schedules one callback per tick, then NVIC STIR
 // software interrupts schedule 100 000. Each callback runs once, on the loop,

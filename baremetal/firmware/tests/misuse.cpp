@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Misuse without exceptions: a second task waiting on a ThreadSafeFlag is a
 // UsageError, which calls port::fatal(); the board's fatal handler prints
 // "FATAL: asynclink: UsageError" and exits with status 2. ctest expects that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The loop runs on bare metal: tasks sleep on the SysTick clock, the loop
 // idles in WFI between ticks, and the timers fire in deadline order. First,
 // the clock itself: it never goes backwards, also when a SysTick wrap is read

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The Tokio peer of tools/compare: the workloads of bench/bridge_bench.cpp and
 // bench/loop_bench.cpp that Tokio has an operation for, on a current_thread
 // runtime (Tokio's single-threaded loop, the analogue of an asynclink Loop)

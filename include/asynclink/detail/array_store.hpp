@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ArrayStore<T, Capacity>: the loop's arrays (timer heap, schedule() cells).
 // Capacity 0 means "as large as needed", on the heap (std::vector, the hosted
 // ports); any other capacity is a fixed array inside the owner, so a port

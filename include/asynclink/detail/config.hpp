@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Build configuration the core derives from the compiler: whether exceptions
 // exist. Everything else about the platform comes from the port
 // (asynclink/port/port.hpp).

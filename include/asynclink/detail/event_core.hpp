@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The engine shared by ThreadSafeEvent and Message: a flag any context may set,
 // any number of tasks of one loop may wait on, with a set counter (the epoch)
 // so that a set() followed at once by clear() still wakes everyone who was

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // FramePool: coroutine frames from a static pool of equal blocks, for builds
 // that must not touch the heap after start-up (bare metal).
 //

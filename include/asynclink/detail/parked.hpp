@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Building blocks for awaiters that park a task: the cancellable base and an
 // intrusive FIFO of waiters (so waiting never allocates).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A wake-up request posted to a loop from any context (another thread, a
 // signal handler, an ISR). See Loop::notify() for the protocol.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // SpinWait: how a context waiting for another one polls before it sleeps in
 // the kernel (an idle loop before epoll, a blocked put_sync/get_sync before
 // the futex).

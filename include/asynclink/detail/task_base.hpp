@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The state every task shares with the loop: its place in the ready queue, the
 // suspension point it is parked at, the tasks waiting for it, and its
 // cancellation request. Loop thread only.

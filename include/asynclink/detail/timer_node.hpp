@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A deadline in the loop's timer heap (a sleep, a wait_for timeout), and the
 // saturating arithmetic that turns a user's duration into one.
 #pragma once

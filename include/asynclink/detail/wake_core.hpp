@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The remote-wake half of a loop: everything another context touches to
 // reach it (the posted list of wake-up requests, the schedule() ring, the
 // call_soon_threadsafe() list, the sleeping flag and the port's Idle with its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The Cortex-M port: bare metal, no operating system. Selected by port.hpp
 // when compiling for an M-profile core; the rest of asynclink is the same
 // source as on Linux. See docs/bare-metal.md.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The Linux port: the only place where asynclink meets the operating system.
 // This header includes no OS header; src/port/linux.cpp holds the system calls.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The port seam. Everything above this header reaches the platform only
 // through the names in asynclink::port, chosen here at compile time:
 //   - Clock                       monotonic time for timers
