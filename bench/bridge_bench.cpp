@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // The thread-safe bridge against its peers, workload by workload, in one
-// binary (issue 3, items 8-10):
+// binary:
 //
 //   queue/<placement>/*       thread -> task throughput of ThreadSafeQueue<uint64_t>
 //                             against Boost.Asio's experimental::concurrent_channel

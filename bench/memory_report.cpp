@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSL-1.0
-// Memory figures for tools/compare (issue 7 item 5), measured, not assumed:
+// Memory figures for tools/compare, measured, not assumed:
 //
 //   sizeof          bytes of each primitive's instance (plus, for the queue,
 //                   the storage it allocates per slot)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSL-1.0 */
-/* The end of a loop with setters in flight (issue 10, items 1 and 22).
+/* The end of a loop with setters in flight.
  * Mirrors include/asynclink/detail/wake_core.hpp (WakeSlot::bind/post,
  * WakeCore::post/release) and Loop::~Loop / Loop::close (src/loop.cpp).
  *

@@ -23,12 +23,12 @@
  * wake-up and the loop never waits.
  * Mutants (each must fail):
  *   MUTANT_RING_BEFORE_PUBLISH  the doorbell rings before the publication
- *                               (the order before issue 10, without its wait)
+ *                               (the order before 0.2.0, without its wait)
  *   MUTANT_NO_SECOND_LOOK       a reader clears the doorbell and sleeps
  *                               without looking at the message again
  *   MUTANT_CLAIM_IGNORES_PIN    a setter may claim the slot the loop copies from
  *   MUTANT_WAIT_FOR_SETTER      the reader waits out a set() in flight (the
- *                               publishing_ spin before issue 10) */
+ *                               publishing_ spin before 0.2.0) */
 #include "loop_wake.pml"
 
 #define SLOTS 4            /* Setters + 2 */

@@ -13,7 +13,7 @@
  * Checked: no run() touches the queue after it is gone, nor the wake block
  * after it is freed; the block is freed in the end (no leak); no process is
  * blocked forever.
- * Switches: -DMUTANT_NODE_IN_QUEUE (the defect of issue 10 item 2: the node and
+ * Switches: -DMUTANT_NODE_IN_QUEUE (the node and
  *            the waiter pointer are part of the queue, so a stale run() reads
  *            freed queue memory; verification must fail). */
 #include "loop_wake.pml"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSL-1.0 */
-/* The schedule() ring against the loop's close (issue 10, item 3). Mirrors
+/* The schedule() ring against the loop's close. Mirrors
  * WakeCore::schedule, pop_scheduled, close_schedule and pop_closing
  * (src/wake_core.cpp): Vyukov's bounded queue, positions scaled by 2 so the
  * claim word carries the closed bit, and a publishing CAS per cell against

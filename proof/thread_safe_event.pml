@@ -13,7 +13,7 @@
  * the loop looks away: the epoch comes back round to the waiters' own, with
  * the event set. on_notify wakes every waiter when the event is set and
  * compares epochs only otherwise, so they still wake. Its mutant
- * -DMUTANT_EPOCH_ONLY compares epochs only (the code before issue 10, item 7):
+ * -DMUTANT_EPOCH_ONLY compares epochs only (the code before 0.2.0):
  * the waiters sleep with the event set; verification must fail. */
 #include "loop_wake.pml"
 

@@ -532,7 +532,7 @@ TEST(CancelBlocked, InASubCoroutineBlockedInAPrimitive) {
     EXPECT_EQ(log, Log{"cancelled"});
 }
 
-// Issue 10 item 24: CancelledError is not a std::exception (asyncio moved
+// CancelledError is not a std::exception (asyncio moved
 // CancelledError out of Exception for the same reason), so the common
 // "log any std::exception and carry on" loop no longer swallows a cancel.
 namespace {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSL-1.0
-// Fault injection (issue 6, item 3): each fault has a defined outcome, and no
+// Fault injection: each fault has a defined outcome, and no
 // item is lost to it. A Context job that throws; a Context destroyed while its
 // worker is blocked; the loop stopped with items in flight in every primitive
 // (each item delivered, or handed back with an error); a 100 kHz signal storm

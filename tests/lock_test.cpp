@@ -186,7 +186,7 @@ TEST(Lock, CancellingTheOnlyWaiterThenReleasingLeavesTheLockFree) {
     }());
 }
 
-// Issue 10 item 12: a Guard's destructor never throws (it is noexcept: a throw
+// A Guard's destructor never throws (it is noexcept: a throw
 // there is std::terminate).
 
 TEST(LockGuard, ALockReleasedBehindTheGuardsBackIsNotReleasedAgainByTheGuard) {

@@ -242,7 +242,7 @@ TEST(LoopAffinity, AwaitingATaskOfAnotherLoopIsAUsageError) {
 
 namespace {
 
-// Primitives that outlive every loop using them (issue 10, item 22).
+// Primitives that outlive every loop using them.
 al::Event global_event;
 al::Lock global_lock;
 al::Queue<int> global_queue;

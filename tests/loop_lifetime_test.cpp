@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
-// The end of a loop (issue 10, items 1 and 3): a set() racing the loop's
+// The end of a loop: a set() racing the loop's
 // destruction touches only live memory, and every call schedule() or
 // call_soon_threadsafe() accepted runs, even one accepted while ~Loop runs.
-// Run these under ASan: the failure of item 1 is a heap-use-after-free there.
+// Run these under ASan: a set() racing the end is a heap-use-after-free there.
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>
 

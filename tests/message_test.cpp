@@ -458,7 +458,7 @@ TEST(Message, NonTrivialPayloadsAreDestroyed) {
 TEST(MessageDeathTest, AThrowingPayloadConstructorGivesItsSlotBack) {
     // A set() whose copy throws claimed a slot; if it kept the slot, four
     // such throws would leave set() no slot to claim (it would end the program
-    // or, before issue 10, spin forever). The child checks that it does not.
+    // or, before 0.2.0, spin forever). The child checks that it does not.
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_EXIT(
         {

@@ -56,7 +56,7 @@ std::chrono::nanoseconds cpu_per_blocking_get(std::uint64_t waits, std::chrono::
 
 }  // namespace
 
-// The figure of issue 10 item 14: CPU per blocking get_sync whose partner
+// The figure: CPU per blocking get_sync whose partner
 // answers after 1 ms. A fixed 50 us spin cost 57-97 us per wait; the adaptive
 // budget stops spinning once spinning keeps missing, so a wait then costs the
 // futex's system calls only.

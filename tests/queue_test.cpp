@@ -313,7 +313,7 @@ TEST(QueueCancel, NoItemIsLostOrDuplicatedUnderRandomCancellation) {
     EXPECT_EQ(received, sent);
 }
 
-// Issue 10 item 20: an item whose copy throws (and which has no move
+// An item whose copy throws (and which has no move
 // constructor, so every hand-over copies it) is never lost, and nor is a
 // waiting task: whichever copy throws, each item is in exactly one place
 // and every waiter is still waiting or has been answered.

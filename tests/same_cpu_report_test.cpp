@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // A report, not a check: how long the loop's readers stall when the context
-// that sets or writes shares the loop's CPU (issue 10, defects 5 and 21).
+// that sets or writes shares the loop's CPU.
 // Both threads are pinned to CPU 0, so a setter preempted in the middle of
 // set() or write() stays off the CPU until the scheduler gives it back.
 //

@@ -143,7 +143,7 @@ TEST(Semaphore, APermitHandedToAWaiterThatIsThenCancelledIsNotLeaked) {
     EXPECT_EQ(log, (Log{"a got", "a cancelled", "b got", "b releases"}));
 }
 
-// Issue 10 item 12: a Guard's destructor never throws (it is noexcept: a throw
+// A Guard's destructor never throws (it is noexcept: a throw
 // there is std::terminate).
 TEST(SemaphoreGuardDeathTest, AGuardDestroyedOnAnotherThreadStopsWithAMessageNotATerminate) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");

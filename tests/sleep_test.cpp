@@ -158,7 +158,7 @@ TEST(Sleep, ManySleepersAllWake) {
     EXPECT_EQ(woken, 1000);
 }
 
-// Issue 10 item 23: a duration too long for the clock saturates (the deadline
+// A duration too long for the clock saturates (the deadline
 // becomes "never") instead of overflowing into an instant wake-up.
 namespace {
 

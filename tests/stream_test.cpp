@@ -172,7 +172,7 @@ TEST(Stream, ReaduntilBeyondTheLimitThrowsAndConsumesNothing) {
     }());
 }
 
-// Issue 10 item 26: readline() skips a line longer than the limit, as the
+// readline() skips a line longer than the limit, as the
 // docs say, instead of throwing at every later call while read() returns it.
 TEST(Stream, ReadlineBeyondTheLimitThrowsOnceAndSkipsThatLine) {
     run_bounded([]() -> al::Task<void> {
@@ -739,7 +739,7 @@ TEST(Stream, OpenSerialOpensThePtyTerminalByPath) {
 
 }  // namespace
 
-// Issue 10 item 25: a Stream destroyed on another thread while a task reads
+// A Stream destroyed on another thread while a task reads
 // it would wake the reader from that thread (a data race, and an empty read):
 // the program stops with a message instead.
 TEST(StreamDeathTest, DestroyedOnAnotherThreadWhileATaskReadsStopsWithAMessage) {

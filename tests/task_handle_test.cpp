@@ -326,7 +326,7 @@ TEST(UnretrievedException, AHandleThatOutlivesItsLoopStillReports) {
     EXPECT_NE(err.find("after the loop"), std::string::npos) << err;
 }
 
-// Issue 10 item 25: a TaskHandle's reference count is not atomic; copying or
+// A TaskHandle's reference count is not atomic; copying or
 // destroying a handle on another thread while its loop lives stops the
 // program with a message instead of racing.
 TEST(TaskHandleDeathTest, CopiedOnAnotherThreadStopsWithAMessage) {

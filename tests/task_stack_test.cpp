@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // Chains of co_awaits that complete without suspending must not grow the
-// stack, whatever the optimisation level (issue 10 item 26). Symmetric
+// stack, whatever the optimisation level. Symmetric
 // transfer alone does not promise that: GCC at -O0 makes each transfer a
 // nested call, and 10^5 of them overflowed the 8 MiB stack. This file is
 // built at -O0 (tests/CMakeLists.txt) so the test runs where it matters.

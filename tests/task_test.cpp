@@ -206,7 +206,7 @@ TEST(Task, LoopCurrentIsTheRunningLoop) {
     EXPECT_EQ(al::Loop::current_or_null(), nullptr);
 }
 
-// Issue 10 item 26: Task<T&> returns a reference, through every way of
+// Task<T&> returns a reference, through every way of
 // awaiting it.
 namespace {
 
@@ -242,7 +242,7 @@ TEST(TaskOfReference, ReturnsTheSameObjectThroughCoAwaitCreateTaskWaitForAndRun)
     EXPECT_EQ(&from_run, &r.name);
 }
 
-// Issue 10 item 26: a coroutine lambda with captures, passed to create_task
+// A coroutine lambda with captures, passed to create_task
 // as a callable, keeps its captures alive as long as the task runs.
 TEST(CreateTaskOfACallable, KeepsTheLambdasCapturesAliveWhileTheTaskRuns) {
     std::vector<std::string> log;
@@ -268,7 +268,7 @@ TEST(CreateTaskOfACallable, KeepsTheLambdasCapturesAliveWhileTheTaskRuns) {
     EXPECT_EQ(log, (std::vector<std::string>{"worker", "owned!"}));
 }
 
-// Issue 10 item 25: a co_await of an awaitable asynclink cannot resume used to
+// A co_await of an awaitable asynclink cannot resume used to
 // leave run() hanging without a word. Where a coroutine's suspension passes
 // through asynclink (any co_await of a Task), it is detected and the program
 // stops with a message. (A bare co_await of it in a task's root coroutine, before any

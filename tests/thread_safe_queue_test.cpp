@@ -605,7 +605,7 @@ TEST(ThreadSafeQueue, StressBothWaysAcrossCoresWithRandomPauses) {
     EXPECT_EQ(thread_received, loop_received);
 }
 
-// Issue 10 item 26: try_put(lvalue) moved from the caller's object while
+// try_put(lvalue) moved from the caller's object while
 // put_sync(lvalue) copied it. Every put now copies an lvalue and moves an rvalue.
 TEST(ThreadSafeQueue, EveryPutCopiesAnLvalueAndMovesAnRvalue) {
     al::ThreadSafeQueue<std::string> q(8);
@@ -637,7 +637,7 @@ TEST(ThreadSafeQueue, EveryPutCopiesAnLvalueAndMovesAnRvalue) {
     EXPECT_EQ(kept, original);
 }
 
-// Issue 10 item 11: a blocking put_sync/get_sync in a task blocked the loop,
+// A blocking put_sync/get_sync in a task blocked the loop,
 // and never returned when the other end was a task on that loop.
 TEST(ThreadSafeQueue, BlockingSyncEndsInATaskAreAUsageErrorNamingTheAwaitable) {
     al::ThreadSafeQueue<int> q(1);

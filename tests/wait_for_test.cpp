@@ -194,7 +194,7 @@ TEST(WaitFor, ZeroTimeoutOnAFinishedHandleReturnsItsValue) {
 }
 
 TEST(WaitFor, ZeroOrNegativeTimeoutRunsTheChildOnceAndReturnsWhatItFinishedWith) {
-    // Issue 10 item 26, as asyncio 3.12: the awaitable gets its first step
+    // As asyncio 3.12: the awaitable gets its first step
     // before a timeout that has already expired cancels it.
     Log log;
     al::run([&]() -> al::Task<void> {
@@ -419,7 +419,7 @@ TEST(WaitFor, CanBeGivenToRunDirectly) {
     EXPECT_EQ(a + b, 3);
 }
 
-// Issue 10 item 23: a timeout too long for the clock saturates ("never")
+// A timeout too long for the clock saturates ("never")
 // instead of overflowing into an instant TimeoutError.
 TEST(WaitForSaturates, TimeoutsBeyondTheClocksRangeNeverExpire) {
     al::run([]() -> al::Task<void> {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSL-1.0
-// A wake-up the kernel refuses (issue 10, item 10): with no timer pending the
+// A wake-up the kernel refuses: with no timer pending the
 // loop would sleep through the post that failed to wake it, and through every
 // later one too, since the failed poster had taken the "loop is asleep" duty.
 // The duty goes back on failure, so the next post writes again; the failure

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSL-1.0
-// Must not compile: `co_await t` on a named Task (issue 10 item 26). The test
+// Must not compile: `co_await t` on a named Task. The test
 // `compile_fail_co_await_task_lvalue` checks that the compiler says why, in
 // asynclink's words, instead of a page of overload candidates.
 #include <asynclink/task.hpp>
