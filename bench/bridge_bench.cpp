@@ -321,9 +321,7 @@ void asynclink_round_trip(benchmark::State& state, al::LoopOptions options) {
     al::ThreadSafeFlag ping;
     al::ThreadSafeQueue<std::uint64_t> pong(1);
     std::atomic<bool> stop{false};
-    std::thread loop_thread = start_pinned(loop_cpu, [&] {
-        al::run(al_answerer(ping, pong, stop), options);
-    });
+    std::thread loop_thread = start_pinned(loop_cpu, [&] { al::run(al_answerer(ping, pong, stop), options); });
     std::uint64_t expected = 0;
     bool in_order = true;
     for (auto _ : state) {
@@ -409,9 +407,7 @@ void asio_post_round_trip(benchmark::State& state) {
     PinGuard pin(1);
     asio::io_context context(1);
     auto work = asio::make_work_guard(context);
-    std::thread runner = start_pinned(loop_cpu, [&context] {
-        context.run();
-    });
+    std::thread runner = start_pinned(loop_cpu, [&context] { context.run(); });
     FutexFlag answered;
     for (auto _ : state) {
         asio::post(context, [&answered] { answered.set(); });
@@ -771,7 +767,9 @@ void asynclink_fan_out(benchmark::State& state, al::LoopOptions options) {
 }
 
 struct AsioFanOut {
-    explicit AsioFanOut(asio::io_context& context) : timer(context) { timer.expires_at(asio::steady_timer::time_point::max()); }
+    explicit AsioFanOut(asio::io_context& context) : timer(context) {
+        timer.expires_at(asio::steady_timer::time_point::max());
+    }
     asio::steady_timer timer;
     FutexFlag answer;
     std::int64_t waiters = 0;
@@ -878,10 +876,10 @@ void register_queue(const char* placement_name, Placement placement) {
         {"moodycamel", moodycamel_queue},
     };
     for (const auto& [side, fn] : sides) {
-        repeated(benchmark::RegisterBenchmark((std::string("queue/") + placement_name + "/" + side).c_str(), fn,
-                                              placement)
-                     ->UseRealTime(),
-                 0.2);
+        repeated(
+            benchmark::RegisterBenchmark((std::string("queue/") + placement_name + "/" + side).c_str(), fn, placement)
+                ->UseRealTime(),
+            0.2);
     }
     const std::pair<const char*, void (*)(benchmark::State&, Placement)> to_thread_sides[] = {
         {"asynclink", asynclink_to_thread},
@@ -958,7 +956,7 @@ void register_all() {
     }
 
     const std::pair<const char*, al::LoopOptions> idles[] = {{"asynclink", al::LoopOptions{}},
-                                                              {"asynclink_no_spin", no_spin}};
+                                                             {"asynclink_no_spin", no_spin}};
     for (std::int64_t rate : {0, 1000, 10000, 30000}) {
         for (const auto& [side, options] : idles) {
             std::string name = "idle_cpu/sets_per_s:" + std::to_string(rate) + "/" + side;
@@ -977,8 +975,10 @@ void register_all() {
     };
     for (const auto& [name, fn] : signals) {
         // One long run: the percentiles come from its samples, not from repetitions.
-        benchmark::RegisterBenchmark(name, fn)->UseRealTime()->Unit(benchmark::kMicrosecond)->Iterations(
-            signal_samples);
+        benchmark::RegisterBenchmark(name, fn)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond)
+            ->Iterations(signal_samples);
     }
 }
 

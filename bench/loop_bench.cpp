@@ -65,10 +65,10 @@ public:
         allocations_at_start_ = asynclink_bench::heap_allocations.load(std::memory_order_relaxed);
     }
     void stop() noexcept {
-        std::uint64_t allocations = asynclink_bench::heap_allocations.load(std::memory_order_relaxed) - allocations_at_start_;
+        std::uint64_t allocations =
+            asynclink_bench::heap_allocations.load(std::memory_order_relaxed) - allocations_at_start_;
         state_.SetItemsProcessed(static_cast<std::int64_t>(items));
-        state_.counters["allocs/op"] =
-            items == 0 ? 0.0 : static_cast<double>(allocations) / static_cast<double>(items);
+        state_.counters["allocs/op"] = items == 0 ? 0.0 : static_cast<double>(allocations) / static_cast<double>(items);
     }
 
 private:
@@ -460,8 +460,8 @@ public:
         ConsoleReporter::Finalize();
         std::FILE* out = stdout;
         std::fflush(out);
-        std::fprintf(out, "\n%-26s %14s %14s %-13s %8s %12s %12s\n", "workload", "asynclink/s", "asio/s",
-                     "(asio side)", "ratio", "al allocs/op", "asio allocs/op");
+        std::fprintf(out, "\n%-26s %14s %14s %-13s %8s %12s %12s\n", "workload", "asynclink/s", "asio/s", "(asio side)",
+                     "ratio", "al allocs/op", "asio allocs/op");
         for (const std::string& workload : order_) {
             const auto& sides = rows_[workload];
             auto ours = sides.find("asynclink");

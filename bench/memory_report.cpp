@@ -134,7 +134,8 @@ void measure_allocs() {
     {
         al::ThreadSafeFlag flag;
         al::ThreadSafeQueue<std::uint64_t> answer(1);
-        double a = across(round_trips,
+        double a = across(
+            round_trips,
             [&]() -> al::Task<void> {
                 for (std::uint64_t i = 0; i < round_trips; ++i) {
                     co_await flag.wait();
@@ -147,14 +148,16 @@ void measure_allocs() {
                     (void)answer.get_sync(true);
                 }
             });
-        add(sep, "ThreadSafeFlag set (thread) -> wait (task), answered by ThreadSafeQueue try_put -> get_sync(true)", a);
+        add(sep, "ThreadSafeFlag set (thread) -> wait (task), answered by ThreadSafeQueue try_put -> get_sync(true)",
+            a);
         sep = ",";
     }
     // ThreadSafeEvent set/clear (thread) -> wait (task), answered the same way.
     {
         al::ThreadSafeEvent events[2];
         al::ThreadSafeQueue<std::uint64_t> answer(1);
-        double a = across(round_trips,
+        double a = across(
+            round_trips,
             [&]() -> al::Task<void> {
                 for (std::uint64_t i = 0; i < round_trips; ++i) {
                     co_await events[i & 1].wait();
@@ -173,7 +176,8 @@ void measure_allocs() {
     // ThreadSafeQueue thread -> task: put_sync(block) / try_put against co_await get().
     for (bool blocking : {true, false}) {
         al::ThreadSafeQueue<std::uint64_t> queue(64);
-        double a = across(ops,
+        double a = across(
+            ops,
             [&]() -> al::Task<void> {
                 for (std::uint64_t i = 0; i < ops; ++i) (void)co_await queue.get();
             },
@@ -186,14 +190,16 @@ void measure_allocs() {
                     }
                 }
             });
-        add(sep, blocking ? "ThreadSafeQueue put_sync(block) (thread) -> co_await get (task)"
-                          : "ThreadSafeQueue try_put (thread) -> co_await get (task)",
+        add(sep,
+            blocking ? "ThreadSafeQueue put_sync(block) (thread) -> co_await get (task)"
+                     : "ThreadSafeQueue try_put (thread) -> co_await get (task)",
             a);
     }
     // ThreadSafeQueue task -> thread: co_await put() against get_sync(block) / try_get.
     for (bool blocking : {true, false}) {
         al::ThreadSafeQueue<std::uint64_t> queue(64);
-        double a = across(ops,
+        double a = across(
+            ops,
             [&]() -> al::Task<void> {
                 for (std::uint64_t i = 0; i < ops; ++i) co_await queue.put(i);
             },
@@ -206,8 +212,9 @@ void measure_allocs() {
                     }
                 }
             });
-        add(sep, blocking ? "ThreadSafeQueue co_await put (task) -> get_sync(block) (thread)"
-                          : "ThreadSafeQueue co_await put (task) -> try_get (thread)",
+        add(sep,
+            blocking ? "ThreadSafeQueue co_await put (task) -> get_sync(block) (thread)"
+                     : "ThreadSafeQueue co_await put (task) -> try_get (thread)",
             a);
     }
     // Loop::schedule (thread) -> callback on the loop.
@@ -215,7 +222,8 @@ void measure_allocs() {
         std::atomic<std::uint64_t> ran{0};
         al::Loop* loop = nullptr;
         std::atomic<bool> loop_known{false};
-        double a = across(ops,
+        double a = across(
+            ops,
             [&]() -> al::Task<void> {
                 // Release: the thread reads loop after seeing loop_known.
                 loop = &al::Loop::current();
@@ -225,7 +233,9 @@ void measure_allocs() {
             },
             [&] {
                 while (!loop_known.load(std::memory_order_acquire)) std::this_thread::yield();
-                auto bump = [](void* arg) { static_cast<std::atomic<std::uint64_t>*>(arg)->fetch_add(1, std::memory_order_relaxed); };
+                auto bump = [](void* arg) {
+                    static_cast<std::atomic<std::uint64_t>*>(arg)->fetch_add(1, std::memory_order_relaxed);
+                };
                 for (std::uint64_t i = 0; i < ops; ++i) {
                     while (!loop->schedule(bump, &ran)) std::this_thread::yield();
                 }
@@ -237,7 +247,8 @@ void measure_allocs() {
         std::atomic<std::uint64_t> ran{0};
         al::Loop* loop = nullptr;
         std::atomic<bool> loop_known{false};
-        double a = across(ops,
+        double a = across(
+            ops,
             [&]() -> al::Task<void> {
                 loop = &al::Loop::current();
                 loop_known.store(true, std::memory_order_release);
@@ -249,13 +260,15 @@ void measure_allocs() {
                     loop->call_soon_threadsafe([&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
                 }
             });
-        add(sep, "Loop::call_soon_threadsafe (thread) -> callback (not a signalling path: takes a lock, may allocate)", a);
+        add(sep, "Loop::call_soon_threadsafe (thread) -> callback (not a signalling path: takes a lock, may allocate)",
+            a);
     }
     // Message set (thread) -> co_await next() (task), answered through a queue.
     {
         al::Message<std::uint64_t> message;
         al::ThreadSafeQueue<std::uint64_t> answer(1);
-        double a = across(round_trips,
+        double a = across(
+            round_trips,
             [&]() -> al::Task<void> {
                 // co_await + clear(), not next(): next() against a thread's set() lost a
                 // wake-up here about once in 5 runs of 20000 rounds (reported).
@@ -277,7 +290,8 @@ void measure_allocs() {
     {
         al::Shared<std::array<std::uint64_t, 4>> shared;
         std::atomic<bool> done{false};
-        double a = across(ops,
+        double a = across(
+            ops,
             [&]() -> al::Task<void> {
                 std::uint64_t reads = 0;
                 while (!done.load(std::memory_order_acquire) || reads < ops) {
@@ -331,13 +345,15 @@ void measure_allocs() {
                 }
             }));
         add(sep, "create_task + await (trivial task; the frame is the allocation)", loop_only([]() -> al::Task<void> {
-                for (std::uint64_t i = 0; i < ops; ++i) co_await al::create_task([]() -> al::Task<void> { co_return; }());
+                for (std::uint64_t i = 0; i < ops; ++i)
+                    co_await al::create_task([]() -> al::Task<void> { co_return; }());
             }));
         add(sep, "Context::assign round trip (the job is allocated)", loop_only([]() -> al::Task<void> {
-                al::Context context(8);
-                for (std::uint64_t i = 0; i < ops / 20; ++i) co_await context.assign([] {});
-                co_return;
-            }) * 20);
+                                                                          al::Context context(8);
+                                                                          for (std::uint64_t i = 0; i < ops / 20; ++i)
+                                                                              co_await context.assign([] {});
+                                                                          co_return;
+                                                                      }) * 20);
     }
     // Asio, for comparison: post from a thread, and a steady_timer set -> wake.
     {

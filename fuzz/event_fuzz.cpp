@@ -40,9 +40,7 @@ al::Task<void> drive_event(fuzz::Input& in) {
             }
             ev.set();
             break;
-        case 2:
-            ev.clear();
-            break;
+        case 2: ev.clear(); break;
         case 3:
             if (!waiters.empty()) {
                 auto it = waiters.begin();
@@ -119,17 +117,12 @@ al::Task<void> drive_message(fuzz::Input& in) {
         switch (in.pick(4)) {
         case 0: {
             auto& r = readers.emplace_back(al::TaskHandle<void>{}, -1);
-            r.first = al::create_task([](al::Message<int>& m, int& out) -> al::Task<void> {
-                out = co_await m;
-            }(msg, r.second));
+            r.first = al::create_task(
+                [](al::Message<int>& m, int& out) -> al::Task<void> { out = co_await m; }(msg, r.second));
             break;
         }
-        case 1:
-            msg.set(++latest);
-            break;
-        case 2:
-            msg.clear();
-            break;
+        case 1: msg.set(++latest); break;
+        case 2: msg.clear(); break;
         default:
             co_await fuzz::settle(2 + in.pick(2));  // one turn for a posted wake-up, one for the woken task
             for (auto& [task, got] : readers) {
@@ -150,15 +143,9 @@ al::Task<void> drive_message(fuzz::Input& in) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     fuzz::Input in(data, size);
     switch (in.pick(3)) {
-    case 0:
-        al::run(drive_event(in));
-        break;
-    case 1:
-        al::run(drive_flag(in));
-        break;
-    default:
-        al::run(drive_message(in));
-        break;
+    case 0: al::run(drive_event(in)); break;
+    case 1: al::run(drive_flag(in)); break;
+    default: al::run(drive_message(in)); break;
     }
     return 0;
 }

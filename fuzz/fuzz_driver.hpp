@@ -30,12 +30,12 @@ private:
 
 /// Aborts (which libFuzzer records as a crash with this input) when the
 /// implementation and the model disagree.
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            std::fprintf(stderr, "model divergence: %s at %s:%d\n", #cond, __FILE__, __LINE__);    \
-            std::abort();                                                                          \
-        }                                                                                          \
+#define FUZZ_CHECK(cond)                                                                        \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
+            std::fprintf(stderr, "model divergence: %s at %s:%d\n", #cond, __FILE__, __LINE__); \
+            std::abort();                                                                       \
+        }                                                                                       \
     } while (0)
 
 /// Lets every task that can run, run, and every wake-up posted, land.

@@ -32,12 +32,8 @@ al::Task<void> drive(fuzz::Input& in) {
 
     while (in.more()) {
         switch (in.pick(7)) {
-        case 0:
-            tasks.push_back(al::create_task(putter(q, next_value++, accepted)));
-            break;
-        case 1:
-            tasks.push_back(al::create_task(getter(q, delivered)));
-            break;
+        case 0: tasks.push_back(al::create_task(putter(q, next_value++, accepted))); break;
+        case 1: tasks.push_back(al::create_task(getter(q, delivered))); break;
         case 2: {
             int v = next_value++;
             try {
@@ -48,9 +44,7 @@ al::Task<void> drive(fuzz::Input& in) {
             }
             break;
         }
-        case 3:
-            try {
-                delivered.push_back(q.get_nowait());
+        case 3: try { delivered.push_back(q.get_nowait());
             } catch (const al::QueueEmpty&) {
                 FUZZ_CHECK(q.qsize() == 0);
             }
@@ -72,9 +66,7 @@ al::Task<void> drive(fuzz::Input& in) {
             }(q, delivered)));
             break;
         }
-        default:
-            co_await fuzz::settle(1 + in.pick(3));
-            break;
+        default: co_await fuzz::settle(1 + in.pick(3)); break;
         }
         tasks.remove_if([](const al::TaskHandle<void>& t) { return t.done(); });
         FUZZ_CHECK(maxsize == 0 || q.qsize() <= maxsize);

@@ -38,7 +38,7 @@ al::Task<void> drive(fuzz::Input& in) {
 
     while (in.more()) {
         switch (in.pick(9)) {
-        case 0: {  // try_put
+        case 0: {                                  // try_put
             if (putter && !putter->done()) break;  // the producer end is busy
             int v = m.next_value++;
             auto item = std::make_unique<int>(v);
@@ -86,7 +86,7 @@ al::Task<void> drive(fuzz::Input& in) {
             if (putter && !putter->done()) break;
             int v = m.next_value++;
             putter = al::create_task([](al::ThreadSafeQueue<std::unique_ptr<int>>& queue, int value,
-                                         std::vector<int>& acc) -> al::Task<void> {
+                                        std::vector<int>& acc) -> al::Task<void> {
                 try {
                     co_await queue.put(std::make_unique<int>(value));
                     acc.push_back(value);
@@ -99,7 +99,7 @@ al::Task<void> drive(fuzz::Input& in) {
             if (getter && !getter->done()) break;
             bool iterate = in.pick(2) == 0;
             getter = al::create_task([](al::ThreadSafeQueue<std::unique_ptr<int>>& queue, bool use_next,
-                                         std::vector<int>& out) -> al::Task<void> {
+                                        std::vector<int>& out) -> al::Task<void> {
                 if (use_next) {
                     if (auto v = co_await queue.next()) out.push_back(**v);
                 } else {
@@ -122,9 +122,7 @@ al::Task<void> drive(fuzz::Input& in) {
             q.close();
             m.closed = true;
             break;
-        default:
-            co_await fuzz::settle(1 + in.pick(3));
-            break;
+        default: co_await fuzz::settle(1 + in.pick(3)); break;
         }
         check_sizes();
         // Conservation: what was accepted is delivered or still queued, in order.

@@ -156,13 +156,10 @@ bool detach(Job& job) noexcept {
         case JobState::running:
             job.state = JobState::abandoned;  // the worker drops the result and does not notify
             break;
-        case JobState::finished:
-            finished = true;
-            break;
+        case JobState::finished: finished = true; break;
         case JobState::created:
         case JobState::abandoned:
-        case JobState::withdrawn:
-            break;
+        case JobState::withdrawn: break;
         }
     }
     if (!finished) job.waiter = nullptr;

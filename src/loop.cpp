@@ -33,10 +33,8 @@ bool TaskBase::cancel() noexcept {
             suspension = nullptr;
             cancel_delivering = true;
             return true;
-        case CancelResult::forwarded:
-            return true;  // the suspension stays: a later cancel() forwards again
-        case CancelResult::too_late:
-            break;
+        case CancelResult::forwarded: return true;  // the suspension stays: a later cancel() forwards again
+        case CancelResult::too_late: break;
         }
     }
     // Not started, running, or its wait already satisfied: the next suspension
@@ -160,16 +158,16 @@ Loop& Loop::current() {
     Loop* loop = port::current_loop();
     if (loop == nullptr) {
         ASYNCLINK_THROW(UsageError,
-            "no loop is running on this thread; use run() to start one, or Loop::call_soon_threadsafe "
-            "to reach a loop running elsewhere");
+                        "no loop is running on this thread; use run() to start one, or Loop::call_soon_threadsafe "
+                        "to reach a loop running elsewhere");
     }
     return *loop;
 }
 
 void Loop::check_thread(const char* operation, const char* alternative) const {
     if (port::current_loop() == this) return;
-    ASYNCLINK_THROW(UsageError, std::string(operation) + " called from a thread that is not running its loop; use " +
-                                    alternative);
+    ASYNCLINK_THROW(UsageError,
+                    std::string(operation) + " called from a thread that is not running its loop; use " + alternative);
 }
 
 void Loop::enqueue(detail::TaskBase& task) noexcept {

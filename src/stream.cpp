@@ -30,8 +30,8 @@ IncompleteReadError::IncompleteReadError(std::string partial, std::optional<std:
       expected_(expected) {}
 
 LimitOverrunError::LimitOverrunError(std::size_t buffered, std::size_t limit)
-    : std::runtime_error("asynclink: no separator within the stream's limit of " + std::to_string(limit) +
-                         " bytes (" + std::to_string(buffered) + " buffered)"),
+    : std::runtime_error("asynclink: no separator within the stream's limit of " + std::to_string(limit) + " bytes (" +
+                         std::to_string(buffered) + " buffered)"),
       buffered_(buffered) {}
 
 namespace detail {
@@ -71,22 +71,16 @@ ssize_t send_some(int fd, StreamCore::Kind kind, const char* bytes, std::size_t 
     for (;;) {
         ssize_t r;
         switch (kind) {
-        case StreamCore::Kind::socket:
-            r = ::send(fd, bytes, n, MSG_NOSIGNAL);
-            break;
-        case StreamCore::Kind::fifo:
-            r = write_without_sigpipe(fd, bytes, n);
-            break;
-        default:
-            r = ::write(fd, bytes, n);
-            break;
+        case StreamCore::Kind::socket: r = ::send(fd, bytes, n, MSG_NOSIGNAL); break;
+        case StreamCore::Kind::fifo: r = write_without_sigpipe(fd, bytes, n); break;
+        default: r = ::write(fd, bytes, n); break;
         }
         if (r >= 0 || errno != EINTR) return r;
     }
 }
 
 StreamCore::Kind kind_of(int fd) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0) throw_error(errno, "Stream: fstat");
     if (S_ISSOCK(st.st_mode)) return StreamCore::Kind::socket;
     if (S_ISFIFO(st.st_mode)) return StreamCore::Kind::fifo;
@@ -390,9 +384,10 @@ void StreamCore::close_now() noexcept {
 void StreamCore::check_released_here() const noexcept {
     bool in_use = reading_ || !readers_.empty() || !writers_.empty() || !drainers_.empty() || !closers_.empty();
     if (in_use && loop_here() == nullptr) [[unlikely]] {
-        port::fatal("asynclink: Stream destroyed (or assigned to) on a thread that is not running its loop while a "
-                    "task reads or waits on it; close or destroy it in a task of that loop (hand the request over "
-                    "with Loop::call_soon_threadsafe)");
+        port::fatal(
+            "asynclink: Stream destroyed (or assigned to) on a thread that is not running its loop while a "
+            "task reads or waits on it; close or destroy it in a task of that loop (hand the request over "
+            "with Loop::call_soon_threadsafe)");
     }
 }
 

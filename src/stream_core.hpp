@@ -209,11 +209,11 @@ private:
     bool drained_ = false;
     bool eof_ = false;
     bool skipping_line_ = false;  ///< see skip_line()
-    bool paused_ = false;        ///< more than high_water buffered; drain() waits
-    bool closing_ = false;       ///< close() called: close once flushed
-    bool eof_pending_ = false;   ///< write_eof() called: shut down once flushed
-    bool write_closed_ = false;  ///< no write() accepted any more
-    int write_error_ = 0;  ///< errno that stopped sending (ECANCELED: abort() discarded bytes)
+    bool paused_ = false;         ///< more than high_water buffered; drain() waits
+    bool closing_ = false;        ///< close() called: close once flushed
+    bool eof_pending_ = false;    ///< write_eof() called: shut down once flushed
+    bool write_closed_ = false;   ///< no write() accepted any more
+    int write_error_ = 0;         ///< errno that stopped sending (ECANCELED: abort() discarded bytes)
 };
 
 /// Validates the options and wraps `fd` (owned: closed with the core).

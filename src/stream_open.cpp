@@ -99,7 +99,8 @@ speed_t speed_of(int baud) {
 
 void set_nodelay(int fd) {
     int one = 1;
-    if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) throw_error(errno, "setsockopt(TCP_NODELAY)");
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        throw_error(errno, "setsockopt(TCP_NODELAY)");
 }
 
 sockaddr_in loopback(std::uint16_t port) noexcept {

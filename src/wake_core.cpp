@@ -60,8 +60,9 @@ private:
                 return ::new (static_cast<void*>(&entries_[i])) WakeCore(owner);
             }
         }
-        port::fatal("asynclink: more loops (or ended loops still referenced by a primitive) than "
-                    "ASYNCLINK_MAX_LOOPS; raise it");
+        port::fatal(
+            "asynclink: more loops (or ended loops still referenced by a primitive) than "
+            "ASYNCLINK_MAX_LOOPS; raise it");
     }
     static void retire(WakeCore* core) noexcept { free_now(core); }
     static void free_now(WakeCore* core) noexcept {
@@ -88,8 +89,9 @@ WakeCore* WakeCore::create(Loop& owner, std::size_t capacity) {
                                         std::to_string(capacity));
     }
     if (capacity > port::max_schedule_capacity && port::max_schedule_capacity != 0) {
-        ASYNCLINK_THROW(UsageError, "LoopOptions::schedule_capacity is larger than the port's "
-                                    "max_schedule_capacity");
+        ASYNCLINK_THROW(UsageError,
+                        "LoopOptions::schedule_capacity is larger than the port's "
+                        "max_schedule_capacity");
     }
     WakeCore* core = WakeCorePool::allocate(owner);
 #if !ASYNCLINK_NO_EXCEPTIONS
@@ -224,8 +226,9 @@ void WakeCore::call_soon_threadsafe(std::function<void()> fn) {
     do {
         if (head == closed_calls()) {
             delete call;
-            ASYNCLINK_THROW(UsageError, "call_soon_threadsafe(): the loop is closed (it has ended); nothing will run "
-                                        "the call");
+            ASYNCLINK_THROW(UsageError,
+                            "call_soon_threadsafe(): the loop is closed (it has ended); nothing will run "
+                            "the call");
         }
         call->next = head;
         // release: the loop's acquire exchange in take_calls() sees the node.

@@ -102,8 +102,8 @@ std::vector<Cell> every_cell() {
     std::vector<Cell> cells;
     for (Source s : {Source::signal_handler, Source::scheduled_callback, Source::thread_same_cpu,
                      Source::thread_other_cpu, Source::other_loop}) {
-        for (Primitive p : {Primitive::flag, Primitive::event, Primitive::queue, Primitive::message,
-                            Primitive::shared, Primitive::schedule, Primitive::call_soon_threadsafe}) {
+        for (Primitive p : {Primitive::flag, Primitive::event, Primitive::queue, Primitive::message, Primitive::shared,
+                            Primitive::schedule, Primitive::call_soon_threadsafe}) {
             // Not async-signal-safe (see the top of the file): no such cell.
             if (s == Source::signal_handler && p == Primitive::call_soon_threadsafe) continue;
             for (LoopState state : {LoopState::busy, LoopState::asleep}) cells.push_back({s, p, state});
@@ -595,8 +595,8 @@ private:
     }
 
     std::string describe() const {
-        static const char* const steps[] = {"starting", "observing", "awaiting context_done", "checking", "arming",
-                                            "finished"};
+        static const char* const steps[] = {"starting", "observing", "awaiting context_done",
+                                            "checking", "arming",    "finished"};
         // Relaxed: a diagnostic snapshot of a stuck test.
         return name_of(cell_) + ": round " + std::to_string(round_.load(std::memory_order_relaxed)) + ", loop " +
                steps[static_cast<int>(step_.load(std::memory_order_relaxed))] + ", ready " +

@@ -246,9 +246,8 @@ TEST(Context, JobsStartInAssignOrder) {
     const int n = 40;
     auto main_task = [&]() -> al::Task<> {
         std::vector<al::TaskHandle<>> tasks;
-        tasks.push_back(al::create_task([](al::Context& c, Gate& g) -> al::Task<> {
-            co_await c.assign([&g] { g.pass(); });
-        }(ctx, gate)));
+        tasks.push_back(al::create_task(
+            [](al::Context& c, Gate& g) -> al::Task<> { co_await c.assign([&g] { g.pass(); }); }(ctx, gate)));
         for (int i = 0; i < n; ++i) {
             tasks.push_back(
                 al::create_task([](al::Context& c, std::mutex& m, std::vector<int>& o, int k) -> al::Task<> {
@@ -351,8 +350,8 @@ TEST(Context, CancellingWhileTheJobRunsResumesAtOnceAndDropsTheResultOnTheWorker
     };
     std::thread::id worker_id;
     auto main_task = [&]() -> al::Task<> {
-        auto t = al::create_task([](al::Context& c, Gate& g, std::thread::id& w, std::thread::id* where,
-                                    std::mutex* m, std::atomic<bool>& seen) -> al::Task<> {
+        auto t = al::create_task([](al::Context& c, Gate& g, std::thread::id& w, std::thread::id* where, std::mutex* m,
+                                    std::atomic<bool>& seen) -> al::Task<> {
             Noisy n = co_await c.assign([&g, &w, where, m] {
                 w = std::this_thread::get_id();
                 g.pass();

@@ -233,21 +233,22 @@ TEST(FaultContextDestroyed, AfterItsLoopEndedWhileItsWorkerIsBlockedNoWithdrawnJ
     std::vector<std::string> outcome(jobs);
     al::run([&]() -> al::Task<void> {
         for (int j = 0; j < jobs; ++j) {
-            al::create_task([](al::Context& c, Gate& g, std::atomic<int>& r, std::string& out, int k) -> al::Task<void> {
-                try {
-                    co_await c.assign(
-                        [&g, &r, k](const Tracked&) {
-                            if (k == 0) g.pass();
-                            r.fetch_add(1);
-                            return Tracked(k);  // a result nobody will take
-                        },
-                        Tracked(k));
-                    out = "returned";
-                } catch (const al::CancelledError&) {
-                    out = "cancelled";
-                    throw;
-                }
-            }(*ctx, gate, ran, outcome[static_cast<std::size_t>(j)], j));
+            al::create_task(
+                [](al::Context& c, Gate& g, std::atomic<int>& r, std::string& out, int k) -> al::Task<void> {
+                    try {
+                        co_await c.assign(
+                            [&g, &r, k](const Tracked&) {
+                                if (k == 0) g.pass();
+                                r.fetch_add(1);
+                                return Tracked(k);  // a result nobody will take
+                            },
+                            Tracked(k));
+                        out = "returned";
+                    } catch (const al::CancelledError&) {
+                        out = "cancelled";
+                        throw;
+                    }
+                }(*ctx, gate, ran, outcome[static_cast<std::size_t>(j)], j));
         }
         EXPECT_TRUE(co_await eventually([&] { return gate.arrived() == 1 && ctx->waiting() == 2; }));
         // main ends: the loop cancels the five waiting tasks and stops.
@@ -573,20 +574,23 @@ TEST(FaultLoopStopped, ContextJobsAreDeliveredWithdrawnOrAbandonedNeverLost) {
         const int stop_after = static_cast<int>(rng() % 20);
         al::run([&]() -> al::Task<void> {
             for (int j = 0; j < jobs; ++j) {
-                al::create_task([](al::Context& c, std::atomic<int>& r, int& a, int& d, int& x, int k) -> al::Task<void> {
-                    ++a;  // a task cancelled before it started assigns nothing
-                    try {
-                        int v = co_await c.assign([&r, k](const Tracked& t) {
-                            r.fetch_add(1);
-                            return t.value + k;
-                        }, Tracked(k));
-                        EXPECT_EQ(v, 2 * k);
-                        ++d;
-                    } catch (const al::CancelledError&) {
-                        ++x;
-                        throw;
-                    }
-                }(ctx, ran, assigned, delivered, cancelled, j));
+                al::create_task(
+                    [](al::Context& c, std::atomic<int>& r, int& a, int& d, int& x, int k) -> al::Task<void> {
+                        ++a;  // a task cancelled before it started assigns nothing
+                        try {
+                            int v = co_await c.assign(
+                                [&r, k](const Tracked& t) {
+                                    r.fetch_add(1);
+                                    return t.value + k;
+                                },
+                                Tracked(k));
+                            EXPECT_EQ(v, 2 * k);
+                            ++d;
+                        } catch (const al::CancelledError&) {
+                            ++x;
+                            throw;
+                        }
+                    }(ctx, ran, assigned, delivered, cancelled, j));
             }
             for (int i = 0; i < stop_after; ++i) co_await al::sleep(0);
         }());
@@ -633,7 +637,8 @@ void on_storm_signal(int) {
     s.sequence = n;
     for (std::size_t i = 0; i < 6; ++i) s.payload[i] = mix(n * 7 + i);
     s.checksum = checksum_of(s);
-    if (!storm_queue->try_put(s)) storm_refused.store(storm_refused.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (!storm_queue->try_put(s))
+        storm_refused.store(storm_refused.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     storm_handled.store(n + 1, std::memory_order_relaxed);
 }
 
@@ -718,12 +723,12 @@ TEST(FaultSignalStorm, EverySampleIsDeliveredIntactOrCountedAsRefused) {
     const std::uint64_t handled = storm_handled.load();
     const std::uint64_t refused = storm_refused.load();
     double seconds = std::chrono::duration<double>(storm_time).count();
-    std::printf("signal storm: %llu signals sent in %.3f s (%.0f kHz), %llu queued by the kernel, %llu handler "
-                "runs, %llu delivered, %llu refused (queue full)\n",
-                static_cast<unsigned long long>(sent), seconds,
-                seconds > 0 ? static_cast<double>(sent) / seconds / 1e3 : 0.0, static_cast<unsigned long long>(queued),
-                static_cast<unsigned long long>(handled), static_cast<unsigned long long>(delivered),
-                static_cast<unsigned long long>(refused));
+    std::printf(
+        "signal storm: %llu signals sent in %.3f s (%.0f kHz), %llu queued by the kernel, %llu handler "
+        "runs, %llu delivered, %llu refused (queue full)\n",
+        static_cast<unsigned long long>(sent), seconds, seconds > 0 ? static_cast<double>(sent) / seconds / 1e3 : 0.0,
+        static_cast<unsigned long long>(queued), static_cast<unsigned long long>(handled),
+        static_cast<unsigned long long>(delivered), static_cast<unsigned long long>(refused));
     EXPECT_GT(handled, 0u);
     EXPECT_LE(handled, queued) << "more handler runs than signals";
     EXPECT_EQ(corrupted, 0u) << "a sample arrived torn";

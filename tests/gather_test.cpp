@@ -386,8 +386,8 @@ TEST(GatherCancel, ThrowsCancelledErrorEvenIfEveryChildSwallowsTheCancellation) 
 TEST(GatherCancel, WithReturnExceptionsThrowsCancelledErrorToo) {
     Log log;
     al::run([&]() -> al::Task<void> {
-        auto h = al::create_task(al::gather(al::return_exceptions, cancellable_with_cleanup(log, "a"),
-                                            swallow_cancel(log, 2)));
+        auto h = al::create_task(
+            al::gather(al::return_exceptions, cancellable_with_cleanup(log, "a"), swallow_cancel(log, 2)));
         co_await settle();
         h.cancel();
         EXPECT_THROW(co_await h, al::CancelledError);
@@ -443,16 +443,17 @@ TEST(GatherCancel, ValuesHandedOverBeforeTheCancelAreReturnedAndTheCancelComesNe
     std::pair<int, int> got{0, 0};
     bool cancelled_at_next_await = false;
     al::run([&]() -> al::Task<void> {
-        auto h = al::create_task([](al::Queue<int>& queue, std::pair<int, int>& out, bool& next_cancelled) -> al::Task<void> {
-            auto [a, b] = co_await al::gather(get_from(queue), get_from(queue));
-            out = {a, b};
-            try {
-                co_await al::sleep(0);
-            } catch (const al::CancelledError&) {
-                next_cancelled = true;
-                throw;
-            }
-        }(q, got, cancelled_at_next_await));
+        auto h = al::create_task(
+            [](al::Queue<int>& queue, std::pair<int, int>& out, bool& next_cancelled) -> al::Task<void> {
+                auto [a, b] = co_await al::gather(get_from(queue), get_from(queue));
+                out = {a, b};
+                try {
+                    co_await al::sleep(0);
+                } catch (const al::CancelledError&) {
+                    next_cancelled = true;
+                    throw;
+                }
+            }(q, got, cancelled_at_next_await));
         co_await settle();
         q.put_nowait(1);
         q.put_nowait(2);

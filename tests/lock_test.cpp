@@ -214,9 +214,9 @@ TEST(LockGuard, ALockReleasedBehindTheGuardsBackIsNotReleasedAgainByTheGuard) {
 TEST(LockGuardDeathTest, AGuardDestroyedOnAnotherThreadStopsWithAMessageNotATerminate) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_DEATH(al::run([]() -> al::Task<void> {
-        al::Lock lock;
-        auto guard = co_await lock.acquire();
-        std::thread([g = std::move(guard)]() mutable { al::Lock::Guard dying = std::move(g); }).join();
-    }()),
+                     al::Lock lock;
+                     auto guard = co_await lock.acquire();
+                     std::thread([g = std::move(guard)]() mutable { al::Lock::Guard dying = std::move(g); }).join();
+                 }()),
                  "Lock::Guard released on a thread that is not running the lock's loop");
 }

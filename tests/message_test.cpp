@@ -268,8 +268,7 @@ TEST(Message, NextFromAnotherThreadInLockStepSeesEverySet) {
             }
         }());
     } catch (const al::TimeoutError&) {
-        ADD_FAILURE() << "next() slept through a set() after " << received << " values; is_set() is "
-                      << m.is_set();
+        ADD_FAILURE() << "next() slept through a set() after " << received << " values; is_set() is " << m.is_set();
     }
     abandon.store(true, std::memory_order_relaxed);
     setter.join();
@@ -311,8 +310,7 @@ TEST(Message, NextNeverSleepsThroughASetThatRacesIt) {
             }
         }());
     } catch (const al::TimeoutError&) {
-        ADD_FAILURE() << "next() slept through a set() after " << received << " values; is_set() is "
-                      << m.is_set();
+        ADD_FAILURE() << "next() slept through a set() after " << received << " values; is_set() is " << m.is_set();
     }
     abandon.store(true, std::memory_order_relaxed);
     setter.join();
@@ -530,7 +528,7 @@ struct Nested {
 };
 
 constexpr int nested_setters = 4;  // the thread and three handler levels
-void* nested_target = nullptr;      // an al::Message<Nested, S>
+void* nested_target = nullptr;     // an al::Message<Nested, S>
 void (*nested_set)(int level) = nullptr;
 volatile sig_atomic_t nested_depth = 0;  // the deepest level that raises no further
 volatile sig_atomic_t nested_done = 0;

@@ -97,8 +97,8 @@ TEST(Misuse, LoopOnlyCallsFromAnotherThreadNameTheThreadSafeAlternative) {
         l->call_soon_threadsafe([] {});               // wake the loop to look
     });
     al::run([&]() -> al::Task<void> {
-        (void)event.is_set();  // binds the Event to this loop
-        loop.store(&al::Loop::current(), std::memory_order_release);  // release: the loop is running
+        (void)event.is_set();                                                   // binds the Event to this loop
+        loop.store(&al::Loop::current(), std::memory_order_release);            // release: the loop is running
         while (!done.load(std::memory_order_acquire)) co_await al::sleep(1ms);  // acquire: see above
     }());
     other.join();
@@ -217,8 +217,8 @@ TEST(MisuseDeathTest, DestroyingAThreadSafeFlagWhileATaskWaitsAbortsWithAMessage
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_DEATH(al::run([]() -> al::Task<void> {
                      auto flag = std::make_unique<al::ThreadSafeFlag>();
-                     auto waiter = al::create_task(
-                         [](al::ThreadSafeFlag& f) -> al::Task<void> { co_await f.wait(); }(*flag));
+                     auto waiter =
+                         al::create_task([](al::ThreadSafeFlag& f) -> al::Task<void> { co_await f.wait(); }(*flag));
                      co_await settle();
                      flag.reset();
                  }()),
@@ -229,8 +229,8 @@ TEST(MisuseDeathTest, DestroyingAThreadSafeEventWhileTasksWaitAbortsWithAMessage
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_DEATH(al::run([]() -> al::Task<void> {
                      auto event = std::make_unique<al::ThreadSafeEvent>();
-                     auto waiter = al::create_task(
-                         [](al::ThreadSafeEvent& e) -> al::Task<void> { co_await e.wait(); }(*event));
+                     auto waiter =
+                         al::create_task([](al::ThreadSafeEvent& e) -> al::Task<void> { co_await e.wait(); }(*event));
                      co_await settle();
                      event.reset();
                  }()),

@@ -54,7 +54,7 @@ al::Task<void> waiting_end(al::Task<bool> waiter, test_support::Gate& parked, te
     co_await settle();  // the waiter is parked at the queue
     parked.pass();      // the other end takes the waiting bit and posts the wake-up here
     EXPECT_TRUE(handle.cancel());
-    destroyed.pass();   // the queue is destroyed on the other loop
+    destroyed.pass();  // the queue is destroyed on the other loop
     EXPECT_TRUE(co_await handle);
     co_await settle();  // the loop takes the posted wake-up, after the queue is gone
 }

@@ -35,8 +35,7 @@ struct Probe {
     Probe(Probe&& other) noexcept : value(other.value) {
         // relaxed (all): flags of a death test's child, read after the stores they order.
         switch (on_move.exchange(OnMove::nothing, std::memory_order_relaxed)) {
-        case OnMove::nothing:
-            break;
+        case OnMove::nothing: break;
         case OnMove::wait_forever:
             inside.store(true, std::memory_order_release);  // release: the other thread may go
             for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -44,9 +43,7 @@ struct Probe {
             // Like a signal handler interrupting a put to put on the same end.
             (void)queue->try_put(Probe(-1));
             break;
-        case OnMove::get_again:
-            (void)queue->try_get();
-            break;
+        case OnMove::get_again: (void)queue->try_get(); break;
         }
     }
     Probe& operator=(Probe&& other) noexcept {

@@ -214,9 +214,9 @@ private:
 
     std::string describe() const {
         // Relaxed: a diagnostic snapshot of a stuck test.
-        return "capacity " + std::to_string(queue_.capacity()) + ", put >= " +
-               std::to_string(put_.load(std::memory_order_relaxed)) + ", received >= " +
-               std::to_string(received_.load(std::memory_order_relaxed)) + ", qsize " +
+        return "capacity " + std::to_string(queue_.capacity()) +
+               ", put >= " + std::to_string(put_.load(std::memory_order_relaxed)) +
+               ", received >= " + std::to_string(received_.load(std::memory_order_relaxed)) + ", qsize " +
                std::to_string(queue_.qsize()) + (queue_.closed() ? ", closed" : ", open");
     }
 
@@ -383,13 +383,16 @@ TEST(QueueStressCloseRace, ConsumerClosesWhileTheProducerIsBlockedOnAFullQueue) 
         al::ThreadSafeQueue<std::uint64_t> queue(capacity);
         std::atomic<std::uint64_t> put{0};
         std::atomic<bool> producer_done{false};
-        Watchdog watchdog(put, [&] {
-            // Relaxed: a diagnostic snapshot.
-            return "round " + std::to_string(round) + ": producer still blocked in put_sync after close(); put " +
-                   std::to_string(put.load(std::memory_order_relaxed)) + ", qsize " +
-                   std::to_string(queue.qsize()) + ", closed " + std::to_string(queue.closed()) + ", done " +
-                   std::to_string(producer_done.load(std::memory_order_relaxed));
-        }, 20s);
+        Watchdog watchdog(
+            put,
+            [&] {
+                // Relaxed: a diagnostic snapshot.
+                return "round " + std::to_string(round) + ": producer still blocked in put_sync after close(); put " +
+                       std::to_string(put.load(std::memory_order_relaxed)) + ", qsize " +
+                       std::to_string(queue.qsize()) + ", closed " + std::to_string(queue.closed()) + ", done " +
+                       std::to_string(producer_done.load(std::memory_order_relaxed));
+            },
+            20s);
         std::thread producer([&] {
             al::port::pin_current_thread(other_cpu());
             try {

@@ -219,8 +219,8 @@ TEST(QueueCancel, AFailedPutNowaitOrACancelledPutOfAReferenceLeavesTheItemWithTh
         auto second = std::make_unique<int>(2);
         EXPECT_THROW(q.put_nowait(std::move(second)), al::QueueFull);
         EXPECT_NE(second, nullptr) << "put_nowait lost the item it refused";
-        auto putter = al::create_task(
-            [](al::Queue<std::unique_ptr<int>>& queue, std::unique_ptr<int>& item) -> al::Task<void> {
+        auto putter =
+            al::create_task([](al::Queue<std::unique_ptr<int>>& queue, std::unique_ptr<int>& item) -> al::Task<void> {
                 co_await queue.put(std::ref(item));
             }(q, second));
         co_await settle();
@@ -228,8 +228,8 @@ TEST(QueueCancel, AFailedPutNowaitOrACancelledPutOfAReferenceLeavesTheItemWithTh
         EXPECT_THROW(co_await putter, al::CancelledError);
         EXPECT_TRUE(second && *second == 2) << "a cancelled put(std::ref(item)) lost the item";
         // Taken by a getter: moved in, and the queue delivers it.
-        auto again = al::create_task(
-            [](al::Queue<std::unique_ptr<int>>& queue, std::unique_ptr<int>& item) -> al::Task<void> {
+        auto again =
+            al::create_task([](al::Queue<std::unique_ptr<int>>& queue, std::unique_ptr<int>& item) -> al::Task<void> {
                 co_await queue.put(std::ref(item));
             }(q, second));
         co_await settle();
@@ -441,17 +441,17 @@ TEST(Queue, TakingAPromisedItemMakesNoRoomForAWaitingPutter) {
         Log log;
         al::Queue<int> q(1);
         auto getter = al::create_task(get_and_log(log, q, "g"));
-        co_await settle();            // g waits on the empty queue
+        co_await settle();  // g waits on the empty queue
         // The putter is queued to run before g (woken by the first put), so
         // it finds the queue full and waits while 1 is still promised to g.
         auto putter = al::create_task(put_and_log(log, q, 3));
-        q.put_nowait(1);              // promised to g
-        q.put_nowait(2);              // free: the queue is full now
+        q.put_nowait(1);  // promised to g
+        q.put_nowait(2);  // free: the queue is full now
         co_await settle();
         EXPECT_EQ(co_await std::move(getter), 1);
         EXPECT_LE(q.qsize(), q.maxsize());
         EXPECT_EQ(q.qsize(), 1u);
-        EXPECT_FALSE(putter.done());  // still waiting for room
+        EXPECT_FALSE(putter.done());   // still waiting for room
         EXPECT_EQ(q.get_nowait(), 2);  // this get makes room: 3 goes in
         co_await std::move(putter);
         EXPECT_EQ(drain(q), (std::vector<int>{3}));

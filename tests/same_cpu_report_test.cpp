@@ -95,7 +95,9 @@ struct Page {
         p.words.fill(n);
         return p;
     }
-    bool whole() const { return std::all_of(words.begin(), words.end(), [&](auto w) { return w == words[0]; }); }
+    bool whole() const {
+        return std::all_of(words.begin(), words.end(), [&](auto w) { return w == words[0]; });
+    }
 };
 
 }  // namespace
@@ -129,7 +131,8 @@ TEST(SameCpuReport, SharedReadWithTheWriterOnTheLoopsCpu) {
     std::atomic<bool> stop{false};
     std::thread writer([&] {
         EXPECT_TRUE(al::port::pin_current_thread(shared_cpu));
-        for (std::uint64_t i = 1; !stop.load(std::memory_order_relaxed); ++i) shared.write(Page::of(i));  // relaxed: a stop hint
+        for (std::uint64_t i = 1; !stop.load(std::memory_order_relaxed); ++i)
+            shared.write(Page::of(i));  // relaxed: a stop hint
     });
     std::uint64_t reads = 0;
     std::uint64_t slow_reads = 0;
@@ -157,10 +160,11 @@ TEST(SameCpuReport, SharedReadWithTheWriterOnTheLoopsCpu) {
     writer.join();
     // Wall time includes the slices the scheduler gives the writer while the
     // reader is preempted; CPU time is what read() itself spent (spinning).
-    std::printf("writer on the loop's CPU, writing without pause: %llu reads, %llu over 500 us, slowest %.3f ms "
-                "(wall), most CPU in one read() %.3f ms\n",
-                static_cast<unsigned long long>(reads), static_cast<unsigned long long>(slow_reads),
-                static_cast<double>(slowest.count()) / 1e6, static_cast<double>(most_cpu.count()) / 1e6);
+    std::printf(
+        "writer on the loop's CPU, writing without pause: %llu reads, %llu over 500 us, slowest %.3f ms "
+        "(wall), most CPU in one read() %.3f ms\n",
+        static_cast<unsigned long long>(reads), static_cast<unsigned long long>(slow_reads),
+        static_cast<double>(slowest.count()) / 1e6, static_cast<double>(most_cpu.count()) / 1e6);
     EXPECT_GT(reads, 0u);
     EXPECT_EQ(torn, 0u);
 }

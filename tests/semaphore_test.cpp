@@ -147,10 +147,11 @@ TEST(Semaphore, APermitHandedToAWaiterThatIsThenCancelledIsNotLeaked) {
 // there is std::terminate).
 TEST(SemaphoreGuardDeathTest, AGuardDestroyedOnAnotherThreadStopsWithAMessageNotATerminate) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    EXPECT_DEATH(al::run([]() -> al::Task<void> {
-        al::Semaphore sem(1);
-        auto permit = co_await sem.acquire();
-        std::thread([p = std::move(permit)]() mutable { al::Semaphore::Guard dying = std::move(p); }).join();
-    }()),
-                 "Semaphore::Guard released on a thread that is not running the semaphore's loop");
+    EXPECT_DEATH(
+        al::run([]() -> al::Task<void> {
+            al::Semaphore sem(1);
+            auto permit = co_await sem.acquire();
+            std::thread([p = std::move(permit)]() mutable { al::Semaphore::Guard dying = std::move(p); }).join();
+        }()),
+        "Semaphore::Guard released on a thread that is not running the semaphore's loop");
 }

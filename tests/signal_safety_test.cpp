@@ -228,9 +228,8 @@ void wait_once_at_producer(al::ThreadSafeQueue<std::uint64_t>& queue) {
     al::run([&]() -> al::Task<void> {
         while (queue.try_put(0)) {
         }
-        auto putter = al::create_task([](al::ThreadSafeQueue<std::uint64_t>& q) -> al::Task<void> {
-            co_await q.put(0);
-        }(queue));
+        auto putter =
+            al::create_task([](al::ThreadSafeQueue<std::uint64_t>& q) -> al::Task<void> { co_await q.put(0); }(queue));
         co_await al::sleep(0);
         while (!putter.done()) {
             while (queue.try_get()) {
@@ -329,7 +328,10 @@ TEST_P(SignallingPath, MessageSetOfAPodAllocatesNothing) {
     std::uint64_t received = 0;
     std::atomic<bool> received_one{false};
     auto m = measure(
-        GetParam(), million, [&](std::uint64_t i) { message.set(Reading{i + 1, {}}); },
+        GetParam(), million,
+        [&](std::uint64_t i) {
+            message.set(Reading{i + 1, {}});
+        },
         [&]() -> al::Task<void> {
             // co_await + clear() rather than next(): the loop side here must not
             // allocate either, and this is the plainest allocation-free read.
@@ -435,7 +437,7 @@ TEST_P(SignallingPath, LoopScheduleAllocatesNothing) {
         },
         [&] {
             over.store(true, std::memory_order_release);  // release: see the consumer
-            measured_loop->schedule(run_one, &counter);     // wakes the consumer to look
+            measured_loop->schedule(run_one, &counter);   // wakes the consumer to look
         });
     expect_no_allocation(m, "Loop::schedule, " + name(GetParam()), million);
     EXPECT_GT(accepted.load(), 0u);
@@ -454,7 +456,10 @@ TEST_P(SignallingPath, SharedWriteAllocatesNothing) {
     std::uint64_t reads = 0;
     bool consistent = true;
     auto m = measure(
-        GetParam(), million, [&](std::uint64_t i) { shared.write(Snapshot{i, ~i, {}}); },
+        GetParam(), million,
+        [&](std::uint64_t i) {
+            shared.write(Snapshot{i, ~i, {}});
+        },
         [&]() -> al::Task<void> {
             if (GetParam() == LoopState::asleep) {
                 co_await over.wait();  // the loop sleeps through the writes
@@ -493,8 +498,8 @@ struct Scenario {
 };
 
 std::string describe(const Scenario& s) {
-    return name(s.loop) + (s.handler == HandlerOn::loop_thread ? ", handler on the loop thread"
-                                                               : ", handler on another thread");
+    return name(s.loop) +
+           (s.handler == HandlerOn::loop_thread ? ", handler on the loop thread" : ", handler on another thread");
 }
 
 const Scenario scenarios[] = {

@@ -187,8 +187,7 @@ TEST(SleepSaturates, DurationsBeyondTheClocksRangeSleepForever) {
         co_await expect_still_sleeping(al::sleep(std::chrono::milliseconds::max()), "sleep(milliseconds::max())");
         co_await expect_still_sleeping(al::sleep(std::chrono::nanoseconds::max()), "sleep(nanoseconds::max())");
         co_await expect_still_sleeping(al::sleep(std::chrono::duration<double>(1e30)), "sleep(1e30 s)");
-        co_await expect_still_sleeping(al::sleep_ms(std::numeric_limits<std::int64_t>::max()),
-                                       "sleep_ms(INT64_MAX)");
+        co_await expect_still_sleeping(al::sleep_ms(std::numeric_limits<std::int64_t>::max()), "sleep_ms(INT64_MAX)");
     }());
 }
 
@@ -205,7 +204,8 @@ TEST(SleepSaturates, TheConversionSaturatesAndOtherwiseTruncatesAsDurationCast) 
     using std::chrono::nanoseconds;
     EXPECT_EQ(al::detail::saturating_duration(std::chrono::hours::max()), nanoseconds::max());
     EXPECT_EQ(al::detail::saturating_duration(std::chrono::hours::min()), nanoseconds::min());
-    EXPECT_EQ(al::detail::saturating_duration(std::chrono::seconds(9'223'372'036)), nanoseconds(9'223'372'036'000'000'000));
+    EXPECT_EQ(al::detail::saturating_duration(std::chrono::seconds(9'223'372'036)),
+              nanoseconds(9'223'372'036'000'000'000));
     EXPECT_EQ(al::detail::saturating_duration(std::chrono::seconds(9'223'372'037)), nanoseconds::max());
     EXPECT_EQ(al::detail::saturating_duration(std::chrono::duration<double>(1e30)), nanoseconds::max());
     EXPECT_EQ(al::detail::saturating_duration(std::chrono::duration<double>(-1e30)), nanoseconds::min());

@@ -21,12 +21,12 @@ namespace al = asynclink;
 using namespace std::chrono_literals;
 
 // ASSERT_* returns from the function, which a coroutine cannot do.
-#define CO_ASSERT(condition)                                       \
-    do {                                                           \
-        if (!(condition)) {                                        \
-            ADD_FAILURE() << "assertion failed: " #condition;      \
-            co_return;                                             \
-        }                                                          \
+#define CO_ASSERT(condition)                                  \
+    do {                                                      \
+        if (!(condition)) {                                   \
+            ADD_FAILURE() << "assertion failed: " #condition; \
+            co_return;                                        \
+        }                                                     \
     } while (false)
 
 namespace {
@@ -300,9 +300,7 @@ TEST(Stream, ReadsCancelledByTimeoutsLoseNoBytes) {
             want = std::min(want, sent.size() - got.size());
             try {
                 switch (rng() % 3) {
-                case 0:
-                    got += co_await al::wait_for(r.read(want), std::chrono::microseconds(rng() % 100));
-                    break;
+                case 0: got += co_await al::wait_for(r.read(want), std::chrono::microseconds(rng() % 100)); break;
                 case 1:
                     got += co_await al::wait_for(r.readexactly(want), std::chrono::microseconds(rng() % 100));
                     break;
@@ -386,7 +384,8 @@ TEST(Stream, ManyWritesKeepTheirOrder) {
     run_bounded([]() -> al::Task<void> {
         auto [w, r] = al::open_socketpair();
         std::string sent;
-        auto reader = al::create_task([](al::Stream& s) -> al::Task<std::string> { co_return co_await read_to_eof(s); }(r));
+        auto reader =
+            al::create_task([](al::Stream& s) -> al::Task<std::string> { co_return co_await read_to_eof(s); }(r));
         for (std::size_t i = 0; i < scaled(20000, 500); ++i) {
             std::string piece = pattern(1 + i % 300, static_cast<unsigned>(i));
             sent += piece;
@@ -407,10 +406,12 @@ TEST(Stream, WritingToAPipeWithoutReaderFailsWithEpipeInsteadOfSigpipe) {
         al::Stream& r = pipe.first;
         al::Stream& w = pipe.second;
         r.close();
-        co_await expect_system_error([&]() -> al::Task<void> {
-            w.write("nobody listens");
-            co_return;
-        }, EPIPE, "Stream::write");
+        co_await expect_system_error(
+            [&]() -> al::Task<void> {
+                w.write("nobody listens");
+                co_return;
+            },
+            EPIPE, "Stream::write");
         // The failure sticks: later writes and drains report it too.
         EXPECT_THROW(w.write("again"), std::system_error);
         co_await expect_system_error([&] { return w.drain(); }, EPIPE, "Stream::drain");
@@ -745,13 +746,13 @@ TEST(Stream, OpenSerialOpensThePtyTerminalByPath) {
 TEST(StreamDeathTest, DestroyedOnAnotherThreadWhileATaskReadsStopsWithAMessage) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_DEATH(run_bounded([]() -> al::Task<void> {
-        auto [w, r] = al::open_socketpair();
-        auto reader = al::create_task(r.read(10));
-        co_await yield(3);  // the reader waits for bytes
-        al::Stream* stream = &r;
-        std::thread([stream] { al::Stream dying = std::move(*stream); }).join();
-        co_await yield(3);
-        (void)co_await reader;
-    }()),
+                     auto [w, r] = al::open_socketpair();
+                     auto reader = al::create_task(r.read(10));
+                     co_await yield(3);  // the reader waits for bytes
+                     al::Stream* stream = &r;
+                     std::thread([stream] { al::Stream dying = std::move(*stream); }).join();
+                     co_await yield(3);
+                     (void)co_await reader;
+                 }()),
                  "Stream destroyed \\(or assigned to\\) on a thread that is not running its loop");
 }

@@ -332,22 +332,23 @@ TEST(UnretrievedException, AHandleThatOutlivesItsLoopStillReports) {
 TEST(TaskHandleDeathTest, CopiedOnAnotherThreadStopsWithAMessage) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_DEATH(al::run([]() -> al::Task<void> {
-        auto h = al::create_task([]() -> al::Task<void> { co_await al::sleep(1h); }());
-        std::thread([&h] { al::TaskHandle<void> copy = h; }).join();
-        h.cancel();
-        co_await al::sleep(0);
-    }()),
+                     auto h = al::create_task([]() -> al::Task<void> { co_await al::sleep(1h); }());
+                     std::thread([&h] { al::TaskHandle<void> copy = h; }).join();
+                     h.cancel();
+                     co_await al::sleep(0);
+                 }()),
                  "TaskHandle copied on a thread that is not its loop's");
 }
 
 TEST(TaskHandleDeathTest, DestroyedOnAnotherThreadStopsWithAMessage) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    EXPECT_DEATH(al::run([]() -> al::Task<void> {
-        auto h = al::create_task([]() -> al::Task<void> { co_await al::sleep(1h); }());
-        std::thread([moved = std::move(h)]() mutable { al::TaskHandle<void> dying = std::move(moved); }).join();
-        co_await al::sleep(0);
-    }()),
-                 "TaskHandle destroyed on a thread that is not its loop's");
+    EXPECT_DEATH(
+        al::run([]() -> al::Task<void> {
+            auto h = al::create_task([]() -> al::Task<void> { co_await al::sleep(1h); }());
+            std::thread([moved = std::move(h)]() mutable { al::TaskHandle<void> dying = std::move(moved); }).join();
+            co_await al::sleep(0);
+        }()),
+        "TaskHandle destroyed on a thread that is not its loop's");
 }
 
 TEST(TaskHandle, AHandleThatOutlivedItsLoopMayBeCopiedAndDroppedOnAnotherThread) {

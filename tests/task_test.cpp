@@ -278,9 +278,8 @@ TEST(TaskDeathTest, SuspendingAtAForeignAwaitableStopsWithAMessageInsteadOfHangi
     EXPECT_DEATH(
         {
             alarm(10);  // a hang is killed by SIGALRM, which does not print the message: the test fails
-            al::run([]() -> al::Task<void> {
-                co_await []() -> al::Task<void> { co_await std::suspend_always{}; }();
-            }());
+            al::run(
+                []() -> al::Task<void> { co_await []() -> al::Task<void> { co_await std::suspend_always{}; }(); }());
         },
         "a task suspended at a co_await of an awaitable that is not asynclink's");
 }

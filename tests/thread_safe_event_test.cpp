@@ -274,9 +274,8 @@ TEST(ThreadSafeEvent, AWaiterWakesWhenTheEpochHasComeRoundToItsOwn) {
     // stands in for the first 2^30 - 1 set()/clear() pairs.
     al::detail::EventCore core;
     al::run([&]() -> al::Task<void> {
-        auto waiter = al::create_task([](al::detail::EventCore& c) -> al::Task<void> {
-            co_await c.wait("ThreadSafeEvent::wait");
-        }(core));
+        auto waiter = al::create_task(
+            [](al::detail::EventCore& c) -> al::Task<void> { co_await c.wait("ThreadSafeEvent::wait"); }(core));
         co_await settle();
         core.skip_epochs_for_test((1u << 30) - 1);
         core.set();

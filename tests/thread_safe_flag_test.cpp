@@ -96,7 +96,7 @@ TEST(ThreadSafeFlag, ClearAfterASetPostedToAWaitingTaskKeepsItWaiting) {
     al::run([&]() -> al::Task<void> {
         auto waiter = al::create_task(wait_and_count(flag, wakes));
         co_await settle();
-        flag.set();  // posts a wake-up ...
+        flag.set();    // posts a wake-up ...
         flag.clear();  // ... that finds nothing to consume when it runs
         co_await settle();
         EXPECT_FALSE(waiter.done());

@@ -346,9 +346,8 @@ TEST(ThreadSafeQueue, CloseFromAnotherThreadWakesAnAsyncGetterAndAnAsyncPutter) 
         out.close();
     });
     al::run([&]() -> al::Task<void> {
-        auto getter = al::create_task([](al::ThreadSafeQueue<Item>& q) -> al::Task<bool> {
-            co_return !(co_await q.next()).has_value();
-        }(in));
+        auto getter = al::create_task(
+            [](al::ThreadSafeQueue<Item>& q) -> al::Task<bool> { co_return !(co_await q.next()).has_value(); }(in));
         auto putter = al::create_task([](al::ThreadSafeQueue<Item>& q) -> al::Task<bool> {
             try {
                 co_await q.put(make_item(1));
@@ -441,7 +440,9 @@ TEST(ThreadSafeQueue, CloseRacingTheProducerLosesNothingAndDuplicatesNothing) {
 TEST(ThreadSafeQueue, CancelledGetTakesNothing) {
     al::ThreadSafeQueue<Item> q(4);
     al::run([&]() -> al::Task<void> {
-        auto get_one = [](al::ThreadSafeQueue<Item>& queue) -> al::Task<std::uint64_t> { co_return *co_await queue.get(); };
+        auto get_one = [](al::ThreadSafeQueue<Item>& queue) -> al::Task<std::uint64_t> {
+            co_return *co_await queue.get();
+        };
         // Cancelled while parked on an empty queue.
         auto getter = al::create_task(get_one(q));
         co_await settle();
@@ -496,8 +497,9 @@ TEST(ThreadSafeQueue, RandomCancellationOfGetsLosesAndDuplicatesNothing) {
     al::run([&]() -> al::Task<void> {
         std::mt19937 rng(7);
         for (;;) {
-            auto getter = al::create_task(
-                [](al::ThreadSafeQueue<Item>& queue) -> al::Task<std::optional<Item>> { co_return co_await queue.next(); }(q));
+            auto getter = al::create_task([](al::ThreadSafeQueue<Item>& queue) -> al::Task<std::optional<Item>> {
+                co_return co_await queue.next();
+            }(q));
             if (rng() % 3 == 0) {
                 if (rng() % 2 == 0) co_await al::sleep(0);
                 getter.cancel();

@@ -39,7 +39,7 @@ TEST(WakeFailure, AFailedWakeWithNoTimerPendingIsRetriedByTheNextPost) {
             std::this_thread::sleep_for(1ms);
         }
         loop.idle().inject_wake_failure(EIO);
-        flag.set();                        // its wake-up fails: the loop sleeps on
+        flag.set();                                     // its wake-up fails: the loop sleeps on
         EXPECT_TRUE(loop.schedule(&nothing, nullptr));  // this one must wake it
         // Bounded: the defect is a loop that never wakes. Wake it by hand then,
         // so the test fails instead of hanging.

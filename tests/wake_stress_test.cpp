@@ -159,7 +159,7 @@ TEST(WakeStress, FlagSetIsNeverLostWhenWaitersAreCancelledAtRandom) {
             // release: the setter may start the next round once it sees this.
             acked.store(last_seen, std::memory_order_release);
             acked.notify_one();
-            progress.fetch_add(1, std::memory_order_relaxed);  // relaxed: watchdog only
+            progress.fetch_add(1, std::memory_order_relaxed);         // relaxed: watchdog only
             if (finished.load(std::memory_order_acquire)) co_return;  // acquire: pairs with the setter's release
         }
     };
@@ -213,7 +213,8 @@ TEST(WakeStress, EventWakesEveryWaiterNotCancelledInEveryRound) {
     Watchdog watchdog(progress, [&] {
         // Relaxed: a diagnostic snapshot of a stuck test.
         return "event round " + std::to_string(armed.load(std::memory_order_relaxed)) + " armed, setter at round " +
-               std::to_string(stamp.load(std::memory_order_relaxed)) + (event.is_set() ? ", event set" : ", event clear") +
+               std::to_string(stamp.load(std::memory_order_relaxed)) +
+               (event.is_set() ? ", event set" : ", event clear") +
                (setter_done.is_set() ? ", setter_done set" : ", setter_done clear");
     });
 
@@ -303,9 +304,10 @@ TEST(WakeStress, EventWakesEveryWaiterNotCancelledInEveryRound) {
     EXPECT_GT(rounds, 0u);
     EXPECT_GT(woken, 0u);
     EXPECT_GT(cancelled, 0u);
-    std::printf("event: %llu rounds, %llu waiters woken, %llu cancelled, %llu woken before their cancel, %llu "
-                "set-then-clear\n",
-                static_cast<unsigned long long>(rounds), static_cast<unsigned long long>(woken),
-                static_cast<unsigned long long>(cancelled), static_cast<unsigned long long>(woken_before_cancel),
-                static_cast<unsigned long long>(set_then_clear));
+    std::printf(
+        "event: %llu rounds, %llu waiters woken, %llu cancelled, %llu woken before their cancel, %llu "
+        "set-then-clear\n",
+        static_cast<unsigned long long>(rounds), static_cast<unsigned long long>(woken),
+        static_cast<unsigned long long>(cancelled), static_cast<unsigned long long>(woken_before_cancel),
+        static_cast<unsigned long long>(set_then_clear));
 }

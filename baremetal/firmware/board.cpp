@@ -77,7 +77,7 @@ void print_number(std::uint32_t value) noexcept {
 
 void exit(int code) noexcept {
     std::uint32_t block[2] = {0x20026, static_cast<std::uint32_t>(code)};  // ADP_Stopped_ApplicationExit
-    for (;;) semihost(0x20, block);                                       // SYS_EXIT_EXTENDED
+    for (;;) semihost(0x20, block);                                        // SYS_EXIT_EXTENDED
 }
 
 void check(bool ok, const char* what) noexcept {

@@ -30,5 +30,4 @@ void* _sbrk(std::ptrdiff_t increment) {
 // Static destructors are never run: the program ends through board::exit().
 int __aeabi_atexit(void*, void (*)(void*), void*) { return 0; }
 void* __dso_handle = nullptr;
-
 }

@@ -138,8 +138,8 @@ public:
                 std::apply([](auto&&... a) { std::invoke(std::move(a)...); }, std::move(*call_));
                 this->value.emplace();
             } else {
-                this->value.emplace(std::apply([](auto&&... a) { return std::invoke(std::move(a)...); },
-                                               std::move(*call_)));
+                this->value.emplace(
+                    std::apply([](auto&&... a) { return std::invoke(std::move(a)...); }, std::move(*call_)));
             }
         } catch (...) {
             this->error = std::current_exception();

@@ -204,7 +204,8 @@ Outcome<T> take_outcome(const TaskHandle<T>& h) {
 template <class... As>
 Task<std::tuple<result_t<handle_value_t<As>>...>> gather_tuple(As... children) {
     std::tuple<TaskHandle<handle_value_t<As>>...> handles{as_handle(std::move(children))...};
-    std::vector<TaskBase*> states = std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
+    std::vector<TaskBase*> states =
+        std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
     if (std::exception_ptr e = co_await WaitAll(states, true)) {
         std::apply([](auto&... h) { (h.exception(), ...); }, handles);  // every child's outcome was seen here
         std::rethrow_exception(e);
@@ -216,7 +217,8 @@ Task<std::tuple<result_t<handle_value_t<As>>...>> gather_tuple(As... children) {
 template <class... As>
 Task<std::tuple<Outcome<handle_value_t<As>>...>> gather_tuple_outcomes(As... children) {
     std::tuple<TaskHandle<handle_value_t<As>>...> handles{as_handle(std::move(children))...};
-    std::vector<TaskBase*> states = std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
+    std::vector<TaskBase*> states =
+        std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
     if (std::exception_ptr e = co_await WaitAll(states, false)) {
         std::apply([](auto&... h) { (h.exception(), ...); }, handles);
         std::rethrow_exception(e);

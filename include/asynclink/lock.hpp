@@ -34,8 +34,7 @@ public:
     class [[nodiscard]] Guard {
     public:
         Guard() noexcept = default;
-        Guard(Guard&& other) noexcept
-            : lock_(std::exchange(other.lock_, nullptr)), ownership_(other.ownership_) {}
+        Guard(Guard&& other) noexcept : lock_(std::exchange(other.lock_, nullptr)), ownership_(other.ownership_) {}
         Guard& operator=(Guard&& other) noexcept {
             if (this != &other) {
                 release();
@@ -113,8 +112,9 @@ private:
     // fails here, and it must not touch the lock from there.
     void release_from_guard(std::uint32_t ownership) noexcept {
         if (port::current_loop() == nullptr || port::current_loop() != binding_.loop()) {
-            port::fatal("asynclink: Lock::Guard released on a thread that is not running the lock's loop; "
-                        "release the lock in a task of that loop (hand the work to it through a ThreadSafeQueue)");
+            port::fatal(
+                "asynclink: Lock::Guard released on a thread that is not running the lock's loop; "
+                "release the lock in a task of that loop (hand the work to it through a ThreadSafeQueue)");
         }
         if (ownership == ownership_) pass_on();  // else Lock::release() already released it
     }

@@ -258,9 +258,10 @@ private:
         for (;;) {
             std::uint32_t busy = busy_of(s);
             if (std::popcount(busy) == static_cast<int>(Setters)) {
-                port::fatal("asynclink: Message::set: more set() calls at once than the Setters template parameter "
-                            "of Message<T, Setters> allows; raise Setters to the number of contexts that may set "
-                            "at the same moment");
+                port::fatal(
+                    "asynclink: Message::set: more set() calls at once than the Setters template parameter "
+                    "of Message<T, Setters> allows; raise Setters to the number of contexts that may set "
+                    "at the same moment");
             }
             // At most Setters - 1 busy, the current one and the pinned one:
             // of Setters + 2 slots one is free.

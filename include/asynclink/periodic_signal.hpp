@@ -58,7 +58,7 @@ private:
 
     Callback callback_;
     void* arg_;
-    void* timer_ = nullptr;  // timer_t, kept opaque so no OS header is needed here
+    void* timer_ = nullptr;                // timer_t, kept opaque so no OS header is needed here
     std::atomic<std::uint32_t> ticks_{0};  // written in the signal handler
     std::atomic<std::uint32_t> overruns_{0};
     static_assert(std::atomic<std::uint32_t>::is_always_lock_free,

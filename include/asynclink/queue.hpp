@@ -161,9 +161,11 @@ public:
         if (!try_put(item)) ASYNCLINK_THROW(QueueFull);
     }
     /// The same with a copy of `item`.
+    // clang-format off
     void put_nowait(const T& item)
         requires std::is_copy_constructible_v<T>
     {
+        // clang-format on
         check("Queue::put_nowait");
         if (!try_put(item)) ASYNCLINK_THROW(QueueFull);
     }
@@ -286,7 +288,7 @@ private:
     }
 
     detail::LoopBinding binding_;
-    std::deque<T> items_;     ///< the promised items first, then the free ones
+    std::deque<T> items_;       ///< the promised items first, then the free ones
     std::size_t promised_ = 0;  ///< items at the front promised to woken getters
     detail::WaiterList getters_;
     detail::WaiterList putters_;

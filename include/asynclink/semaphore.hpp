@@ -107,8 +107,9 @@ private:
     // fails here, and it must not touch the semaphore from there.
     void release_from_guard() noexcept {
         if (port::current_loop() == nullptr || port::current_loop() != binding_.loop()) {
-            port::fatal("asynclink: Semaphore::Guard released on a thread that is not running the semaphore's "
-                        "loop; release the permit in a task of that loop");
+            port::fatal(
+                "asynclink: Semaphore::Guard released on a thread that is not running the semaphore's "
+                "loop; release the permit in a task of that loop");
         }
         return_permit();
     }

@@ -38,7 +38,7 @@ struct is_task<Task<T>> : std::true_type {};
 
 class PromiseBase {
 public:
-    TaskBase* task = nullptr;               ///< the task this coroutine runs in
+    TaskBase* task = nullptr;              ///< the task this coroutine runs in
     std::coroutine_handle<> continuation;  ///< the awaiting coroutine; empty for a task's root
     ErrorPtr error;
     TaskBase root_state;  ///< used when this coroutine is the root of a task
@@ -85,9 +85,11 @@ public:
     static Task<T> get_return_object_on_allocation_failure() noexcept;
 #endif
 
+    // clang-format off
     template <class U>
         requires std::is_convertible_v<U&&, T>
     void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        // clang-format on
         ::new (static_cast<void*>(&storage_)) T(std::forward<U>(value));
         has_value_ = true;
     }
@@ -261,9 +263,11 @@ using factory_value_t = typename std::invoke_result_t<std::decay_t<F>&>::value_t
 /// was destroyed at the end of that statement. Pass the lambda itself:
 /// `owning_task([x] () -> Task<> { ... })` (or create_task(lambda), which
 /// uses this) holds the closure as long as the coroutine runs.
+// clang-format off
 template <class F>
     requires detail::TaskFactory<F>
 Task<detail::factory_value_t<F>> owning_task(F make) {
+    // clang-format on
     co_return co_await make();
 }
 

@@ -147,7 +147,6 @@ public:
         }
     };
 
-
     /// Suspends until the task is done; returns its result or rethrows its
     /// exception. Cancelling the awaiting task cancels the awaited one too.
     Awaiter operator co_await() const noexcept { return Awaiter{this}; }
@@ -197,8 +196,8 @@ TaskHandle<T> create_task(Task<T> task) {
     Loop* loop = Loop::current_or_null();
     if (loop == nullptr) {
         ASYNCLINK_THROW(UsageError,
-            "create_task() called from a thread that is not running a loop; "
-            "use Loop::call_soon_threadsafe to start a task from another thread");
+                        "create_task() called from a thread that is not running a loop; "
+                        "use Loop::call_soon_threadsafe to start a task from another thread");
     }
 #if ASYNCLINK_NO_EXCEPTIONS
     if (!task.valid()) return TaskHandle<T>();  // its frame could not be allocated (detail/frame_pool.hpp)
@@ -218,9 +217,11 @@ TaskHandle<T> create_task(Task<T> task) {
 /// coroutine lambda's captures live as long as the task runs (see
 /// owning_task). Prefer it to create_task(lambda()), which leaves the
 /// coroutine reading the captures of a closure that is already destroyed.
+// clang-format off
 template <class F>
     requires detail::TaskFactory<F>
 TaskHandle<detail::factory_value_t<F>> create_task(F&& make) {
+    // clang-format on
     return create_task(owning_task(std::decay_t<F>(std::forward<F>(make))));
 }
 

@@ -83,7 +83,8 @@ public:
         bool await_ready() {
             flag_.binding_.check("ThreadSafeFlag::wait", "set() from elsewhere; only the owning loop may wait");
             if (flag_.waiter_ != nullptr) {
-                ASYNCLINK_THROW(UsageError, 
+                ASYNCLINK_THROW(
+                    UsageError,
                     "ThreadSafeFlag::wait: a second task waits while another already does; a ThreadSafeFlag has "
                     "one waiter at a time (use ThreadSafeEvent for several)");
             }

@@ -219,7 +219,8 @@ private:
     /// until that loop has ended. A wake-up posted there that its loop has not
     /// run yet must not coalesce with one for another loop, or run there.
     void check_home(WakeCore& loop, const char* operation) {
-        if (home_.get() == &loop) [[likely]] return;
+        if (home_.get() == &loop) [[likely]]
+            return;
         if (home_ && !home_->closed()) {
             ASYNCLINK_THROW(UsageError, std::string(operation) +
                                             ": this end of the queue waits on another loop, which is still "
@@ -279,9 +280,11 @@ public:
     bool try_put(T&& item) noexcept { return push(item) == PushResult::ok; }
     /// The same with a copy of `item`, made only if there is room (as
     /// put_sync(item) does: an lvalue is never moved from).
+    // clang-format off
     bool try_put(const T& item) noexcept(std::is_nothrow_copy_constructible_v<T>)
         requires std::is_copy_constructible_v<T>
     {
+        // clang-format on
         return push(item) == PushResult::ok;
     }
 
@@ -292,9 +295,11 @@ public:
     /// argument of put_sync(std::move(item)) is moved from only on success.
     void put_sync(T&& item, bool block = false) { put_sync_or_throw(item, block); }
     /// The same with a copy of `item`.
+    // clang-format off
     void put_sync(const T& item, bool block = false)
         requires std::is_copy_constructible_v<T>
     {
+        // clang-format on
         put_sync_or_throw(item, block);
     }
 
@@ -369,7 +374,8 @@ public:
     /// Items queued now (a snapshot).
     std::size_t qsize() const noexcept {
         // acquire: a consumer that sees the count also sees the items' contents.
-        return distance(index_of(head_.load(std::memory_order_acquire)), index_of(tail_.load(std::memory_order_acquire)));
+        return distance(index_of(head_.load(std::memory_order_acquire)),
+                        index_of(tail_.load(std::memory_order_acquire)));
     }
     bool empty() const noexcept { return qsize() == 0; }
     bool full() const noexcept { return qsize() == capacity_; }
@@ -384,7 +390,8 @@ public:
         bool await_ready() {
             check_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
             if (queue_.pop(item_) || queue_.is_closed()) return true;
-            queue_.consumer_wake_.prepare(Loop::current().wake_core(), Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get");
+            queue_.consumer_wake_.prepare(Loop::current().wake_core(),
+                                          Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get");
             return false;
         }
         template <class P>
@@ -485,8 +492,9 @@ public:
 private:
     static void check_loop(const char* operation, const char* alternative) {
         if (Loop::current_or_null() == nullptr) {
-            ASYNCLINK_THROW(UsageError, std::string(operation) + " awaited on a thread that is not running a loop; use " +
-                             alternative + " there");
+            ASYNCLINK_THROW(UsageError, std::string(operation) +
+                                            " awaited on a thread that is not running a loop; use " + alternative +
+                                            " there");
         }
     }
 
@@ -505,7 +513,8 @@ private:
 
     static std::uint32_t checked_capacity(std::size_t capacity) {
         if (capacity == 0) ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at least 1");
-        if (capacity > (std::size_t{1} << 28)) ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at most 2^28");
+        if (capacity > (std::size_t{1} << 28))
+            ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at most 2^28");
         return static_cast<std::uint32_t>(capacity);
     }
     static std::uint32_t index_of(std::uint32_t word) noexcept { return word >> 2; }
@@ -548,8 +557,9 @@ private:
         if (block) check_may_block("ThreadSafeQueue::put_sync(item, block = true)", "co_await put(item)");
         PushResult r = push(item);
         if (r == PushResult::full && block) {
-            block_until(producer_sync_, head_, producer_loop_, [&] { return (r = push(item)) != PushResult::full; },
-                        [&](std::uint32_t h) { return has_room(h) || is_closed(); });
+            block_until(
+                producer_sync_, head_, producer_loop_, [&] { return (r = push(item)) != PushResult::full; },
+                [&](std::uint32_t h) { return has_room(h) || is_closed(); });
         }
         if (r == PushResult::closed) ASYNCLINK_THROW(QueueClosed);
         if (r == PushResult::full) ASYNCLINK_THROW(QueueFull);
@@ -679,7 +689,8 @@ private:
         }
     }
     void wake_producer() noexcept {
-        if (!producer_loop_.with_core([this](detail::WakeCore& core) noexcept { producer_wake_->post(core); })) {  // as above
+        if (!producer_loop_.with_core(
+                [this](detail::WakeCore& core) noexcept { producer_wake_->post(core); })) {      // as above
             producer_sync_.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);  // relaxed: as above
             port::unpark_all(head_);
         }

@@ -161,8 +161,10 @@ Task<T> wait_for(TaskHandle<T> child, std::chrono::duration<Rep, Period> timeout
     return detail::wait_for_child(std::move(child), detail::saturating_duration(timeout));
 }
 
+// clang-format off
 template <class Aw, class Rep, class Period>
     requires requires(Aw& a) { a.await_resume(); }
+// clang-format on
 auto wait_for(Aw awaitable, std::chrono::duration<Rep, Period> timeout) {
     return wait_for(detail::as_task(std::move(awaitable)), timeout);
 }

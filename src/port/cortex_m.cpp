@@ -22,8 +22,8 @@ constexpr std::uint32_t scr_sevonpend = 1u << 4;
 // Written by the SysTick handler only; read anywhere. Relaxed throughout:
 // the clock publishes nothing but its own value.
 std::atomic<std::uint32_t> milliseconds{0};
-std::uint32_t reload = 0;              // SysTick reload value: cycles per millisecond - 1
-std::uint32_t ns_per_cycle_q12 = 0;    // nanoseconds per cycle, 12 fractional bits
+std::uint32_t reload = 0;            // SysTick reload value: cycles per millisecond - 1
+std::uint32_t ns_per_cycle_q12 = 0;  // nanoseconds per cycle, 12 fractional bits
 
 void (*fatal_handler)(const char*) noexcept = nullptr;
 
@@ -113,7 +113,7 @@ void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
             __asm__ __volatile__("dsb\n wfi" : : : "memory");
 #endif
         }
-        woken_.store(0, std::memory_order_relaxed);  // relaxed: the loop re-checks everything next
+        woken_.store(0, std::memory_order_relaxed);            // relaxed: the loop re-checks everything next
         __asm__ __volatile__("cpsie i\n isb" : : : "memory");  // the interrupt that woke us runs here
         return;
     }
@@ -232,24 +232,24 @@ bool compare_exchange(volatile void* p, void* expected, T desired) noexcept {
 
 }  // namespace
 
-#define ASYNCLINK_V6M_ATOMICS(N, T)                                                                                   \
-    T __atomic_exchange_##N(volatile void* p, T v, int) noexcept {                                                  \
-        return read_modify_write<T>(p, [v](T) { return v; });                                                        \
-    }                                                                                                                \
-    T __atomic_fetch_add_##N(volatile void* p, T v, int) noexcept {                                                 \
-        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old + v); });                              \
-    }                                                                                                                \
-    T __atomic_fetch_sub_##N(volatile void* p, T v, int) noexcept {                                                 \
-        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old - v); });                              \
-    }                                                                                                                \
-    T __atomic_fetch_and_##N(volatile void* p, T v, int) noexcept {                                                 \
-        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old & v); });                              \
-    }                                                                                                                \
-    T __atomic_fetch_or_##N(volatile void* p, T v, int) noexcept {                                                  \
-        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old | v); });                              \
-    }                                                                                                                \
-    bool __atomic_compare_exchange_##N(volatile void* p, void* expected, T desired, bool, int, int) noexcept {      \
-        return compare_exchange<T>(p, expected, desired);                                                            \
+#define ASYNCLINK_V6M_ATOMICS(N, T)                                                                            \
+    T __atomic_exchange_##N(volatile void* p, T v, int) noexcept {                                             \
+        return read_modify_write<T>(p, [v](T) { return v; });                                                  \
+    }                                                                                                          \
+    T __atomic_fetch_add_##N(volatile void* p, T v, int) noexcept {                                            \
+        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old + v); });                        \
+    }                                                                                                          \
+    T __atomic_fetch_sub_##N(volatile void* p, T v, int) noexcept {                                            \
+        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old - v); });                        \
+    }                                                                                                          \
+    T __atomic_fetch_and_##N(volatile void* p, T v, int) noexcept {                                            \
+        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old & v); });                        \
+    }                                                                                                          \
+    T __atomic_fetch_or_##N(volatile void* p, T v, int) noexcept {                                             \
+        return read_modify_write<T>(p, [v](T old) { return static_cast<T>(old | v); });                        \
+    }                                                                                                          \
+    bool __atomic_compare_exchange_##N(volatile void* p, void* expected, T desired, bool, int, int) noexcept { \
+        return compare_exchange<T>(p, expected, desired);                                                      \
     }
 
 extern "C" {

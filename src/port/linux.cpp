@@ -159,8 +159,8 @@ void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexce
 
 void unpark_all(const std::atomic<std::uint32_t>& word) noexcept {
     int saved_errno = errno;
-    syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 0x7fffffff, nullptr,
-            nullptr, 0);
+    syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 0x7fffffff, nullptr, nullptr,
+            0);
     errno = saved_errno;
 }
 

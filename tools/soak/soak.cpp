@@ -52,7 +52,9 @@ long rss_kib() {
     return pages_resident * 4;
 }
 
-std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
 
 /// Random short pauses so every interleaving gets its turn.
 class Pauses {
@@ -99,7 +101,9 @@ Payload make_payload(std::uint64_t seq) {
     p.checksum = sum;
     return p;
 }
-bool payload_ok(const Payload& p) { return make_payload(p.sequence).checksum == p.checksum && make_payload(p.sequence).bytes == p.bytes; }
+bool payload_ok(const Payload& p) {
+    return make_payload(p.sequence).checksum == p.checksum && make_payload(p.sequence).bytes == p.bytes;
+}
 
 struct Stats {
     std::uint64_t thread_to_task = 0, task_to_thread = 0, loop_to_loop = 0;
@@ -186,15 +190,16 @@ al::Task<void> soak_main(double seconds, Stats& st) {
         } catch (const al::QueueClosed&) {
         }
     });
-    auto produce_out = al::create_task([](al::ThreadSafeQueue<std::uint64_t>& q, Stats& s, Pauses& p) -> al::Task<void> {
-        std::uint64_t v = 1;
-        while (!stopping.load(std::memory_order_relaxed)) {
-            co_await q.put(v++);
-            ++s.task_to_thread;
-            if (p.task_should_yield()) co_await al::sleep(0);
-        }
-        q.close();
-    }(out_q, st, pauses));
+    auto produce_out =
+        al::create_task([](al::ThreadSafeQueue<std::uint64_t>& q, Stats& s, Pauses& p) -> al::Task<void> {
+            std::uint64_t v = 1;
+            while (!stopping.load(std::memory_order_relaxed)) {
+                co_await q.put(v++);
+                ++s.task_to_thread;
+                if (p.task_should_yield()) co_await al::sleep(0);
+            }
+            q.close();
+        }(out_q, st, pauses));
 
     // loop B -> loop A
     al::ThreadSafeQueue<std::uint64_t> ll_q(32);
@@ -231,19 +236,19 @@ al::Task<void> soak_main(double seconds, Stats& st) {
             ++s.signal_items;
         }
     }(sig_q, st));
-    auto flag_waiter = al::create_task([](al::ThreadSafeFlag& f, SignalSide& sd, al::Shared<Pool>& p,
-                                          Stats& s) -> al::Task<void> {
-        while (!stopping.load(std::memory_order_relaxed)) {
-            co_await f.wait();
-            std::int64_t latency = now_ns() - sd.stamp.load(std::memory_order_relaxed);
-            if (latency > s.max_latency_ns) s.max_latency_ns = latency;
-            ++s.flag_wakes;
-            Pool snap = p.read();
-            if (snap.a != snap.sequence * 3 || snap.b != snap.sequence * 5 || snap.c != snap.sequence * 7)
-                fail("torn Shared<Pool> snapshot", snap.sequence, snap.a);
-            ++s.pool_reads;
-        }
-    }(sig_flag, side, pool, st));
+    auto flag_waiter =
+        al::create_task([](al::ThreadSafeFlag& f, SignalSide& sd, al::Shared<Pool>& p, Stats& s) -> al::Task<void> {
+            while (!stopping.load(std::memory_order_relaxed)) {
+                co_await f.wait();
+                std::int64_t latency = now_ns() - sd.stamp.load(std::memory_order_relaxed);
+                if (latency > s.max_latency_ns) s.max_latency_ns = latency;
+                ++s.flag_wakes;
+                Pool snap = p.read();
+                if (snap.a != snap.sequence * 3 || snap.b != snap.sequence * 5 || snap.c != snap.sequence * 7)
+                    fail("torn Shared<Pool> snapshot", snap.sequence, snap.a);
+                ++s.pool_reads;
+            }
+        }(sig_flag, side, pool, st));
 
     // thread -> tasks: event rounds with cancellations; message; schedule; call_soon_threadsafe
     al::ThreadSafeEvent ev;
@@ -256,7 +261,11 @@ al::Task<void> soak_main(double seconds, Stats& st) {
         while (!stopping.load(std::memory_order_relaxed)) {
             ev.set();
             msg.set(make_payload(++seq));
-            if (loop.schedule([](void* a) { static_cast<std::atomic<std::uint64_t>*>(a)->fetch_add(1, std::memory_order_relaxed); }, &scheduled_run)) {
+            if (loop.schedule(
+                    [](void* a) {
+                        static_cast<std::atomic<std::uint64_t>*>(a)->fetch_add(1, std::memory_order_relaxed);
+                    },
+                    &scheduled_run)) {
                 scheduled_sent.fetch_add(1, std::memory_order_relaxed);
             }
             if (p.next(16) == 0) {
@@ -285,7 +294,8 @@ al::Task<void> soak_main(double seconds, Stats& st) {
         while (!stopping.load(std::memory_order_relaxed)) {
             std::vector<al::TaskHandle<void>> waiters;
             for (int i = 0; i < 4; ++i) {
-                waiters.push_back(al::create_task([](al::ThreadSafeEvent& ev2) -> al::Task<void> { co_await ev2.wait(); }(e)));
+                waiters.push_back(
+                    al::create_task([](al::ThreadSafeEvent& ev2) -> al::Task<void> { co_await ev2.wait(); }(e)));
             }
             co_await al::sleep(0);
             unsigned victim = p.next(4);
@@ -366,10 +376,12 @@ al::Task<void> soak_main(double seconds, Stats& st) {
     st.signal_refused = side.refused.load(std::memory_order_relaxed);
     st.scheduled = scheduled_run.load(std::memory_order_relaxed);
     st.threadsafe_calls = calls_run.load(std::memory_order_relaxed);
-    if (out_received.load() != st.task_to_thread) fail("task->thread lost items", out_received.load(), st.task_to_thread);
+    if (out_received.load() != st.task_to_thread)
+        fail("task->thread lost items", out_received.load(), st.task_to_thread);
     if (side.next - 1 != st.signal_items) fail("signal->task lost items", side.next - 1, st.signal_items);
     if (scheduled_sent.load() != st.scheduled) fail("schedule() callbacks lost", scheduled_sent.load(), st.scheduled);
-    if (calls_sent.load() != st.threadsafe_calls) fail("call_soon_threadsafe calls lost", calls_sent.load(), st.threadsafe_calls);
+    if (calls_sent.load() != st.threadsafe_calls)
+        fail("call_soon_threadsafe calls lost", calls_sent.load(), st.threadsafe_calls);
     long rss_end = rss_kib();
     std::printf("soak: moved thread->task %" PRIu64 ", task->thread %" PRIu64 ", loop->loop %" PRIu64
                 ", signal->task %" PRIu64 " (refused when full %" PRIu64 "), flag wakes %" PRIu64

@@ -56,7 +56,10 @@ al::Task<void> wait_lock(al::Lock& lock, int& acquired) {
     ++acquired;
 }
 
-al::Task<void> await_other(al::TaskHandle<void> other) { co_await other; ++reached_after_wait; }
+al::Task<void> await_other(al::TaskHandle<void> other) {
+    co_await other;
+    ++reached_after_wait;
+}
 
 al::Task<void> sleep_forever() {
     CountsDestruction local;

@@ -77,7 +77,8 @@ public:
         Waiter(EventCore& e, const char* operation) noexcept : Parked(&on_cancel), event_(e), operation_(operation) {}
 
         bool await_ready() {
-            event_.binding_.check(operation_, "set() from elsewhere; waiters must all belong to the loop that first waited");
+            event_.binding_.check(operation_,
+                                  "set() from elsewhere; waiters must all belong to the loop that first waited");
             return event_.is_set();
         }
         template <class P>
@@ -117,9 +118,7 @@ public:
         /// an awaiter that takes something as it wakes (Message::next), so a
         /// wake-up that finds nothing to take is filtered here, on the loop.
         using Filter = bool (*)(Waiter&) noexcept;
-        Waiter(EventCore& e, const char* operation, Filter filter) noexcept : Waiter(e, operation) {
-            filter_ = filter;
-        }
+        Waiter(EventCore& e, const char* operation, Filter filter) noexcept : Waiter(e, operation) { filter_ = filter; }
         /// For a filter that found nothing after clearing the event: if the
         /// event is still clear, the waiter waits from the current epoch on
         /// (true); if it is set again, a set() came meanwhile (false: look again).

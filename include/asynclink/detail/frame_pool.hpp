@@ -26,9 +26,8 @@ namespace asynclink::detail {
 
 class FramePool {
 public:
-    static constexpr std::size_t block_size =
-        (ASYNCLINK_FRAME_BLOCK_SIZE + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
-        alignof(std::max_align_t);
+    static constexpr std::size_t block_size = (ASYNCLINK_FRAME_BLOCK_SIZE + alignof(std::max_align_t) - 1) /
+                                              alignof(std::max_align_t) * alignof(std::max_align_t);
     static constexpr std::size_t block_count = ASYNCLINK_FRAME_POOL_BLOCKS;
 
     /// A block for a frame of `size` bytes, or nullptr.

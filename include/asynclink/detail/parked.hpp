@@ -114,9 +114,11 @@ private:
         core_ = &next;
     }
     [[noreturn]] static void fail(const char* operation, const char* alternative) {
-        ASYNCLINK_THROW(UsageError, std::string(operation) +
-                         " called from a thread that is not running the primitive's loop (loop-only primitive); use " +
-                         alternative);
+        ASYNCLINK_THROW(
+            UsageError,
+            std::string(operation) +
+                " called from a thread that is not running the primitive's loop (loop-only primitive); use " +
+                alternative);
     }
     WakeCore* core_ = nullptr;  // a reference, held while bound
 };

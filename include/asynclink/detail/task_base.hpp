@@ -57,7 +57,7 @@ public:
     const void* home = nullptr;
 #endif
     std::coroutine_handle<> next_step;  ///< where a running transfer() goes next
-    std::uint32_t refs = 0;  ///< one per TaskHandle, plus one held by the loop until the task is done
+    std::uint32_t refs = 0;             ///< one per TaskHandle, plus one held by the loop until the task is done
     bool started = false;
     bool in_ready_queue = false;
     bool done = false;
@@ -147,11 +147,12 @@ public:
     /// nothing will resume it through the loop, and run() would hang without
     /// a word. Stops the program with a message instead.
     [[noreturn]] static void suspended_at_foreign_awaitable() noexcept {
-        port::fatal("asynclink: a task suspended at a co_await of an awaitable that is not asynclink's "
-                    "(std::suspend_always, another library's coroutine type, ...); nothing would resume it through "
-                    "its loop and run() would hang. co_await asynclink primitives, Tasks and TaskHandles; to wait "
-                    "for something else, have it set a ThreadSafeFlag, put on a ThreadSafeQueue or call "
-                    "Loop::call_soon_threadsafe, and co_await that");
+        port::fatal(
+            "asynclink: a task suspended at a co_await of an awaitable that is not asynclink's "
+            "(std::suspend_always, another library's coroutine type, ...); nothing would resume it through "
+            "its loop and run() would hang. co_await asynclink primitives, Tasks and TaskHandles; to wait "
+            "for something else, have it set a ThreadSafeFlag, put on a ThreadSafeQueue or call "
+            "Loop::call_soon_threadsafe, and co_await that");
     }
 
     /// The root coroutine reached its final suspension point.

@@ -221,8 +221,7 @@ private:
 #if !defined(__ARM_ARCH_6M__)
     static_assert(std::atomic<RemoteNode*>::is_always_lock_free && std::atomic<bool>::is_always_lock_free &&
                       std::atomic<std::uint32_t>::is_always_lock_free &&
-                      std::atomic<std::int32_t>::is_always_lock_free &&
-                      std::atomic<std::size_t>::is_always_lock_free &&
+                      std::atomic<std::int32_t>::is_always_lock_free && std::atomic<std::size_t>::is_always_lock_free &&
                       std::atomic<std::uintptr_t>::is_always_lock_free,
                   "the wake path runs in signal handlers and ISRs: its atomics must be lock-free");
 #endif
@@ -335,9 +334,7 @@ private:
     static constexpr std::uintptr_t borrow_mask = wake_core_alignment - 1;
     static constexpr std::int32_t settle_bias = 1 << 20;
 
-    static WakeCore* core_of(std::uintptr_t word) noexcept {
-        return reinterpret_cast<WakeCore*>(word & ~borrow_mask);
-    }
+    static WakeCore* core_of(std::uintptr_t word) noexcept { return reinterpret_cast<WakeCore*>(word & ~borrow_mask); }
     static std::uintptr_t borrows_of(std::uintptr_t word) noexcept { return word & borrow_mask; }
 
     WakeCore* borrow() noexcept {
@@ -348,8 +345,9 @@ private:
         do {
             if (core_of(word) == nullptr) return nullptr;
             if (borrows_of(word) == borrow_mask) {
-                port::fatal("asynclink: too many contexts posting through one primitive at once (see "
-                            "detail::wake_core_alignment)");
+                port::fatal(
+                    "asynclink: too many contexts posting through one primitive at once (see "
+                    "detail::wake_core_alignment)");
             }
             // acquire: pairs with bind()'s release; the core is fully built.
         } while (!word_.compare_exchange_weak(word, word + 1, std::memory_order_acquire, std::memory_order_relaxed));

@@ -102,9 +102,7 @@ inline void yield_thread() noexcept {}
 /// previous mask after, so it nests.
 class CriticalSection {
 public:
-    CriticalSection() noexcept {
-        __asm__ __volatile__("mrs %0, primask\n cpsid i" : "=r"(primask_) : : "memory");
-    }
+    CriticalSection() noexcept { __asm__ __volatile__("mrs %0, primask\n cpsid i" : "=r"(primask_) : : "memory"); }
     ~CriticalSection() { __asm__ __volatile__("msr primask, %0" : : "r"(primask_) : "memory"); }
     CriticalSection(const CriticalSection&) = delete;
     CriticalSection& operator=(const CriticalSection&) = delete;
