@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSL-1.0 */
 /* The loop's side of every wake-up, shared by the models in this folder.
  * Mirrors src/wake_core.cpp (WakeCore::post, WakeCore::wake_if_sleeping),
- * src/loop.cpp (Loop::take_posted_work) and the sleep step of Loop::run_once
+ * src/loop.cpp (Loop::take_posted_work) and src/loop_idle.cpp (the sleep step,
+ * Loop::wait_for_work)
  * (the "waiter bit handshake"). The loop's end with posters in flight is
  * modelled in loop_lifetime.pml, the schedule() ring's close in schedule_close.pml.
  * Promela is sequentially consistent: these models check the protocol's logic;

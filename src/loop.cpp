@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
-// The event loop. See include/asynclink/loop.hpp.
+// The event loop: construction and the end, tasks, posted work, running.
+// Timers are in loop_timers.cpp, going idle in loop_idle.cpp, the task
+// state in task_base.cpp. See include/asynclink/loop.hpp.
 #include "asynclink/loop.hpp"
 
 #include <algorithm>
@@ -12,103 +14,6 @@
 #include "asynclink/task.hpp"
 
 namespace asynclink {
-
-// ---------------------------------------------------------------- TaskBase
-
-namespace detail {
-
-bool TaskBase::cancel() noexcept {
-    if (done) return false;
-    // Already on its way to throw CancelledError: as in asyncio, further
-    // cancels before it runs add nothing (a second one would hit its clean-up).
-    if (cancel_delivering) return true;
-    if (started && suspension != nullptr) {
-        switch (suspension->cancel(*suspension)) {
-        case CancelResult::resume_now:
-            suspension = nullptr;
-            cancel_delivering = true;
-            loop->enqueue(*this);
-            return true;
-        case CancelResult::already_scheduled:
-            suspension = nullptr;
-            cancel_delivering = true;
-            return true;
-        case CancelResult::forwarded: return true;  // the suspension stays: a later cancel() forwards again
-        case CancelResult::too_late: break;
-        }
-    }
-    // Not started, running, or its wait already satisfied: the next suspension
-    // point (or the first step) throws.
-    cancel_requested = true;
-    return true;
-}
-
-void TaskBase::wake() noexcept {
-    suspension = nullptr;
-    loop->enqueue(*this);
-}
-
-#if !ASYNCLINK_NO_EXCEPTIONS
-std::exception_ptr TaskBase::exception() const noexcept { return root->error; }
-#endif
-
-void TaskBase::finish_cancelled() noexcept {
-#if ASYNCLINK_NO_EXCEPTIONS
-    cancelled = true;
-#else
-    root->error = std::make_exception_ptr(CancelledError());
-#endif
-    finish();
-}
-
-void TaskBase::finish() noexcept {
-    done = true;
-#if !ASYNCLINK_NO_EXCEPTIONS
-    if (root->error) {
-        try {
-            std::rethrow_exception(root->error);
-        } catch (const CancelledError&) {
-            cancelled = true;
-        } catch (...) {
-        }
-    }
-#endif
-    // Wake every waiter: each enqueues its own task; none runs user code here.
-    for (DoneWaiter* w = std::exchange(done_waiters, nullptr); w != nullptr;) {
-        DoneWaiter* next = w->next;
-        w->on_done(*w);
-        w = next;
-    }
-    if (loop != nullptr) loop->task_finished(*this);
-    release();  // the loop's reference
-}
-
-void TaskBase::release() noexcept {
-    if (--refs != 0) return;
-#if !ASYNCLINK_NO_EXCEPTIONS
-    if (done && root->error && !cancelled && !outcome_observed) {
-        if (loop != nullptr) {
-            loop->report(root->error);
-        } else {
-            try {
-                std::rethrow_exception(root->error);
-            } catch (const CancelledError& e) {  // not a std::exception (see errors.hpp)
-                std::fprintf(stderr, "asynclink: task exception was never retrieved: %s\n", e.what());
-            } catch (const std::exception& e) {
-                std::fprintf(stderr, "asynclink: task exception was never retrieved: %s\n", e.what());
-            } catch (...) {
-                std::fprintf(stderr, "asynclink: task exception was never retrieved (not a std::exception)\n");
-            }
-        }
-    }
-#endif
-    if (loop != nullptr) loop->forget_task(*this);
-    frame.destroy();
-}
-
-}  // namespace detail
-
-// ---------------------------------------------------------------- Loop
 
 namespace {
 std::uint64_t next_loop_id() noexcept {
@@ -245,61 +150,6 @@ void Loop::report(std::exception_ptr error) noexcept {
 }
 #endif
 
-// --- timers: a binary min-heap with each node's index kept in the node, so a
-// cancelled sleep leaves the heap in O(log n). Sifting moves a hole and writes
-// each entry once, instead of swapping pairs.
-
-void Loop::add_timer(detail::TimerNode& timer) {
-    if (timers_.full()) port::fatal("asynclink: more timers pending than the port's max_timers");
-    timers_.push_back(TimerEntry{timer.deadline, timer_sequence_++, &timer});
-    sift_up(timers_.size() - 1, timers_.back());
-}
-
-void Loop::remove_timer(detail::TimerNode& timer) noexcept {
-    std::size_t i = timer.heap_index;
-    if (i == detail::TimerNode::not_queued) return;
-    timer.heap_index = detail::TimerNode::not_queued;
-    TimerEntry last = timers_.back();
-    timers_.pop_back();
-    if (i == timers_.size()) return;  // it was the last entry
-    sift_down_then_up(i, last);
-}
-
-void Loop::sift_up(std::size_t hole, TimerEntry entry) noexcept {
-    while (hole > 0) {
-        std::size_t parent = (hole - 1) / 2;
-        if (!earlier(entry, timers_[parent])) break;
-        place_timer(hole, timers_[parent]);
-        hole = parent;
-    }
-    place_timer(hole, entry);
-}
-
-// Floyd's variant: the entry refilling a hole came from the bottom of the heap
-// and nearly always belongs near it again, so the hole first sinks to a leaf
-// along the earlier child (one comparison per level instead of two), then the
-// entry rises from there as far as it must: usually a level or none, above the
-// original hole when that was mid-heap and the entry is earlier than its parent.
-void Loop::sift_down_then_up(std::size_t hole, TimerEntry entry) noexcept {
-    std::size_t size = timers_.size();
-    for (std::size_t child = 2 * hole + 1; child < size; child = 2 * hole + 1) {
-        if (child + 1 < size && earlier(timers_[child + 1], timers_[child])) ++child;
-        place_timer(hole, timers_[child]);
-        hole = child;
-    }
-    sift_up(hole, entry);
-}
-
-void Loop::fire_timers() {
-    if (timers_.empty()) return;
-    now_ = Clock::now();
-    while (!timers_.empty() && timers_.front().deadline <= now_) {
-        detail::TimerNode* t = timers_.front().node;
-        remove_timer(*t);
-        t->fire(*t);
-    }
-}
-
 // --- work posted from other contexts (the remote-wake state lives in the
 // wake core: detail/wake_core.hpp, src/wake_core.cpp).
 
@@ -431,94 +281,6 @@ void Loop::run_ready() {
         batch = task->next_ready;
         resume(*task);
     }
-}
-
-// The wake protocol (the "waiter bit handshake"; model: proof/loop_wake.pml):
-//   poster:  publish the work (a release-or-stronger RMW or store)
-//            fence(seq_cst)                              -- F1
-//            if sleeping_ then exchange(sleeping_, false) and, if it was true, idle.wake()
-//   loop:    sleeping_ = true
-//            fence(seq_cst)                              -- F2
-//            if any work is posted: sleeping_ = false, do not sleep
-//            else idle.wait(...)
-// F1 and F2 are ordered one way or the other in the single total order of
-// seq_cst fences. If F1 comes first, the loop's re-check sees the work; if F2
-// comes first, the poster sees sleeping_ == true and writes the eventfd. So a
-// post is never left unseen by a sleeping loop, and a loop that is awake costs
-// the poster no system call. The exchange makes one poster, not all, pay for
-// the wake. A wake the kernel refuses gives the duty back (sleeping_ = true
-// again), so the next post writes again: the loop is not left asleep with no
-// one to wake it, and its next wait reports the failure (Idle::wait throws).
-// The poster's half is WakeCore::wake_if_sleeping.
-//
-// Idle: spin for posted work while spinning has recently paid off, then sleep.
-//
-// The spin budget adapts so that an idle loop costs no CPU: after a sleep that
-// work posted within spin_before_sleep of going idle cut short (a partner that
-// answers quickly: a spin would have caught it without the sleep-and-wake),
-// the next idle period spins the full spin_before_sleep; after any other sleep
-// (a long gap, a timer, a descriptor) the budget halves, and below a
-// microsecond it is zero. The post's time comes from the poster that woke us
-// (wake_posted_at_): the wake-up's own latency, often longer than the spin on a
-// virtual machine, must not count. A loop woken now and then therefore spins a
-// few tens of microseconds in all, then sleeps at once every time; a loop in a
-// fast exchange with another thread never sleeps. Only posted work (notify,
-// schedule, call_soon_threadsafe) ends a spin; descriptors and timers wait for
-// the sleep, which the spin delays by at most the budget (a timer due sooner
-// than that is not spun for).
-// A port whose idle is woken at once (port::idle_spins false: an interrupt ends
-// a WFI within cycles) never spins, and none of this code is kept there.
-void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
-    Clock::time_point idle_start{};
-    if constexpr (port::idle_spins) {
-        idle_start = Clock::now();
-        if (spin_for_posted_work(timeout)) return;
-    }
-    core_->announce_sleep();
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // F2
-    if (core_->has_posted_work()) {
-        core_->end_sleep();
-        return;
-    }
-    core_->idle().wait(timeout);
-    core_->end_sleep();
-    if constexpr (!port::idle_spins) return;
-    // The poster's time is the low 32 bits of the clock's ticks: the
-    // difference modulo 2^32 is exact for the microseconds that matter here,
-    // and a stale value (from before this idle period) comes out huge.
-    auto posted_after_idle = static_cast<std::uint32_t>(
-        core_->wake_posted_at() - static_cast<std::uint32_t>(idle_start.time_since_epoch().count()));
-    bool cut_short = posted_after_idle <= options_.spin_before_sleep.count() && core_->has_posted_work();
-    if (cut_short) {
-        spin_budget_ = options_.spin_before_sleep;
-    } else {
-        spin_budget_ /= 2;
-        if (spin_budget_ < std::chrono::microseconds(1)) spin_budget_ = Clock::duration::zero();
-    }
-}
-
-// The spin of wait_for_work(): true if posted work arrived during it.
-bool Loop::spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept {
-    if (spin_skip_ > 0) {
-        --spin_skip_;
-        return false;
-    }
-    if (spin_budget_.count() == 0 || (timeout && *timeout <= spin_budget_)) return false;
-    detail::SpinWait spin(spin_budget_);
-    bool found = false;
-    while (!found && spin.once()) found = core_->has_posted_work();
-    if (spin.overran()) {
-        // A CPU-bound thread shares this CPU: each yield in the spin gave it a
-        // time slice (milliseconds), far more than a sleep-and-wake costs. Skip
-        // the spin for the next idle periods, twice as many each time it
-        // happens again (16 to 4096), so a loop sharing its CPU with such a
-        // thread sleeps at once nearly always.
-        spin_penalty_ = std::clamp<std::uint32_t>(spin_penalty_ * 2, 16, 4096);
-        spin_skip_ = spin_penalty_;
-    } else if (found) {
-        spin_penalty_ /= 2;  // spinning pays again: forgive, gradually
-    }
-    return found;
 }
 
 void Loop::run_once(const detail::TaskBase& until) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // The loop's remote-wake half. See include/asynclink/detail/wake_core.hpp; the
-// wake protocol itself is described at Loop::wait_for_work (src/loop.cpp).
+// wake protocol itself is described at Loop::wait_for_work (src/loop_idle.cpp).
 #include "asynclink/detail/wake_core.hpp"
 
 #include <new>

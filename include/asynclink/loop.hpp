@@ -58,7 +58,7 @@ struct LoopOptions {
     /// sleeps in the kernel. Polling answers a thread that replies within a few
     /// microseconds without the tens of microseconds a sleep-and-wake costs;
     /// the loop polls only while that keeps happening (the budget adapts, see
-    /// src/loop.cpp), so an idle loop, or one woken now and then, costs no CPU.
+    /// src/loop_idle.cpp), so an idle loop, or one woken now and then, costs no CPU.
     /// Zero: always sleep at once. Ignored on a port that never polls
     /// (port::idle_spins false: Cortex-M).
     Clock::duration spin_before_sleep = detail::spin_before_park;
@@ -89,16 +89,31 @@ public:
     /// The soft-ISR mechanism (micropython.schedule): queues fn(arg) to run on
     /// the loop between tasks. Lock-free, allocation-free, async-signal-safe.
     /// Returns false when the queue is full or the loop has closed (the call
-    /// is not queued). The Loop must outlive the call: from a context that may
-    /// race the loop's end, use a Handle.
-    bool schedule(void (*fn)(void*), void* arg) noexcept { return core_->schedule(fn, arg); }
+    /// is not queued). The Loop must be alive when the call begins; the call
+    /// itself may end the loop before it returns (its callback runs and the
+    /// loop finishes). From a context that may race the loop's end for other
+    /// reasons, use a Handle.
+    bool schedule(void (*fn)(void*), void* arg) noexcept {
+        // The core stays alive until we leave it, even if the loop ends
+        // meanwhile; a last reference dropped here is freed by a later Loop
+        // (this may run in a signal handler, which must not free).
+        detail::WakeCore* core = core_;
+        core->add_ref();
+        bool accepted = core->schedule(fn, arg);
+        core->release_from_any_context();
+        return accepted;
+    }
 
 #if ASYNCLINK_PORT_HAS_THREADS
     /// Queues fn to run on the loop, from any thread. Lock-free, but allocates
     /// one node: not for signal handlers (use schedule()). Exceptions fn
     /// throws go to the exception handler. Throws UsageError once the loop has
-    /// closed (in ~Loop). The Loop must outlive the call: see Handle.
-    void call_soon_threadsafe(std::function<void()> fn) { core_->call_soon_threadsafe(std::move(fn)); }
+    /// closed (in ~Loop). As for schedule(), the Loop must be alive when the
+    /// call begins and may end before it returns; see Handle otherwise.
+    void call_soon_threadsafe(std::function<void()> fn) {
+        detail::WakeRef core(*core_);  // alive until we leave it (see schedule())
+        core->call_soon_threadsafe(std::move(fn));
+    }
 
     /// Queues fn to run on the loop at its next iteration. Loop thread only.
     void call_soon(std::function<void()> fn);

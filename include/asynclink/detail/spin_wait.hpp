@@ -73,7 +73,7 @@ private:
 };
 
 /// How long a context that waits again and again (a blocked put_sync or
-/// get_sync; the loop going idle follows the same policy in src/loop.cpp)
+/// get_sync; the loop going idle follows the same policy in src/loop_idle.cpp)
 /// spins before it sleeps, learnt from its last waits. The full budget while
 /// the partner answers within it (a spin would catch the answer without the
 /// sleep-and-wake); half as much after each wait it did not, and none below a

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: BSL-1.0
+// The loop going idle: the sleep half of the wake protocol, and the spin
+// before sleeping. See include/asynclink/loop.hpp.
+#include "asynclink/loop.hpp"
+
+#include <algorithm>
+
+#include "asynclink/detail/spin_wait.hpp"
+
+namespace asynclink {
+
+// The wake protocol (the "waiter bit handshake"; model: proof/loop_wake.pml):
+//   poster:  publish the work (a release-or-stronger RMW or store)
+//            fence(seq_cst)                              -- F1
+//            if sleeping_ then exchange(sleeping_, false) and, if it was true, idle.wake()
+//   loop:    sleeping_ = true
+//            fence(seq_cst)                              -- F2
+//            if any work is posted: sleeping_ = false, do not sleep
+//            else idle.wait(...)
+// F1 and F2 are ordered one way or the other in the single total order of
+// seq_cst fences. If F1 comes first, the loop's re-check sees the work; if F2
+// comes first, the poster sees sleeping_ == true and writes the eventfd. So a
+// post is never left unseen by a sleeping loop, and a loop that is awake costs
+// the poster no system call. The exchange makes one poster, not all, pay for
+// the wake. A wake the kernel refuses gives the duty back (sleeping_ = true
+// again), so the next post writes again: the loop is not left asleep with no
+// one to wake it, and its next wait reports the failure (Idle::wait throws).
+// The poster's half is WakeCore::wake_if_sleeping.
+//
+// Idle: spin for posted work while spinning has recently paid off, then sleep.
+//
+// The spin budget adapts so that an idle loop costs no CPU: after a sleep that
+// work posted within spin_before_sleep of going idle cut short (a partner that
+// answers quickly: a spin would have caught it without the sleep-and-wake),
+// the next idle period spins the full spin_before_sleep; after any other sleep
+// (a long gap, a timer, a descriptor) the budget halves, and below a
+// microsecond it is zero. The post's time comes from the poster that woke us
+// (wake_posted_at_): the wake-up's own latency, often longer than the spin on a
+// virtual machine, must not count. A loop woken now and then therefore spins a
+// few tens of microseconds in all, then sleeps at once every time; a loop in a
+// fast exchange with another thread never sleeps. Only posted work (notify,
+// schedule, call_soon_threadsafe) ends a spin; descriptors and timers wait for
+// the sleep, which the spin delays by at most the budget (a timer due sooner
+// than that is not spun for).
+// A port whose idle is woken at once (port::idle_spins false: an interrupt ends
+// a WFI within cycles) never spins, and none of this code is kept there.
+void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
+    Clock::time_point idle_start{};
+    if constexpr (port::idle_spins) {
+        idle_start = Clock::now();
+        if (spin_for_posted_work(timeout)) return;
+    }
+    core_->announce_sleep();
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // F2
+    if (core_->has_posted_work()) {
+        core_->end_sleep();
+        return;
+    }
+    core_->idle().wait(timeout);
+    core_->end_sleep();
+    if constexpr (!port::idle_spins) return;
+    // The poster's time is the low 32 bits of the clock's ticks: the
+    // difference modulo 2^32 is exact for the microseconds that matter here,
+    // and a stale value (from before this idle period) comes out huge.
+    auto posted_after_idle = static_cast<std::uint32_t>(
+        core_->wake_posted_at() - static_cast<std::uint32_t>(idle_start.time_since_epoch().count()));
+    bool cut_short = posted_after_idle <= options_.spin_before_sleep.count() && core_->has_posted_work();
+    if (cut_short) {
+        spin_budget_ = options_.spin_before_sleep;
+    } else {
+        spin_budget_ /= 2;
+        if (spin_budget_ < std::chrono::microseconds(1)) spin_budget_ = Clock::duration::zero();
+    }
+}
+
+// The spin of wait_for_work(): true if posted work arrived during it.
+bool Loop::spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept {
+    if (spin_skip_ > 0) {
+        --spin_skip_;
+        return false;
+    }
+    if (spin_budget_.count() == 0 || (timeout && *timeout <= spin_budget_)) return false;
+    detail::SpinWait spin(spin_budget_);
+    bool found = false;
+    while (!found && spin.once()) found = core_->has_posted_work();
+    if (spin.overran()) {
+        // A CPU-bound thread shares this CPU: each yield in the spin gave it a
+        // time slice (milliseconds), far more than a sleep-and-wake costs. Skip
+        // the spin for the next idle periods, twice as many each time it
+        // happens again (16 to 4096), so a loop sharing its CPU with such a
+        // thread sleeps at once nearly always.
+        spin_penalty_ = std::clamp<std::uint32_t>(spin_penalty_ * 2, 16, 4096);
+        spin_skip_ = spin_penalty_;
+    } else if (found) {
+        spin_penalty_ /= 2;  // spinning pays again: forgive, gradually
+    }
+    return found;
+}
+
+}  // namespace asynclink
