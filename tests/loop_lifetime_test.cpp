@@ -205,8 +205,17 @@ TEST(LoopLifetime, AThreadPostingWhileLoopsEndGetsEveryAcceptedCallRun) {
     stress_test::Watchdog watchdog(progress, [&] { return "loops: " + std::to_string(progress.load()); });
     const auto budget = std::chrono::duration<double>(2.0 * bridge_test::stress_scale());
     const auto end = std::chrono::steady_clock::now() + budget;
+    // Past the budget, go on until a post has met a closed loop (the race this
+    // test exists for): a slow or serialising run (valgrind) may need more
+    // loops for it. Bounded: not meeting it within the limit fails below.
+    const auto limit = std::chrono::steady_clock::now() + bridge_test::hang_limit;
+    auto more = [&](std::uint64_t loops) {
+        auto now = std::chrono::steady_clock::now();
+        if (now < end || loops < 20) return true;
+        return refused.load(std::memory_order_relaxed) == 0 && now < limit;  // relaxed: a tally
+    };
     std::uint64_t loops = 0;
-    while (std::chrono::steady_clock::now() < end || loops < 20) {
+    while (more(loops)) {
         auto loop = std::make_unique<al::Loop>(al::LoopOptions{.schedule_capacity = 16});
         al::Loop::Handle handle = loop->handle();
         current.store(&handle, std::memory_order_release);
