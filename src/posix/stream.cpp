@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
-// Streams over file descriptors. See include/asynclink/stream.hpp and
-// src/stream_core.hpp.
-#include "asynclink/stream.hpp"
+// Streams over file descriptors. See include/asynclink/posix/stream.hpp and
+// src/posix/stream_core.hpp.
+#include "asynclink/posix/stream.hpp"
 
 #include <algorithm>
 #include <cerrno>
