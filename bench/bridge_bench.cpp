@@ -57,7 +57,7 @@
 #include <readerwriterqueue/readerwriterqueue.h>
 
 #include <asynclink/asynclink.hpp>
-#include <asynclink/periodic_signal.hpp>
+#include <asynclink/posix/periodic_signal.hpp>
 
 #include "bench_common.hpp"
 

@@ -23,7 +23,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <asynclink/asynclink.hpp>
-#include <asynclink/periodic_signal.hpp>
+#include <asynclink/posix/periodic_signal.hpp>
 
 #include <array>
 #include <atomic>

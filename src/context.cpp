@@ -238,7 +238,7 @@ bool AssignmentBase::submit(TaskBase& waiting) {
         job.error = std::make_exception_ptr(ContextClosed());
         return false;
     }
-    job.wake = WakeRef(waiting.loop->wake_core());
+    job.wake = WakeRef(detail::LoopAccess::wake_core(*waiting.loop));
     job.waiter = &waiting;
     job.add_ref();  // the Context's reference, until a worker or shutdown is done with it
     // Through the paused list, behind any job already paused there: FIFO.

@@ -20,7 +20,7 @@ bool TaskBase::cancel() noexcept {
         case CancelResult::resume_now:
             suspension = nullptr;
             cancel_delivering = true;
-            loop->enqueue(*this);
+            detail::LoopAccess::enqueue(*loop, *this);
             return true;
         case CancelResult::already_scheduled:
             suspension = nullptr;
@@ -38,7 +38,7 @@ bool TaskBase::cancel() noexcept {
 
 void TaskBase::wake() noexcept {
     suspension = nullptr;
-    loop->enqueue(*this);
+    detail::LoopAccess::enqueue(*loop, *this);
 }
 
 #if !ASYNCLINK_NO_EXCEPTIONS
@@ -72,7 +72,7 @@ void TaskBase::finish() noexcept {
         w->on_done(*w);
         w = next;
     }
-    if (loop != nullptr) loop->task_finished(*this);
+    if (loop != nullptr) detail::LoopAccess::task_finished(*loop, *this);
     release();  // the loop's reference
 }
 
@@ -81,7 +81,7 @@ void TaskBase::release() noexcept {
 #if !ASYNCLINK_NO_EXCEPTIONS
     if (done && root->error && !cancelled && !outcome_observed) {
         if (loop != nullptr) {
-            loop->report(root->error);
+            detail::LoopAccess::report(*loop, root->error);
         } else {
             try {
                 std::rethrow_exception(root->error);
@@ -95,7 +95,7 @@ void TaskBase::release() noexcept {
         }
     }
 #endif
-    if (loop != nullptr) loop->forget_task(*this);
+    if (loop != nullptr) detail::LoopAccess::forget_task(*loop, *this);
     frame.destroy();
 }
 

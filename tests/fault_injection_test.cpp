@@ -743,8 +743,8 @@ TEST(FaultSignalStorm, EverySampleIsDeliveredIntactOrCountedAsRefused) {
 // on to the caller instead of swallowing it.
 TEST(FaultWakeFailure, AFailedWakeUpIsReportedByRunNotSwallowed) {
     al::Loop loop;
-    loop.idle().inject_wake_failure(EIO);
-    loop.idle().wake();  // fails as if the kernel had refused the write
+    al::detail::LoopAccess::idle(loop).inject_wake_failure(EIO);
+    al::detail::LoopAccess::idle(loop).wake();  // fails as if the kernel had refused the write
     try {
         loop.run_until_complete([]() -> al::Task<void> {
             co_await al::sleep_ms(1);  // the loop sleeps: the failure surfaces here
@@ -763,7 +763,8 @@ TEST(FaultWakeFailure, AFailedWakeUpIsReportedByRunNotSwallowed) {
 TEST(FaultWakeFailure, AThreadsSetWhoseWakeUpFailsIsReportedByRun) {
     al::ThreadSafeFlag flag;  // outlives the loop, whose destructor ends the task waiting on it
     al::Loop loop(al::LoopOptions{.spin_before_sleep = al::Clock::duration::zero()});
-    loop.idle().inject_wake_failure(EBADF);  // consumed by the first wake-up that writes the eventfd
+    al::detail::LoopAccess::idle(loop).inject_wake_failure(
+        EBADF);  // consumed by the first wake-up that writes the eventfd
     std::atomic<pid_t> loop_tid{0};
     std::atomic<bool> stop{false};
     std::atomic<int> sets{0};

@@ -38,7 +38,7 @@ TEST(WakeFailure, AFailedWakeWithNoTimerPendingIsRetriedByTheNextPost) {
             if (where == "S" || where.find("epoll") != std::string::npos) break;
             std::this_thread::sleep_for(1ms);
         }
-        loop.idle().inject_wake_failure(EIO);
+        al::detail::LoopAccess::idle(loop).inject_wake_failure(EIO);
         flag.set();                                     // its wake-up fails: the loop sleeps on
         EXPECT_TRUE(loop.schedule(&nothing, nullptr));  // this one must wake it
         // Bounded: the defect is a loop that never wakes. Wake it by hand then,
@@ -47,7 +47,7 @@ TEST(WakeFailure, AFailedWakeWithNoTimerPendingIsRetriedByTheNextPost) {
         while (!resumed.load() && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(1ms);
         if (!resumed.load()) {
             rescued.store(true);
-            loop.idle().wake();
+            al::detail::LoopAccess::idle(loop).wake();
         }
     });
     std::string reported = "nothing";

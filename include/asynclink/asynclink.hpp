@@ -1,27 +1,12 @@
 // SPDX-License-Identifier: BSL-1.0
-// The umbrella header: everything asynclink offers.
+// The umbrella header: everything asynclink offers on a hosted (Linux) port.
+// The freestanding part alone is <asynclink/core.hpp>.
 #pragma once
 
+#include "asynclink/core.hpp"
+
 #include "asynclink/context.hpp"
-#include "asynclink/errors.hpp"
-#include "asynclink/event.hpp"
-#include "asynclink/gather.hpp"
-#include "asynclink/lock.hpp"
-#include "asynclink/loop.hpp"
-#include "asynclink/message.hpp"
-#include "asynclink/outcome.hpp"
-#include "asynclink/periodic_signal.hpp"
-#include "asynclink/port/port.hpp"
-#include "asynclink/queue.hpp"
-#include "asynclink/semaphore.hpp"
-#include "asynclink/shared.hpp"
-#include "asynclink/sleep.hpp"
-#include "asynclink/stream.hpp"
-#include "asynclink/stream_open.hpp"
-#include "asynclink/task.hpp"
-#include "asynclink/task_handle.hpp"
-#include "asynclink/thread_safe_event.hpp"
-#include "asynclink/thread_safe_flag.hpp"
-#include "asynclink/thread_safe_queue.hpp"
+#include "asynclink/posix/periodic_signal.hpp"
+#include "asynclink/posix/stream.hpp"
+#include "asynclink/posix/stream_open.hpp"
 #include "asynclink/unblock.hpp"
-#include "asynclink/wait_for.hpp"

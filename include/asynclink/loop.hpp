@@ -64,6 +64,10 @@ struct LoopOptions {
     Clock::duration spin_before_sleep = detail::spin_before_park;
 };
 
+namespace detail {
+struct LoopAccess;
+}
+
 class Loop {
 public:
     explicit Loop(LoopOptions options = {});
@@ -130,10 +134,6 @@ public:
     /// Number of tasks created on this loop that have not finished.
     std::size_t pending_tasks() const noexcept { return pending_count_; }
 
-    /// The port's idle object (file-descriptor watching for streams). It
-    /// lives in the wake core, so it stays valid while a poster holds the core.
-    port::Idle& idle() noexcept { return core_->idle(); }
-
     /// A reference to this loop that outlives it: posts through it run on the
     /// loop while it lives and are refused once it has ended. Copy and destroy
     /// handles in ordinary code, not in a signal handler; using one (schedule)
@@ -156,15 +156,20 @@ public:
     };
     Handle handle() const noexcept { return Handle(*core_); }
 
-    /// The remote-wake state other contexts post to (see detail/wake_core.hpp).
-    detail::WakeCore& wake_core() const noexcept { return *core_; }
-
     /// A number no other Loop of this process has had, so per-loop state kept
     /// outside the loop (a stream's descriptor registration) can tell a new
     /// loop from a dead one that lived at the same address.
     std::uint64_t id() const noexcept { return id_; }
 
-    // --- for the primitives (loop thread unless stated) ---
+private:
+    // --- for the primitives, through detail::LoopAccess (loop thread unless stated)
+    friend struct detail::LoopAccess;
+
+    /// The port's idle object (file-descriptor watching for streams). It
+    /// lives in the wake core, so it stays valid while a poster holds the core.
+    port::Idle& idle() noexcept { return core_->idle(); }
+    /// The remote-wake state other contexts post to (see detail/wake_core.hpp).
+    detail::WakeCore& wake_core() const noexcept { return *core_; }
 
     /// Throws UsageError unless the calling thread runs this loop.
     void check_thread(const char* operation, const char* alternative) const;
@@ -192,7 +197,7 @@ public:
     /// Runs iterations until `task` is done.
     void run_until_done(detail::TaskBase& task);
 
-private:
+    // --- the loop's own
     void run_once(const detail::TaskBase& until);
     void wait_for_work(std::optional<Clock::duration> timeout);
     bool spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept;
@@ -281,13 +286,40 @@ private:
 };
 
 namespace detail {
+/// The one way into a Loop's internals, for the primitives, the task machinery
+/// and the hosted contexts (and white-box tests): what they need of the loop
+/// is kept out of Loop's public API, which is the user's.
+struct LoopAccess {
+    static void check_thread(const Loop& l, const char* operation, const char* alternative) {
+        l.check_thread(operation, alternative);
+    }
+    static void enqueue(Loop& l, TaskBase& task) noexcept { l.enqueue(task); }
+    static void add_timer(Loop& l, TimerNode& timer) { l.add_timer(timer); }
+    static void remove_timer(Loop& l, TimerNode& timer) noexcept { l.remove_timer(timer); }
+    static void notify(Loop& l, RemoteNode& node) noexcept { l.notify(node); }
+    static void drain_notifications(Loop& l) noexcept { l.drain_notifications(); }
+    static void adopt(Loop& l, TaskBase& task) noexcept { l.adopt(task); }
+    static void task_finished(Loop& l, TaskBase& task) noexcept { l.task_finished(task); }
+    static void forget_task(Loop& l, TaskBase& task) noexcept { l.forget_task(task); }
+#if !ASYNCLINK_NO_EXCEPTIONS
+    static void report(Loop& l, std::exception_ptr error) noexcept { l.report(error); }
+#endif
+    static void add_io_watch(Loop& l) noexcept { l.add_io_watch(); }
+    static void remove_io_watch(Loop& l) noexcept { l.remove_io_watch(); }
+    static void run_until_done(Loop& l, TaskBase& task) { l.run_until_done(task); }
+    static port::Idle& idle(Loop& l) noexcept { return l.idle(); }
+    static WakeCore& wake_core(const Loop& l) noexcept { return l.wake_core(); }
+};
+}  // namespace detail
+
+namespace detail {
 /// Processes the posted wake-ups of the loop running on this thread if
 /// `slot` is bound to it: a primitive's destructor, before its node goes. A
 /// slot bound to a loop of another thread, or to an ended one (whose close
 /// took every node off), has nothing of this primitive to drain here.
 inline void drain_if_bound_here(const WakeSlot& slot) noexcept {
     Loop* here = port::current_loop();
-    if (here != nullptr && slot.bound_to(here->wake_core())) here->drain_notifications();
+    if (here != nullptr && slot.bound_to(LoopAccess::wake_core(*here))) LoopAccess::drain_notifications(*here);
 }
 }  // namespace detail
 

@@ -28,10 +28,10 @@ public:
         if (duration_ <= Clock::duration::zero()) {
             // A yield: back of the ready queue, behind everything already runnable.
             yield_ = true;
-            loop.enqueue(*task);
+            detail::LoopAccess::enqueue(loop, *task);
         } else {
             deadline = deadline_after(Clock::now(), duration_);  // "never" for a duration too long for the clock
-            loop.add_timer(*this);
+            detail::LoopAccess::add_timer(loop, *this);
         }
         return true;
     }
@@ -43,7 +43,7 @@ private:
         auto& s = static_cast<SleepAwaiter&>(self);
         s.cancelled = true;
         if (s.yield_) return CancelResult::already_scheduled;
-        s.task->loop->remove_timer(s);
+        detail::LoopAccess::remove_timer(*s.task->loop, s);
         return CancelResult::resume_now;
     }
 

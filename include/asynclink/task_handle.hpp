@@ -133,7 +133,7 @@ public:
             if (a.handle->state().cancelled) {
                 a.waiting_task->suspension = nullptr;
                 a.waiting_task->cancel_delivering = true;
-                a.waiting_task->loop->enqueue(*a.waiting_task);
+                detail::LoopAccess::enqueue(*a.waiting_task->loop, *a.waiting_task);
                 return;
             }
 #endif
@@ -180,8 +180,8 @@ private:
     /// may be read from any thread.
     void check_thread(const char* operation) const {
         if (promise_ && promise_->root_state.loop) {
-            promise_->root_state.loop->check_thread(operation,
-                                                    "Loop::call_soon_threadsafe to reach the task from elsewhere");
+            detail::LoopAccess::check_thread(*promise_->root_state.loop, operation,
+                                             "Loop::call_soon_threadsafe to reach the task from elsewhere");
         }
     }
 
@@ -208,8 +208,8 @@ TaskHandle<T> create_task(Task<T> task) {
     detail::TaskBase& state = detail::make_root(h, *loop);
     TaskHandle<T> handle(&h.promise());  // the handle's reference
     state.add_ref();                     // the loop's reference, dropped when the task finishes
-    loop->adopt(state);
-    loop->enqueue(state);
+    detail::LoopAccess::adopt(*loop, state);
+    detail::LoopAccess::enqueue(*loop, state);
     return handle;
 }
 

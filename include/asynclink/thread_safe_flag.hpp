@@ -94,7 +94,7 @@ public:
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
             // Published by the release CAS below.
-            flag_.wake_.bind(&task->loop->wake_core());
+            flag_.wake_.bind(&detail::LoopAccess::wake_core(*task->loop));
             std::uint32_t s = flag_.state_.load(std::memory_order_relaxed);
             for (;;) {
                 if ((s & set_bit) != 0) {

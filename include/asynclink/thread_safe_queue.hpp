@@ -207,7 +207,7 @@ private:
     }
     ~QueueEndWakeHolder() {
         // Posted wake-ups point into this queue: run them while it is alive.
-        if (Loop* loop = port::current_loop()) loop->drain_notifications();
+        if (Loop* loop = port::current_loop()) detail::LoopAccess::drain_notifications(*loop);
     }
     void prepare(WakeCore& loop, const char* operation) { check_home(loop, operation); }
     QueueEndWake* operator->() noexcept { return &block_; }
@@ -390,7 +390,7 @@ public:
         bool await_ready() {
             check_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
             if (queue_.pop(item_) || queue_.is_closed()) return true;
-            queue_.consumer_wake_.prepare(Loop::current().wake_core(),
+            queue_.consumer_wake_.prepare(detail::LoopAccess::wake_core(Loop::current()),
                                           Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get");
             return false;
         }
@@ -399,7 +399,7 @@ public:
             if (!park(h)) return false;
             queue_.consumer_wake_->waiter = this;
             // Published by the RMW in arm().
-            queue_.consumer_loop_.bind(&task->loop->wake_core());
+            queue_.consumer_loop_.bind(&detail::LoopAccess::wake_core(*task->loop));
             if (queue_.consumer_ready(arm(queue_.tail_))) {
                 disarm(queue_.tail_);
                 queue_.consumer_wake_->waiter = nullptr;
@@ -448,7 +448,7 @@ public:
             check_loop("ThreadSafeQueue::put", "put_sync or try_put");
             result_ = queue_.push(item_);
             if (result_ != PushResult::full) return true;
-            queue_.producer_wake_.prepare(Loop::current().wake_core(), "ThreadSafeQueue::put");
+            queue_.producer_wake_.prepare(detail::LoopAccess::wake_core(Loop::current()), "ThreadSafeQueue::put");
             return false;
         }
         template <class P>
@@ -457,7 +457,7 @@ public:
             for (;;) {
                 queue_.producer_wake_->waiter = this;
                 // Published by the RMW in arm().
-                queue_.producer_loop_.bind(&task->loop->wake_core());
+                queue_.producer_loop_.bind(&detail::LoopAccess::wake_core(*task->loop));
                 std::uint32_t head = arm(queue_.head_);
                 if (!queue_.has_room(head) && !queue_.is_closed()) return true;
                 // Room appeared (or the queue closed) while we armed: try again now.

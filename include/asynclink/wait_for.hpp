@@ -67,7 +67,7 @@ public:
             deadline = timeout_ <= Clock::duration::zero()
                            ? Clock::now()
                            : deadline_after(Clock::now(), timeout_);  // "never" for a timeout too long for the clock
-            task->loop->add_timer(*this);
+            detail::LoopAccess::add_timer(*task->loop, *this);
         }
         return true;
     }
@@ -91,7 +91,7 @@ public:
 private:
     static void on_child_done(DoneWaiter& self) noexcept {
         auto& w = static_cast<WaitWithTimeout&>(self);
-        w.task->loop->remove_timer(w);
+        detail::LoopAccess::remove_timer(*w.task->loop, w);
         w.task->wake();
     }
     static void on_timeout(TimerNode& self) noexcept {
@@ -102,7 +102,7 @@ private:
             // returns the item. The child is in the ready queue, which runs
             // after the timers: look again one tick later, once it has run.
             w.deadline = w.task->loop->time() + Clock::duration(1);
-            w.task->loop->add_timer(w);
+            detail::LoopAccess::add_timer(*w.task->loop, w);
             return;
         }
         w.timed_out_ = true;
@@ -113,7 +113,7 @@ private:
         // fire: a second cancel would cut the child's clean-up short.
         auto& w = static_cast<WaitWithTimeout&>(self);
         w.cancelled = true;
-        w.task->loop->remove_timer(w);
+        detail::LoopAccess::remove_timer(*w.task->loop, w);
         w.child_.cancel();
         return CancelResult::forwarded;
     }

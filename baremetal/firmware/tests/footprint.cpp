@@ -7,6 +7,11 @@
 
 #include "board.hpp"
 
+#if defined(FP_CORE_HEADER)
+// The freestanding umbrella must build with the firmware's flags.
+#include "asynclink/core.hpp"
+#endif
+
 #if defined(FP_LOOP)
 #include "asynclink/loop.hpp"
 #include "asynclink/task.hpp"

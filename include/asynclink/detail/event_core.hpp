@@ -85,7 +85,7 @@ public:
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
             // Published by the release CAS that sets waiting_bit below.
-            event_.wake_.bind(&task->loop->wake_core());
+            event_.wake_.bind(&detail::LoopAccess::wake_core(*task->loop));
             std::uint32_t s = event_.state_.load(std::memory_order_acquire);
             if ((s & set_bit) != 0) {
                 task->suspension = nullptr;

@@ -97,7 +97,7 @@ public:
 
     Loop& check(const char* operation, const char* alternative) {
         Loop* current = port::current_loop();
-        if (current == nullptr || core_ != &current->wake_core()) [[unlikely]] {
+        if (current == nullptr || core_ != &detail::LoopAccess::wake_core(*current)) [[unlikely]] {
             bind_or_fail(current, operation, alternative);
         }
         return *current;
@@ -108,7 +108,7 @@ public:
 private:
     void bind_or_fail(Loop* current, const char* operation, const char* alternative) {
         if (current == nullptr || (core_ != nullptr && !core_->closed())) fail(operation, alternative);
-        WakeCore& next = current->wake_core();
+        WakeCore& next = detail::LoopAccess::wake_core(*current);
         next.add_ref();
         if (core_ != nullptr) core_->release();
         core_ = &next;

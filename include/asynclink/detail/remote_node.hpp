@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // A wake-up request posted to a loop from any context (another thread, a
-// signal handler, an ISR). See Loop::notify() for the protocol.
+// signal handler, an ISR). See detail::WakeCore::post for the protocol.
 #pragma once
 
 #include <atomic>

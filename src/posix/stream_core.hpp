@@ -16,7 +16,7 @@
 #include <string_view>
 
 #include "asynclink/detail/parked.hpp"
-#include "asynclink/stream.hpp"
+#include "asynclink/posix/stream.hpp"
 
 namespace asynclink::detail {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // PeriodicSignal: timer_create with SIGEV_THREAD_ID aimed at the creating
 // thread, and one SA_SIGINFO handler shared by every instance.
-#include "asynclink/periodic_signal.hpp"
+#include "asynclink/posix/periodic_signal.hpp"
 
 #include <cerrno>
 #include <csignal>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
-// Streams over file descriptors. See include/asynclink/stream.hpp and
-// src/stream_core.hpp.
-#include "asynclink/stream.hpp"
+// Streams over file descriptors. See include/asynclink/posix/stream.hpp and
+// src/posix/stream_core.hpp.
+#include "asynclink/posix/stream.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -166,8 +166,8 @@ void StreamCore::want(std::uint32_t events, const char* operation) {
     Loop& loop = bind(operation);
     std::uint32_t next = armed_ | events;
     if (next == armed_) return;
-    loop.idle().watch(fd_, next, *this);
-    if (armed_ == 0) loop.add_io_watch();
+    detail::LoopAccess::idle(loop).watch(fd_, next, *this);
+    if (armed_ == 0) detail::LoopAccess::add_io_watch(loop);
     armed_ = next;
 }
 
@@ -177,13 +177,13 @@ void StreamCore::unwant(std::uint32_t events) noexcept {
     Loop* loop = loop_here();
     if (loop == nullptr) return;
     if (next == 0) {
-        loop->idle().unwatch(fd_);
-        loop->remove_io_watch();
+        detail::LoopAccess::idle(*loop).unwatch(fd_);
+        detail::LoopAccess::remove_io_watch(*loop);
         armed_ = 0;
         return;
     }
     try {
-        loop->idle().watch(fd_, next, *this);
+        detail::LoopAccess::idle(*loop).watch(fd_, next, *this);
         armed_ = next;
     } catch (...) {
         // Still watching more than needed only costs a spurious report, at
@@ -365,8 +365,8 @@ void StreamCore::close_now() noexcept {
     if (fd_ < 0) return;
     if (armed_ != 0) {
         if (Loop* loop = loop_here()) {
-            loop->idle().unwatch(fd_);
-            loop->remove_io_watch();
+            detail::LoopAccess::idle(*loop).unwatch(fd_);
+            detail::LoopAccess::remove_io_watch(*loop);
         }
         armed_ = 0;
     }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// Opening streams. See include/asynclink/stream_open.hpp.
-#include "asynclink/stream_open.hpp"
+// Opening streams. See include/asynclink/posix/stream_open.hpp.
+#include "asynclink/posix/stream_open.hpp"
 
 #include <cerrno>
 #include <cstdlib>
