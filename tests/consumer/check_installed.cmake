@@ -25,3 +25,8 @@ endif()
 separate_arguments(flags UNIX_COMMAND "${flags}")
 step(${CXX} -O2 ${SOURCE_DIR}/tests/consumer/main.cpp ${flags} -o ${WORK_DIR}/consumer_pc)
 step(${WORK_DIR}/consumer_pc)
+# The GCC 12 workaround travels in the .pc file: the reduced miscompile
+# (docs/gcc12-slp-coroutine.cpp, no asynclink in it) built with only what
+# pkg-config gives prints the wrong vector and exits 1 without it.
+step(${CXX} -std=c++20 -O2 ${SOURCE_DIR}/docs/gcc12-slp-coroutine.cpp ${flags} -o ${WORK_DIR}/gcc12_slp_pc)
+step(${WORK_DIR}/gcc12_slp_pc)
