@@ -719,3 +719,35 @@ TEST(ThreadSafeQueue, AnEndWaitsOnOneLiveLoopAtATime) {
     // A has ended: the end passes to the next loop that waits at it.
     EXPECT_EQ(wait_on_another_loop(), "no exception");
 }
+
+namespace asynclink::detail {
+template <class Queue>
+struct QueueLayoutProbe {
+    static std::uintptr_t at(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+    static std::uintptr_t tail(const Queue& q) { return at(&q.tail_); }
+    static std::uintptr_t head_cache(const Queue& q) { return at(&q.head_cache_); }
+    static std::uintptr_t head(const Queue& q) { return at(&q.head_); }
+    static std::uintptr_t tail_cache(const Queue& q) { return at(&q.tail_cache_); }
+    static std::uintptr_t capacity(const Queue& q) { return at(&q.capacity_); }
+};
+}  // namespace asynclink::detail
+
+// The hot words sit where the header says: each index word on a cache line of
+// its own, with the end's cached view of the other index beside it, and the
+// read-mostly words on neither (a producer's write must not invalidate the
+// consumer's line, nor the line both read).
+TEST(ThreadSafeQueueLayout, EachEndsHotWordsShareALineAndTheEndsShareNone) {
+    using Queue = al::ThreadSafeQueue<std::uint64_t>;
+    using Probe = al::detail::QueueLayoutProbe<Queue>;
+    constexpr std::uintptr_t line = al::port::cache_line;
+    static_assert(alignof(Queue) >= line, "the queue is aligned to a cache line");
+    Queue q(8);
+    auto line_of = [&](std::uintptr_t a) { return a / line; };
+    EXPECT_EQ(Probe::tail(q) % line, 0u) << "the producer's word starts a cache line";
+    EXPECT_EQ(Probe::head(q) % line, 0u) << "the consumer's word starts a cache line";
+    EXPECT_EQ(line_of(Probe::head_cache(q)), line_of(Probe::tail(q))) << "the producer's cached head";
+    EXPECT_EQ(line_of(Probe::tail_cache(q)), line_of(Probe::head(q))) << "the consumer's cached tail";
+    EXPECT_NE(line_of(Probe::tail(q)), line_of(Probe::head(q)));
+    EXPECT_NE(line_of(Probe::capacity(q)), line_of(Probe::tail(q)));
+    EXPECT_NE(line_of(Probe::capacity(q)), line_of(Probe::head(q)));
+}

@@ -65,15 +65,22 @@ class Message {
     static constexpr std::uint32_t busy_shift = 9;
     static constexpr std::uint32_t slot_mask = (1u << slot_count) - 1;
     static constexpr std::uint32_t initial_state = none | (none << pinned_shift);
-    static_assert(busy_shift + slot_count <= 32 && slot_count < none);
+    static constexpr std::uint32_t current_field = 15u;
+    static constexpr std::uint32_t pinned_field = 15u << pinned_shift;
+    static constexpr std::uint32_t busy_field = slot_mask << busy_shift;
+    static_assert(busy_shift + slot_count <= 32 && slot_count < none,
+                  "Message<T, Setters>: Setters + 2 slots must fit the state word (Setters at most 12)");
+    static_assert((current_field & pinned_field) == 0 && ((current_field | pinned_field) & set_bit) == 0 &&
+                      ((current_field | pinned_field | set_bit) & busy_field) == 0,
+                  "Message's state fields must not overlap");
 
-    static std::uint32_t current_of(std::uint32_t s) noexcept { return s & 15; }
+    static std::uint32_t current_of(std::uint32_t s) noexcept { return s & current_field; }
     static std::uint32_t pinned_of(std::uint32_t s) noexcept { return (s >> pinned_shift) & 15; }
     static std::uint32_t busy_of(std::uint32_t s) noexcept { return (s >> busy_shift) & slot_mask; }
     static std::uint32_t busy_bit(std::uint32_t slot) noexcept { return 1u << (busy_shift + slot); }
     static std::uint32_t bit(std::uint32_t slot) noexcept { return slot == none ? 0 : 1u << slot; }
     static std::uint32_t with_pinned(std::uint32_t s, std::uint32_t slot) noexcept {
-        return (s & ~(15u << pinned_shift)) | (slot << pinned_shift);
+        return (s & ~pinned_field) | (slot << pinned_shift);
     }
 
 public:
@@ -281,7 +288,7 @@ private:
         std::uint32_t s = slots_state_.load(std::memory_order_relaxed);
         std::uint32_t next;
         do {
-            next = ((s & ~15u) | slot | set_bit) & ~busy_bit(slot);
+            next = ((s & ~current_field) | slot | set_bit) & ~busy_bit(slot);
             // release: the payload written into the slot is visible to whoever
             // pins it (acquire) after seeing this index.
         } while (!slots_state_.compare_exchange_weak(s, next, std::memory_order_release, std::memory_order_relaxed));

@@ -235,6 +235,12 @@ private:
 };
 }  // namespace detail
 
+namespace detail {
+/// Reads a queue's member addresses for the layout test (defined there only).
+template <class Queue>
+struct QueueLayoutProbe;
+}  // namespace detail
+
 template <class T>
 class ThreadSafeQueue {
     static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
@@ -752,6 +758,14 @@ private:
         EndGuard(const EndGuard&) = delete;
         EndGuard& operator=(const EndGuard&) = delete;
     };
+
+    // The layout (rigtorp's SPSCQueue): the read-mostly words both ends read
+    // first; then each end's hot words on a cache line of their own, so the
+    // producer's writes never invalidate the consumer's line, and each end's
+    // cached view of the other index sits beside the word it writes. Checked
+    // by ThreadSafeQueueLayout in tests/thread_safe_queue_test.cpp.
+    template <class>
+    friend struct detail::QueueLayoutProbe;
 
     std::unique_ptr<slot_type[]> owned_;
     slot_type* slots_;
