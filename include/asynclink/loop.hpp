@@ -61,7 +61,7 @@ struct LoopOptions {
     /// src/loop_idle.cpp), so an idle loop, or one woken now and then, costs no CPU.
     /// Zero: always sleep at once. Ignored on a port that never polls
     /// (port::idle_spins false: Cortex-M).
-    Clock::duration spin_before_sleep = detail::spin_before_park;
+    Clock::duration spin_before_sleep = detail::spin_before_block;
 };
 
 namespace detail {

@@ -33,9 +33,9 @@
 //   put_sync and put alike; in a handler, T's copy must be async-signal-safe
 //   too); items are moved out. A pointer put on the queue transfers ownership
 //   of what it points to to the consumer.
-// - Blocking ends spin briefly, then park the thread in the kernel (futex): a
+// - Blocking ends spin briefly, then block the thread in the kernel (futex): a
 //   blocked thread costs no CPU. The spin adapts per end (detail::SpinBudget):
-//   up to detail::spin_before_park while the other side answers within it,
+//   up to detail::spin_before_block while the other side answers within it,
 //   shrinking to nothing when it answers later. The loop end suspends the
 //   task; the loop sleeps.
 // - close() ends the stream: the consumer receives every item put before it,
@@ -295,7 +295,7 @@ public:
     }
 
     /// Enqueues from a thread. block=false: throws QueueFull when full. block=true:
-    /// waits for room (spinning briefly, then parked); UsageError on a thread
+    /// waits for room (spinning briefly, then blocked); UsageError on a thread
     /// running a loop (a task uses co_await put()). Throws QueueClosed if the
     /// queue is closed. A failed put leaves the item with the caller: the
     /// argument of put_sync(std::move(item)) is moved from only on success.
@@ -334,7 +334,7 @@ public:
         std::uint32_t old = tail_.fetch_or(closed_bit, std::memory_order_seq_cst);
         if ((old & waiting_bit) != 0) wake_consumer();
         // Take the producer's bit rather than just read it: the change of value
-        // is what stops a producer that is about to park on head_ from sleeping
+        // is what stops a producer that is about to block on head_ from sleeping
         // through this wake-up (the futex only sleeps while the word is unchanged).
         if ((head_.fetch_and(~waiting_bit, std::memory_order_seq_cst) & waiting_bit) != 0) wake_producer();
     }
@@ -349,7 +349,7 @@ public:
     }
 
     /// Dequeues from a thread. block=false: throws QueueEmpty when empty.
-    /// block=true: waits for an item (spinning briefly, then parked);
+    /// block=true: waits for an item (spinning briefly, then blocked);
     /// UsageError on a thread running a loop (a task uses co_await get()).
     /// Throws QueueClosed once the queue is closed and drained.
     T get_sync(bool block = false) {
@@ -555,8 +555,8 @@ private:
     }
 
     // The blocking ends wait in two steps: a spin of the end's adaptive budget
-    // (the other side usually answers within microseconds, and a park-and-wake
-    // costs tens), then a park on the other side's word with the waiting bit set.
+    // (the other side usually answers within microseconds, and a block-and-wake
+    // costs tens), then a block on the other side's word with the waiting bit set.
 
     template <class Item>
     void put_sync_or_throw(Item& item, bool block) {
@@ -591,12 +591,12 @@ private:
     /// What a blocking end keeps between its waits: its spin budget, and when
     /// the other side last woke it from the futex (written by that side).
     struct SyncWait {
-        detail::SpinBudget spin{detail::spin_before_park};
+        detail::SpinBudget spin{detail::spin_before_block};
         std::atomic<std::uint32_t> woken_at{0};
     };
 
     /// The one blocking wait of both ends: until attempt() succeeds, spin up
-    /// to the end's budget, then park on `word` (the other side's word, which
+    /// to the end's budget, then block on `word` (the other side's word, which
     /// carries our waiting bit) after arm() and a last look with ready(word).
     /// Throws only what attempt() throws (a copy put by put_sync(item)).
     template <class Attempt, class Ready>
@@ -618,7 +618,7 @@ private:
             if (ready(w)) {
                 disarm(word);
             } else {
-                port::park(word, w | waiting_bit);
+                port::block_thread(word, w | waiting_bit);
                 slept = true;
             }
         }
@@ -691,14 +691,14 @@ private:
         if (!consumer_loop_.with_core([this](detail::WakeCore& core) noexcept { consumer_wake_->post(core); })) {
             // relaxed: a hint for the sleeper's spin budget (see block_until).
             consumer_sync_.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);
-            port::unpark_all(tail_);
+            port::unblock_threads(tail_);
         }
     }
     void wake_producer() noexcept {
         if (!producer_loop_.with_core(
                 [this](detail::WakeCore& core) noexcept { producer_wake_->post(core); })) {      // as above
             producer_sync_.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);  // relaxed: as above
-            port::unpark_all(head_);
+            port::unblock_threads(head_);
         }
     }
 

@@ -129,14 +129,14 @@ bool Idle::wake() noexcept {
     return true;
 }
 
-void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
+void block_thread(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
     // A SEV after our load sets this core's event register, so the WFE
     // returns at once: the change is never slept through.
     // acquire: the caller re-checks state published with the word.
     while (word.load(std::memory_order_acquire) == expected) __asm__ __volatile__("wfe" : : : "memory");
 }
 
-void unpark_all(const std::atomic<std::uint32_t>&) noexcept { __asm__ __volatile__("dsb\n sev" : : : "memory"); }
+void unblock_threads(const std::atomic<std::uint32_t>&) noexcept { __asm__ __volatile__("dsb\n sev" : : : "memory"); }
 
 Loop*& current_loop() noexcept {
     static Loop* loop = nullptr;

@@ -151,13 +151,13 @@ void Idle::watch(int fd, std::uint32_t events, IoWatch& watcher) {
 
 void Idle::unwatch(int fd) noexcept { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
-void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
+void block_thread(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
     static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
     syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr,
             0);
 }
 
-void unpark_all(const std::atomic<std::uint32_t>& word) noexcept {
+void unblock_threads(const std::atomic<std::uint32_t>& word) noexcept {
     int saved_errno = errno;
     syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 0x7fffffff, nullptr, nullptr,
             0);

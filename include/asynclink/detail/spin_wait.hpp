@@ -12,7 +12,7 @@
 // waiter first polls with the CPU's pause hint; after a couple of microseconds
 // it yields the CPU between polls instead, because a partner sharing this CPU
 // can only answer once we let it run; at the deadline it gives up and the
-// caller parks. Spinning for about as long as a sleep-and-wake costs at most
+// caller blocks. Spinning for about as long as a sleep-and-wake costs at most
 // doubles the price of a wait that ends up sleeping anyway (the ski-rental
 // bound), and never burns a core for longer than that.
 #pragma once
@@ -30,7 +30,7 @@ namespace asynclink::detail {
 /// (about 35 us: an eventfd ping-pong takes some 70 us there). Shorter, and two
 /// sides that take turns fall into a convoy: each one's spin ends before the
 /// other's wake-up arrives, so both sleep on every exchange.
-inline constexpr Clock::duration spin_before_park = std::chrono::microseconds(50);
+inline constexpr Clock::duration spin_before_block = std::chrono::microseconds(50);
 
 class SpinWait {
 public:
@@ -38,7 +38,7 @@ public:
     explicit SpinWait(Clock::duration limit) noexcept : start_(Clock::now()), limit_(limit) {}
 
     /// Waits a little: pauses, or yields the CPU once the pause phase is over.
-    /// False once `limit` has passed since construction: the caller should park.
+    /// False once `limit` has passed since construction: the caller should block or sleep.
     bool once() noexcept {
         Clock::duration elapsed = Clock::now() - start_;
         if (elapsed >= limit_) {

@@ -14,8 +14,8 @@
 // |                  | ASYNCLINK_CORTEX_M_IDLE_WFE (several cores) the loop waits  |
 // |                  | in WFE, which another core's SEV ends (SEVONPEND is set, so |
 // |                  | a pending interrupt ends it too).                           |
-// | thread parking   | WFE until the word changes; unpark_all = DSB + SEV (a core  |
-// |                  | other than the loop's blocking in put_sync/get_sync)        |
+// | thread blocking  | WFE until the word changes; unblock_threads is DSB + SEV    |
+// |                  | (a core other than the loop's, blocked in put_sync/get_sync)|
 // | critical section | PRIMASK; 64-bit atomics (which no M profile has) take it    |
 // |                  | plus a spin lock, so they hold across cores                 |
 // | ARMv6-M atomics  | M0/M0+ have no exclusive load/store: every 8-, 16- and     |
@@ -90,9 +90,9 @@ private:
 };
 
 /// Waits (WFE) while `word` holds `expected`; spurious returns are possible.
-void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
-/// Ends the park() of another core (SEV).
-void unpark_all(const std::atomic<std::uint32_t>& word) noexcept;
+void block_thread(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
+/// Ends the block_thread() of another core (SEV).
+void unblock_threads(const std::atomic<std::uint32_t>& word) noexcept;
 
 inline void cpu_relax() noexcept { __asm__ __volatile__("nop"); }
 /// No threads here: there is nobody to yield to.

@@ -7,7 +7,7 @@
 // | clock          | CLOCK_MONOTONIC                                              |
 // | idle / wake    | epoll_pwait2 on an epoll set holding an eventfd; wake() writes |
 // |                | the eventfd, which is async-signal-safe                      |
-// | thread parking | futex on a 32-bit atomic word (wake is async-signal-safe)    |
+// | thread blocking| futex on a 32-bit atomic word (wake is async-signal-safe)    |
 // | spinning       | pause instruction; sched_yield                               |
 // | affinity       | sched_setaffinity                                            |
 // | current loop   | a thread_local pointer                                       |
@@ -85,11 +85,11 @@ private:
     bool have_pwait2_ = true;
 };
 
-/// Parks the calling thread while `word` holds `expected` (spurious returns
+/// Blocks the calling thread while `word` holds `expected` (spurious returns
 /// are possible: callers re-check). Not for loop threads.
-void park(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
-/// Wakes every thread parked on `word`. Async-signal-safe.
-void unpark_all(const std::atomic<std::uint32_t>& word) noexcept;
+void block_thread(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
+/// Wakes every thread blocked on `word`. Async-signal-safe.
+void unblock_threads(const std::atomic<std::uint32_t>& word) noexcept;
 
 /// Tells the CPU the caller is polling (x86 `pause`): the poll loop leaves
 /// the memory system alone and exits without a mis-speculation penalty.
