@@ -36,7 +36,7 @@ al::Task<void> drive_event(fuzz::Input& in) {
         case 1:
             // Waiters whose task has begun waiting are owed a wake-up.
             for (auto& w : waiters) {
-                if (!w.task.done() && w.task.state().started) w.present_at_set = true;
+                if (!w.task.done() && w.task.state().started()) w.present_at_set = true;
             }
             ev.set();
             break;

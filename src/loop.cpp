@@ -102,7 +102,7 @@ void Loop::forget_task(detail::TaskBase& task) noexcept {
         tasks_ = task.next_in_loop;
     }
     if (task.next_in_loop != nullptr) task.next_in_loop->prev_in_loop = task.prev_in_loop;
-    if (!task.done) --pending_count_;
+    if (!task.done()) --pending_count_;
 }
 
 #if ASYNCLINK_PORT_HAS_THREADS
@@ -239,15 +239,15 @@ void Loop::close() noexcept {
 
 void Loop::resume(detail::TaskBase& task) noexcept {
     task.in_ready_queue = false;
-    [[maybe_unused]] bool cancelling = std::exchange(task.cancel_delivering, false);
-    if (!task.started) {
-        task.started = true;
-        if (task.cancel_requested) {
+    [[maybe_unused]] bool cancelling = task.cancel_state == detail::CancelState::delivering;
+    if (cancelling) task.cancel_state = detail::CancelState::none;
+    if (task.state == detail::TaskState::created) {
+        if (task.take_cancel_request()) {
             // Cancelled before it ever ran: like asyncio, the body never starts.
-            task.cancel_requested = false;
             task.finish_cancelled();
             return;
         }
+        task.state = detail::TaskState::pending;
     }
 #if ASYNCLINK_NO_EXCEPTIONS
     // Without exceptions a cancellation is not thrown at the suspension point:
@@ -261,8 +261,7 @@ void Loop::resume(detail::TaskBase& task) noexcept {
     // The extra reference keeps its state alive if it finishes meanwhile.
     task.add_ref();
     task.resume_point.resume();
-    if (!task.done && task.cancel_requested) {
-        task.cancel_requested = false;
+    if (!task.done() && task.take_cancel_request()) {
         task.cancel();
     }
     task.release();
@@ -293,7 +292,7 @@ void Loop::run_once(const detail::TaskBase& until) {
     if (core_->scheduled_ready()) run_scheduled_callbacks();
     if (soon_calls_pending() || threadsafe_calls_posted()) run_threadsafe_calls();
     fire_timers();
-    if (ready_head_ == nullptr && !until.done && !soon_calls_pending()) {
+    if (ready_head_ == nullptr && !until.done() && !soon_calls_pending()) {
         std::optional<Clock::duration> timeout;
         if (!timers_.empty()) timeout = timers_.front().deadline - Clock::now();
         wait_for_work(timeout);
@@ -305,7 +304,7 @@ void Loop::run_once(const detail::TaskBase& until) {
 
 void Loop::run_until_done(detail::TaskBase& task) {
     check_thread("Loop::run_until_done", "run() on the thread that should run the loop");
-    while (!task.done) run_once(task);
+    while (!task.done()) run_once(task);
 }
 
 void Loop::shutdown() noexcept {
@@ -314,7 +313,7 @@ void Loop::shutdown() noexcept {
     // Cancelled once, as asyncio does: a task may await during its clean-up.
     // A task that ignores cancellation and never ends keeps the loop running.
     for (detail::TaskBase* t = tasks_; t != nullptr; t = t->next_in_loop) {
-        if (!t->done) t->cancel();
+        if (!t->done()) t->cancel();
     }
     detail::TaskBase never;  // a sentinel that never finishes
     while (pending_count_ != 0) call_reporting([&] { run_once(never); });

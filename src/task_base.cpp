@@ -11,20 +11,20 @@
 namespace asynclink::detail {
 
 bool TaskBase::cancel() noexcept {
-    if (done) return false;
+    if (done()) return false;
     // Already on its way to throw CancelledError: as in asyncio, further
     // cancels before it runs add nothing (a second one would hit its clean-up).
-    if (cancel_delivering) return true;
-    if (started && suspension != nullptr) {
+    if (cancel_state == CancelState::delivering) return true;
+    if (started() && suspension != nullptr) {
         switch (suspension->cancel(*suspension)) {
         case CancelResult::resume_now:
             suspension = nullptr;
-            cancel_delivering = true;
+            cancel_state = CancelState::delivering;
             detail::LoopAccess::enqueue(*loop, *this);
             return true;
         case CancelResult::already_scheduled:
             suspension = nullptr;
-            cancel_delivering = true;
+            cancel_state = CancelState::delivering;
             return true;
         case CancelResult::forwarded: return true;  // the suspension stays: a later cancel() forwards again
         case CancelResult::too_late: break;
@@ -32,7 +32,7 @@ bool TaskBase::cancel() noexcept {
     }
     // Not started, running, or its wait already satisfied: the next suspension
     // point (or the first step) throws.
-    cancel_requested = true;
+    request_cancel();
     return true;
 }
 
@@ -46,26 +46,29 @@ std::exception_ptr TaskBase::exception() const noexcept { return root->error; }
 #endif
 
 void TaskBase::finish_cancelled() noexcept {
-#if ASYNCLINK_NO_EXCEPTIONS
-    cancelled = true;
-#else
+#if !ASYNCLINK_NO_EXCEPTIONS
     root->error = std::make_exception_ptr(CancelledError());
 #endif
-    finish();
+    end_as(TaskState::cancelled);
 }
 
 void TaskBase::finish() noexcept {
-    done = true;
+    TaskState final_state = TaskState::finished;
 #if !ASYNCLINK_NO_EXCEPTIONS
     if (root->error) {
         try {
             std::rethrow_exception(root->error);
         } catch (const CancelledError&) {
-            cancelled = true;
+            final_state = TaskState::cancelled;
         } catch (...) {
         }
     }
 #endif
+    end_as(final_state);
+}
+
+void TaskBase::end_as(TaskState final_state) noexcept {
+    state = final_state;
     // Wake every waiter: each enqueues its own task; none runs user code here.
     for (DoneWaiter* w = std::exchange(done_waiters, nullptr); w != nullptr;) {
         DoneWaiter* next = w->next;
@@ -79,7 +82,7 @@ void TaskBase::finish() noexcept {
 void TaskBase::release() noexcept {
     if (--refs != 0) return;
 #if !ASYNCLINK_NO_EXCEPTIONS
-    if (done && root->error && !cancelled && !outcome_observed) {
+    if (state == TaskState::finished && root->error && !outcome_observed) {
         if (loop != nullptr) {
             detail::LoopAccess::report(*loop, root->error);
         } else {

@@ -80,7 +80,7 @@ public:
 
     bool await_ready() const noexcept {
         for (TaskBase* c : children_) {
-            if (!c->done) return false;
+            if (!c->done()) return false;
         }
         return true;
     }
@@ -89,10 +89,10 @@ public:
         // A pending cancel is forwarded rather than thrown here: the children
         // are already running and must be finished before gather may return.
         task = &task_of(h);
-        bool cancel_pending = std::exchange(task->cancel_requested, false);
+        bool cancel_pending = task->take_cancel_request();
         task->park(h, this);
         for (std::size_t i = 0; i < children_.size(); ++i) {
-            if (children_[i]->done) continue;
+            if (children_[i]->done()) continue;
             nodes_[i].owner = this;
             nodes_[i].child = children_[i];
             nodes_[i].on_done = &on_child_done;
@@ -102,7 +102,7 @@ public:
         if (fail_fast_) {
             // Children that failed before the wait began count in argument order.
             for (TaskBase* c : children_) {
-                if (c->done && c->exception()) {
+                if (c->done() && c->exception()) {
                     failure_ = c->exception();
                     break;
                 }
@@ -129,7 +129,7 @@ public:
                 bool kept = nodes_[i].ended_before_cancel ? c.ended_with_value() : c.outran_cancel();
                 if (!kept) return std::make_exception_ptr(CancelledError());
             }
-            task->cancel_requested = true;
+            task->request_cancel();
             return nullptr;
         }
         if (!fail_fast_) return nullptr;
@@ -149,7 +149,7 @@ private:
 
     void note_cancel() noexcept {
         cancelled = true;
-        for (std::size_t i = 0; i < children_.size(); ++i) nodes_[i].ended_before_cancel = children_[i]->done;
+        for (std::size_t i = 0; i < children_.size(); ++i) nodes_[i].ended_before_cancel = children_[i]->done();
     }
     void cancel_all() noexcept {
         for (TaskBase* c : children_) c->cancel();

@@ -60,11 +60,11 @@ public:
     }
     bool done() const {
         check_thread("TaskHandle::done");
-        return promise_ && promise_->root_state.done;
+        return promise_ && promise_->root_state.done();
     }
     bool cancelled() const {
         check_thread("TaskHandle::cancelled");
-        return promise_ && promise_->root_state.cancelled;
+        return promise_ && promise_->root_state.cancelled();
     }
 
     /// The outcome of a finished task: the value, or its exception rethrown.
@@ -76,7 +76,7 @@ public:
         }
         promise_->root_state.outcome_observed = true;
 #if ASYNCLINK_NO_EXCEPTIONS
-        if (promise_->root_state.cancelled) ASYNCLINK_THROW(CancelledError);  // check cancelled() first
+        if (promise_->root_state.cancelled()) ASYNCLINK_THROW(CancelledError);  // check cancelled() first
 #endif
         detail::rethrow_if_error(promise_->error);
         if constexpr (!std::is_void_v<T>) {
@@ -130,9 +130,9 @@ public:
 #if ASYNCLINK_NO_EXCEPTIONS
             // The CancelledError the waiter would receive ends it too, as it
             // would unless caught: it is cancelled at this suspension point.
-            if (a.handle->state().cancelled) {
+            if (a.handle->state().cancelled()) {
                 a.waiting_task->suspension = nullptr;
-                a.waiting_task->cancel_delivering = true;
+                a.waiting_task->cancel_state = detail::CancelState::delivering;
                 detail::LoopAccess::enqueue(*a.waiting_task->loop, *a.waiting_task);
                 return;
             }

@@ -49,17 +49,17 @@ public:
         on_done = &on_child_done;
         fire = &on_timeout;
     }
-    bool await_ready() const noexcept { return child_.done; }
+    bool await_ready() const noexcept { return child_.done(); }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         task = &task_of(h);
-        bool cancel_pending = std::exchange(task->cancel_requested, false);
+        bool cancel_pending = task->take_cancel_request();
         task->park(h, this);
         child_.add_done_waiter(*this);
         if (cancel_pending) {
             cancelled = true;
             child_.cancel();
-        } else if (timeout_ <= Clock::duration::zero() && child_.started) {
+        } else if (timeout_ <= Clock::duration::zero() && child_.started()) {
             on_timeout(*this);
         } else {
             // An expired timeout too goes through the timer: the child must
@@ -80,7 +80,7 @@ public:
             // A child that caught the cancel and returned a value anyway did see
             // it: then asyncio's rule holds, and the waiter raises CancelledError.
             if (child_.outran_cancel()) {
-                task->cancel_requested = true;
+                task->request_cancel();
                 return WaitEnd::child_done;
             }
             return WaitEnd::cancelled;
@@ -96,7 +96,7 @@ private:
     }
     static void on_timeout(TimerNode& self) noexcept {
         auto& w = static_cast<WaitWithTimeout&>(self);
-        if (!w.child_.started) {
+        if (!w.child_.started()) {
             // As asyncio 3.12: the awaitable gets its first step before a
             // timeout cancels it, so wait_for(q.get(), 0ms) with an item queued
             // returns the item. The child is in the ready queue, which runs

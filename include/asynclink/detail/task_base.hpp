@@ -7,6 +7,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <utility>
 
 #include "asynclink/detail/config.hpp"
 #include "asynclink/port/port.hpp"
@@ -38,6 +39,55 @@ struct DoneWaiter {
 
 class PromiseBase;
 
+/// Where a task is in its life (asyncio's pending / cancelled / finished).
+/// Loop thread only. The transitions, and who makes them:
+///
+///     created --first step (Loop::resume)----------------> pending
+///     created --cancelled before its first step-----------> cancelled
+///     pending --the root returns or throws (finish)-------> finished
+///     pending --the root throws CancelledError (finish)---> cancelled
+///
+/// finished and cancelled are final: done() is true in both, and the outcome
+/// (value or exception) is in the root coroutine's promise.
+enum class TaskState : std::uint8_t {
+    created,    ///< in the ready queue; its body has not begun
+    pending,    ///< started: running, parked at an awaiter, or ready again
+    finished,   ///< the root returned a value or threw
+    cancelled,  ///< ended by an uncaught CancelledError, or never started
+};
+
+/// A cancel() on its way to the task's code. Loop thread only.
+///
+///     none       --cancel() with nothing to detach (running, not started,
+///                  or its wait already satisfied)---------------------> requested
+///     requested  --a suspension point or the first step takes it------> none
+///                  (it throws CancelledError; wait_for and gather forward it)
+///     none       --cancel() detached the parked task (CancelResult::
+///                  resume_now, already_scheduled)--------------------> delivering
+///     delivering --the loop resumes the task, which throws-----------> none
+///
+/// While delivering, further cancels add nothing (as in asyncio). Without
+/// exceptions a suspension point cannot throw: the loop takes a request once
+/// the task has parked and cancels it again (none -> delivering), and the
+/// task ends cancelled where it was resumed.
+enum class CancelState : std::uint8_t {
+    none,
+    requested,   ///< deliver CancelledError at the next suspension point
+    delivering,  ///< woken by a cancel; CancelledError not yet thrown
+};
+
+/// Whether transfer() is running the task's coroutines (see there).
+///
+///     idle     --transfer() begins---------------------------> stepping
+///     stepping --the root ends inside it (root_ended)--------> root_ended
+///     stepping, root_ended --transfer() returns--------------> idle
+///                            (from root_ended it then finishes the task)
+enum class StepState : std::uint8_t {
+    idle,
+    stepping,    ///< transfer() is running this task's coroutines
+    root_ended,  ///< the root ended while stepping: finish() once transfer() is done
+};
+
 /// The loop's view of one task (asyncio.Task without the result, which lives
 /// in the root coroutine's promise).
 class TaskBase {
@@ -58,15 +108,27 @@ public:
 #endif
     std::coroutine_handle<> next_step;  ///< where a running transfer() goes next
     std::uint32_t refs = 0;             ///< one per TaskHandle, plus one held by the loop until the task is done
-    bool started = false;
-    bool in_ready_queue = false;
-    bool done = false;
-    bool cancelled = false;          ///< finished by an uncaught CancelledError
-    bool cancel_requested = false;   ///< deliver CancelledError at the next suspension point
-    bool cancel_delivering = false;  ///< woken by a cancel, CancelledError not yet thrown
-    bool outcome_observed = false;   ///< someone took the result or exception
-    bool stepping = false;           ///< transfer() is running this task's coroutines (see there)
-    bool finish_deferred = false;    ///< the root ended while stepping: finish() once transfer() is done
+    TaskState state = TaskState::created;
+    CancelState cancel_state = CancelState::none;
+    StepState step_state = StepState::idle;
+    bool in_ready_queue = false;    ///< linked in the loop's ready queue (any state but the two ends)
+    bool outcome_observed = false;  ///< someone took the result or exception
+
+    bool started() const noexcept { return state != TaskState::created; }
+    bool done() const noexcept { return state == TaskState::finished || state == TaskState::cancelled; }
+    /// Finished by an uncaught CancelledError, or cancelled before it started.
+    bool cancelled() const noexcept { return state == TaskState::cancelled; }
+
+    /// cancel() found nothing to detach: the next suspension point (or the
+    /// first step) throws.
+    void request_cancel() noexcept { cancel_state = CancelState::requested; }
+    /// Takes a pending request, for an awaiter that forwards it instead of
+    /// throwing (wait_for, gather) or the loop's first step. True if there was one.
+    bool take_cancel_request() noexcept {
+        if (cancel_state != CancelState::requested) return false;
+        cancel_state = CancelState::none;
+        return true;
+    }
 
     /// asyncio.Task.cancel(): false if the task is already done.
     bool cancel() noexcept;
@@ -77,10 +139,7 @@ public:
     /// the loop applies a pending cancellation once the task has suspended.
     bool park(std::coroutine_handle<> h, Suspension* s) noexcept {
 #if !ASYNCLINK_NO_EXCEPTIONS
-        if (cancel_requested) {
-            cancel_requested = false;
-            return false;
-        }
+        if (take_cancel_request()) return false;
 #endif
         resume_point = h;
         suspension = s;
@@ -118,27 +177,24 @@ public:
     /// real wait or the root finishes; the caller must not touch its own
     /// frame or awaiter afterwards (it may have been resumed and destroyed).
     void transfer(std::coroutine_handle<> to) noexcept {
-        if (stepping) {
+        if (step_state != StepState::idle) {
             next_step = to;
             return;
         }
-        stepping = true;
+        step_state = StepState::stepping;
         do {
             next_step = nullptr;
             to.resume();
             to = next_step;
         } while (to);
-        stepping = false;
-        if (!done && !finish_deferred && suspension == nullptr && !in_ready_queue) [[unlikely]] {
+        if (std::exchange(step_state, StepState::idle) == StepState::root_ended) {
+            // The root ended in the loop above; its frame, which holds this
+            // state, could only be freed now.
+            finish();
+        } else if (!done() && suspension == nullptr && !in_ready_queue) [[unlikely]] {
             // Every asynclink awaiter that suspends a task parks it (suspension
             // set) or puts it in the ready queue.
             suspended_at_foreign_awaitable();
-        }
-        // The root ended in the loop above; its frame, which holds this state,
-        // could only be freed now.
-        if (finish_deferred) {
-            finish_deferred = false;
-            finish();
         }
     }
 
@@ -157,14 +213,15 @@ public:
 
     /// The root coroutine reached its final suspension point.
     void root_ended() noexcept {
-        if (stepping) {
-            finish_deferred = true;  // transfer() is still reading this state: it finishes
+        if (step_state == StepState::stepping) {
+            step_state = StepState::root_ended;  // transfer() is still reading this state: it finishes
         } else {
             finish();
         }
     }
 
-    /// The root coroutine finished (its exception, if any, is in the promise).
+    /// The root coroutine finished (its exception, if any, is in the promise):
+    /// finished, or cancelled if that exception is a CancelledError.
     void finish() noexcept;
     /// Ends the task as cancelled, at a suspension point or before it started.
     void finish_cancelled() noexcept;
@@ -174,9 +231,13 @@ public:
     /// Finished with a value while a cancel sent to it is still pending: the
     /// cancel came too late for what it waited on, and it never saw it. Whoever
     /// forwarded that cancel keeps the value (wait_for, gather).
-    bool outran_cancel() const noexcept { return ended_with_value() && cancel_requested; }
-    bool ended_with_value() const noexcept { return done && !cancelled && !exception(); }
+    bool outran_cancel() const noexcept { return ended_with_value() && cancel_state == CancelState::requested; }
+    bool ended_with_value() const noexcept { return state == TaskState::finished && !exception(); }
 #endif
+
+private:
+    /// Enters a final state and tells everyone waiting for the task.
+    void end_as(TaskState final_state) noexcept;
 };
 
 }  // namespace asynclink::detail
