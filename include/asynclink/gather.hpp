@@ -181,90 +181,87 @@ private:
     bool fail_fast_;
 };
 
-template <class T>
-result_t<T> take_result(const TaskHandle<T>& h) {
-    if constexpr (std::is_void_v<T>) {
-        h.result();
-        return {};
-    } else {
-        return h.result();
+/// How a gather reports each child: its result (the first failure is
+/// rethrown), or an Outcome holding its value or its exception.
+struct TakeResults {
+    static constexpr bool fail_fast = true;
+    template <class T>
+    static result_t<T> take(const TaskHandle<T>& h) {
+        if constexpr (std::is_void_v<T>) {
+            h.result();
+            return {};
+        } else {
+            return h.result();
+        }
     }
-}
+};
+struct TakeOutcomes {
+    static constexpr bool fail_fast = false;
+    template <class T>
+    static Outcome<T> take(const TaskHandle<T>& h) {
+        if (std::exception_ptr e = h.exception()) return Outcome<T>(e);
+        return Outcome<T>(TakeResults::take(h));
+    }
+};
+template <class Take, class H>
+using taken_t = decltype(Take::take(std::declval<const H&>()));
 
-template <class T>
-Outcome<T> take_outcome(const TaskHandle<T>& h) {
-    if (std::exception_ptr e = h.exception()) return Outcome<T>(e);
-    return Outcome<T>(take_result(h));
-}
-
-// The gather coroutines take their children unstarted and start them in their
-// first step: a gather that never runs (cancelled first, or never awaited)
-// starts nothing, and braces make the children start in argument order.
+// The children, variadic (a tuple) or a range (a vector): started in order as
+// tasks, visited, and collected into the gather's result.
 
 template <class... As>
-Task<std::tuple<result_t<handle_value_t<As>>...>> gather_tuple(As... children) {
-    std::tuple<TaskHandle<handle_value_t<As>>...> handles{as_handle(std::move(children))...};
-    std::vector<TaskBase*> states =
-        std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
-    if (std::exception_ptr e = co_await WaitAll(states, true)) {
-        std::apply([](auto&... h) { (h.exception(), ...); }, handles);  // every child's outcome was seen here
-        std::rethrow_exception(e);
-    }
-    co_return std::apply([](auto&... h) { return std::tuple<result_t<handle_value_t<As>>...>(take_result(h)...); },
-                         handles);
+std::tuple<TaskHandle<handle_value_t<As>>...> start_children(std::tuple<As...>& children) {
+    // Braces: the children start in argument order.
+    return std::apply(
+        [](As&... c) { return std::tuple<TaskHandle<handle_value_t<As>>...>{as_handle(std::move(c))...}; }, children);
 }
-
-template <class... As>
-Task<std::tuple<Outcome<handle_value_t<As>>...>> gather_tuple_outcomes(As... children) {
-    std::tuple<TaskHandle<handle_value_t<As>>...> handles{as_handle(std::move(children))...};
-    std::vector<TaskBase*> states =
-        std::apply([](auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles);
-    if (std::exception_ptr e = co_await WaitAll(states, false)) {
-        std::apply([](auto&... h) { (h.exception(), ...); }, handles);
-        std::rethrow_exception(e);
-    }
-    co_return std::apply([](auto&... h) { return std::tuple<Outcome<handle_value_t<As>>...>(take_outcome(h)...); },
-                         handles);
-}
-
 template <class A>
-std::vector<TaskHandle<handle_value_t<A>>> start_all(std::vector<A>& children) {
+std::vector<TaskHandle<handle_value_t<A>>> start_children(std::vector<A>& children) {
     std::vector<TaskHandle<handle_value_t<A>>> handles;
     handles.reserve(children.size());
     for (auto& c : children) handles.push_back(as_handle(std::move(c)));
     return handles;
 }
 
-template <class A>
-Task<std::vector<result_t<handle_value_t<A>>>> gather_vector(std::vector<A> children) {
-    auto handles = start_all(children);
-    std::vector<TaskBase*> states;
-    states.reserve(handles.size());
-    for (auto& h : handles) states.push_back(&h.state());
-    if (std::exception_ptr e = co_await WaitAll(states, true)) {
-        for (auto& h : handles) h.exception();
-        std::rethrow_exception(e);
-    }
-    std::vector<result_t<handle_value_t<A>>> results;
-    results.reserve(handles.size());
-    for (auto& h : handles) results.push_back(take_result(h));
-    co_return results;
+template <class... Hs, class F>
+void for_each_child(std::tuple<Hs...>& handles, F f) {
+    std::apply([&](Hs&... h) { (f(h), ...); }, handles);
+}
+template <class H, class F>
+void for_each_child(std::vector<H>& handles, F f) {
+    for (H& h : handles) f(h);
 }
 
-template <class A>
-Task<std::vector<Outcome<handle_value_t<A>>>> gather_vector_outcomes(std::vector<A> children) {
-    auto handles = start_all(children);
+template <class Take, class... Hs>
+std::tuple<taken_t<Take, Hs>...> collect(std::tuple<Hs...>& handles) {
+    return std::apply([](Hs&... h) { return std::tuple<taken_t<Take, Hs>...>(Take::take(h)...); }, handles);
+}
+template <class Take, class H>
+std::vector<taken_t<Take, H>> collect(std::vector<H>& handles) {
+    std::vector<taken_t<Take, H>> results;
+    results.reserve(handles.size());
+    for (H& h : handles) results.push_back(Take::take(h));
+    return results;
+}
+
+template <class Children>
+using handles_t = decltype(start_children(std::declval<Children&>()));
+template <class Take, class Children>
+using gathered_t = decltype(collect<Take>(std::declval<handles_t<Children>&>()));
+
+/// The one gather. Takes its children unstarted and starts them in its first
+/// step: a gather that never runs (cancelled first, or never awaited) starts
+/// nothing.
+template <class Take, class Children>
+Task<gathered_t<Take, Children>> gather_all(Children children) {
+    handles_t<Children> handles = start_children(children);
     std::vector<TaskBase*> states;
-    states.reserve(handles.size());
-    for (auto& h : handles) states.push_back(&h.state());
-    if (std::exception_ptr e = co_await WaitAll(states, false)) {
-        for (auto& h : handles) h.exception();
+    for_each_child(handles, [&](auto& h) { states.push_back(&h.state()); });
+    if (std::exception_ptr e = co_await WaitAll(std::move(states), Take::fail_fast)) {
+        for_each_child(handles, [](auto& h) { h.exception(); });  // every child's outcome was seen here
         std::rethrow_exception(e);
     }
-    std::vector<Outcome<handle_value_t<A>>> results;
-    results.reserve(handles.size());
-    for (auto& h : handles) results.push_back(take_outcome(h));
-    co_return results;
+    co_return collect<Take>(handles);
 }
 
 }  // namespace detail
@@ -272,25 +269,27 @@ Task<std::vector<Outcome<handle_value_t<A>>>> gather_vector_outcomes(std::vector
 /// Runs every child concurrently; returns a tuple of their results.
 template <class... As>
 Task<std::tuple<result_t<detail::handle_value_t<As>>...>> gather(As&&... children) {
-    return detail::gather_tuple<std::remove_cvref_t<As>...>(std::forward<As>(children)...);
+    return detail::gather_all<detail::TakeResults>(
+        std::tuple<std::remove_cvref_t<As>...>(std::forward<As>(children)...));
 }
 
 /// Runs every child to its end; returns a tuple of Outcome<T>.
 template <class... As>
 Task<std::tuple<Outcome<detail::handle_value_t<As>>...>> gather(return_exceptions_t, As&&... children) {
-    return detail::gather_tuple_outcomes<std::remove_cvref_t<As>...>(std::forward<As>(children)...);
+    return detail::gather_all<detail::TakeOutcomes>(
+        std::tuple<std::remove_cvref_t<As>...>(std::forward<As>(children)...));
 }
 
 /// Over a range of Task<T> or TaskHandle<T>: a vector of results.
 template <class A>
 Task<std::vector<result_t<detail::handle_value_t<A>>>> gather(std::vector<A> children) {
-    return detail::gather_vector(std::move(children));
+    return detail::gather_all<detail::TakeResults>(std::move(children));
 }
 
 /// Over a range, every child to its end: a vector of Outcome<T>.
 template <class A>
 Task<std::vector<Outcome<detail::handle_value_t<A>>>> gather(return_exceptions_t, std::vector<A> children) {
-    return detail::gather_vector_outcomes(std::move(children));
+    return detail::gather_all<detail::TakeOutcomes>(std::move(children));
 }
 
 }  // namespace asynclink
