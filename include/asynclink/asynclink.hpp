@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
-// The umbrella header: everything asynclink offers on a hosted (Linux) port.
-// The freestanding part alone is <asynclink/core.hpp>.
+/// @file
+/// The umbrella header: everything asynclink offers on a hosted (Linux) port.
+/// The freestanding part alone is <asynclink/core.hpp>.
 #pragma once
 
 #include "asynclink/core.hpp"

@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: BSL-1.0
-// Context: worker threads that run blocking functions for tasks (the seed's
-// Context, asyncio's run_in_executor with a bounded queue).
-//
-// | method                               | task | other loop | thread            | signal handler / ISR |
-// |--------------------------------------|------|------------|-------------------|----------------------|
-// | Context(qsize, threads, cpus)        | yes  | yes        | yes               | no                   |
-// | co_await assign(fn, args...)         | yes  | yes        | no (UsageError)   | no                   |
-// | shutdown(mode)                       | yes  | yes        | yes               | no                   |
-// | qsize / waiting / closed             | yes  | yes        | yes               | no                   |
-// | maxsize / threads                    | yes  | yes        | yes               | yes                  |
-// | ~Context (joins the workers)         | yes  | yes        | yes, not a worker | no                   |
-//
-// Use this when a task must call code that blocks (a slow driver, a file, a
-// computation) without stalling its loop, or to run work on another core. For
-// a single call, unblock() is shorter. To hand data, not calls, to a thread
-// that already exists, use a ThreadSafeQueue.
+/// @file
+/// Context: worker threads that run blocking functions for tasks (the seed's
+/// Context, asyncio's run_in_executor with a bounded queue).
+///
+/// | method                               | task | other loop | thread            | signal handler / ISR |
+/// |--------------------------------------|------|------------|-------------------|----------------------|
+/// | Context(qsize, threads, cpus)        | yes  | yes        | yes               | no                   |
+/// | co_await assign(fn, args...)         | yes  | yes        | no (UsageError)   | no                   |
+/// | shutdown(mode)                       | yes  | yes        | yes               | no                   |
+/// | qsize / waiting / closed             | yes  | yes        | yes               | no                   |
+/// | maxsize / threads                    | yes  | yes        | yes               | yes                  |
+/// | ~Context (joins the workers)         | yes  | yes        | yes, not a worker | no                   |
+///
+/// Use this when a task must call code that blocks (a slow driver, a file, a
+/// computation) without stalling its loop, or to run work on another core. For
+/// a single call, unblock() is shorter. To hand data, not calls, to a thread
+/// that already exists, use a ThreadSafeQueue.
 #pragma once
 
 #include <atomic>

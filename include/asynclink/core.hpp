@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: BSL-1.0
-// The freestanding core: the loop, tasks and every primitive, with nothing
-// that needs an operating system (it builds for Cortex-M with the firmware's
-// flags: no heap, no exceptions, no threads). <asynclink/asynclink.hpp> adds
-// the hosted contexts: Context, unblock(), and the POSIX streams and timer
-// signal (asynclink/posix/). gather() and wait_for() report a child's
-// failure as an exception, so they are here only where exceptions are
-// (not in the firmware's -fno-exceptions build).
+/// @file
+/// The freestanding core: the loop, tasks and every primitive, with nothing
+/// that needs an operating system (it builds for Cortex-M with the firmware's
+/// flags: no heap, no exceptions, no threads). <asynclink/asynclink.hpp> adds
+/// the hosted contexts: Context, unblock(), and the POSIX streams and timer
+/// signal (asynclink/posix/). gather() and wait_for() report a child's
+/// failure as an exception, so they are here only where exceptions are
+/// (not in the firmware's -fno-exceptions build).
 #pragma once
 
 #include "asynclink/detail/config.hpp"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
-// The exceptions asynclink throws. Each names what went wrong and, for misuse,
-// what to use instead. All derive from std::exception except CancelledError,
-// which is not an error (see below).
+/// @file
+/// The exceptions asynclink throws. Each names what went wrong and, for misuse,
+/// what to use instead. All derive from std::exception except CancelledError,
+/// which is not an error (see below).
 #pragma once
 
 #include <stdexcept>

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: BSL-1.0
-// Event: asyncio.Event for tasks of one loop.
-//
-// | method            | task | other loop | thread | signal handler / ISR |
-// |-------------------|------|------------|--------|----------------------|
-// | set / clear       | yes  | no         | no     | no                   |
-// | is_set            | yes  | no         | no     | no                   |
-// | co_await wait()   | yes  | no         | no     | no                   |
-//
-// Use this when every user is a task of the same loop. Use ThreadSafeEvent
-// when set() comes from a thread, a signal handler, an ISR or another loop.
+/// @file
+/// Event: asyncio.Event for tasks of one loop.
+///
+/// | method            | task | other loop | thread | signal handler / ISR |
+/// |-------------------|------|------------|--------|----------------------|
+/// | set / clear       | yes  | no         | no     | no                   |
+/// | is_set            | yes  | no         | no     | no                   |
+/// | co_await wait()   | yes  | no         | no     | no                   |
+///
+/// Use this when every user is a task of the same loop. Use ThreadSafeEvent
+/// when set() comes from a thread, a signal handler, an ISR or another loop.
 #pragma once
 
 #include "asynclink/detail/parked.hpp"

@@ -1,27 +1,28 @@
 // SPDX-License-Identifier: BSL-1.0
-// gather(): run several awaitables as tasks and wait for all of them
-// (asyncio.gather).
-//
-// | operation        | task | other loop | thread | signal handler / ISR |
-// |------------------|------|------------|--------|----------------------|
-// | co_await gather  | yes  | no         | no     | no                   |
-//
-// Children are Task<T> (started as tasks, in argument order, when the gather
-// starts) or TaskHandle<T> (already running). Results come back in argument
-// order; void results as std::monostate.
-//
-// Without return_exceptions, the first child to fail makes gather cancel the
-// others, wait until they have finished, and then rethrow that first
-// exception. (asyncio leaves the others running; in C++ they may reference the
-// awaiting frame, so gather never returns while a child still runs.)
-// With return_exceptions, every child runs to its end and each result is an
-// Outcome<T>, holding a value or the child's exception (CancelledError for a
-// cancelled child).
-// Cancelling the task awaiting gather cancels every child; gather then throws
-// CancelledError once they have all finished, unless every child ended with a
-// value all the same (the cancel came too late for what each waited on): then
-// the results are returned and CancelledError comes at the waiter's next
-// suspension point, so neither the results nor the cancel is lost.
+/// @file
+/// gather(): run several awaitables as tasks and wait for all of them
+/// (asyncio.gather).
+///
+/// | operation        | task | other loop | thread | signal handler / ISR |
+/// |------------------|------|------------|--------|----------------------|
+/// | co_await gather  | yes  | no         | no     | no                   |
+///
+/// Children are Task<T> (started as tasks, in argument order, when the gather
+/// starts) or TaskHandle<T> (already running). Results come back in argument
+/// order; void results as std::monostate.
+///
+/// Without return_exceptions, the first child to fail makes gather cancel the
+/// others, wait until they have finished, and then rethrow that first
+/// exception. (asyncio leaves the others running; in C++ they may reference the
+/// awaiting frame, so gather never returns while a child still runs.)
+/// With return_exceptions, every child runs to its end and each result is an
+/// Outcome<T>, holding a value or the child's exception (CancelledError for a
+/// cancelled child).
+/// Cancelling the task awaiting gather cancels every child; gather then throws
+/// CancelledError once they have all finished, unless every child ended with a
+/// value all the same (the cancel came too late for what each waited on): then
+/// the results are returned and CancelledError comes at the waiter's next
+/// suspension point, so neither the results nor the cancel is lost.
 #pragma once
 
 #include <cstddef>

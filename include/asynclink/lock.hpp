@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: BSL-1.0
-// Lock: asyncio.Lock for tasks of one loop, with an RAII guard.
-//
-// | method                 | task | other loop | thread | signal handler / ISR |
-// |------------------------|------|------------|--------|----------------------|
-// | co_await acquire()     | yes  | no         | no     | no                   |
-// | release / locked       | yes  | no         | no     | no                   |
-//
-// Use this to keep tasks of one loop from interleaving (e.g. multi-byte writes
-// to a shared stream). A thread or ISR must never wait on it: hand the work to
-// the loop through a ThreadSafeQueue instead.
+/// @file
+/// Lock: asyncio.Lock for tasks of one loop, with an RAII guard.
+///
+/// | method                 | task | other loop | thread | signal handler / ISR |
+/// |------------------------|------|------------|--------|----------------------|
+/// | co_await acquire()     | yes  | no         | no     | no                   |
+/// | release / locked       | yes  | no         | no     | no                   |
+///
+/// Use this to keep tasks of one loop from interleaving (e.g. multi-byte writes
+/// to a shared stream). A thread or ISR must never wait on it: hand the work to
+/// the loop through a ThreadSafeQueue instead.
 #pragma once
 
 #include <cstdint>

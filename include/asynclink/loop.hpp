@@ -1,28 +1,29 @@
 // SPDX-License-Identifier: BSL-1.0
-// The event loop: one per thread, single-threaded, asyncio's model.
-//
-// | method                | task | other loop | thread | signal handler / ISR |
-// |-----------------------|------|------------|--------|----------------------|
-// | current()             | yes  | -          | -      | -                    |
-// | schedule(fn, arg)     | yes  | yes        | yes    | yes                  |
-// | call_soon_threadsafe  | yes  | yes        | yes    | no (allocates)       |
-// | handle()              | yes  | yes        | yes    | no                   |
-// | call_soon             | yes  | no         | no     | no                   |
-// | set_exception_handler | yes  | no         | no     | no                   |
-//
-// A loop-only method called from a thread that is not running the loop throws
-// UsageError naming the thread-safe alternative instead of corrupting it.
-//
-// A context that may post while the loop ends (a thread that schedules work
-// for whichever loop is running) holds a Loop::Handle: it keeps the loop's
-// wake core alive, and once the loop has ended its schedule() returns false
-// and its call_soon_threadsafe() throws UsageError ("the loop is closed"). A
-// call accepted (true, or no exception) always runs, at the latest in ~Loop.
-//
-// On a port without threads (ASYNCLINK_PORT_HAS_THREADS 0: bare metal) the
-// std::function methods (call_soon_threadsafe, call_soon,
-// set_exception_handler) do not exist; schedule() is the way in from an ISR or
-// another core there.
+/// @file
+/// The event loop: one per thread, single-threaded, asyncio's model.
+///
+/// | method                | task | other loop | thread | signal handler / ISR |
+/// |-----------------------|------|------------|--------|----------------------|
+/// | current()             | yes  | -          | -      | -                    |
+/// | schedule(fn, arg)     | yes  | yes        | yes    | yes                  |
+/// | call_soon_threadsafe  | yes  | yes        | yes    | no (allocates)       |
+/// | handle()              | yes  | yes        | yes    | no                   |
+/// | call_soon             | yes  | no         | no     | no                   |
+/// | set_exception_handler | yes  | no         | no     | no                   |
+///
+/// A loop-only method called from a thread that is not running the loop throws
+/// UsageError naming the thread-safe alternative instead of corrupting it.
+///
+/// A context that may post while the loop ends (a thread that schedules work
+/// for whichever loop is running) holds a Loop::Handle: it keeps the loop's
+/// wake core alive, and once the loop has ended its schedule() returns false
+/// and its call_soon_threadsafe() throws UsageError ("the loop is closed"). A
+/// call accepted (true, or no exception) always runs, at the latest in ~Loop.
+///
+/// On a port without threads (ASYNCLINK_PORT_HAS_THREADS 0: bare metal) the
+/// std::function methods (call_soon_threadsafe, call_soon,
+/// set_exception_handler) do not exist; schedule() is the way in from an ISR or
+/// another core there.
 #pragma once
 
 #include <atomic>

@@ -1,40 +1,41 @@
 // SPDX-License-Identifier: BSL-1.0
-// Message<T, Setters>: an event with a payload (the seed's Message).
-//
-// | method                    | task | other loop | thread | signal handler / ISR       |
-// |---------------------------|------|------------|--------|----------------------------|
-// | set(value)                | yes  | yes        | yes    | yes, if handler_safe (1)   |
-// | clear / is_set            | yes  | yes        | yes    | yes                        |
-// | co_await m / wait / next  | yes  | no         | no     | no                         |
-// | value()                   | yes  | no         | no     | no                         |
-//
-// (1) At most `Setters` set() calls may be in progress at the same moment
-//     (default 2). Count one per context that may set while another set() is
-//     running: each thread, and each interrupt or signal nesting level that
-//     calls set() (a handler that interrupts a set() on its own thread counts
-//     as one more). Within the bound a set() never waits; a set() beyond it
-//     ends the program through port::fatal naming the template parameter,
-//     rather than hang. In a handler T must be handler_safe (below).
-//
-// Use this when a context must tell tasks "this happened, and here is the
-// latest data": a sensor reading, a command. There is no queue: a set() that
-// comes before the waiters ran replaces the earlier value (the latest wins).
-// When every value matters, use ThreadSafeQueue; for a value that is only
-// read now and then, with no waking, use Shared.
-//
-// A reader never sees a torn payload, whatever T's size, and never waits for
-// a setter: values live in Setters + 2 slots; a setter claims a slot no one
-// else holds (one per setter in progress, the current one, the one the loop
-// is copying from: one is always free), fills it, publishes its index and
-// only then rings the wake-up flag, so a woken reader finds the value there.
-// The loop pins the slot it copies from, straight into the caller's variable.
-//
-// set() takes no lock and allocates nothing itself. It destroys the value of
-// the slot it reuses, in its own context: T's destructor, like its copy or
-// move constructor, runs in the setting context. In a signal handler or ISR
-// that is only safe when both are trivial: static_assert(handler_safe) next
-// to such a set(). (The loop cannot take the destruction over: with the loop
-// stalled and sets going on, it would need a slot per set.)
+/// @file
+/// Message<T, Setters>: an event with a payload (the seed's Message).
+///
+/// | method                    | task | other loop | thread | signal handler / ISR       |
+/// |---------------------------|------|------------|--------|----------------------------|
+/// | set(value)                | yes  | yes        | yes    | yes, if handler_safe (1)   |
+/// | clear / is_set            | yes  | yes        | yes    | yes                        |
+/// | co_await m / wait / next  | yes  | no         | no     | no                         |
+/// | value()                   | yes  | no         | no     | no                         |
+///
+/// (1) At most `Setters` set() calls may be in progress at the same moment
+///     (default 2). Count one per context that may set while another set() is
+///     running: each thread, and each interrupt or signal nesting level that
+///     calls set() (a handler that interrupts a set() on its own thread counts
+///     as one more). Within the bound a set() never waits; a set() beyond it
+///     ends the program through port::fatal naming the template parameter,
+///     rather than hang. In a handler T must be handler_safe (below).
+///
+/// Use this when a context must tell tasks "this happened, and here is the
+/// latest data": a sensor reading, a command. There is no queue: a set() that
+/// comes before the waiters ran replaces the earlier value (the latest wins).
+/// When every value matters, use ThreadSafeQueue; for a value that is only
+/// read now and then, with no waking, use Shared.
+///
+/// A reader never sees a torn payload, whatever T's size, and never waits for
+/// a setter: values live in Setters + 2 slots; a setter claims a slot no one
+/// else holds (one per setter in progress, the current one, the one the loop
+/// is copying from: one is always free), fills it, publishes its index and
+/// only then rings the wake-up flag, so a woken reader finds the value there.
+/// The loop pins the slot it copies from, straight into the caller's variable.
+///
+/// set() takes no lock and allocates nothing itself. It destroys the value of
+/// the slot it reuses, in its own context: T's destructor, like its copy or
+/// move constructor, runs in the setting context. In a signal handler or ISR
+/// that is only safe when both are trivial: static_assert(handler_safe) next
+/// to such a set(). (The loop cannot take the destruction over: with the loop
+/// stalled and sets going on, it would need a slot per set.)
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
-// Outcome<T>: a value or the exception that replaced it; what gather() returns
-// per child with return_exceptions.
+/// @file
+/// Outcome<T>: a value or the exception that replaced it; what gather() returns
+/// per child with return_exceptions.
 #pragma once
 
 #include <exception>

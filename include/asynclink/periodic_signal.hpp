@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// Moved to <asynclink/posix/periodic_signal.hpp> in 0.2.0; this path keeps 0.1 code building.
+/// @file
+/// Moved to <asynclink/posix/periodic_signal.hpp> in 0.2.0; this path keeps 0.1 code building.
 #pragma once
 
 #include "asynclink/posix/periodic_signal.hpp"

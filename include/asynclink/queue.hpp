@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: BSL-1.0
-// Queue<T>: asyncio.Queue for tasks of one loop.
-//
-// | method                     | task | other loop | thread | signal handler / ISR |
-// |----------------------------|------|------------|--------|----------------------|
-// | co_await put / get         | yes  | no         | no     | no                   |
-// | put_nowait / get_nowait    | yes  | no         | no     | no                   |
-// | qsize / empty / full       | yes  | no         | no     | no                   |
-//
-// Use this between tasks of one loop. Use ThreadSafeQueue when one end is a
-// thread, a signal handler, an ISR or another loop.
+/// @file
+/// Queue<T>: asyncio.Queue for tasks of one loop.
+///
+/// | method                     | task | other loop | thread | signal handler / ISR |
+/// |----------------------------|------|------------|--------|----------------------|
+/// | co_await put / get         | yes  | no         | no     | no                   |
+/// | put_nowait / get_nowait    | yes  | no         | no     | no                   |
+/// | qsize / empty / full       | yes  | no         | no     | no                   |
+///
+/// Use this between tasks of one loop. Use ThreadSafeQueue when one end is a
+/// thread, a signal handler, an ISR or another loop.
 #pragma once
 
 #include <cstddef>

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: BSL-1.0
-// Semaphore: asyncio.Semaphore for tasks of one loop.
-//
-// | method                 | task | other loop | thread | signal handler / ISR |
-// |------------------------|------|------------|--------|----------------------|
-// | co_await acquire()     | yes  | no         | no     | no                   |
-// | release / value        | yes  | no         | no     | no                   |
-//
-// Use this to bound how many tasks use a resource at once. To bound work handed
-// to threads, use Context (its bounded job queue does it).
+/// @file
+/// Semaphore: asyncio.Semaphore for tasks of one loop.
+///
+/// | method                 | task | other loop | thread | signal handler / ISR |
+/// |------------------------|------|------------|--------|----------------------|
+/// | co_await acquire()     | yes  | no         | no     | no                   |
+/// | release / value        | yes  | no         | no     | no                   |
+///
+/// Use this to bound how many tasks use a resource at once. To bound work handed
+/// to threads, use Context (its bounded job queue does it).
 #pragma once
 
 #include <cstddef>

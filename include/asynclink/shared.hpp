@@ -1,33 +1,34 @@
 // SPDX-License-Identifier: BSL-1.0
-// Shared<T>: a value one context writes and others read as a consistent
-// snapshot, without ever blocking the writer or a reader (the seed's "pool",
-// section 2.1, which had to disable interrupts for this).
-//
-// | method      | task | other loop | thread | signal handler / ISR           |
-// |-------------|------|------------|--------|--------------------------------|
-// | write       | yes  | yes        | yes    | yes (one writing context only) |
-// | read        | yes  | yes        | yes    | yes                            |
-// | try_read    | yes  | yes        | yes    | yes                            |
-//
-// Use this for state that is overwritten as a whole (a set of sensor readings,
-// a configuration) and read now and then. To pass every value rather than the
-// latest, use ThreadSafeQueue; to also wake tasks, use Message.
-//
-// It is a two-copy latch (Linux's seqcount latch): the value is kept twice,
-// and write() updates one copy, then the other, moving the sequence number on
-// before each. At every moment one copy is still: a reader copies the one the
-// sequence points it to and keeps the copy if the sequence did not move
-// meanwhile. So a reader never waits for a writer: a writer that is preempted
-// (or interrupted by the reader's signal handler) mid-write stops moving the
-// sequence, and the reader's next attempt reads the still copy. A reader
-// retries only when a write moved on during its copy, that is, when the
-// writer made progress; against a writer that never pauses, try_read(n) gives
-// up after n such attempts. version() counts completed writes.
-//
-// T must be trivially copyable (it is copied word by word); it need not be
-// default-constructible. Two contexts writing at once is a usage error: it is
-// detected and aborts with a message, since write() may run in a signal
-// handler where throwing is not possible.
+/// @file
+/// Shared<T>: a value one context writes and others read as a consistent
+/// snapshot, without ever blocking the writer or a reader (the seed's "pool",
+/// section 2.1, which had to disable interrupts for this).
+///
+/// | method      | task | other loop | thread | signal handler / ISR           |
+/// |-------------|------|------------|--------|--------------------------------|
+/// | write       | yes  | yes        | yes    | yes (one writing context only) |
+/// | read        | yes  | yes        | yes    | yes                            |
+/// | try_read    | yes  | yes        | yes    | yes                            |
+///
+/// Use this for state that is overwritten as a whole (a set of sensor readings,
+/// a configuration) and read now and then. To pass every value rather than the
+/// latest, use ThreadSafeQueue; to also wake tasks, use Message.
+///
+/// It is a two-copy latch (Linux's seqcount latch): the value is kept twice,
+/// and write() updates one copy, then the other, moving the sequence number on
+/// before each. At every moment one copy is still: a reader copies the one the
+/// sequence points it to and keeps the copy if the sequence did not move
+/// meanwhile. So a reader never waits for a writer: a writer that is preempted
+/// (or interrupted by the reader's signal handler) mid-write stops moving the
+/// sequence, and the reader's next attempt reads the still copy. A reader
+/// retries only when a write moved on during its copy, that is, when the
+/// writer made progress; against a writer that never pauses, try_read(n) gives
+/// up after n such attempts. version() counts completed writes.
+///
+/// T must be trivially copyable (it is copied word by word); it need not be
+/// default-constructible. Two contexts writing at once is a usage error: it is
+/// detected and aborts with a message, since write() may run in a signal
+/// handler where throwing is not possible.
 #pragma once
 
 #include <array>

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: BSL-1.0
-// sleep(duration), sleep_ms(n) and sleep(0) as a yield (asyncio.sleep).
-//
-// | operation   | task | other loop | thread | signal handler / ISR |
-// |-------------|------|------------|--------|----------------------|
-// | co_await sleep | yes | -        | -      | -                    |
+/// @file
+/// sleep(duration), sleep_ms(n) and sleep(0) as a yield (asyncio.sleep).
+///
+/// | operation   | task | other loop | thread | signal handler / ISR |
+/// |-------------|------|------------|--------|----------------------|
+/// | co_await sleep | yes | -        | -      | -                    |
 #pragma once
 
 #include <chrono>

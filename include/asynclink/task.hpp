@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: BSL-1.0
-// Task<T>: the coroutine type of asynclink (an `async def` function).
-//
-// A Task is lazy: nothing runs until it is co_awaited (it then runs inside the
-// awaiting task, like `await coro()`), passed to create_task()/gather()/
-// wait_for() (it then becomes a task of its own), or given to run().
-//
-// | operation          | task | other loop | thread | signal handler / ISR |
-// |--------------------|------|------------|--------|----------------------|
-// | co_await task      | yes  | -          | -      | -                    |
-// | create Task object | yes  | yes        | yes    | no (allocates frame) |
+/// @file
+/// Task<T>: the coroutine type of asynclink (an `async def` function).
+///
+/// A Task is lazy: nothing runs until it is co_awaited (it then runs inside the
+/// awaiting task, like `await coro()`), passed to create_task()/gather()/
+/// wait_for() (it then becomes a task of its own), or given to run().
+///
+/// | operation          | task | other loop | thread | signal handler / ISR |
+/// |--------------------|------|------------|--------|----------------------|
+/// | co_await task      | yes  | -          | -      | -                    |
+/// | create Task object | yes  | yes        | yes    | no (allocates frame) |
 #pragma once
 
 #include <concepts>

@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: BSL-1.0
-// create_task() and TaskHandle<T>: a task running concurrently on the loop
-// (asyncio.create_task and asyncio.Task).
-//
-// | operation                          | task | other loop | thread | signal handler / ISR |
-// |------------------------------------|------|------------|--------|----------------------|
-// | create_task                        | yes  | no         | no     | no                   |
-// | cancel / done / cancelled / result | yes  | no         | no     | no                   |
-// | co_await handle                    | yes  | no         | no     | no                   |
-// | copy / destroy a handle            | yes  | no (*)     | no (*) | no                   |
-//
-// From another thread, use Loop::call_soon_threadsafe to create or cancel.
-// (*) Detected while the loop lives: port::fatal with a message (the
-// reference count is not atomic). A handle that outlived its loop may be
-// used on any one thread.
+/// @file
+/// create_task() and TaskHandle<T>: a task running concurrently on the loop
+/// (asyncio.create_task and asyncio.Task).
+///
+/// | operation                          | task | other loop | thread | signal handler / ISR |
+/// |------------------------------------|------|------------|--------|----------------------|
+/// | create_task                        | yes  | no         | no     | no                   |
+/// | cancel / done / cancelled / result | yes  | no         | no     | no                   |
+/// | co_await handle                    | yes  | no         | no     | no                   |
+/// | copy / destroy a handle            | yes  | no (*)     | no (*) | no                   |
+///
+/// From another thread, use Loop::call_soon_threadsafe to create or cancel.
+/// (*) Detected while the loop lives: port::fatal with a message (the
+/// reference count is not atomic). A handle that outlived its loop may be
+/// used on any one thread.
 #pragma once
 
 #include <utility>

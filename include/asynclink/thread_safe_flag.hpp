@@ -1,25 +1,26 @@
 // SPDX-License-Identifier: BSL-1.0
-// ThreadSafeFlag: wake one task from any context (MicroPython's ThreadSafeFlag).
-//
-// | method           | task | other loop | thread | signal handler / ISR |
-// |------------------|------|------------|--------|----------------------|
-// | set / clear      | yes  | yes        | yes    | yes                  |
-// | is_set           | yes  | yes        | yes    | yes                  |
-// | co_await wait()  | yes  | no         | no     | no                   |
-//
-// Use this when exactly one task waits for "something happened" signalled from
-// an interrupt, a signal handler, a thread or another loop, and the payload (if
-// any) travels some other way. For several waiting tasks use ThreadSafeEvent;
-// to carry a value use Message; to carry a stream of values use ThreadSafeQueue.
-//
-// set() takes no lock, allocates nothing and is async-signal-safe. A set()
-// before wait() is remembered; many sets before one wake-up coalesce into one;
-// wait() clears the flag as it returns. A second task waiting while one already
-// waits is a usage error (UsageError), not a silent overwrite. Cancelling the
-// waiting task leaves a set() that raced with the cancellation in the flag, so
-// the next wait() sees it: no wake-up is lost.
-//
-// The protocol and its memory orders are modelled in proof/thread_safe_flag.pml.
+/// @file
+/// ThreadSafeFlag: wake one task from any context (MicroPython's ThreadSafeFlag).
+///
+/// | method           | task | other loop | thread | signal handler / ISR |
+/// |------------------|------|------------|--------|----------------------|
+/// | set / clear      | yes  | yes        | yes    | yes                  |
+/// | is_set           | yes  | yes        | yes    | yes                  |
+/// | co_await wait()  | yes  | no         | no     | no                   |
+///
+/// Use this when exactly one task waits for "something happened" signalled from
+/// an interrupt, a signal handler, a thread or another loop, and the payload (if
+/// any) travels some other way. For several waiting tasks use ThreadSafeEvent;
+/// to carry a value use Message; to carry a stream of values use ThreadSafeQueue.
+///
+/// set() takes no lock, allocates nothing and is async-signal-safe. A set()
+/// before wait() is remembered; many sets before one wake-up coalesce into one;
+/// wait() clears the flag as it returns. A second task waiting while one already
+/// waits is a usage error (UsageError), not a silent overwrite. Cancelling the
+/// waiting task leaves a set() that raced with the cancellation in the flag, so
+/// the next wait() sees it: no wake-up is lost.
+///
+/// The protocol and its memory orders are modelled in proof/thread_safe_flag.pml.
 #pragma once
 
 #include <atomic>

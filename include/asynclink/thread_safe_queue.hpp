@@ -1,68 +1,69 @@
 // SPDX-License-Identifier: BSL-1.0
-// ThreadSafeQueue<T>: a bounded single-producer single-consumer queue between
-// any two contexts (the seed's ThreadSafeQueue).
-//
-// | method                          | task | other loop | thread | signal handler / ISR |
-// |---------------------------------|------|------------|--------|----------------------|
-// | try_put / try_get               | yes  | yes        | yes    | yes                  |
-// | put_sync / get_sync (no block)  | yes  | yes        | yes    | no (throws)          |
-// | put_sync / get_sync (block)     | no * | no *       | yes    | no                   |
-// | co_await put / get / next       | yes  | yes        | no     | no                   |
-// | close                           | yes  | yes        | yes    | yes                  |
-// | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
-// | destroy                         | yes  | yes        | yes    | no                   |
-//
-// * A blocking put_sync/get_sync on a thread that runs a loop would stop the
-//   loop (and never return if the other end is a task on it): it throws
-//   UsageError there (on Linux; the Cortex-M port cannot tell one core's
-//   context from another's). A task uses co_await put()/get().
-//
-// Use this to move a stream of values between exactly one producing context and
-// exactly one consuming context: ISR or signal handler -> task, thread -> task,
-// task -> thread, loop -> loop. Each end is async (co_await, on any loop) or
-// synchronous (a thread, which may block), independently. For several
-// producers, give each its own queue, or use Loop::call_soon_threadsafe. When
-// only the latest value matters, use Message.
-//
-// - Capacity N holds N items (the seed's held N-1). Storage is allocated once at
-//   construction, or supplied by the user. On Linux an end also allocates a
-//   small wake block the first time a task waits at it (see Destruction);
-//   nothing else is ever allocated.
-// - try_put/try_get take no lock and allocate nothing: legal in a signal
-//   handler or ISR. Every put copies an lvalue and moves an rvalue (try_put,
-//   put_sync and put alike; in a handler, T's copy must be async-signal-safe
-//   too); items are moved out. A pointer put on the queue transfers ownership
-//   of what it points to to the consumer.
-// - Blocking ends spin briefly, then block the thread in the kernel (futex): a
-//   blocked thread costs no CPU. The spin adapts per end (detail::SpinBudget):
-//   up to detail::spin_before_block while the other side answers within it,
-//   shrinking to nothing when it answers later. The loop end suspends the
-//   task; the loop sleeps.
-// - close() ends the stream: the consumer receives every item put before it,
-//   then the end marker (next() yields nullopt; get()/get_sync() throw
-//   QueueClosed). Putting on a closed queue fails with QueueClosed (try_put
-//   returns false and leaves the item with the caller).
-// - Using one end from two contexts at once is detected in debug builds
-//   (abort with a message).
-// - Destruction: destroy the queue once nobody waits on either end and no
-//   call on it is still running in any context (the other end's thread was
-//   joined or its task has finished; a close() made elsewhere has returned:
-//   seeing the end marker does not tell that). Any thread may destroy it; on
-//   Cortex-M, the loop's own context. Wake-ups the queue posted to a loop and
-//   that loop has not run yet may outlive it: they hold the end's small wake
-//   block (detail::QueueEndWake), not the queue.
-//
-// Protocol (models: proof/thread_safe_queue.pml; destruction with the ends on
-// two loops: proof/queue_destruction.pml). Each index lives in one 32-bit word
-// with the other side's "I am waiting" bit:
-//   tail_ = index << 2 | closed << 1 | consumer_waiting    (index moved by the producer)
-//   head_ = index << 2 | producer_waiting                  (index moved by the consumer)
-// Indices run over [0, 2N) so that full (distance N) and empty (distance 0)
-// differ. A side about to sleep sets its bit in the other side's word with an
-// RMW and then re-checks; the other side publishes with a CAS on that same word
-// that clears the bit, and wakes the sleeper if the bit was set. Both are RMWs
-// on one location, so one of them always sees the other: no lost wake-up, and
-// no fence or system call while the other side is awake.
+/// @file
+/// ThreadSafeQueue<T>: a bounded single-producer single-consumer queue between
+/// any two contexts (the seed's ThreadSafeQueue).
+///
+/// | method                          | task | other loop | thread | signal handler / ISR |
+/// |---------------------------------|------|------------|--------|----------------------|
+/// | try_put / try_get               | yes  | yes        | yes    | yes                  |
+/// | put_sync / get_sync (no block)  | yes  | yes        | yes    | no (throws)          |
+/// | put_sync / get_sync (block)     | no * | no *       | yes    | no                   |
+/// | co_await put / get / next       | yes  | yes        | no     | no                   |
+/// | close                           | yes  | yes        | yes    | yes                  |
+/// | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
+/// | destroy                         | yes  | yes        | yes    | no                   |
+///
+/// * A blocking put_sync/get_sync on a thread that runs a loop would stop the
+///   loop (and never return if the other end is a task on it): it throws
+///   UsageError there (on Linux; the Cortex-M port cannot tell one core's
+///   context from another's). A task uses co_await put()/get().
+///
+/// Use this to move a stream of values between exactly one producing context and
+/// exactly one consuming context: ISR or signal handler -> task, thread -> task,
+/// task -> thread, loop -> loop. Each end is async (co_await, on any loop) or
+/// synchronous (a thread, which may block), independently. For several
+/// producers, give each its own queue, or use Loop::call_soon_threadsafe. When
+/// only the latest value matters, use Message.
+///
+/// - Capacity N holds N items (the seed's held N-1). Storage is allocated once at
+///   construction, or supplied by the user. On Linux an end also allocates a
+///   small wake block the first time a task waits at it (see Destruction);
+///   nothing else is ever allocated.
+/// - try_put/try_get take no lock and allocate nothing: legal in a signal
+///   handler or ISR. Every put copies an lvalue and moves an rvalue (try_put,
+///   put_sync and put alike; in a handler, T's copy must be async-signal-safe
+///   too); items are moved out. A pointer put on the queue transfers ownership
+///   of what it points to to the consumer.
+/// - Blocking ends spin briefly, then block the thread in the kernel (futex): a
+///   blocked thread costs no CPU. The spin adapts per end (detail::SpinBudget):
+///   up to detail::spin_before_block while the other side answers within it,
+///   shrinking to nothing when it answers later. The loop end suspends the
+///   task; the loop sleeps.
+/// - close() ends the stream: the consumer receives every item put before it,
+///   then the end marker (next() yields nullopt; get()/get_sync() throw
+///   QueueClosed). Putting on a closed queue fails with QueueClosed (try_put
+///   returns false and leaves the item with the caller).
+/// - Using one end from two contexts at once is detected in debug builds
+///   (abort with a message).
+/// - Destruction: destroy the queue once nobody waits on either end and no
+///   call on it is still running in any context (the other end's thread was
+///   joined or its task has finished; a close() made elsewhere has returned:
+///   seeing the end marker does not tell that). Any thread may destroy it; on
+///   Cortex-M, the loop's own context. Wake-ups the queue posted to a loop and
+///   that loop has not run yet may outlive it: they hold the end's small wake
+///   block (detail::QueueEndWake), not the queue.
+///
+/// Protocol (models: proof/thread_safe_queue.pml; destruction with the ends on
+/// two loops: proof/queue_destruction.pml). Each index lives in one 32-bit word
+/// with the other side's "I am waiting" bit:
+///   tail_ = index << 2 | closed << 1 | consumer_waiting    (index moved by the producer)
+///   head_ = index << 2 | producer_waiting                  (index moved by the consumer)
+/// Indices run over [0, 2N) so that full (distance N) and empty (distance 0)
+/// differ. A side about to sleep sets its bit in the other side's word with an
+/// RMW and then re-checks; the other side publishes with a CAS on that same word
+/// that clears the bit, and wakes the sleeper if the bit was set. Both are RMWs
+/// on one location, so one of them always sees the other: no lost wake-up, and
+/// no fence or system call while the other side is awake.
 #pragma once
 
 #include <atomic>

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: BSL-1.0
-// unblock(fn, args...): await one blocking call without stalling the loop
-// (asyncio.to_thread).
-//
-// | operation                    | task | other loop | thread          | signal handler / ISR |
-// |------------------------------|------|------------|-----------------|----------------------|
-// | co_await unblock(fn, args...) | yes  | yes        | no (UsageError) | no                   |
-//
-// Use this for an occasional blocking call (a slow read, a DNS lookup, a
-// sleep in a driver). For a stream of calls, for pinning to a CPU, or to bound
-// how many run at once, make a Context and use Context::assign.
+/// @file
+/// unblock(fn, args...): await one blocking call without stalling the loop
+/// (asyncio.to_thread).
+///
+/// | operation                    | task | other loop | thread          | signal handler / ISR |
+/// |------------------------------|------|------------|-----------------|----------------------|
+/// | co_await unblock(fn, args...) | yes  | yes        | no (UsageError) | no                   |
+///
+/// Use this for an occasional blocking call (a slow read, a DNS lookup, a
+/// sleep in a driver). For a stream of calls, for pinning to a CPU, or to bound
+/// how many run at once, make a Context and use Context::assign.
 #pragma once
 
 #include <utility>

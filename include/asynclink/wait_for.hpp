@@ -1,25 +1,26 @@
 // SPDX-License-Identifier: BSL-1.0
-// wait_for(awaitable, timeout): asyncio.wait_for.
-//
-// | operation          | task | other loop | thread | signal handler / ISR |
-// |--------------------|------|------------|--------|----------------------|
-// | co_await wait_for  | yes  | no         | no     | no                   |
-//
-// The awaitable runs as a task of its own, started when the wait_for starts
-// (a wait_for cancelled before its first step never runs it). It always gets
-// its first step, as in asyncio 3.12: with a zero or negative timeout, one
-// that finishes without suspending (a queue get with an item queued, a set
-// Event) returns its value. If it has not finished when the timeout expires,
-// it is cancelled, wait_for waits for it to end, and then throws TimeoutError.
-// A timeout longer than the clock can count (seconds::max(), a double of
-// 1e30 seconds) never expires. If it finishes with a value at the same
-// moment the timeout fires (or swallows the cancellation and returns a value),
-// the value is returned: a result that was produced is never thrown away.
-// Cancelling the awaiting task cancels the child and throws CancelledError
-// once it has ended; if the child ended with a value all the same (the cancel
-// came too late for what it waited on), that value is returned and the
-// CancelledError is thrown at the waiter's next suspension point instead, so
-// neither the value nor the cancel is lost.
+/// @file
+/// wait_for(awaitable, timeout): asyncio.wait_for.
+///
+/// | operation          | task | other loop | thread | signal handler / ISR |
+/// |--------------------|------|------------|--------|----------------------|
+/// | co_await wait_for  | yes  | no         | no     | no                   |
+///
+/// The awaitable runs as a task of its own, started when the wait_for starts
+/// (a wait_for cancelled before its first step never runs it). It always gets
+/// its first step, as in asyncio 3.12: with a zero or negative timeout, one
+/// that finishes without suspending (a queue get with an item queued, a set
+/// Event) returns its value. If it has not finished when the timeout expires,
+/// it is cancelled, wait_for waits for it to end, and then throws TimeoutError.
+/// A timeout longer than the clock can count (seconds::max(), a double of
+/// 1e30 seconds) never expires. If it finishes with a value at the same
+/// moment the timeout fires (or swallows the cancellation and returns a value),
+/// the value is returned: a result that was produced is never thrown away.
+/// Cancelling the awaiting task cancels the child and throws CancelledError
+/// once it has ended; if the child ended with a value all the same (the cancel
+/// came too late for what it waited on), that value is returned and the
+/// CancelledError is thrown at the waiter's next suspension point instead, so
+/// neither the value nor the cancel is lost.
 #pragma once
 
 #include <chrono>

@@ -1,34 +1,35 @@
 // SPDX-License-Identifier: BSL-1.0
-// The Cortex-M port: bare metal, no operating system. Selected by port.hpp
-// when compiling for an M-profile core; the rest of asynclink is the same
-// source as on Linux. See docs/bare-metal.md.
-//
-// | piece            | realisation                                                |
-// |------------------|------------------------------------------------------------|
-// | clock            | SysTick at 1 kHz counts milliseconds; the counter's current |
-// |                  | value gives the time within the millisecond                 |
-// | idle / wake      | interrupts masked (PRIMASK), then "woken? else WFI", then   |
-// |                  | unmasked: an interrupt between the check and the WFI stays  |
-// |                  | pending and ends the WFI, so no wake-up is slept through.   |
-// |                  | wake() sets the flag and signals an event (SEV). With       |
-// |                  | ASYNCLINK_CORTEX_M_IDLE_WFE (several cores) the loop waits  |
-// |                  | in WFE, which another core's SEV ends (SEVONPEND is set, so |
-// |                  | a pending interrupt ends it too).                           |
-// | thread blocking  | WFE until the word changes; unblock_threads is DSB + SEV    |
-// |                  | (a core other than the loop's, blocked in put_sync/get_sync)|
-// | critical section | PRIMASK; 64-bit atomics (which no M profile has) take it    |
-// |                  | plus a spin lock, so they hold across cores                 |
-// | ARMv6-M atomics  | M0/M0+ have no exclusive load/store: every 8-, 16- and     |
-// |                  | 32-bit read-modify-write is a libatomic call this port     |
-// |                  | defines under PRIMASK (one core only)                       |
-// | current loop     | one loop per program                                        |
-// | arrays           | fixed: ASYNCLINK_MAX_TIMERS (16), ASYNCLINK_MAX_SCHEDULE_   |
-// |                  | CAPACITY (64); nothing is allocated on the heap             |
-//
-// Tested on M3 and M33, and with ARMv6-M code (-mcpu=cortex-m0) run on the M3
-// (docs/bare-metal.md). A two-core ARMv6-M chip (RP2040) would need its
-// hardware spin lock in the read-modify-write helpers; PRIMASK alone keeps out
-// interrupts, not the other core.
+/// @file
+/// The Cortex-M port: bare metal, no operating system. Selected by port.hpp
+/// when compiling for an M-profile core; the rest of asynclink is the same
+/// source as on Linux. See docs/bare-metal.md.
+///
+/// | piece            | realisation                                                |
+/// |------------------|------------------------------------------------------------|
+/// | clock            | SysTick at 1 kHz counts milliseconds; the counter's current |
+/// |                  | value gives the time within the millisecond                 |
+/// | idle / wake      | interrupts masked (PRIMASK), then "woken? else WFI", then   |
+/// |                  | unmasked: an interrupt between the check and the WFI stays  |
+/// |                  | pending and ends the WFI, so no wake-up is slept through.   |
+/// |                  | wake() sets the flag and signals an event (SEV). With       |
+/// |                  | ASYNCLINK_CORTEX_M_IDLE_WFE (several cores) the loop waits  |
+/// |                  | in WFE, which another core's SEV ends (SEVONPEND is set, so |
+/// |                  | a pending interrupt ends it too).                           |
+/// | thread blocking  | WFE until the word changes; unblock_threads is DSB + SEV    |
+/// |                  | (a core other than the loop's, blocked in put_sync/get_sync)|
+/// | critical section | PRIMASK; 64-bit atomics (which no M profile has) take it    |
+/// |                  | plus a spin lock, so they hold across cores                 |
+/// | ARMv6-M atomics  | M0/M0+ have no exclusive load/store: every 8-, 16- and     |
+/// |                  | 32-bit read-modify-write is a libatomic call this port     |
+/// |                  | defines under PRIMASK (one core only)                       |
+/// | current loop     | one loop per program                                        |
+/// | arrays           | fixed: ASYNCLINK_MAX_TIMERS (16), ASYNCLINK_MAX_SCHEDULE_   |
+/// |                  | CAPACITY (64); nothing is allocated on the heap             |
+///
+/// Tested on M3 and M33, and with ARMv6-M code (-mcpu=cortex-m0) run on the M3
+/// (docs/bare-metal.md). A two-core ARMv6-M chip (RP2040) would need its
+/// hardware spin lock in the read-modify-write helpers; PRIMASK alone keeps out
+/// interrupts, not the other core.
 #pragma once
 
 #include <atomic>

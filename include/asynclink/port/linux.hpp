@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: BSL-1.0
-// The Linux port: the only place where asynclink meets the operating system.
-// This header includes no OS header; src/port/linux.cpp holds the system calls.
-//
-// | piece          | realisation                                                  |
-// |----------------|--------------------------------------------------------------|
-// | clock          | CLOCK_MONOTONIC                                              |
-// | idle / wake    | epoll_pwait2 on an epoll set holding an eventfd; wake() writes |
-// |                | the eventfd, which is async-signal-safe                      |
-// | thread blocking| futex on a 32-bit atomic word (wake is async-signal-safe)    |
-// | spinning       | pause instruction; sched_yield                               |
-// | affinity       | sched_setaffinity                                            |
-// | current loop   | a thread_local pointer                                       |
+/// @file
+/// The Linux port: the only place where asynclink meets the operating system.
+/// This header includes no OS header; src/port/linux.cpp holds the system calls.
+///
+/// | piece          | realisation                                                  |
+/// |----------------|--------------------------------------------------------------|
+/// | clock          | CLOCK_MONOTONIC                                              |
+/// | idle / wake    | epoll_pwait2 on an epoll set holding an eventfd; wake() writes |
+/// |                | the eventfd, which is async-signal-safe                      |
+/// | thread blocking| futex on a 32-bit atomic word (wake is async-signal-safe)    |
+/// | spinning       | pause instruction; sched_yield                               |
+/// | affinity       | sched_setaffinity                                            |
+/// | current loop   | a thread_local pointer                                       |
 #pragma once
 
 #include <atomic>

@@ -1,22 +1,23 @@
 // SPDX-License-Identifier: BSL-1.0
-// The port seam. Everything above this header reaches the platform only
-// through the names in asynclink::port, chosen here at compile time:
-//   - Clock                       monotonic time for timers
-//   - Idle                        per-loop sleep / wake (wake is ISR/signal-safe)
-//   - block_thread / unblock_threads
-//                                 blocking a thread on a 32-bit atomic
-//   - pin_current_thread, ...     CPU affinity
-//   - CriticalSection             interrupt masking where atomics are not enough
-//   - current_loop                the loop running in this context
-//   - fatal                       the end of a program that misused asynclink
-//                                 where nothing can be thrown
-//   - idle_spins                  whether the loop polls before it sleeps
-//   - cache_line                  the padding between contexts' hot words
-//   - max_timers, max_schedule_capacity
-//                                 fixed sizes of the loop's arrays (0: heap)
-//   - ASYNCLINK_PORT_HAS_THREADS  1 if the platform has threads and a heap for
-//                                 std::function (Loop::call_soon_threadsafe,
-//                                 call_soon, set_exception_handler)
+/// @file
+/// The port seam. Everything above this header reaches the platform only
+/// through the names in asynclink::port, chosen here at compile time:
+///   - Clock                       monotonic time for timers
+///   - Idle                        per-loop sleep / wake (wake is ISR/signal-safe)
+///   - block_thread / unblock_threads
+///                                 blocking a thread on a 32-bit atomic
+///   - pin_current_thread, ...     CPU affinity
+///   - CriticalSection             interrupt masking where atomics are not enough
+///   - current_loop                the loop running in this context
+///   - fatal                       the end of a program that misused asynclink
+///                                 where nothing can be thrown
+///   - idle_spins                  whether the loop polls before it sleeps
+///   - cache_line                  the padding between contexts' hot words
+///   - max_timers, max_schedule_capacity
+///                                 fixed sizes of the loop's arrays (0: heap)
+///   - ASYNCLINK_PORT_HAS_THREADS  1 if the platform has threads and a heap for
+///                                 std::function (Loop::call_soon_threadsafe,
+///                                 call_soon, set_exception_handler)
 #pragma once
 
 #if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'

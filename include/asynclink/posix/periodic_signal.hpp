@@ -1,25 +1,26 @@
 // SPDX-License-Identifier: BSL-1.0
-// PeriodicSignal: a periodic POSIX timer whose callback runs inside a signal
-// handler on the thread that created it. It is the Linux stand-in for the
-// guide's hardware timer interrupt (pyb.Timer with a callback), used by the
-// examples and tests; it is not needed to use the library.
-//
-// | method              | task | other loop | thread | signal handler / ISR |
-// |---------------------|------|------------|--------|----------------------|
-// | construct / destroy | yes  | yes        | yes    | no                   |
-// | ticks               | yes  | yes        | yes    | yes                  |
-//
-// The callback has the rules of a hard ISR: it may only do what is
-// async-signal-safe — no locks, no allocation, no loop-only call. From
-// asynclink that means ThreadSafeFlag/ThreadSafeEvent::set, Message::set (for
-// a T whose copy allocates nothing), ThreadSafeQueue::try_put, Shared::write
-// and Loop::schedule.
-//
-// The signal interrupts the creating thread wherever it is: running a task
-// (the loop is busy) or sleeping in the kernel (the loop is asleep and wakes
-// through the primitives' wake path, not through the interruption).
-// Destroying the object stops the timer; no callback runs after the destructor
-// returns. Destroy it on the thread that created it.
+/// @file
+/// PeriodicSignal: a periodic POSIX timer whose callback runs inside a signal
+/// handler on the thread that created it. It is the Linux stand-in for the
+/// guide's hardware timer interrupt (pyb.Timer with a callback), used by the
+/// examples and tests; it is not needed to use the library.
+///
+/// | method              | task | other loop | thread | signal handler / ISR |
+/// |---------------------|------|------------|--------|----------------------|
+/// | construct / destroy | yes  | yes        | yes    | no                   |
+/// | ticks               | yes  | yes        | yes    | yes                  |
+///
+/// The callback has the rules of a hard ISR: it may only do what is
+/// async-signal-safe — no locks, no allocation, no loop-only call. From
+/// asynclink that means ThreadSafeFlag::set, ThreadSafeEvent::set, Message::set (for
+/// a T whose copy allocates nothing), ThreadSafeQueue::try_put, Shared::write
+/// and Loop::schedule.
+///
+/// The signal interrupts the creating thread wherever it is: running a task
+/// (the loop is busy) or sleeping in the kernel (the loop is asleep and wakes
+/// through the primitives' wake path, not through the interruption).
+/// Destroying the object stops the timer; no callback runs after the destructor
+/// returns. Destroy it on the thread that created it.
 #pragma once
 
 #include <atomic>

@@ -1,31 +1,32 @@
 // SPDX-License-Identifier: BSL-1.0
-// Stream: asyncio's StreamReader and StreamWriter in one object, over a
-// non-blocking file descriptor (pipe, socket, pseudo-terminal, serial line).
-//
-// | method                                             | task | other loop | thread | signal handler / ISR |
-// |----------------------------------------------------|------|------------|--------|----------------------|
-// | co_await read / readline / readuntil / readexactly | yes  | no         | no     | no                   |
-// | write / write_eof / close / abort                  | yes  | no         | no     | no                   |
-// | co_await drain / wait_closed                       | yes  | no         | no     | no                   |
-// | at_eof / write_buffer_size / is_closing            | yes  | no         | no     | no                   |
-// | adopt / borrow / open_* (posix/stream_open.hpp)    | yes  | yes        | yes    | no                   |
-// | move / destroy                                     | yes  | no         | no     | no                   |
-//
-// A Stream belongs to the first loop that uses it; a call from any other
-// thread or loop throws UsageError. To write from a thread or an ISR, hand the
-// bytes to a task through a ThreadSafeQueue; to read in several tasks, let one
-// task read and route (see "Sharing a device" below). Besides on its loop, a
-// Stream may be moved or destroyed before the loop first uses it and after
-// the Loop object is destroyed; not between two runs of a Loop object that
-// lives on (its registration with that loop would dangle). Destroying it on
-// another thread while a task reads or waits on it stops the program with a
-// message (port::fatal); without such a task, that misuse is not detected.
-//
-// Sharing a device. Several tasks may write; a message written in several
-// write()/drain() steps must be guarded by a Lock, or another task's bytes
-// land in the middle of it. Only one task may read at a time (a second
-// concurrent read throws UsageError): one receiving task parses the byte
-// stream and routes each message to its destination, e.g. through Queues.
+/// @file
+/// Stream: asyncio's StreamReader and StreamWriter in one object, over a
+/// non-blocking file descriptor (pipe, socket, pseudo-terminal, serial line).
+///
+/// | method                                             | task | other loop | thread | signal handler / ISR |
+/// |----------------------------------------------------|------|------------|--------|----------------------|
+/// | co_await read / readline / readuntil / readexactly | yes  | no         | no     | no                   |
+/// | write / write_eof / close / abort                  | yes  | no         | no     | no                   |
+/// | co_await drain / wait_closed                       | yes  | no         | no     | no                   |
+/// | at_eof / write_buffer_size / is_closing            | yes  | no         | no     | no                   |
+/// | adopt / borrow / open_* (posix/stream_open.hpp)    | yes  | yes        | yes    | no                   |
+/// | move / destroy                                     | yes  | no         | no     | no                   |
+///
+/// A Stream belongs to the first loop that uses it; a call from any other
+/// thread or loop throws UsageError. To write from a thread or an ISR, hand the
+/// bytes to a task through a ThreadSafeQueue; to read in several tasks, let one
+/// task read and route (see "Sharing a device" below). Besides on its loop, a
+/// Stream may be moved or destroyed before the loop first uses it and after
+/// the Loop object is destroyed; not between two runs of a Loop object that
+/// lives on (its registration with that loop would dangle). Destroying it on
+/// another thread while a task reads or waits on it stops the program with a
+/// message (port::fatal); without such a task, that misuse is not detected.
+///
+/// Sharing a device. Several tasks may write; a message written in several
+/// write()/drain() steps must be guarded by a Lock, or another task's bytes
+/// land in the middle of it. Only one task may read at a time (a second
+/// concurrent read throws UsageError): one receiving task parses the byte
+/// stream and routes each message to its destination, e.g. through Queues.
 #pragma once
 
 #include <cstddef>

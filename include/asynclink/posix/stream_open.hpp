@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: BSL-1.0
-// Opening streams: pipes, socket pairs, pseudo-terminals and serial lines,
-// and TCP connections on the loopback interface.
-//
-// | function                              | task | other loop | thread | signal handler / ISR |
-// |---------------------------------------|------|------------|--------|----------------------|
-// | open_pipe / open_socketpair           | yes  | yes        | yes    | no                   |
-// | open_pty / open_serial                | yes  | yes        | yes    | no                   |
-// | TcpListener::open / port              | yes  | yes        | yes    | no                   |
-// | co_await open_connection              | yes  | no         | no     | no                   |
-// | co_await TcpListener::accept / close  | yes  | no         | no     | no                   |
-//
-// The streams returned belong to the first loop that uses them (see
-// posix/stream.hpp). Every descriptor is opened close-on-exec and non-blocking.
-// Failures throw std::system_error naming the call that failed.
+/// @file
+/// Opening streams: pipes, socket pairs, pseudo-terminals and serial lines,
+/// and TCP connections on the loopback interface.
+///
+/// | function                              | task | other loop | thread | signal handler / ISR |
+/// |---------------------------------------|------|------------|--------|----------------------|
+/// | open_pipe / open_socketpair           | yes  | yes        | yes    | no                   |
+/// | open_pty / open_serial                | yes  | yes        | yes    | no                   |
+/// | TcpListener::open / port              | yes  | yes        | yes    | no                   |
+/// | co_await open_connection              | yes  | no         | no     | no                   |
+/// | co_await TcpListener::accept / close  | yes  | no         | no     | no                   |
+///
+/// The streams returned belong to the first loop that uses them (see
+/// posix/stream.hpp). Every descriptor is opened close-on-exec and non-blocking.
+/// Failures throw std::system_error naming the call that failed.
 #pragma once
 
 #include <cstdint>
