@@ -10,4 +10,8 @@
 #include "asynclink/posix/periodic_signal.hpp"
 #include "asynclink/posix/stream.hpp"
 #include "asynclink/posix/stream_open.hpp"
+#include "asynclink/select.hpp"
+#include "asynclink/shield.hpp"
+#include "asynclink/task_group.hpp"
 #include "asynclink/unblock.hpp"
+#include "asynclink/wait.hpp"
