@@ -78,12 +78,13 @@ void Loop::check_thread(const char* operation, const char* alternative) const {
 void Loop::enqueue(detail::TaskBase& task) noexcept {
     task.in_ready_queue = true;
     task.next_ready = nullptr;
-    if (ready_tail_ != nullptr) {
-        ready_tail_->next_ready = &task;
+    ReadyQueue& q = task.priority == Priority::high ? high_ready_ : ready_;
+    if (q.tail != nullptr) {
+        q.tail->next_ready = &task;
     } else {
-        ready_head_ = &task;
+        q.head = &task;
     }
-    ready_tail_ = &task;
+    q.tail = &task;
 }
 
 void Loop::adopt(detail::TaskBase& task) noexcept {
@@ -91,9 +92,14 @@ void Loop::adopt(detail::TaskBase& task) noexcept {
     if (tasks_ != nullptr) tasks_->prev_in_loop = &task;
     tasks_ = &task;
     ++pending_count_;
+    task.number = ++tasks_made_;
+    if (task.priority == Priority::high) ++high_tasks_;
 }
 
-void Loop::task_finished(detail::TaskBase&) noexcept { --pending_count_; }
+void Loop::task_finished(detail::TaskBase& task) noexcept {
+    --pending_count_;
+    if (task.priority == Priority::high) --high_tasks_;
+}
 
 void Loop::forget_task(detail::TaskBase& task) noexcept {
     if (task.prev_in_loop != nullptr) {
@@ -102,7 +108,7 @@ void Loop::forget_task(detail::TaskBase& task) noexcept {
         tasks_ = task.next_in_loop;
     }
     if (task.next_in_loop != nullptr) task.next_in_loop->prev_in_loop = task.prev_in_loop;
-    if (!task.done()) --pending_count_;
+    if (!task.done()) task_finished(task);
 }
 
 #if ASYNCLINK_PORT_HAS_THREADS
@@ -260,21 +266,43 @@ void Loop::resume(detail::TaskBase& task) noexcept {
     // satisfied, takes effect at the suspension point the task reaches now.
     // The extra reference keeps its state alive if it finishes meanwhile.
     task.add_ref();
+    detail::TaskBase* outer = std::exchange(running_, &task);
     task.resume_point.resume();
+    running_ = outer;
     if (!task.done() && task.take_cancel_request()) {
         task.cancel();
     }
     task.release();
 #else
+    detail::TaskBase* outer = std::exchange(running_, &task);
     task.resume_point.resume();
+    running_ = outer;
 #endif
 }
 
 void Loop::run_ready() {
     // Run only the tasks ready now; those they wake run next iteration, after
-    // posted work and timers had their turn.
-    detail::TaskBase* batch = ready_head_;
-    ready_head_ = ready_tail_ = nullptr;
+    // posted work and timers had their turn. High-priority tasks go first,
+    // and while any exist, again between two normal tasks: a wake-up posted
+    // meanwhile (an interrupt's set()) is taken at once, so a high task it
+    // readies runs after the one normal task, not after the whole batch.
+    run_high_ready();
+    detail::TaskBase* batch = ready_.head;
+    ready_.head = ready_.tail = nullptr;
+    while (batch != nullptr) {
+        detail::TaskBase* task = batch;
+        batch = task->next_ready;
+        resume(*task);
+        if (high_tasks_ != 0) [[unlikely]] {
+            if (core_->nodes_posted()) take_posted_work();
+            run_high_ready();
+        }
+    }
+}
+
+void Loop::run_high_ready() {
+    detail::TaskBase* batch = high_ready_.head;
+    high_ready_.head = high_ready_.tail = nullptr;
     while (batch != nullptr) {
         detail::TaskBase* task = batch;
         batch = task->next_ready;
@@ -292,7 +320,7 @@ void Loop::run_once(const detail::TaskBase& until) {
     if (core_->scheduled_ready()) run_scheduled_callbacks();
     if (soon_calls_pending() || threadsafe_calls_posted()) run_threadsafe_calls();
     fire_timers();
-    if (ready_head_ == nullptr && !until.done() && !soon_calls_pending()) {
+    if (ready_.head == nullptr && high_ready_.head == nullptr && !until.done() && !soon_calls_pending()) {
         std::optional<Clock::duration> timeout;
         if (!timers_.empty()) timeout = timers_.front().deadline - Clock::now();
         wait_for_work(timeout);

@@ -155,3 +155,39 @@ TEST(SemaphoreGuardDeathTest, AGuardDestroyedOnAnotherThreadStopsWithAMessageNot
         }()),
         "Semaphore::Guard released on a thread that is not running the semaphore's loop");
 }
+
+TEST(BoundedSemaphore, AReleaseAboveTheInitialValueIsAUsageError) {
+    al::run([]() -> al::Task<void> {
+        al::BoundedSemaphore sem(2);
+        {
+            auto permit = co_await sem.acquire();
+            EXPECT_EQ(sem.value(), 1u);
+        }
+        EXPECT_EQ(sem.value(), 2u);
+        EXPECT_THROW(sem.release(), al::UsageError);
+        EXPECT_EQ(sem.value(), 2u);
+        al::BoundedSemaphore none(0);
+        EXPECT_THROW(none.release(), al::UsageError);
+        al::Semaphore plain(0);
+        plain.release();  // an unbounded semaphore counts on
+        EXPECT_EQ(plain.value(), 1u);
+        co_return;
+    }());
+}
+
+TEST(BoundedSemaphore, AGuardGivesBackToAWaiterWithoutTrippingTheBound) {
+    al::run([]() -> al::Task<void> {
+        al::BoundedSemaphore sem(1);
+        auto first = co_await sem.acquire();
+        bool second_got = false;
+        auto h = al::create_task([&]() -> al::Task<void> {
+            auto permit = co_await sem.acquire();
+            second_got = true;
+        });
+        co_await al::sleep(0);
+        first.release();
+        co_await h;
+        EXPECT_TRUE(second_got);
+        EXPECT_EQ(sem.value(), 1u);
+    }());
+}

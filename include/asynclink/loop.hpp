@@ -211,6 +211,8 @@ private:
 #endif
     void fire_timers();
     void run_ready();
+    /// Runs the high-priority tasks ready now.
+    void run_high_ready();
     void shutdown() noexcept;
     bool run_posted_work() noexcept;
     void close() noexcept;
@@ -245,10 +247,19 @@ private:
     std::uint32_t spin_skip_ = 0;
     std::uint32_t spin_penalty_ = 0;
 
-    // Ready queue: intrusive FIFO through TaskBase::next_ready, so a yield
-    // never allocates.
-    detail::TaskBase* ready_head_ = nullptr;
-    detail::TaskBase* ready_tail_ = nullptr;
+    // Ready queues, one per Priority: intrusive FIFOs through
+    // TaskBase::next_ready, so a yield never allocates.
+    struct ReadyQueue {
+        detail::TaskBase* head = nullptr;
+        detail::TaskBase* tail = nullptr;
+    };
+    ReadyQueue ready_;
+    ReadyQueue high_ready_;
+    // Live high-priority tasks: while there are none, a loop iteration never
+    // looks for them between two normal tasks.
+    std::size_t high_tasks_ = 0;
+    detail::TaskBase* running_ = nullptr;
+    std::uint32_t tasks_made_ = 0;
 
     // Every task bound to this loop, so shutdown can find the pending ones.
     detail::TaskBase* tasks_ = nullptr;
@@ -310,6 +321,8 @@ struct LoopAccess {
     static void run_until_done(Loop& l, TaskBase& task) { l.run_until_done(task); }
     static port::Idle& idle(Loop& l) noexcept { return l.idle(); }
     static WakeCore& wake_core(const Loop& l) noexcept { return l.wake_core(); }
+    /// The task whose code is running now, or nullptr (a callback, or no task).
+    static TaskBase* running_task(const Loop& l) noexcept { return l.running_; }
 };
 }  // namespace detail
 

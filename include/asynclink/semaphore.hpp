@@ -7,11 +7,13 @@
 /// | co_await acquire()     | yes  | no         | no     | no                   |
 /// | release / value        | yes  | no         | no     | no                   |
 ///
-/// Use this to bound how many tasks use a resource at once. To bound work handed
-/// to threads, use Context (its bounded job queue does it).
+/// Use this to bound how many tasks use a resource at once; BoundedSemaphore
+/// also catches a release() without an acquire. To bound work handed to
+/// threads, use Context (its bounded job queue does it).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "asynclink/detail/permits.hpp"
 
@@ -60,8 +62,13 @@ public:
     [[nodiscard]] Acquirer acquire() noexcept { return Acquirer(*this); }
 
     /// Returns a permit, handing it to the longest waiter if there is one.
+    /// A BoundedSemaphore throws UsageError instead of going above its
+    /// initial value.
     void release() {
         permits_.check("Semaphore::release", "Loop::call_soon_threadsafe");
+        if (permits_.available() >= bound_) {
+            ASYNCLINK_THROW(UsageError, "BoundedSemaphore released too many times (more releases than acquires)");
+        }
         permits_.give_back();
     }
 
@@ -71,6 +78,10 @@ public:
         return permits_.available();
     }
     bool locked() { return value() == 0; }
+
+protected:
+    /// A semaphore that may not count above `bound` (BoundedSemaphore).
+    Semaphore(std::size_t initial, std::size_t bound) noexcept : permits_(initial), bound_(bound) {}
 
 private:
     friend class detail::PermitGuard<Semaphore>;
@@ -86,6 +97,15 @@ private:
     }
 
     detail::Permits permits_;
+    std::size_t bound_ = SIZE_MAX;  ///< no bound unless a BoundedSemaphore
+};
+
+/// asyncio.BoundedSemaphore: a Semaphore whose release() throws UsageError
+/// rather than raise the count above its initial value (a release without
+/// an acquire is a bug this catches). A guard's release never exceeds it.
+class BoundedSemaphore : public Semaphore {
+public:
+    explicit BoundedSemaphore(std::size_t initial = 1) noexcept : Semaphore(initial, initial) {}
 };
 
 }  // namespace asynclink

@@ -7,9 +7,15 @@
 /// |------------------------------------|------|------------|--------|----------------------|
 /// | create_task                        | yes  | no         | no     | no                   |
 /// | cancel / done / cancelled / result | yes  | no         | no     | no                   |
+/// | get_name / set_name / priority     | yes  | no         | no     | no                   |
 /// | co_await handle                    | yes  | no         | no     | no                   |
 /// | copy / destroy a handle            | yes  | no (*)     | no (*) | no                   |
+/// | current_task                       | yes  | no         | no     | no                   |
 ///
+/// A task has a name (asyncio's: the one given to create_task or set_name,
+/// else "Task-<n>", n counting the tasks made on its loop) and a Priority
+/// (Priority::high runs before every ready normal task; see loop.hpp).
+/// current_task() is the running task, as a TaskRef (name, cancel, done).
 /// From another thread, use Loop::call_soon_threadsafe to create or cancel.
 /// (*) Detected while the loop lives: port::fatal with a message (the
 /// reference count is not atomic). A handle that outlived its loop may be
@@ -17,11 +23,23 @@
 #pragma once
 
 #include <utility>
+#if ASYNCLINK_PORT_HAS_THREADS
+#include <string>
+#endif
 
 #include "asynclink/loop.hpp"
 #include "asynclink/task.hpp"
 
 namespace asynclink {
+
+namespace detail {
+#if ASYNCLINK_PORT_HAS_THREADS
+/// asyncio's Task.get_name(): the name given, else "Task-<number>".
+inline std::string task_name(const TaskBase& t) { return t.name.empty() ? "Task-" + std::to_string(t.number) : t.name; }
+#else
+inline const char* task_name(const TaskBase& t) noexcept { return t.name != nullptr ? t.name : "Task"; }
+#endif
+}  // namespace detail
 
 /// Shared ownership of a running task. Copyable; the task keeps running when
 /// every handle is gone (the loop holds it until it finishes). An exception
@@ -66,6 +84,33 @@ public:
     bool cancelled() const {
         check_thread("TaskHandle::cancelled");
         return promise_ && promise_->root_state.cancelled();
+    }
+
+#if ASYNCLINK_PORT_HAS_THREADS
+    /// The task's name: the one given, else "Task-<n>" (asyncio's default).
+    std::string get_name() const {
+        check("TaskHandle::get_name");
+        return detail::task_name(state());
+    }
+    void set_name(std::string name) {
+        check("TaskHandle::set_name");
+        state().name = std::move(name);
+    }
+#else
+    /// The task's name: the one given, else "Task".
+    const char* get_name() const {
+        check("TaskHandle::get_name");
+        return detail::task_name(state());
+    }
+    /// `name` must outlive the task (a string literal).
+    void set_name(const char* name) {
+        check("TaskHandle::set_name");
+        state().name = name;
+    }
+#endif
+    Priority priority() const {
+        check("TaskHandle::priority");
+        return state().priority;
     }
 
     /// The outcome of a finished task: the value, or its exception rethrown.
@@ -190,10 +235,11 @@ private:
 };
 
 /// Schedules `task` to run concurrently on the current loop and returns a
-/// handle to it (asyncio.create_task). Loop thread only: from another thread
-/// use Loop::call_soon_threadsafe.
+/// handle to it (asyncio.create_task); a high `priority` makes it run before
+/// every ready normal task. Loop thread only: from another thread use
+/// Loop::call_soon_threadsafe.
 template <class T>
-TaskHandle<T> create_task(Task<T> task) {
+TaskHandle<T> create_task(Task<T> task, Priority priority = Priority::normal) {
     Loop* loop = Loop::current_or_null();
     if (loop == nullptr) {
         ASYNCLINK_THROW(UsageError,
@@ -207,12 +253,57 @@ TaskHandle<T> create_task(Task<T> task) {
 #endif
     auto h = task.release();
     detail::TaskBase& state = detail::make_root(h, *loop);
+    state.priority = priority;
     TaskHandle<T> handle(&h.promise());  // the handle's reference
     state.add_ref();                     // the loop's reference, dropped when the task finishes
     detail::LoopAccess::adopt(*loop, state);
     detail::LoopAccess::enqueue(*loop, state);
     return handle;
 }
+
+#if ASYNCLINK_PORT_HAS_THREADS
+/// create_task(task, name[, priority]): asyncio's create_task(coro, name=...).
+template <class T>
+TaskHandle<T> create_task(Task<T> task, std::string name, Priority priority = Priority::normal) {
+    TaskHandle<T> handle = create_task(std::move(task), priority);
+    handle.state().name = std::move(name);
+    return handle;
+}
+#endif
+
+/// A task of the running loop seen without owning it (asyncio.current_task()
+/// gives one): valid while the task lives, loop thread only. Empty when no
+/// task runs (a callback).
+class TaskRef {
+public:
+    TaskRef() noexcept = default;
+    explicit TaskRef(detail::TaskBase* state) noexcept : state_(state) {}
+    explicit operator bool() const noexcept { return state_ != nullptr; }
+#if ASYNCLINK_PORT_HAS_THREADS
+    std::string get_name() const { return detail::task_name(checked("TaskRef::get_name")); }
+    void set_name(std::string name) { checked("TaskRef::set_name").name = std::move(name); }
+#else
+    const char* get_name() const { return detail::task_name(checked("TaskRef::get_name")); }
+    void set_name(const char* name) { checked("TaskRef::set_name").name = name; }
+#endif
+    Priority priority() const { return checked("TaskRef::priority").priority; }
+    bool done() const { return checked("TaskRef::done").done(); }
+    /// As TaskHandle::cancel(): the task's current or next suspension point
+    /// throws CancelledError (for the running task itself: its next one).
+    bool cancel() { return checked("TaskRef::cancel").cancel(); }
+    bool operator==(const TaskRef&) const noexcept = default;
+
+private:
+    detail::TaskBase& checked(const char* operation) const {
+        if (state_ == nullptr) ASYNCLINK_THROW(UsageError, std::string(operation) + " on an empty TaskRef");
+        return *state_;
+    }
+    detail::TaskBase* state_ = nullptr;
+};
+
+/// The task running now on this thread's loop (asyncio.current_task()); an
+/// empty TaskRef in a callback. UsageError if no loop runs here.
+inline TaskRef current_task() { return TaskRef(detail::LoopAccess::running_task(Loop::current())); }
 
 /// create_task(lambda): starts `make()` as a task that owns `make`, so a
 /// coroutine lambda's captures live as long as the task runs (see
@@ -221,10 +312,19 @@ TaskHandle<T> create_task(Task<T> task) {
 // clang-format off
 template <class F>
     requires detail::TaskFactory<F>
-TaskHandle<detail::factory_value_t<F>> create_task(F&& make) {
+TaskHandle<detail::factory_value_t<F>> create_task(F&& make, Priority priority = Priority::normal) {
     // clang-format on
-    return create_task(owning_task(std::decay_t<F>(std::forward<F>(make))));
+    return create_task(owning_task(std::decay_t<F>(std::forward<F>(make))), priority);
 }
+#if ASYNCLINK_PORT_HAS_THREADS
+// clang-format off
+template <class F>
+    requires detail::TaskFactory<F>
+TaskHandle<detail::factory_value_t<F>> create_task(F&& make, std::string name, Priority priority = Priority::normal) {
+    // clang-format on
+    return create_task(owning_task(std::decay_t<F>(std::forward<F>(make))), std::move(name), priority);
+}
+#endif
 
 template <class T>
 T Loop::run_until_complete(Task<T> main) {

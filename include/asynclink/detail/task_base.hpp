@@ -7,6 +7,9 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#if ASYNCLINK_PORT_HAS_THREADS
+#include <string>
+#endif
 #include <utility>
 
 #include "asynclink/detail/config.hpp"
@@ -14,7 +17,17 @@
 
 namespace asynclink {
 class Loop;
-}
+
+/// How a ready task is ordered against the others (create_task). A high
+/// task runs before every normal task that is ready, including between two
+/// normal tasks of one loop iteration: an interrupt's task does not wait
+/// behind a round of busy tasks. Among tasks of one priority, first ready,
+/// first run.
+enum class Priority : std::uint8_t {
+    normal,
+    high,
+};
+}  // namespace asynclink
 
 namespace asynclink::detail {
 
@@ -113,6 +126,13 @@ public:
     StepState step_state = StepState::idle;
     bool in_ready_queue = false;    ///< linked in the loop's ready queue (any state but the two ends)
     bool outcome_observed = false;  ///< someone took the result or exception
+    Priority priority = Priority::normal;
+    std::uint32_t number = 0;  ///< the loop's count of tasks when this one was made: "Task-<number>"
+#if ASYNCLINK_PORT_HAS_THREADS
+    std::string name;  ///< empty: "Task-<number>" (asyncio's default)
+#else
+    const char* name = nullptr;  ///< a string that outlives the task; nullptr: "Task"
+#endif
 
     bool started() const noexcept { return state != TaskState::created; }
     bool done() const noexcept { return state == TaskState::finished || state == TaskState::cancelled; }

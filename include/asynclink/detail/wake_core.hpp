@@ -114,6 +114,13 @@ public:
 
     /// Any work posted now (a hint, or exact after fence F2 of the sleep protocol).
     bool has_posted_work() const noexcept;
+    /// True if a node is posted now (a hint: take_posted() reads with the
+    /// ordering it needs).
+    bool nodes_posted() const noexcept {
+        // Relaxed: a hint, as above; a node missed here is taken at the
+        // loop's next iteration.
+        return posted_.load(std::memory_order_relaxed) != nullptr;
+    }
     /// Takes every posted node, oldest first (the list is linked through next).
     RemoteNode* take_posted() noexcept;
     /// The end of the schedule() calls present now, for pop_scheduled().
