@@ -56,6 +56,14 @@ Loop::~Loop() {
     close();
     // Handles may outlive the loop; they must no longer point at it.
     for (detail::TaskBase* t = tasks_; t != nullptr; t = t->next_in_loop) t->loop = nullptr;
+#if ASYNCLINK_PORT_HAS_THREADS
+    // Callbacks still waiting for their time are dropped unrun, as asyncio's.
+    while (detail::CallbackTimer* t = callback_timers_) {
+        unlink(*t);
+        t->cancelled = true;
+        t->release();
+    }
+#endif
     core_->release();
 }
 

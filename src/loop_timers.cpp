@@ -2,7 +2,10 @@
 // The loop's timers. See include/asynclink/loop.hpp.
 #include "asynclink/loop.hpp"
 
+#include <algorithm>
 #include <utility>
+
+#include "asynclink/errors.hpp"
 
 namespace asynclink {
 
@@ -60,5 +63,68 @@ void Loop::fire_timers() {
         t->fire(*t);
     }
 }
+
+#if ASYNCLINK_PORT_HAS_THREADS
+
+TimerHandle Loop::call_later(Clock::duration delay, std::function<void()> fn) {
+    check_thread("Loop::call_later", "Loop::call_soon_threadsafe");
+    return call_at(detail::deadline_after(Clock::now(), std::max(delay, Clock::duration::zero())), std::move(fn));
+}
+
+TimerHandle Loop::call_at(Clock::time_point when, std::function<void()> fn) {
+    check_thread("Loop::call_at", "Loop::call_soon_threadsafe");
+    if (!fn) ASYNCLINK_THROW(UsageError, "call_later()/call_at() given an empty function");
+    auto* t = new detail::CallbackTimer;
+    t->fn = std::move(fn);
+    t->deadline = when;
+    t->fire = &fire_callback;
+    TimerHandle handle(*t);
+    add_timer(*t);  // may stop the program (a port's max_timers), never throws
+    t->loop = this;
+    ++t->refs;  // the loop's, while queued
+    t->next = callback_timers_;
+    if (callback_timers_ != nullptr) callback_timers_->prev = t;
+    callback_timers_ = t;
+    return handle;
+}
+
+void Loop::unlink(detail::CallbackTimer& t) noexcept {
+    if (t.prev != nullptr) {
+        t.prev->next = t.next;
+    } else {
+        callback_timers_ = t.next;
+    }
+    if (t.next != nullptr) t.next->prev = t.prev;
+    t.prev = t.next = nullptr;
+    t.loop = nullptr;
+}
+
+void Loop::fire_callback(detail::TimerNode& node) noexcept {
+    auto& t = static_cast<detail::CallbackTimer&>(node);
+    Loop& loop = *t.loop;
+    loop.unlink(t);
+#if ASYNCLINK_NO_EXCEPTIONS
+    t.fn();
+#else
+    try {
+        t.fn();
+    } catch (...) {
+        loop.report(std::current_exception());
+    }
+#endif
+    t.release();  // the loop's reference
+}
+
+void TimerHandle::cancel() noexcept {
+    if (timer_ == nullptr || timer_->cancelled) return;
+    timer_->cancelled = true;
+    if (Loop* loop = timer_->loop) {
+        loop->remove_timer(*timer_);
+        loop->unlink(*timer_);
+        timer_->release();  // the loop's reference; ours keeps it alive
+    }
+}
+
+#endif
 
 }  // namespace asynclink

@@ -9,6 +9,7 @@
 /// | call_soon_threadsafe  | yes  | yes        | yes    | no (allocates)       |
 /// | handle()              | yes  | yes        | yes    | no                   |
 /// | call_soon             | yes  | no         | no     | no                   |
+/// | call_later / call_at  | yes  | no         | no     | no                   |
 /// | set_exception_handler | yes  | no         | no     | no                   |
 ///
 /// A loop-only method called from a thread that is not running the loop throws
@@ -44,6 +45,8 @@
 #if ASYNCLINK_PORT_HAS_THREADS
 #include <functional>
 #include <vector>
+
+#include "asynclink/timer_handle.hpp"
 #endif
 
 namespace asynclink {
@@ -122,6 +125,12 @@ public:
 
     /// Queues fn to run on the loop at its next iteration. Loop thread only.
     void call_soon(std::function<void()> fn);
+
+    /// Runs fn on the loop once `delay` has passed (asyncio.call_later);
+    /// cancel it through the handle. Loop thread only; see timer_handle.hpp.
+    TimerHandle call_later(Clock::duration delay, std::function<void()> fn);
+    /// Runs fn on the loop at `when` on its clock (asyncio.call_at).
+    TimerHandle call_at(Clock::time_point when, std::function<void()> fn);
 
     /// Receives exceptions nobody else will see: a task's exception that was
     /// never retrieved, an exception thrown by a callback. Default: print to
@@ -278,6 +287,11 @@ private:
     std::vector<std::function<void()>> soon_calls_;
 
     std::function<void(std::exception_ptr)> exception_handler_;
+    // Queued call_later()/call_at() callbacks, so ~Loop can drop them.
+    detail::CallbackTimer* callback_timers_ = nullptr;
+    friend class TimerHandle;
+    void unlink(detail::CallbackTimer& t) noexcept;
+    static void fire_callback(detail::TimerNode& node) noexcept;
 #endif
     // The two kinds of std::function call, or none on a port without threads.
     bool threadsafe_calls_posted() const noexcept {
