@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/settle.hpp"
@@ -455,5 +456,49 @@ TEST(Queue, TakingAPromisedItemMakesNoRoomForAWaitingPutter) {
         EXPECT_EQ(q.get_nowait(), 2);  // this get makes room: 3 goes in
         co_await std::move(putter);
         EXPECT_EQ(drain(q), (std::vector<int>{3}));
+    }());
+}
+
+TEST(PriorityQueue, GetTakesTheSmallestFirst) {
+    al::run([]() -> al::Task<void> {
+        al::PriorityQueue<int> q;
+        for (int v : {5, 1, 4, 2, 3}) q.put_nowait(v);
+        std::vector<int> out;
+        while (!q.empty()) out.push_back(co_await q.get());
+        EXPECT_EQ(out, (std::vector<int>{1, 2, 3, 4, 5}));
+        al::PriorityQueue<int, std::greater<int>> largest_first;
+        for (int v : {2, 9, 4}) largest_first.put_nowait(v);
+        EXPECT_EQ(largest_first.get_nowait(), 9);
+    }());
+}
+
+TEST(PriorityQueue, AWaitingGetterTakesTheBestItemWhenItRunsAndMaxsizeHolds) {
+    al::run([]() -> al::Task<void> {
+        al::PriorityQueue<std::pair<int, std::string>> q(2);
+        auto getter = al::create_task([&]() -> al::Task<std::pair<int, std::string>> { co_return co_await q.get(); });
+        co_await al::sleep(0);
+        co_await q.put({7, "low"});  // promised to the waiting getter
+        EXPECT_EQ(q.qsize(), 0u);
+        co_await q.put({1, "urgent"});
+        co_await q.put({3, "mid"});
+        EXPECT_TRUE(q.full());
+        auto first = co_await getter;
+        EXPECT_EQ(first.first, 1);  // the best item when it ran
+        EXPECT_EQ(q.get_nowait().first, 3);
+        EXPECT_EQ(q.get_nowait().first, 7);
+        EXPECT_THROW(q.get_nowait(), al::QueueEmpty);
+    }());
+}
+
+TEST(LifoQueue, GetTakesTheLastPutFirst) {
+    al::run([]() -> al::Task<void> {
+        al::LifoQueue<std::string> q(3);
+        q.put_nowait("a");
+        q.put_nowait("b");
+        q.put_nowait("c");
+        EXPECT_THROW(q.put_nowait("d"), al::QueueFull);
+        EXPECT_EQ(co_await q.get(), "c");
+        EXPECT_EQ(co_await q.get(), "b");
+        EXPECT_EQ(q.get_nowait(), "a");
     }());
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 /// @file
-/// Queue<T>: asyncio.Queue for tasks of one loop.
+/// Queue<T>: asyncio.Queue for tasks of one loop; PriorityQueue<T> and
+/// LifoQueue<T> are the same queue taking its items out in another order.
 ///
 /// | method                     | task | other loop | thread | signal handler / ISR |
 /// |----------------------------|------|------------|--------|----------------------|
@@ -8,12 +9,16 @@
 /// | put_nowait / get_nowait    | yes  | no         | no     | no                   |
 /// | qsize / empty / full       | yes  | no         | no     | no                   |
 ///
+/// (The same rows hold for PriorityQueue and LifoQueue.)
+///
 /// Use this between tasks of one loop. Use ThreadSafeQueue when one end is a
 /// thread, a signal handler, an ISR or another loop.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <deque>
+#include <vector>
 #include <exception>
 #include <functional>
 #include <type_traits>
@@ -23,12 +28,81 @@
 
 namespace asynclink {
 
-/// FIFO queue; maxsize 0 means unbounded (as asyncio). An item put while a
-/// getter waits is promised to that getter: it stays at the front of the
-/// queue, no longer counted by qsize(), until the getter runs and takes it. A
-/// getter woken that way keeps it even if it is cancelled before it runs (the
-/// cancel then fires at its next suspension point): no item is lost to
-/// cancellation.
+namespace detail {
+// The order a Queue takes its items out in: push() an item, next() is the
+// one the next get takes, pop() drops it.
+
+/// First in, first out (asyncio.Queue).
+template <class T>
+class FifoOrder {
+public:
+    template <class X>
+    void push(X&& item) {
+        items_.push_back(std::forward<X>(item));
+    }
+    T& next() noexcept { return items_.front(); }
+    void pop() noexcept { items_.pop_front(); }
+    std::size_t size() const noexcept { return items_.size(); }
+
+private:
+    std::deque<T> items_;
+};
+
+/// Last in, first out (asyncio.LifoQueue).
+template <class T>
+class LifoOrder {
+public:
+    template <class X>
+    void push(X&& item) {
+        items_.push_back(std::forward<X>(item));
+    }
+    T& next() noexcept { return items_.back(); }
+    void pop() noexcept { items_.pop_back(); }
+    std::size_t size() const noexcept { return items_.size(); }
+
+private:
+    std::vector<T> items_;
+};
+
+/// Smallest first by Compare, a binary heap (asyncio.PriorityQueue, heapq).
+/// Equal items come out in no particular order: to keep the order they were
+/// put in, put (priority, sequence, item) tuples, as asyncio's docs advise.
+template <class T, class Compare>
+class PriorityOrder {
+public:
+    template <class X>
+    void push(X&& item) {
+        items_.push_back(std::forward<X>(item));  // strong: nothing changes if it throws
+        std::push_heap(items_.begin(), items_.end(), greater_);
+    }
+    T& next() noexcept { return items_.front(); }
+    // next() may have been moved from: pop_heap moves it to the back, where
+    // no comparison reads it, and drops it there.
+    void pop() noexcept {
+        std::pop_heap(items_.begin(), items_.end(), greater_);
+        items_.pop_back();
+    }
+    std::size_t size() const noexcept { return items_.size(); }
+
+private:
+    // std::*_heap keep the largest on top: compare reversed for the smallest.
+    struct Greater {
+        Compare less;
+        bool operator()(const T& a, const T& b) const { return less(b, a); }
+    };
+    std::vector<T> items_;
+    Greater greater_{};
+};
+
+}  // namespace detail
+
+/// FIFO queue (Order: another order of taking items out, see PriorityQueue
+/// and LifoQueue); maxsize 0 means unbounded (as asyncio). An item put while
+/// a getter waits is promised to that getter: the queue keeps one item for
+/// it, no longer counted by qsize(), until the getter runs and takes the next
+/// item in the queue's order. A getter woken that way keeps it even if it is
+/// cancelled before it runs (the cancel then fires at its next suspension
+/// point): no item is lost to cancellation.
 ///
 /// Exception safety: every hand-over gives the strong guarantee, so a T whose
 /// copy or move throws loses neither an item nor a waiting task. An item is
@@ -43,7 +117,7 @@ namespace asynclink {
 ///     enqueued; put(std::ref(item)) leaves it with the caller).
 /// A T with a throwing move and no copy (move-only) gets the basic guarantee
 /// only: the item the failed move came from is in whatever state it left.
-template <class T>
+template <class T, class Order = detail::FifoOrder<T>>
 class Queue {
 public:
     explicit Queue(std::size_t maxsize = 0) noexcept : maxsize_(maxsize) {}
@@ -84,7 +158,7 @@ public:
             return detail::CancelResult::resume_now;
         }
         Queue& queue_;
-        bool promised_ = false;  ///< the front item is promised to this getter (see Queue)
+        bool promised_ = false;  ///< an item is kept for this getter (see Queue)
     };
 
     /// What both kinds of put() awaiter share; the refill after a get moves
@@ -200,7 +274,7 @@ private:
     template <class Item>
     bool try_put(Item& item) {
         if (getters_.empty() && maxsize_ != 0 && qsize_now() >= maxsize_) return false;
-        items_.push_back(hand_over(item));
+        items_.push(hand_over(item));
         if (detail::ListedWaiter* w = getters_.pop_front()) promise_front_to(*static_cast<Getter*>(w));
         return true;
     }
@@ -241,7 +315,7 @@ private:
                 --queue_.promised_;
             }
             if (!built) return;
-            queue_.items_.pop_front();
+            queue_.items_.pop();
             queue_.refill();
         }
 
@@ -258,7 +332,7 @@ private:
     // (a returned prvalue is not copied again), then dropped from the queue.
     T take_front(Getter* getter) {
         FrontTaken taken(*this, getter);
-        return T(std::move_if_noexcept(items_.front()));
+        return T(std::move_if_noexcept(items_.next()));
     }
 
     // A get made room: the longest-waiting putter fills it. A putter whose
@@ -271,10 +345,10 @@ private:
             if (maxsize_ != 0 && qsize_now() >= maxsize_) return;
             auto* p = static_cast<PutterBase*>(w);
 #if ASYNCLINK_NO_EXCEPTIONS
-            items_.push_back(hand_over(p->item_of_(*p)));
+            items_.push(hand_over(p->item_of_(*p)));
 #else
             try {
-                items_.push_back(hand_over(p->item_of_(*p)));
+                items_.push(hand_over(p->item_of_(*p)));
             } catch (...) {
                 p->error_ = std::current_exception();
                 putters_.remove(*p);
@@ -289,11 +363,20 @@ private:
     }
 
     detail::LoopBinding binding_;
-    std::deque<T> items_;       ///< the promised items first, then the free ones
-    std::size_t promised_ = 0;  ///< items at the front promised to woken getters
+    Order items_;               ///< promised_ of them are promised to woken getters
+    std::size_t promised_ = 0;  ///< items kept for woken getters
     detail::WaiterList getters_;
     detail::WaiterList putters_;
     std::size_t maxsize_;
 };
+
+/// asyncio.PriorityQueue: a Queue whose get() takes the smallest item by
+/// Compare (std::less: the lowest first). Same contract and contexts as Queue.
+template <class T, class Compare = std::less<T>>
+using PriorityQueue = Queue<T, detail::PriorityOrder<T, Compare>>;
+
+/// asyncio.LifoQueue: a Queue whose get() takes the item put last.
+template <class T>
+using LifoQueue = Queue<T, detail::LifoOrder<T>>;
 
 }  // namespace asynclink
