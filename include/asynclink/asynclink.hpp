@@ -4,6 +4,7 @@
 /// The freestanding part alone is <asynclink/core.hpp>.
 #pragma once
 
+#include "asynclink/condition.hpp"
 #include "asynclink/core.hpp"
 
 #include "asynclink/context.hpp"

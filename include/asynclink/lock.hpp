@@ -79,6 +79,9 @@ public:
 
 private:
     friend class detail::PermitGuard<Lock>;
+    friend class Condition;
+    bool owned_by(const Guard& g) const noexcept { return g.owner_ == this && g.owns_lock(); }
+    void check(const char* operation) { permits_.check(operation, alternative); }
     static constexpr const char* alternative = "a ThreadSafeQueue to hand work to the loop";
 
     bool held() const noexcept { return permits_.available() == 0; }
