@@ -294,27 +294,21 @@ void Loop::run_ready() {
     // and while any exist, again between two normal tasks: a wake-up posted
     // meanwhile (an interrupt's set()) is taken at once, so a high task it
     // readies runs after the one normal task, not after the whole batch.
-    run_high_ready();
-    detail::TaskBase* batch = ready_.head;
-    ready_.head = ready_.tail = nullptr;
-    while (batch != nullptr) {
-        detail::TaskBase* task = batch;
-        batch = task->next_ready;
-        resume(*task);
-        if (high_tasks_ != 0) [[unlikely]] {
-            if (core_->nodes_posted()) take_posted_work();
-            run_high_ready();
-        }
-    }
+    run_batch(high_ready_);
+    run_batch(ready_);
 }
 
-void Loop::run_high_ready() {
-    detail::TaskBase* batch = high_ready_.head;
-    high_ready_.head = high_ready_.tail = nullptr;
+void Loop::run_batch(ReadyQueue& queue) {
+    detail::TaskBase* batch = std::exchange(queue.head, nullptr);
+    queue.tail = nullptr;
     while (batch != nullptr) {
         detail::TaskBase* task = batch;
         batch = task->next_ready;
         resume(*task);
+        if (&queue == &ready_ && high_tasks_ != 0) [[unlikely]] {
+            if (core_->nodes_posted()) take_posted_work();
+            run_batch(high_ready_);
+        }
     }
 }
 

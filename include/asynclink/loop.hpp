@@ -220,8 +220,13 @@ private:
 #endif
     void fire_timers();
     void run_ready();
-    /// Runs the high-priority tasks ready now.
-    void run_high_ready();
+    struct ReadyQueue {
+        detail::TaskBase* head = nullptr;
+        detail::TaskBase* tail = nullptr;
+    };
+    /// Runs the tasks in `queue` now (those they ready run later); between
+    /// two normal tasks, the high-priority ones that became ready.
+    void run_batch(ReadyQueue& queue);
     void shutdown() noexcept;
     bool run_posted_work() noexcept;
     void close() noexcept;
@@ -258,10 +263,6 @@ private:
 
     // Ready queues, one per Priority: intrusive FIFOs through
     // TaskBase::next_ready, so a yield never allocates.
-    struct ReadyQueue {
-        detail::TaskBase* head = nullptr;
-        detail::TaskBase* tail = nullptr;
-    };
     ReadyQueue ready_;
     ReadyQueue high_ready_;
     // Live high-priority tasks: while there are none, a loop iteration never

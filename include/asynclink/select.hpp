@@ -70,21 +70,15 @@ struct is_task_handle : std::false_type {};
 template <class T>
 struct is_task_handle<TaskHandle<T>> : std::true_type {};
 
-/// The value a branch produces.
 template <class A>
-struct branch_value {
+struct await_result {
     using type = await_result_t<A>;
 };
-template <class T>
-struct branch_value<Task<T>> {
-    using type = T;
-};
-template <class T>
-struct branch_value<TaskHandle<T>> {
-    using type = T;
-};
-template <class A>
-using branch_value_t = typename branch_value<std::remove_cvref_t<A>>::type;
+/// The value a branch produces: a task's value (handle_value, as gather), or
+/// what co_await gives.
+template <class A, class Plain = std::remove_cvref_t<A>>
+using branch_value_t = typename std::conditional_t<is_task<Plain>::value || is_task_handle<Plain>::value,
+                                                   handle_value<Plain>, await_result<A>>::type;
 
 /// A branch's slot in select's result.
 template <class T>
