@@ -141,7 +141,7 @@ void Loop::call_reporting(F&& f) noexcept {
 
 #if !ASYNCLINK_NO_EXCEPTIONS
 
-void Loop::report(std::exception_ptr error) noexcept {
+void Loop::report(const std::exception_ptr& error) noexcept {
 #if ASYNCLINK_PORT_HAS_THREADS
     if (exception_handler_) {
         try {

@@ -199,7 +199,7 @@ private:
     void task_finished(detail::TaskBase& task) noexcept;
     void forget_task(detail::TaskBase& task) noexcept;
 #if !ASYNCLINK_NO_EXCEPTIONS
-    void report(std::exception_ptr error) noexcept;
+    void report(const std::exception_ptr& error) noexcept;
 #endif
     void add_io_watch() noexcept { ++io_watches_; }
     void remove_io_watch() noexcept { --io_watches_; }
@@ -329,7 +329,7 @@ struct LoopAccess {
     static void task_finished(Loop& l, TaskBase& task) noexcept { l.task_finished(task); }
     static void forget_task(Loop& l, TaskBase& task) noexcept { l.forget_task(task); }
 #if !ASYNCLINK_NO_EXCEPTIONS
-    static void report(Loop& l, std::exception_ptr error) noexcept { l.report(error); }
+    static void report(Loop& l, const std::exception_ptr& error) noexcept { l.report(error); }
 #endif
     static void add_io_watch(Loop& l) noexcept { l.add_io_watch(); }
     static void remove_io_watch(Loop& l) noexcept { l.remove_io_watch(); }

@@ -78,6 +78,7 @@ class Message {
     static std::uint32_t current_of(std::uint32_t s) noexcept { return s & current_field; }
     static std::uint32_t pinned_of(std::uint32_t s) noexcept { return (s >> pinned_shift) & 15; }
     static std::uint32_t busy_of(std::uint32_t s) noexcept { return (s >> busy_shift) & slot_mask; }
+    // NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): slot < Setters + 2 (see claim_slot())
     static std::uint32_t busy_bit(std::uint32_t slot) noexcept { return 1u << (busy_shift + slot); }
     static std::uint32_t bit(std::uint32_t slot) noexcept { return slot == none ? 0 : 1u << slot; }
     static std::uint32_t with_pinned(std::uint32_t s, std::uint32_t slot) noexcept {

@@ -60,6 +60,7 @@ Idle::~Idle() {
     close(epoll_fd_);
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): calls itself once, after have_pwait2_ is cleared, to use epoll_wait
 void Idle::wait(std::optional<Clock::duration> timeout) {
     // A wake() that failed means some set() may never reach us: say so.
     // Relaxed: the error code is the whole message, nothing else is published with it.

@@ -98,7 +98,7 @@ public:
     Loop& check(const char* operation, const char* alternative) {
         Loop* current = port::current_loop();
         if (current == nullptr || core_ != &detail::LoopAccess::wake_core(*current)) [[unlikely]] {
-            bind_or_fail(current, operation, alternative);
+            return bind_or_fail(current, operation, alternative);
         }
         return *current;
     }
@@ -106,12 +106,13 @@ public:
     Loop* loop() const noexcept { return core_ != nullptr && !core_->closed() ? core_->owner() : nullptr; }
 
 private:
-    void bind_or_fail(Loop* current, const char* operation, const char* alternative) {
+    Loop& bind_or_fail(Loop* current, const char* operation, const char* alternative) {
         if (current == nullptr || (core_ != nullptr && !core_->closed())) fail(operation, alternative);
         WakeCore& next = detail::LoopAccess::wake_core(*current);
         next.add_ref();
         if (core_ != nullptr) core_->release();
         core_ = &next;
+        return *current;
     }
     [[noreturn]] static void fail(const char* operation, const char* alternative) {
         ASYNCLINK_THROW(

@@ -41,6 +41,7 @@ enum class CancelResult : std::uint8_t {
 
 /// An awaiter a task is parked at, able to detach itself on cancellation.
 struct Suspension {
+    explicit Suspension(CancelResult (*on_cancel)(Suspension& self) noexcept) noexcept : cancel(on_cancel) {}
     CancelResult (*cancel)(Suspension& self) noexcept;
 };
 

@@ -226,11 +226,13 @@ private:
     // (ARMv6-M has no atomic read-modify-write instructions; its port makes
     // each one a short critical section, which is as good in one core's ISRs).
 #if !defined(__ARM_ARCH_6M__)
+    // NOLINTBEGIN(misc-redundant-expression): std::size_t and std::uintptr_t are one type on some targets only
     static_assert(std::atomic<RemoteNode*>::is_always_lock_free && std::atomic<bool>::is_always_lock_free &&
                       std::atomic<std::uint32_t>::is_always_lock_free &&
                       std::atomic<std::int32_t>::is_always_lock_free && std::atomic<std::size_t>::is_always_lock_free &&
                       std::atomic<std::uintptr_t>::is_always_lock_free,
                   "the wake path runs in signal handlers and ISRs: its atomics must be lock-free");
+    // NOLINTEND(misc-redundant-expression)
 #endif
 };
 
@@ -341,6 +343,7 @@ private:
     static constexpr std::uintptr_t borrow_mask = wake_core_alignment - 1;
     static constexpr std::int32_t settle_bias = 1 << 20;
 
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): the borrow count lives in the pointer's low bits by design
     static WakeCore* core_of(std::uintptr_t word) noexcept { return reinterpret_cast<WakeCore*>(word & ~borrow_mask); }
     static std::uintptr_t borrows_of(std::uintptr_t word) noexcept { return word & borrow_mask; }
 

@@ -47,13 +47,13 @@ class StreamCore;
 struct StreamOptions {
     /// Longest line readline()/readuntil() accept, separator excluded
     /// (asyncio's `limit`). Longer lines throw LimitOverrunError.
-    std::size_t limit = 64 * 1024;
+    std::size_t limit = std::size_t{64} * 1024;
     /// Flow control (asyncio's write buffer limits): once more than
     /// `high_water` bytes wait in the write buffer, drain() suspends until no
     /// more than `low_water` do. Zero for both makes every drain() wait until
     /// each byte has been handed to the kernel.
-    std::size_t high_water = 64 * 1024;
-    std::size_t low_water = 16 * 1024;
+    std::size_t high_water = std::size_t{64} * 1024;
+    std::size_t low_water = std::size_t{16} * 1024;
 };
 
 /// readexactly() or readuntil() met the end of the stream first. The bytes
