@@ -81,6 +81,7 @@
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/spin_wait.hpp"
+#include "asynclink/detail/waiting_loop.hpp"
 
 namespace asynclink {
 
@@ -107,7 +108,7 @@ struct QueueSlot {
 /// task parked at the end means the queue is alive (nobody destroys a queue
 /// while someone waits on it). On Cortex-M (one loop per program, no heap) the
 /// block is part of the queue (QueueEndWakeHolder), and the queue's
-/// destructor, on that loop, runs the posted work first.
+/// destructor, on that loop, runs the posted work first (QueueEnd).
 class QueueEndWake : public RemoteNode {
 public:
     /// Runs on the end's loop when a wake-up finds a task parked there.
@@ -183,11 +184,9 @@ public:
         // relaxed: the destructor runs after every call on the queue (its contract).
         if (QueueEndWake* block = block_.load(std::memory_order_relaxed)) block->release();
     }
-    /// Before a task of `loop` waits at the end: checks the end may wait on
-    /// that loop (see check_home) and makes the block exist. The end's own
-    /// context only; throws UsageError or std::bad_alloc.
-    void prepare(WakeCore& loop, const char* operation) {
-        check_home(loop, operation);
+    /// Makes the block exist, before a task first waits at the end. The end's
+    /// own context only; throws std::bad_alloc.
+    void make() {
         // relaxed (both): only this end's context stores the pointer, before
         // the seq_cst arm() that publishes the wait to the other side.
         if (block_.load(std::memory_order_relaxed) == nullptr) {
@@ -205,31 +204,12 @@ private:
 #else
         : block_(queue, on_wake) {
     }
-    ~QueueEndWakeHolder() {
-        // Posted wake-ups point into this queue: run them while it is alive.
-        if (Loop* loop = port::current_loop()) detail::LoopAccess::drain_notifications(*loop);
-    }
-    void prepare(WakeCore& loop, const char* operation) { check_home(loop, operation); }
+    void make() noexcept {}
     QueueEndWake* operator->() noexcept { return &block_; }
 
 private:
     QueueEndWake block_;
 #endif
-    /// An end waits on one loop at a time: the loop of its last async wait,
-    /// until that loop has ended. A wake-up posted there that its loop has not
-    /// run yet must not coalesce with one for another loop, or run there.
-    void check_home(WakeCore& loop, const char* operation) {
-        if (home_.get() == &loop) [[likely]]
-            return;
-        if (home_ && !home_->closed()) {
-            ASYNCLINK_THROW(UsageError, std::string(operation) +
-                                            ": this end of the queue waits on another loop, which is still "
-                                            "running; an end moves to a new loop once its loop has ended");
-        }
-        home_ = WakeRef(loop);
-    }
-    WakeRef home_;  // the end's loop; only the end's context touches it
-
     QueueEndWakeHolder(const QueueEndWakeHolder&) = delete;
     QueueEndWakeHolder& operator=(const QueueEndWakeHolder&) = delete;
 };
@@ -248,6 +228,28 @@ struct alignas(port::cache_line) QueueEnd {
     QueueEnd(void* queue, QueueEndWake::Handler on_wake) noexcept : wake(queue, on_wake) {}
     QueueEnd(const QueueEnd&) = delete;
     QueueEnd& operator=(const QueueEnd&) = delete;
+    ~QueueEnd() {
+#if !ASYNCLINK_PORT_HAS_THREADS
+        // The wake block is part of the queue here: a wake-up posted to the
+        // loop and not run yet must run while the block lives.
+        loop.drain(*wake.operator->());
+#endif
+    }
+
+    /// Before a task of `current` waits at this end: checks that the end may
+    /// wait there and makes the wake block exist. The end's own context only;
+    /// throws UsageError or std::bad_alloc.
+    void prepare(Loop& current, const char* operation) {
+        // An end waits on one loop at a time: the loop of its last async wait,
+        // until that loop has ended. A wake-up posted there that its loop has
+        // not run yet must not coalesce with one for another loop, or run there.
+        if (!loop.try_bind(current)) {
+            ASYNCLINK_THROW(UsageError, std::string(operation) +
+                                            ": this end of the queue waits on another loop, which is still "
+                                            "running; an end moves to a new loop once its loop has ended");
+        }
+        wake.make();
+    }
 
     /// index << 2 | flags: the index only this end moves, and the flags the
     /// other side sets in it (see the protocol in the queue's header comment).
@@ -256,7 +258,7 @@ struct alignas(port::cache_line) QueueEnd {
     /// the queue looks full (producer) or empty (consumer).
     std::uint32_t other_index = 0;
 
-    WakeSlot loop;            ///< the loop of a task waiting at this end; empty: a thread
+    WaitingLoop loop;         ///< the loop of a task waiting at this end; none: a thread
     QueueEndWakeHolder wake;  ///< the node that task is woken with
     /// Debug builds: set while a context is in a call on this end (EndGuard).
     std::atomic<bool> busy{false};
@@ -607,7 +609,7 @@ private:
     /// Before a task of this thread's loop waits at the end (may throw).
     template <Side S>
     void prepare_task(const char* operation) {
-        end<S>().wake.prepare(detail::LoopAccess::wake_core(Loop::current()), operation);
+        end<S>().prepare(Loop::current(), operation);
     }
     /// Publishes where the parked task waits, arms, and looks once more. True:
     /// the task sleeps, armed; false: the end became ready meanwhile, and it
@@ -617,7 +619,7 @@ private:
         detail::QueueEnd& e = end<S>();
         e.wake->waiter = &parked;
         // Published by the RMW in arm().
-        e.loop.bind(&detail::LoopAccess::wake_core(*parked.task->loop));
+        e.loop.wait_on(*parked.task->loop);
         if (!ready<S>(arm(watched<S>()))) return true;
         disarm(watched<S>());
         e.wake->waiter = nullptr;
@@ -716,7 +718,7 @@ private:
         bool slept = false;
         while (!attempt()) {
             // Published by the seq_cst RMW in arm().
-            e.loop.bind(nullptr);
+            e.loop.wait_on_thread();
             std::uint32_t w = arm(word);
             if (ready<S>(w)) {
                 disarm(word);
