@@ -568,10 +568,11 @@ private:
             return consumer_;
         }
     }
+    static constexpr Side other(Side s) noexcept { return s == Side::producer ? Side::consumer : Side::producer; }
     /// The word that carries the end's waiting bit: the other end's.
     template <Side S>
     std::atomic<std::uint32_t>& watched() noexcept {
-        return end < S == Side::producer ? Side::consumer : Side::producer > ().word;
+        return end<other(S)>().word;
     }
     /// Whether the end may stop waiting, given the word it watches: the
     /// producer once there is room, the consumer once there is an item; either
