@@ -562,11 +562,7 @@ private:
 
     template <Side S>
     detail::QueueEnd& end() noexcept {
-        if constexpr (S == Side::producer) {
-            return producer_;
-        } else {
-            return consumer_;
-        }
+        return S == Side::producer ? producer_ : consumer_;
     }
     static constexpr Side other(Side s) noexcept { return s == Side::producer ? Side::consumer : Side::producer; }
     /// The word that carries the end's waiting bit: the other end's.
