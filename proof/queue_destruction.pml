@@ -4,7 +4,7 @@
  * destruction contract in the header; tests/queue_lifetime_test.cpp).
  *
  * The producer's task on loop 1 waits on the full queue: its waiter is set and
- * its waiting bit is in head_. The consumer, on loop 0, takes an item (its pop
+ * its waiting bit is in the head. The consumer, on loop 0, takes an item (its pop
  * takes the bit and posts the producer end's wake-up to loop 1), may close()
  * (which also takes the bit if set), and then destroys the queue as the
  * contract allows: once nobody waits and its own calls have returned. Loop 1
@@ -24,7 +24,7 @@ byte holders = 1;        /* QueueEndWake::holders_: the queue's reference */
 bool end_posted = false; /* QueueEndWake::posted_ */
 bool queued = false; bool posted = false;  /* the node on loop 1 (RemoteNode::queued, in posted_) */
 bool waiter = true;      /* QueueEndWake::waiter: the producer task parked at its end */
-bool pbit = true;         /* the producer's waiting bit in head_ */
+bool pbit = true;         /* the producer's waiting bit in the head */
 bool task_done = false;  /* the producer task has stopped waiting (woken or cancelled) */
 bool destroyed = false;
 bool took = false;
@@ -62,7 +62,7 @@ inline run_posted() {
     assert(block_alive);
     end_posted = false;
     if
-    :: waiter -> assert(queue_alive); waiter = false; pbit = false; task_done = true  /* on_producer_wake */
+    :: waiter -> assert(queue_alive); waiter = false; pbit = false; task_done = true  /* on_wake<Side::producer> */
     :: else -> skip
     fi;
 #ifndef MUTANT_NODE_IN_QUEUE

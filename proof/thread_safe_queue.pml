@@ -22,7 +22,7 @@
  *            and every item it put is taken or still queued),
  *           -DMUTANT_CLOSE_READS_BIT (with CONSUMER_CLOSES: close() reads the
  *            producer's waiting bit instead of taking it, so a producer about
- *            to park on an unchanged head_ sleeps through the wake; must fail). */
+ *            to park on an unchanged head sleeps through the wake; must fail). */
 #include "loop_wake.pml"
 
 #define C 2
@@ -34,11 +34,11 @@
 #define NEXT(i) (((i) + 1) % (2 * C))
 #define DIST(h, t) (((t) + 2 * C - (h)) % (2 * C))
 
-byte tail = 0;         /* tail_: index, closed, consumer waiting */
-byte head = 0;         /* head_: index, producer waiting */
+byte tail = 0;         /* the tail (producer_.word): index, closed, consumer waiting */
+byte head = 0;         /* the head (consumer_.word): index, producer waiting */
 byte slot[C];
-bool c_parked = false; /* consumer thread asleep in futex_wait(tail_) */
-bool p_parked = false; /* producer thread asleep in futex_wait(head_) */
+bool c_parked = false; /* consumer thread asleep in futex_wait(tail) */
+bool p_parked = false; /* producer thread asleep in futex_wait(head) */
 bool c_queued = false; bool c_posted = false;   /* consumer_node_: queued, posted (loop 0) */
 bool p_queued = false; bool p_posted = false;   /* producer_node_: queued, posted (loop 1) */
 bool c_waiter = false; bool c_woken = false;
@@ -51,7 +51,7 @@ inline wake_consumer() {
 #ifdef ASYNC_CONSUMER
     notify(0, c_queued, c_posted)
 #else
-    c_parked = false   /* futex wake on tail_ */
+    c_parked = false   /* futex wake on tail */
 #endif
 }
 inline wake_producer() {
@@ -94,7 +94,7 @@ inline push(v, r) {
 }
 
 /* close(): set the closed bit and wake a waiting consumer; then take the
- * producer's bit (the change of head_ stops a producer about to park on it)
+ * producer's bit (the change of head stops a producer about to park on it)
  * and wake it if it was set. */
 inline close() {
     atomic { cold = tail; tail = tail | CLOSED }
@@ -139,7 +139,7 @@ active proctype Producer() {
         :: r == 0 -> i++; accepted++
         :: r == 2 -> break                /* QueueClosed: the item stays with us */
         :: else ->
-            /* full: arm head_, re-check, sleep */
+            /* full: arm head, re-check, sleep */
 #ifdef ASYNC_PRODUCER
             p_waiter = true;
 #endif
@@ -176,7 +176,7 @@ active proctype Producer() {
                     fi
                 od
 #else
-                atomic {                  /* futex_wait(head_, h | WAITING) */
+                atomic {                  /* futex_wait(head, h | WAITING) */
                     if
                     :: head == (h | WAITING) -> p_parked = true
                     :: else -> skip

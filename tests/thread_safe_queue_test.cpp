@@ -724,10 +724,10 @@ namespace asynclink::detail {
 template <class Queue>
 struct QueueLayoutProbe {
     static std::uintptr_t at(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
-    static std::uintptr_t tail(const Queue& q) { return at(&q.tail_); }
-    static std::uintptr_t head_cache(const Queue& q) { return at(&q.head_cache_); }
-    static std::uintptr_t head(const Queue& q) { return at(&q.head_); }
-    static std::uintptr_t tail_cache(const Queue& q) { return at(&q.tail_cache_); }
+    static std::uintptr_t tail(const Queue& q) { return at(&q.producer_.word); }
+    static std::uintptr_t head_cache(const Queue& q) { return at(&q.producer_.other_index); }
+    static std::uintptr_t head(const Queue& q) { return at(&q.consumer_.word); }
+    static std::uintptr_t tail_cache(const Queue& q) { return at(&q.consumer_.other_index); }
     static std::uintptr_t capacity(const Queue& q) { return at(&q.capacity_); }
 };
 }  // namespace asynclink::detail

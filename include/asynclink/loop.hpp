@@ -341,15 +341,4 @@ struct LoopAccess {
 };
 }  // namespace detail
 
-namespace detail {
-/// Processes the posted wake-ups of the loop running on this thread if
-/// `slot` is bound to it: a primitive's destructor, before its node goes. A
-/// slot bound to a loop of another thread, or to an ended one (whose close
-/// took every node off), has nothing of this primitive to drain here.
-inline void drain_if_bound_here(const WakeSlot& slot) noexcept {
-    Loop* here = port::current_loop();
-    if (here != nullptr && slot.bound_to(LoopAccess::wake_core(*here))) LoopAccess::drain_notifications(*here);
-}
-}  // namespace detail
-
 }  // namespace asynclink

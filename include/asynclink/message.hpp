@@ -145,7 +145,7 @@ public:
     /// The latest payload. Loop thread only. Throws UsageError if set() was
     /// never called.
     T value() {
-        binding_.check("Message::value", "a ThreadSafeQueue to move values to other contexts");
+        bind("Message::value");
         return copy_out(pin_latest());
     }
 
@@ -157,7 +157,7 @@ public:
         explicit Waiter(Message& m) noexcept : detail::EventCore::Waiter(m.core_, "Message::wait"), message_(m) {}
         bool await_ready() {
             message_.bind("Message::wait");
-            (void)detail::EventCore::Waiter::await_ready();  // binds the doorbell to this loop too
+            (void)detail::EventCore::Waiter::await_ready();  // checks the loop again, now bound
             if (message_.is_set()) return true;
             // Clear the doorbell, then look again: a set() not seen here rings it after.
             message_.clear_doorbell();
@@ -201,7 +201,7 @@ public:
 
         bool await_ready() {
             message_.bind("Message::next");
-            (void)detail::EventCore::Waiter::await_ready();  // binds the doorbell to this loop too
+            (void)detail::EventCore::Waiter::await_ready();  // checks the loop again, now bound
             return try_take();
         }
         template <class P>
@@ -252,9 +252,8 @@ private:
         T& value() noexcept { return *std::launder(reinterpret_cast<T*>(storage)); }
     };
 
-    void bind(const char* operation) {
-        binding_.check(operation, "a ThreadSafeQueue to move values to other contexts");
-    }
+    // The message's loop is its doorbell's: one binding for value() and the waiters.
+    void bind(const char* operation) { core_.check(operation, "a ThreadSafeQueue to move values to other contexts"); }
 
     void clear_doorbell() noexcept {
         core_.clear();
@@ -335,7 +334,6 @@ private:
     }
 
     detail::EventCore core_;  // the doorbell: rung by set() after each publication
-    detail::LoopBinding binding_;
     Slot slots_[slot_count];
     std::atomic<std::uint32_t> slots_state_{initial_state};
 };

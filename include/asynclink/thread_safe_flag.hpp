@@ -28,6 +28,7 @@
 
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
+#include "asynclink/detail/waiting_loop.hpp"
 
 namespace asynclink {
 
@@ -36,10 +37,7 @@ class ThreadSafeFlag {
     static constexpr std::uint32_t waiting_bit = 2;  ///< a task is parked; set() must post a wake-up
 
 public:
-    ThreadSafeFlag() noexcept {
-        node_.run = &on_notify;
-        node_.owner = this;
-    }
+    ThreadSafeFlag() noexcept = default;
     ThreadSafeFlag(const ThreadSafeFlag&) = delete;
     ThreadSafeFlag& operator=(const ThreadSafeFlag&) = delete;
     /// Destroy on the waiting loop's thread, after every context that calls
@@ -49,9 +47,8 @@ public:
             port::fatal("asynclink: ThreadSafeFlag destroyed while a task waits on it");
         }
         // A set() posted a wake-up the loop has not processed: process it now,
-        // before the node it points at disappears. acquire: pairs with the
-        // release of a refused post that left the node not queued.
-        if (node_.queued.load(std::memory_order_acquire)) detail::drain_if_bound_here(wake_);
+        // before the node it points at disappears.
+        loop_.drain(node_);
     }
 
     /// Sets the flag and wakes the waiting task, if any. Any context.
@@ -62,7 +59,7 @@ public:
         std::uint32_t old = state_.fetch_or(set_bit, std::memory_order_acq_rel);
         // The slot holds the waiting loop's wake core: live memory even if
         // that loop is ending now (then the post is refused, harmlessly).
-        if ((old & waiting_bit) != 0 && (old & set_bit) == 0) wake_.post(node_);
+        if ((old & waiting_bit) != 0 && (old & set_bit) == 0) loop_.post(node_);
     }
 
     /// Forgets a set() that no wait() has consumed yet. Any context.
@@ -82,7 +79,7 @@ public:
         explicit Waiter(ThreadSafeFlag& f) noexcept : Parked(&on_cancel), flag_(f) {}
 
         bool await_ready() {
-            flag_.binding_.check("ThreadSafeFlag::wait", "set() from elsewhere; only the owning loop may wait");
+            flag_.loop_.check("ThreadSafeFlag::wait", "set() from elsewhere; only the owning loop may wait");
             if (flag_.waiter_ != nullptr) {
                 ASYNCLINK_THROW(
                     UsageError,
@@ -95,7 +92,7 @@ public:
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
             // Published by the release CAS below.
-            flag_.wake_.bind(&detail::LoopAccess::wake_core(*task->loop));
+            flag_.loop_.wait_on(*task->loop);
             std::uint32_t s = flag_.state_.load(std::memory_order_relaxed);
             for (;;) {
                 if ((s & set_bit) != 0) {
@@ -161,9 +158,8 @@ private:
     }
 
     std::atomic<std::uint32_t> state_{0};
-    detail::WakeSlot wake_;  // the waiting loop, for set()
-    detail::RemoteNode node_;
-    detail::LoopBinding binding_;
+    detail::WaitingLoop loop_;  // the waiting task's loop, for set()
+    detail::RemoteNode node_{.run = &on_notify, .owner = this};
     Waiter* waiter_ = nullptr;  // loop thread only
 };
 

@@ -55,9 +55,9 @@
 ///
 /// Protocol (models: proof/thread_safe_queue.pml; destruction with the ends on
 /// two loops: proof/queue_destruction.pml). Each index lives in one 32-bit word
-/// with the other side's "I am waiting" bit:
-///   tail_ = index << 2 | closed << 1 | consumer_waiting    (index moved by the producer)
-///   head_ = index << 2 | producer_waiting                  (index moved by the consumer)
+/// with the other side's "I am waiting" bit, the word of its end (detail::QueueEnd):
+///   tail = producer_.word = index << 2 | closed << 1 | consumer_waiting
+///   head = consumer_.word = index << 2 | producer_waiting
 /// Indices run over [0, 2N) so that full (distance N) and empty (distance 0)
 /// differ. A side about to sleep sets its bit in the other side's word with an
 /// RMW and then re-checks; the other side publishes with a CAS on that same word
@@ -82,6 +82,7 @@
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/spin_wait.hpp"
+#include "asynclink/detail/waiting_loop.hpp"
 
 namespace asynclink {
 
@@ -108,7 +109,7 @@ struct QueueSlot {
 /// task parked at the end means the queue is alive (nobody destroys a queue
 /// while someone waits on it). On Cortex-M (one loop per program, no heap) the
 /// block is part of the queue (QueueEndWakeHolder), and the queue's
-/// destructor, on that loop, runs the posted work first.
+/// destructor, on that loop, runs the posted work first (QueueEnd).
 class QueueEndWake : public RemoteNode {
 public:
     /// Runs on the end's loop when a wake-up finds a task parked there.
@@ -184,11 +185,9 @@ public:
         // relaxed: the destructor runs after every call on the queue (its contract).
         if (QueueEndWake* block = block_.load(std::memory_order_relaxed)) block->release();
     }
-    /// Before a task of `loop` waits at the end: checks the end may wait on
-    /// that loop (see check_home) and makes the block exist. The end's own
-    /// context only; throws UsageError or std::bad_alloc.
-    void prepare(WakeCore& loop, const char* operation) {
-        check_home(loop, operation);
+    /// Makes the block exist, before a task first waits at the end. The end's
+    /// own context only; throws std::bad_alloc.
+    void make() {
         // relaxed (both): only this end's context stores the pointer, before
         // the seq_cst arm() that publishes the wait to the other side.
         if (block_.load(std::memory_order_relaxed) == nullptr) {
@@ -206,37 +205,71 @@ private:
 #else
         : block_(queue, on_wake) {
     }
-    ~QueueEndWakeHolder() {
-        // Posted wake-ups point into this queue: run them while it is alive.
-        if (Loop* loop = port::current_loop()) detail::LoopAccess::drain_notifications(*loop);
-    }
-    void prepare(WakeCore& loop, const char* operation) { check_home(loop, operation); }
+    void make() noexcept {}
     QueueEndWake* operator->() noexcept { return &block_; }
 
 private:
     QueueEndWake block_;
 #endif
-    /// An end waits on one loop at a time: the loop of its last async wait,
-    /// until that loop has ended. A wake-up posted there that its loop has not
-    /// run yet must not coalesce with one for another loop, or run there.
-    void check_home(WakeCore& loop, const char* operation) {
-        if (home_.get() == &loop) [[likely]]
-            return;
-        if (home_ && !home_->closed()) {
+    QueueEndWakeHolder(const QueueEndWakeHolder&) = delete;
+    QueueEndWakeHolder& operator=(const QueueEndWakeHolder&) = delete;
+};
+
+/// One end of a ThreadSafeQueue. A queue has two, the producer's and the
+/// consumer's, mirror images of each other: each moves its own index and waits
+/// for the other's, so one type serves both, and what tells them apart (which
+/// word an end watches, when it may stop waiting) is the queue's Side.
+///
+/// The layout is rigtorp's SPSCQueue's: the word the end writes on every item
+/// and its cached copy of the other end's index share a cache line that the
+/// other end never writes, so the producer's stores never invalidate the
+/// consumer's line. Then come the words used only when the end waits.
+/// Checked by ThreadSafeQueueLayout in tests/thread_safe_queue_test.cpp.
+struct alignas(port::cache_line) QueueEnd {
+    QueueEnd(void* queue, QueueEndWake::Handler on_wake) noexcept : wake(queue, on_wake) {}
+    QueueEnd(const QueueEnd&) = delete;
+    QueueEnd& operator=(const QueueEnd&) = delete;
+    ~QueueEnd() {
+#if !ASYNCLINK_PORT_HAS_THREADS
+        // The wake block is part of the queue here: a wake-up posted to the
+        // loop and not run yet must run while the block lives.
+        loop.drain(*wake.operator->());
+#endif
+    }
+
+    /// Before a task of `current` waits at this end: checks that the end may
+    /// wait there and makes the wake block exist. The end's own context only;
+    /// throws UsageError or std::bad_alloc.
+    void prepare(Loop& current, const char* operation) {
+        // An end waits on one loop at a time: the loop of its last async wait,
+        // until that loop has ended. A wake-up posted there that its loop has
+        // not run yet must not coalesce with one for another loop, or run there.
+        if (!loop.try_bind(current)) {
             ASYNCLINK_THROW(UsageError, std::string(operation) +
                                             ": this end of the queue waits on another loop, which is still "
                                             "running; an end moves to a new loop once its loop has ended");
         }
-        home_ = WakeRef(loop);
+        wake.make();
     }
-    WakeRef home_;  // the end's loop; only the end's context touches it
 
-    QueueEndWakeHolder(const QueueEndWakeHolder&) = delete;
-    QueueEndWakeHolder& operator=(const QueueEndWakeHolder&) = delete;
+    /// index << 2 | flags: the index only this end moves, and the flags the
+    /// other side sets in it (see the protocol in the queue's header comment).
+    std::atomic<std::uint32_t> word{0};
+    /// The other end's index as this end last read it: read again only when
+    /// the queue looks full (producer) or empty (consumer).
+    std::uint32_t other_index = 0;
+
+    WaitingLoop loop;         ///< the loop of a task waiting at this end; none: a thread
+    QueueEndWakeHolder wake;  ///< the node that task is woken with
+    /// Debug builds: set while a context is in a call on this end (EndGuard).
+    std::atomic<bool> busy{false};
+    /// A blocking end's spin, adapted to how fast the other end answers.
+    SpinBudget spin{spin_before_block};
+    /// When the other end last unblocked this one from the futex (written there).
+    std::atomic<std::uint32_t> woken_at{0};
 };
-}  // namespace detail
+static_assert(alignof(QueueEnd) == port::cache_line, "each end of a queue starts a cache line of its own");
 
-namespace detail {
 /// Reads a queue's member addresses for the layout test (defined there only).
 template <class Queue>
 struct QueueLayoutProbe;
@@ -247,11 +280,15 @@ class ThreadSafeQueue {
     static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
                   "ThreadSafeQueue<T> needs a noexcept move constructor and destructor (items move in and out)");
 
-    static constexpr std::uint32_t waiting_bit = 1;  // in tail_: consumer waits; in head_: producer waits
-    static constexpr std::uint32_t closed_bit = 2;   // in tail_
+    static constexpr std::uint32_t waiting_bit = 1;  // in the tail: consumer waits; in the head: producer waits
+    static constexpr std::uint32_t closed_bit = 2;   // in the tail
     static constexpr std::uint32_t flag_mask = 3;
 
     enum class PushResult { ok, full, closed };
+
+    /// Which end: the producer moves the tail (producer_.word), the consumer
+    /// the head (consumer_.word). Each waits by setting its bit in the other's.
+    enum class Side { producer, consumer };
 
 public:
     using value_type = T;
@@ -272,8 +309,8 @@ public:
     /// Destroys the items still queued. Destroy once nobody waits on either end
     /// and no call on the queue is running in any context (see the header).
     ~ThreadSafeQueue() {
-        std::uint32_t h = index_of(head_.load(std::memory_order_acquire));
-        std::uint32_t t = index_of(tail_.load(std::memory_order_acquire));
+        std::uint32_t h = index_of(consumer_.word.load(std::memory_order_acquire));
+        std::uint32_t t = index_of(producer_.word.load(std::memory_order_acquire));
         for (; h != t; h = advance(h)) slots_[slot_of(h)].get()->~T();
     }
 
@@ -330,14 +367,16 @@ public:
     /// Ends the stream: items already queued are still delivered, then the end
     /// marker. Any context; idempotent.
     void close() noexcept {
-        // seq_cst: pairs with the producer's seq_cst arm of head_ and check of
+        // seq_cst: pairs with the producer's seq_cst arm of the head and check of
         // closed_bit (two locations, so acquire/release is not enough).
-        std::uint32_t old = tail_.fetch_or(closed_bit, std::memory_order_seq_cst);
-        if ((old & waiting_bit) != 0) wake_consumer();
+        std::uint32_t old = producer_.word.fetch_or(closed_bit, std::memory_order_seq_cst);
+        if ((old & waiting_bit) != 0) wake<Side::consumer>();
         // Take the producer's bit rather than just read it: the change of value
-        // is what stops a producer that is about to block on head_ from sleeping
+        // is what stops a producer that is about to block on the head from sleeping
         // through this wake-up (the futex only sleeps while the word is unchanged).
-        if ((head_.fetch_and(~waiting_bit, std::memory_order_seq_cst) & waiting_bit) != 0) wake_producer();
+        if ((consumer_.word.fetch_and(~waiting_bit, std::memory_order_seq_cst) & waiting_bit) != 0) {
+            wake<Side::producer>();
+        }
     }
 
     // ------------------------------------------------------------ consumer end
@@ -381,8 +420,8 @@ public:
     /// Items queued now (a snapshot).
     std::size_t qsize() const noexcept {
         // acquire: a consumer that sees the count also sees the items' contents.
-        return distance(index_of(head_.load(std::memory_order_acquire)),
-                        index_of(tail_.load(std::memory_order_acquire)));
+        return distance(index_of(consumer_.word.load(std::memory_order_acquire)),
+                        index_of(producer_.word.load(std::memory_order_acquire)));
     }
     bool empty() const noexcept { return qsize() == 0; }
     bool full() const noexcept { return qsize() == capacity_; }
@@ -397,23 +436,15 @@ public:
         bool await_ready() {
             check_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
             if (queue_.pop(item_) || queue_.is_closed()) return true;
-            queue_.consumer_wake_.prepare(detail::LoopAccess::wake_core(Loop::current()),
-                                          Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get");
+            queue_.template prepare_task<Side::consumer>(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get");
             return false;
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
-            queue_.consumer_wake_->waiter = this;
-            // Published by the RMW in arm().
-            queue_.consumer_loop_.bind(&detail::LoopAccess::wake_core(*task->loop));
-            if (queue_.consumer_ready(arm(queue_.tail_))) {
-                disarm(queue_.tail_);
-                queue_.consumer_wake_->waiter = nullptr;
-                task->suspension = nullptr;
-                return false;
-            }
-            return true;
+            if (queue_.template park_task<Side::consumer>(*this)) return true;
+            task->suspension = nullptr;
+            return false;
         }
         /// get(): the item, or QueueClosed at the end. next(): the item, or nullopt at the end.
         std::conditional_t<Iterating, std::optional<T>, T> await_resume() {
@@ -430,8 +461,7 @@ public:
     private:
         static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
             auto& g = static_cast<BasicGetter&>(self);
-            g.queue_.consumer_wake_->waiter = nullptr;
-            disarm(g.queue_.tail_);  // the items stay queued: a cancelled get took nothing
+            g.queue_.template withdraw_task<Side::consumer>();  // the items stay queued: a cancelled get took nothing
             g.cancelled = true;
             return detail::CancelResult::resume_now;
         }
@@ -455,21 +485,15 @@ public:
             check_loop("ThreadSafeQueue::put", "put_sync or try_put");
             result_ = queue_.push(item_);
             if (result_ != PushResult::full) return true;
-            queue_.producer_wake_.prepare(detail::LoopAccess::wake_core(Loop::current()), "ThreadSafeQueue::put");
+            queue_.template prepare_task<Side::producer>("ThreadSafeQueue::put");
             return false;
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
             for (;;) {
-                queue_.producer_wake_->waiter = this;
-                // Published by the RMW in arm().
-                queue_.producer_loop_.bind(&detail::LoopAccess::wake_core(*task->loop));
-                std::uint32_t head = arm(queue_.head_);
-                if (!queue_.has_room(head) && !queue_.is_closed()) return true;
+                if (queue_.template park_task<Side::producer>(*this)) return true;
                 // Room appeared (or the queue closed) while we armed: try again now.
-                disarm(queue_.head_);
-                queue_.producer_wake_->waiter = nullptr;
                 result_ = queue_.push(item_);
                 if (result_ != PushResult::full) {
                     task->suspension = nullptr;
@@ -486,8 +510,8 @@ public:
     private:
         static detail::CancelResult on_cancel(detail::Suspension& self) noexcept {
             auto& p = static_cast<BasicPutter&>(self);
-            p.queue_.producer_wake_->waiter = nullptr;
-            disarm(p.queue_.head_);  // the item was never queued: a cancelled put did nothing
+            p.queue_
+                .template withdraw_task<Side::producer>();  // the item was never queued: a cancelled put did nothing
             p.cancelled = true;
             return detail::CancelResult::resume_now;
         }
@@ -530,16 +554,37 @@ private:
     std::size_t distance(std::uint32_t head, std::uint32_t tail) const noexcept {
         return tail >= head ? tail - head : tail + 2 * capacity_ - head;
     }
-    bool has_room(std::uint32_t head_word) const noexcept {
-        // relaxed: the producer owns tail's index.
-        return distance(index_of(head_word), index_of(tail_.load(std::memory_order_relaxed))) < capacity_;
-    }
     bool is_closed() const noexcept {
         // seq_cst: see close() (acquire would do for the consumer; the producer's arm needs seq_cst).
-        return (tail_.load(std::memory_order_seq_cst) & closed_bit) != 0;
+        return (producer_.word.load(std::memory_order_seq_cst) & closed_bit) != 0;
     }
-    bool consumer_ready(std::uint32_t tail_word) const noexcept {
-        return index_of(tail_word) != index_of(head_.load(std::memory_order_relaxed)) || (tail_word & closed_bit) != 0;
+
+    // ------------------------------------------------------------ the two ends
+
+    template <Side S>
+    detail::QueueEnd& end() noexcept {
+        return S == Side::producer ? producer_ : consumer_;
+    }
+    static constexpr Side other(Side s) noexcept { return s == Side::producer ? Side::consumer : Side::producer; }
+    /// The word that carries the end's waiting bit: the other end's.
+    template <Side S>
+    std::atomic<std::uint32_t>& watched() noexcept {
+        return end<other(S)>().word;
+    }
+    /// Whether the end may stop waiting, given the word it watches: the
+    /// producer once there is room, the consumer once there is an item; either
+    /// once the queue is closed.
+    template <Side S>
+    bool ready(std::uint32_t watched_word) const noexcept {
+        if constexpr (S == Side::producer) {
+            // relaxed: the producer owns the tail's index.
+            std::uint32_t tail = index_of(producer_.word.load(std::memory_order_relaxed));
+            return distance(index_of(watched_word), tail) < capacity_ || is_closed();
+        } else {
+            // relaxed: the consumer owns the head's index.
+            std::uint32_t head = index_of(consumer_.word.load(std::memory_order_relaxed));
+            return index_of(watched_word) != head || (watched_word & closed_bit) != 0;
+        }
     }
 
     /// Sets the waiting bit in the other side's word; returns the word as it
@@ -555,6 +600,74 @@ private:
         word.fetch_and(~waiting_bit, std::memory_order_relaxed);
     }
 
+    // A task waits at an end in three steps: prepare_task() in await_ready,
+    // park_task() in await_suspend, and on_wake() on its loop or
+    // withdraw_task() when it is cancelled.
+
+    /// Before a task of this thread's loop waits at the end (may throw).
+    template <Side S>
+    void prepare_task(const char* operation) {
+        end<S>().prepare(Loop::current(), operation);
+    }
+    /// Publishes where the parked task waits, arms, and looks once more. True:
+    /// the task sleeps, armed; false: the end became ready meanwhile, and it
+    /// is disarmed again and the task must not sleep.
+    template <Side S>
+    bool park_task(detail::Parked& parked) noexcept {
+        detail::QueueEnd& e = end<S>();
+        e.wake->waiter = &parked;
+        // Published by the RMW in arm().
+        e.loop.wait_on(*parked.task->loop);
+        if (!ready<S>(arm(watched<S>()))) return true;
+        disarm(watched<S>());
+        e.wake->waiter = nullptr;
+        return false;
+    }
+    /// A cancelled task stops waiting at the end.
+    template <Side S>
+    void withdraw_task() noexcept {
+        end<S>().wake->waiter = nullptr;
+        disarm(watched<S>());
+    }
+
+    // On the waiting end's loop: wake the parked task if the end is ready; a
+    // stale post (the task found its item or room without sleeping) re-arms.
+    // Usually the call that posted took the waiting bit with its publishing CAS
+    // and a plain load shows its change, so no RMW is needed: each one would
+    // take the word's cache line away from the other end in the middle of a
+    // stream. Called only with a task parked at the end, so the queue is alive.
+    template <Side S>
+    static void on_wake(detail::QueueEndWake& wake) noexcept {
+        auto& q = *static_cast<ThreadSafeQueue*>(wake.owner);
+        detail::Parked* parked = wake.waiter;
+        std::atomic<std::uint32_t>& word = q.template watched<S>();
+        // acquire: pairs with the other end's release CAS (push(): the item is
+        // built; pop(): the freed slot is empty), as arm()'s acquire half does.
+        std::uint32_t w = word.load(std::memory_order_acquire);
+        if (!q.template ready<S>(w)) {
+            w = arm(word) | waiting_bit;
+            if (!q.template ready<S>(w)) return;  // still not: stay parked, armed
+        }
+        // Only this end sets its bit, so a word without it means it is clear.
+        if ((w & waiting_bit) != 0) disarm(word);
+        wake.waiter = nullptr;
+        parked->task->wake();
+    }
+
+    // The waiting end told us where it sleeps: on a loop (post a wake-up) or
+    // in the kernel (futex on the word it armed).
+    template <Side S>
+    void wake() noexcept {
+        detail::QueueEnd& sleeper = end<S>();
+        // Ordered by the acquire half of the RMW that saw the bit. The slot
+        // keeps the waiting loop's core alive while we post.
+        if (!sleeper.loop.with_core([&sleeper](detail::WakeCore& core) noexcept { sleeper.wake->post(core); })) {
+            // relaxed: a hint for the sleeper's spin budget (see block_until).
+            sleeper.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);
+            port::unblock_threads(watched<S>());
+        }
+    }
+
     // The blocking ends wait in two steps: a spin of the end's adaptive budget
     // (the other side usually answers within microseconds, and a block-and-wake
     // costs tens), then a block on the other side's word with the waiting bit set.
@@ -564,9 +677,7 @@ private:
         if (block) check_may_block("ThreadSafeQueue::put_sync(item, block = true)", "co_await put(item)");
         PushResult r = push(item);
         if (r == PushResult::full && block) {
-            block_until(
-                producer_sync_, head_, producer_loop_, [&] { return (r = push(item)) != PushResult::full; },
-                [&](std::uint32_t h) { return has_room(h) || is_closed(); });
+            block_until<Side::producer>([&] { return (r = push(item)) != PushResult::full; });
         }
         if (r == PushResult::closed) ASYNCLINK_THROW(QueueClosed);
         if (r == PushResult::full) ASYNCLINK_THROW(QueueFull);
@@ -576,47 +687,38 @@ private:
     /// once the queue is closed and drained.
     bool pop_waiting(std::optional<T>& out) noexcept {
         bool got = false;
-        block_until(
-            consumer_sync_, tail_, consumer_loop_,
-            [&] {
-                if (is_closed()) {
-                    got = pop(out);  // an item put just before close(), or the end
-                    return true;
-                }
-                return got = pop(out);
-            },
-            [&](std::uint32_t t) { return consumer_ready(t); });
+        block_until<Side::consumer>([&] {
+            if (is_closed()) {
+                got = pop(out);  // an item put just before close(), or the end
+                return true;
+            }
+            return got = pop(out);
+        });
         return got;
     }
 
-    /// What a blocking end keeps between its waits: its spin budget, and when
-    /// the other side last woke it from the futex (written by that side).
-    struct SyncWait {
-        detail::SpinBudget spin{detail::spin_before_block};
-        std::atomic<std::uint32_t> woken_at{0};
-    };
-
     /// The one blocking wait of both ends: until attempt() succeeds, spin up
-    /// to the end's budget, then block on `word` (the other side's word, which
-    /// carries our waiting bit) after arm() and a last look with ready(word).
+    /// to the end's budget, then block on the word it watches (the other
+    /// side's, which carries our waiting bit) after arm() and a last look.
     /// Throws only what attempt() throws (a copy put by put_sync(item)).
-    template <class Attempt, class Ready>
-    static void block_until(SyncWait& end, std::atomic<std::uint32_t>& word, detail::WakeSlot& end_loop,
-                            Attempt attempt, Ready ready) {
+    template <Side S, class Attempt>
+    void block_until(Attempt attempt) {
+        detail::QueueEnd& e = end<S>();
+        std::atomic<std::uint32_t>& word = watched<S>();
         std::uint32_t began = detail::WakeStamp::now();
-        if (Clock::duration limit = end.spin.next(); limit.count() != 0) {
+        if (Clock::duration limit = e.spin.next(); limit.count() != 0) {
             detail::SpinWait spin(limit);
             bool answered = false;
             while (!answered && spin.once()) answered = attempt();
-            end.spin.spun(spin, answered);
+            e.spin.spun(spin, answered);
             if (answered) return;
         }
         bool slept = false;
         while (!attempt()) {
             // Published by the seq_cst RMW in arm().
-            end_loop.bind(nullptr);
+            e.loop.wait_on_thread();
             std::uint32_t w = arm(word);
-            if (ready(w)) {
+            if (ready<S>(w)) {
                 disarm(word);
             } else {
                 port::block_thread(word, w | waiting_bit);
@@ -625,31 +727,31 @@ private:
         }
         // Would a full spin have caught the answer? Relaxed: a hint; a stale
         // stamp only costs one spin decision.
-        std::uint32_t answered_at = slept ? end.woken_at.load(std::memory_order_relaxed) : detail::WakeStamp::now();
-        end.spin.waited(detail::WakeStamp::between(began, answered_at));
+        std::uint32_t answered_at = slept ? e.woken_at.load(std::memory_order_relaxed) : detail::WakeStamp::now();
+        e.spin.waited(detail::WakeStamp::between(began, answered_at));
     }
 
     /// Builds the item in its slot from `item`: moved from a T, copied from a
     /// const T (only once there is room). The caller keeps `item` if it fails.
     template <class Item>
     PushResult push(Item& item) noexcept(std::is_nothrow_constructible_v<T, Item&&>) {
-        EndGuard guard(producer_busy_, "producer");
+        EndGuard guard(producer_, "producer");
         // relaxed: only this producer moves the tail index.
-        std::uint32_t t = tail_.load(std::memory_order_relaxed);
+        std::uint32_t t = producer_.word.load(std::memory_order_relaxed);
         if ((t & closed_bit) != 0) return PushResult::closed;
         std::uint32_t ti = index_of(t);
-        if (distance(head_cache_, ti) == capacity_) {
+        if (distance(producer_.other_index, ti) == capacity_) {
             // acquire: the consumer has finished moving out of the slots it freed.
-            head_cache_ = index_of(head_.load(std::memory_order_acquire));
-            if (distance(head_cache_, ti) == capacity_) return PushResult::full;
+            producer_.other_index = index_of(consumer_.word.load(std::memory_order_acquire));
+            if (distance(producer_.other_index, ti) == capacity_) return PushResult::full;
         }
         T* slot = ::new (static_cast<void*>(slots_[slot_of(ti)].storage)) T(std::move(item));
         std::uint32_t next = advance(ti) << 2;
         // acq_rel: release publishes the item; acquire pairs with the
-        // consumer's arm() so consumer_loop_ is visible if we take its bit.
+        // consumer's arm() so its loop slot is visible if we take its bit.
         // Relaxed on failure: only a flag changed; we retry with the fresh word.
-        while (!tail_.compare_exchange_weak(t, next | (t & closed_bit), std::memory_order_acq_rel,
-                                            std::memory_order_relaxed)) {
+        while (!producer_.word.compare_exchange_weak(t, next | (t & closed_bit), std::memory_order_acq_rel,
+                                                     std::memory_order_relaxed)) {
             if ((t & closed_bit) != 0) {
                 // close() won the race: the put comes after it, so it fails, and
                 // the item goes back to the caller (a copy is just dropped).
@@ -658,135 +760,66 @@ private:
                 return PushResult::closed;
             }
         }
-        if ((t & waiting_bit) != 0) wake_consumer();
+        if ((t & waiting_bit) != 0) wake<Side::consumer>();
         return PushResult::ok;
     }
 
     bool pop(std::optional<T>& out) noexcept {
-        EndGuard guard(consumer_busy_, "consumer");
+        EndGuard guard(consumer_, "consumer");
         // relaxed: only this consumer moves the head index.
-        std::uint32_t h = head_.load(std::memory_order_relaxed);
+        std::uint32_t h = consumer_.word.load(std::memory_order_relaxed);
         std::uint32_t hi = index_of(h);
-        if (hi == tail_cache_) {
+        if (hi == consumer_.other_index) {
             // acquire: pairs with push()'s release; the item is fully built.
-            tail_cache_ = index_of(tail_.load(std::memory_order_acquire));
-            if (hi == tail_cache_) return false;
+            consumer_.other_index = index_of(producer_.word.load(std::memory_order_acquire));
+            if (hi == consumer_.other_index) return false;
         }
         T* slot = slots_[slot_of(hi)].get();
         out.emplace(std::move(*slot));
         slot->~T();
         std::uint32_t next = advance(hi) << 2;
         // acq_rel: release hands the emptied slot back to the producer; acquire
-        // pairs with the producer's arm() so producer_loop_ is visible.
-        while (!head_.compare_exchange_weak(h, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        // pairs with the producer's arm() so its loop slot is visible.
+        while (!consumer_.word.compare_exchange_weak(h, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         }
-        if ((h & waiting_bit) != 0) wake_producer();
+        if ((h & waiting_bit) != 0) wake<Side::producer>();
         return true;
-    }
-
-    // The waiting side told us where it sleeps: on a loop (post a wake-up) or
-    // in the kernel (futex on the word it armed).
-    void wake_consumer() noexcept {
-        // Ordered by the acquire half of the RMW that saw the bit. The slot
-        // keeps the waiting loop's core alive while we post.
-        if (!consumer_loop_.with_core([this](detail::WakeCore& core) noexcept { consumer_wake_->post(core); })) {
-            // relaxed: a hint for the sleeper's spin budget (see block_until).
-            consumer_sync_.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);
-            port::unblock_threads(tail_);
-        }
-    }
-    void wake_producer() noexcept {
-        if (!producer_loop_.with_core(
-                [this](detail::WakeCore& core) noexcept { producer_wake_->post(core); })) {      // as above
-            producer_sync_.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);  // relaxed: as above
-            port::unblock_threads(head_);
-        }
-    }
-
-    // On the consumer's loop: wake the waiting task if there is something for
-    // it; a stale post (the task found its item without sleeping) re-arms.
-    // Usually the put that posted took the waiting bit with its publishing CAS
-    // and a plain load shows its item, so no RMW is needed: each one would take
-    // the word's cache line away from the producer in the middle of a stream.
-    // Called only with a task parked at the end, so the queue is alive.
-    static void on_consumer_wake(detail::QueueEndWake& wake) noexcept {
-        auto& q = *static_cast<ThreadSafeQueue*>(wake.owner);
-        detail::Parked* g = wake.waiter;
-        // acquire: pairs with push()'s release CAS, as arm()'s acquire half does.
-        std::uint32_t t = q.tail_.load(std::memory_order_acquire);
-        if (!q.consumer_ready(t)) {
-            t = q.arm(q.tail_) | waiting_bit;
-            if (!q.consumer_ready(t)) return;  // still nothing: stay parked, armed
-        }
-        // Only the consumer sets the bit, so a word without it means it is clear.
-        if ((t & waiting_bit) != 0) q.disarm(q.tail_);
-        wake.waiter = nullptr;
-        g->task->wake();
-    }
-    static void on_producer_wake(detail::QueueEndWake& wake) noexcept {
-        auto& q = *static_cast<ThreadSafeQueue*>(wake.owner);
-        detail::Parked* p = wake.waiter;
-        // acquire: pairs with pop()'s release CAS; the freed slot is empty.
-        std::uint32_t h = q.head_.load(std::memory_order_acquire);
-        if (!q.has_room(h) && !q.is_closed()) {
-            h = q.arm(q.head_) | waiting_bit;
-            if (!q.has_room(h) && !q.is_closed()) return;
-        }
-        if ((h & waiting_bit) != 0) q.disarm(q.head_);  // only the producer sets it: as above
-        wake.waiter = nullptr;
-        p->task->wake();
     }
 
     // Debug-build detection of one end used by two contexts at once.
     class EndGuard {
     public:
 #ifndef NDEBUG
-        EndGuard(std::atomic<bool>& busy, const char* end) noexcept : busy_(busy) {
+        EndGuard(detail::QueueEnd& end, const char* name) noexcept : busy_(end.busy) {
             // acquire/release: a clean hand-over between contexts that take turns.
             if (busy_.exchange(true, std::memory_order_acquire)) {
                 std::fprintf(stderr,
                              "asynclink: two contexts used the %s end of a ThreadSafeQueue at once; each end "
                              "belongs to exactly one context (give each producer its own queue)\n",
-                             end);
+                             name);
                 std::abort();
             }
         }
         ~EndGuard() { busy_.store(false, std::memory_order_release); }
         std::atomic<bool>& busy_;
 #else
-        EndGuard(std::atomic<bool>&, const char*) noexcept {}
+        EndGuard(detail::QueueEnd&, const char*) noexcept {}
 #endif
         EndGuard(const EndGuard&) = delete;
         EndGuard& operator=(const EndGuard&) = delete;
     };
 
-    // The layout (rigtorp's SPSCQueue): the read-mostly words both ends read
-    // first; then each end's hot words on a cache line of their own, so the
-    // producer's writes never invalidate the consumer's line, and each end's
-    // cached view of the other index sits beside the word it writes. Checked
-    // by ThreadSafeQueueLayout in tests/thread_safe_queue_test.cpp.
     template <class>
     friend struct detail::QueueLayoutProbe;
 
+    // The read-mostly words both ends read first; then each end on cache lines
+    // of its own (see detail::QueueEnd).
     std::unique_ptr<slot_type[]> owned_;
     slot_type* slots_;
     std::uint32_t capacity_;
 
-    // Producer side: its index word and its cached view of the consumer's index.
-    alignas(port::cache_line) std::atomic<std::uint32_t> tail_{0};
-    std::uint32_t head_cache_ = 0;
-    detail::WakeSlot producer_loop_;  // the waiting producer's loop; empty: a thread
-    detail::QueueEndWakeHolder producer_wake_{this, &on_producer_wake};
-    std::atomic<bool> producer_busy_{false};
-    SyncWait producer_sync_;
-
-    // Consumer side.
-    alignas(port::cache_line) std::atomic<std::uint32_t> head_{0};
-    std::uint32_t tail_cache_ = 0;
-    detail::WakeSlot consumer_loop_;  // the waiting consumer's loop; empty: a thread
-    detail::QueueEndWakeHolder consumer_wake_{this, &on_consumer_wake};
-    std::atomic<bool> consumer_busy_{false};
-    SyncWait consumer_sync_;
+    detail::QueueEnd producer_{this, &on_wake<Side::producer>};  // its word is the tail
+    detail::QueueEnd consumer_{this, &on_wake<Side::consumer>};  // its word is the head
 };
 
 }  // namespace asynclink

@@ -16,6 +16,7 @@
 
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
+#include "asynclink/detail/waiting_loop.hpp"
 
 namespace asynclink::detail {
 
@@ -25,19 +26,15 @@ class EventCore {
     static constexpr std::uint32_t epoch_one = 4;
 
 public:
-    EventCore() noexcept {
-        node_.run = &on_notify;
-        node_.owner = this;
-    }
+    EventCore() noexcept = default;
     EventCore(const EventCore&) = delete;
     EventCore& operator=(const EventCore&) = delete;
     ~EventCore() {
         if (!waiters_.empty()) {
             port::fatal("asynclink: ThreadSafeEvent/Message destroyed while tasks wait on it");
         }
-        // A posted wake-up must not outlive the node. acquire: pairs with the
-        // release of a refused post that left the node not queued.
-        if (node_.queued.load(std::memory_order_acquire)) drain_if_bound_here(wake_);
+        // A posted wake-up must not outlive the node.
+        loop_.drain(node_);
     }
 
     void set() noexcept {
@@ -51,7 +48,7 @@ public:
             // the waiters; acquire pairs with the waiter's release that set
             // waiting_bit, making the slot's binding visible.
         } while (!state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed));
-        if ((s & waiting_bit) != 0) wake_.post(node_);  // the slot keeps the waiting loop's core alive
+        if ((s & waiting_bit) != 0) loop_.post(node_);  // the slot keeps the waiting loop's core alive
     }
 
     void clear() noexcept {
@@ -63,6 +60,10 @@ public:
         // acquire: whoever sees it set also sees what the setter wrote before set().
         return (state_.load(std::memory_order_acquire) & set_bit) != 0;
     }
+
+    /// The calling thread's loop, if it is the waiters' loop (see WaitingLoop);
+    /// else throws UsageError naming `operation` and `alternative`.
+    Loop& check(const char* operation, const char* alternative) { return loop_.check(operation, alternative); }
 
     /// Test seam: advances the epoch as if `sets` set()/clear() pairs had run
     /// while the loop looked away (2^30 real ones take too long for a test).
@@ -77,15 +78,15 @@ public:
         Waiter(EventCore& e, const char* operation) noexcept : Parked(&on_cancel), event_(e), operation_(operation) {}
 
         bool await_ready() {
-            event_.binding_.check(operation_,
-                                  "set() from elsewhere; waiters must all belong to the loop that first waited");
+            event_.loop_.check(operation_,
+                               "set() from elsewhere; waiters must all belong to the loop that first waited");
             return event_.is_set();
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             if (!park(h)) return false;
             // Published by the release CAS that sets waiting_bit below.
-            event_.wake_.bind(&detail::LoopAccess::wake_core(*task->loop));
+            event_.loop_.wait_on(*task->loop);
             std::uint32_t s = event_.state_.load(std::memory_order_acquire);
             if ((s & set_bit) != 0) {
                 task->suspension = nullptr;
@@ -194,9 +195,8 @@ private:
     }
 
     std::atomic<std::uint32_t> state_{0};
-    WakeSlot wake_;  // the waiting loop, for set()
-    RemoteNode node_;
-    LoopBinding binding_;
+    WaitingLoop loop_;  // the waiting tasks' loop, for set()
+    RemoteNode node_{.run = &on_notify, .owner = this};
     WaiterList waiters_;  // loop thread only
 };
 

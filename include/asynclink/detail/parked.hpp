@@ -97,22 +97,27 @@ public:
 
     Loop& check(const char* operation, const char* alternative) {
         Loop* current = port::current_loop();
-        if (current == nullptr || core_ != &detail::LoopAccess::wake_core(*current)) [[unlikely]] {
-            return bind_or_fail(current, operation, alternative);
+        if (current == nullptr || !try_bind(*current)) [[unlikely]] {
+            fail(operation, alternative);
         }
         return *current;
+    }
+    /// Binds to `loop`, unless bound to another loop that is still running:
+    /// false then.
+    bool try_bind(Loop& loop) noexcept {
+        WakeCore& core = detail::LoopAccess::wake_core(loop);
+        return core_ == &core || rebind(core);
     }
     /// The bound loop while it lives; nullptr if none or it has ended.
     Loop* loop() const noexcept { return core_ != nullptr && !core_->closed() ? core_->owner() : nullptr; }
 
 private:
-    Loop& bind_or_fail(Loop* current, const char* operation, const char* alternative) {
-        if (current == nullptr || (core_ != nullptr && !core_->closed())) fail(operation, alternative);
-        WakeCore& next = detail::LoopAccess::wake_core(*current);
+    bool rebind(WakeCore& next) noexcept {
+        if (core_ != nullptr && !core_->closed()) return false;
         next.add_ref();
         if (core_ != nullptr) core_->release();
         core_ = &next;
-        return *current;
+        return true;
     }
     [[noreturn]] static void fail(const char* operation, const char* alternative) {
         ASYNCLINK_THROW(

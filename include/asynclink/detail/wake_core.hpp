@@ -331,14 +331,6 @@ public:
         return true;
     }
 
-    /// Whether the slot points at `core`. For the owner's thread (another
-    /// context may rebind the slot meanwhile otherwise).
-    bool bound_to(const WakeCore& core) const noexcept {
-        // Relaxed: the owner's thread wrote it, or a posting context only
-        // changes the count.
-        return core_of(word_.load(std::memory_order_relaxed)) == &core;
-    }
-
 private:
     static constexpr std::uintptr_t borrow_mask = wake_core_alignment - 1;
     static constexpr std::int32_t settle_bias = 1 << 20;
