@@ -386,6 +386,33 @@ void asio_timer(benchmark::State& state) {
     run_asio(context, asio_timer_main(state, shared));
 }
 void asynclink_event(benchmark::State& state) { al::run(al_event_main(state)); }
+
+// ---------------------------------------------------------------- 5. select against a plain get
+
+// One round: an item is put, then taken, either by `co_await q.get()` or by
+// `co_await select(q.get(), sleep(1s))` (the get wins; the timer branch is
+// cancelled). The difference is what select costs per round: a task per
+// branch, the first-completed wait and the cancel of the loser.
+al::Task<void> al_get_main(benchmark::State& state, bool through_select) {
+    Meter meter(state);
+    al::Queue<int> q;
+    std::int64_t sum = 0;
+    meter.start();
+    for (auto _ : state) {
+        q.put_nowait(1);
+        if (through_select) {
+            auto [item, timed_out] = co_await al::select(q.get(), al::sleep(std::chrono::seconds(1)));
+            sum += item.value_or(0);
+        } else {
+            sum += co_await q.get();
+        }
+        ++meter.items;
+    }
+    meter.stop();
+    benchmark::DoNotOptimize(sum);
+}
+void asynclink_get(benchmark::State& state) { al::run(al_get_main(state, false)); }
+void asynclink_select_get(benchmark::State& state) { al::run(al_get_main(state, true)); }
 void asio_timer_event(benchmark::State& state) {
     asio::io_context context(1);
     AsioTimerEvents events(context);
@@ -413,6 +440,8 @@ void register_all() {
          "",
          {},
          {{"asynclink", asynclink_event}, {"asio_timer", asio_timer_event}, {"asio_channel", asio_channel_event}}},
+        // Not a peer comparison: the ratio is a plain get against select(get, timer).
+        {"queue_get", "", {}, {{"asynclink", asynclink_get}, {"select_get_timer", asynclink_select_get}}},
     };
     for (const Workload& w : workloads) {
         for (const auto& [side, fn] : w.sides) {
