@@ -112,9 +112,11 @@ TEST(ThreadSafeEvent, SetThenImmediateClearFromAnotherThreadStillWakesEveryWaite
         co_await settle();
         parked.store(true, std::memory_order_release);  // release: every waiter is parked by now
         co_await expect_all_woken(waiters);
-        EXPECT_FALSE(event.is_set());
     }());
+    // Only once the setter has returned: the waiters may well run between
+    // its set() and its clear().
     setter.join();
+    EXPECT_FALSE(event.is_set());
 }
 
 TEST(ThreadSafeEvent, SetThenClearOnTheLoopStillWakesEveryWaiter) {
