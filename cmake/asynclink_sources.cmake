@@ -24,4 +24,5 @@ set(ASYNCLINK_HOSTED_SOURCES
   ${_asynclink_src}/unblock.cpp
   ${_asynclink_src}/posix/periodic_signal.cpp
   ${_asynclink_src}/posix/stream.cpp
+  ${_asynclink_src}/posix/stream_core.cpp
   ${_asynclink_src}/posix/stream_open.cpp)
