@@ -111,7 +111,7 @@ public:
 
 private:
     std::size_t maxsize_;
-    std::atomic<std::uint32_t> refs_{1};
+    port::atomic<std::uint32_t> refs_{1};
 };
 
 namespace {

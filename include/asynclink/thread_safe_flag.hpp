@@ -159,7 +159,7 @@ private:
         // is still set (only the loop clears it), so the next set() posts again.
     }
 
-    std::atomic<std::uint32_t> state_{0};
+    port::atomic<std::uint32_t> state_{0};
     detail::WakeSlot wake_;  // the waiting loop, for set()
     detail::RemoteNode node_;
     detail::LoopBinding binding_;

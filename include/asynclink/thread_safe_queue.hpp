@@ -164,8 +164,8 @@ private:
     }
 
     Handler on_wake_;
-    std::atomic<bool> posted_{false};
-    std::atomic<std::uint32_t> holders_{1};
+    port::atomic<bool> posted_{false};
+    port::atomic<std::uint32_t> holders_{1};
 };
 
 /// Where a queue keeps one end's QueueEndWake: on the heap, allocated when a
@@ -201,7 +201,7 @@ public:
 private:
     void* queue_;
     QueueEndWake::Handler on_wake_;
-    std::atomic<QueueEndWake*> block_{nullptr};
+    port::atomic<QueueEndWake*> block_{nullptr};
 #else
         : block_(queue, on_wake) {
     }
@@ -545,12 +545,12 @@ private:
     /// was. seq_cst: the RMW orders against the other side's publishing CAS on
     /// the same word (any order would do there) and against close()'s seq_cst
     /// operations on the other word.
-    static std::uint32_t arm(std::atomic<std::uint32_t>& word) noexcept {
+    static std::uint32_t arm(port::atomic<std::uint32_t>& word) noexcept {
         return word.fetch_or(waiting_bit, std::memory_order_seq_cst);
     }
     /// Withdraws the waiting bit (the other side may have taken it already).
     /// relaxed: nothing is published by withdrawing.
-    static void disarm(std::atomic<std::uint32_t>& word) noexcept {
+    static void disarm(port::atomic<std::uint32_t>& word) noexcept {
         word.fetch_and(~waiting_bit, std::memory_order_relaxed);
     }
 
@@ -592,7 +592,7 @@ private:
     /// the other side last woke it from the futex (written by that side).
     struct SyncWait {
         detail::SpinBudget spin{detail::spin_before_block};
-        std::atomic<std::uint32_t> woken_at{0};
+        port::atomic<std::uint32_t> woken_at{0};
     };
 
     /// The one blocking wait of both ends: until attempt() succeeds, spin up
@@ -600,7 +600,7 @@ private:
     /// carries our waiting bit) after arm() and a last look with ready(word).
     /// Throws only what attempt() throws (a copy put by put_sync(item)).
     template <class Attempt, class Ready>
-    static void block_until(SyncWait& end, std::atomic<std::uint32_t>& word, detail::WakeSlot& end_loop,
+    static void block_until(SyncWait& end, port::atomic<std::uint32_t>& word, detail::WakeSlot& end_loop,
                             Attempt attempt, Ready ready) {
         std::uint32_t began = detail::WakeStamp::now();
         if (Clock::duration limit = end.spin.next(); limit.count() != 0) {
@@ -740,7 +740,7 @@ private:
     class EndGuard {
     public:
 #ifndef NDEBUG
-        EndGuard(std::atomic<bool>& busy, const char* end) noexcept : busy_(busy) {
+        EndGuard(port::atomic<bool>& busy, const char* end) noexcept : busy_(busy) {
             // acquire/release: a clean hand-over between contexts that take turns.
             if (busy_.exchange(true, std::memory_order_acquire)) {
                 std::fprintf(stderr,
@@ -751,9 +751,9 @@ private:
             }
         }
         ~EndGuard() { busy_.store(false, std::memory_order_release); }
-        std::atomic<bool>& busy_;
+        port::atomic<bool>& busy_;
 #else
-        EndGuard(std::atomic<bool>&, const char*) noexcept {}
+        EndGuard(port::atomic<bool>&, const char*) noexcept {}
 #endif
         EndGuard(const EndGuard&) = delete;
         EndGuard& operator=(const EndGuard&) = delete;
@@ -772,19 +772,19 @@ private:
     std::uint32_t capacity_;
 
     // Producer side: its index word and its cached view of the consumer's index.
-    alignas(port::cache_line) std::atomic<std::uint32_t> tail_{0};
+    alignas(port::cache_line) port::atomic<std::uint32_t> tail_{0};
     std::uint32_t head_cache_ = 0;
     detail::WakeSlot producer_loop_;  // the waiting producer's loop; empty: a thread
     detail::QueueEndWakeHolder producer_wake_{this, &on_producer_wake};
-    std::atomic<bool> producer_busy_{false};
+    port::atomic<bool> producer_busy_{false};
     SyncWait producer_sync_;
 
     // Consumer side.
-    alignas(port::cache_line) std::atomic<std::uint32_t> head_{0};
+    alignas(port::cache_line) port::atomic<std::uint32_t> head_{0};
     std::uint32_t tail_cache_ = 0;
     detail::WakeSlot consumer_loop_;  // the waiting consumer's loop; empty: a thread
     detail::QueueEndWakeHolder consumer_wake_{this, &on_consumer_wake};
-    std::atomic<bool> consumer_busy_{false};
+    port::atomic<bool> consumer_busy_{false};
     SyncWait consumer_sync_;
 };
 

@@ -193,7 +193,7 @@ private:
         }
     }
 
-    std::atomic<std::uint32_t> state_{0};
+    port::atomic<std::uint32_t> state_{0};
     WakeSlot wake_;  // the waiting loop, for set()
     RemoteNode node_;
     LoopBinding binding_;
