@@ -26,7 +26,8 @@
 // |------------------------------|------------------------------------------------|
 // | explore                      | the test (not inside a schedule)               |
 // | Thread, Interrupt, check,    | the body and the contexts it starts            |
-// | yield_now, sleep_for         |                                                |
+// | preemption_point, yield_now, |                                                |
+// | sleep_for                    |                                                |
 //
 // What a schedule is: the body runs as the context "main" on core 0; Thread
 // starts another context (a thread, on the core it names); Interrupt is an
@@ -148,8 +149,13 @@ void check(bool condition, const char* what, const char* file = __builtin_FILE()
            unsigned line = __builtin_LINE()) noexcept;
 
 /// A preemption point in the caller's own code, e.g. around a plain variable
-/// shared between contexts (a bug the sim should be able to show).
-void yield_now(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept;
+/// shared between contexts, so the sim can show the race.
+void preemption_point(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept;
+
+/// Lets another context run, as a thread that polls would (loom's and
+/// shuttle's yield_now, port::yield_thread): the scheduler prefers another
+/// context here, and the clock moves on by 10 us.
+void yield_now() noexcept;
 
 /// Blocks the calling context for a virtual `duration` (a thread's sleep).
 void sleep_for(Clock::duration duration) noexcept;

@@ -270,7 +270,9 @@ void check(bool condition, const char* what, const char* file, unsigned line) no
     api_fail(FailureKind::check, std::move(message));
 }
 
-void yield_now(const char* file, unsigned line) noexcept { point(Op::user, nullptr, Where{file, line}); }
+void preemption_point(const char* file, unsigned line) noexcept { point(Op::user, nullptr, Where{file, line}); }
+
+void yield_now() noexcept { port::yield_thread(); }
 
 void sleep_for(Clock::duration duration) noexcept {
     if (in_schedule()) api_sleep_until(hooks::now() + duration.count());

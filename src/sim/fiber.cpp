@@ -2,6 +2,7 @@
 #include "fiber.hpp"
 
 #include <boost/context/detail/fcontext.hpp>
+#include <cxxabi.h>
 #include <cstdlib>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -68,16 +69,16 @@ struct EhGlobals {
     void* caught;
     unsigned int uncaught;
 };
-extern "C" EhGlobals* __cxa_get_globals() noexcept;
+EhGlobals* eh_globals() noexcept { return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals()); }
 
 struct FiberEntry {
     static void restore_exception_state(Fiber& fiber) noexcept {
-        EhGlobals* g = __cxa_get_globals();
+        EhGlobals* g = eh_globals();
         g->caught = fiber.eh_caught_;
         g->uncaught = fiber.eh_uncaught_;
     }
     static void save_exception_state(Fiber& fiber) noexcept {
-        EhGlobals* g = __cxa_get_globals();
+        EhGlobals* g = eh_globals();
         fiber.eh_caught_ = g->caught;
         fiber.eh_uncaught_ = g->uncaught;
     }

@@ -57,7 +57,7 @@ const char* op_name(Op op) noexcept {
     case Op::yield: return "yield_thread";
     case Op::idle: return "idle";
     case Op::wake: return "wake";
-    case Op::user: return "yield_now";
+    case Op::user: return "preemption_point";
     }
     return "?";
 }
@@ -161,8 +161,6 @@ private:
     std::size_t next_event_ = ~std::size_t{0};
     std::int64_t yield_floor_ = 0;
     std::size_t depth_ = 0;  // exhaustive: choice points passed
-    std::size_t trace_base_ = 0;
-    bool ended_ = false;
     bool blocking_ = false;  // in reschedule() because the context blocked or ended
 };
 
@@ -586,7 +584,6 @@ void Scheduler::wake_waiters(State state, const void* on) {
 }
 
 void Scheduler::end_schedule() {
-    ended_ = true;
     Context* cur = current_;
     current_ = nullptr;
     // A wake core whose last reference a borrower dropped (in an ISR, say)

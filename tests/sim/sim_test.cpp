@@ -130,15 +130,15 @@ TEST(Sim, AnInterruptStopsEveryThreadOfItsCoreButNotOfAnother) {
         sim::Interrupt irq(
             [&] {
                 in_handler = true;
-                sim::yield_now();
-                sim::yield_now();
+                sim::preemption_point();
+                sim::preemption_point();
                 in_handler = false;
             },
             {.name = "irq", .core = 0, .priority = 1, .fires = 1});
         sim::Thread observer(
             [&] {
                 for (int i = 0; i < 4; ++i) {
-                    sim::yield_now();
+                    sim::preemption_point();
                     sim::check(!in_handler, "no thread of the handler's core runs while it does");
                 }
             },
@@ -163,7 +163,7 @@ TEST(Sim, InterruptsNestByPriority) {
             [&] {
                 sim::check(!in_high, "a less urgent handler never preempts a more urgent one");
                 in_low = true;
-                sim::yield_now();
+                sim::preemption_point();
                 in_low = false;
             },
             {.name = "low", .core = 0, .priority = 1, .fires = 1});
@@ -171,11 +171,11 @@ TEST(Sim, InterruptsNestByPriority) {
             [&] {
                 if (forbid_nesting) sim::check(!in_low, "high ran inside low");
                 in_high = true;
-                sim::yield_now();
+                sim::preemption_point();
                 in_high = false;
             },
             {.name = "high", .core = 0, .priority = 2, .fires = 1});
-        sim::yield_now();
+        sim::preemption_point();
     };
     sim::Options o;
     o.strategy = sim::Strategy::exhaustive;
