@@ -417,13 +417,13 @@ void Scheduler::reschedule(bool spin) {
                 for (auto& c : contexts_) {
                     if (c->state == State::blocked && c->word->peek() != c->expected) {
                         lost = true;
-                        message = "lost wake-up: context '" + c->name + "' is blocked on a word that holds " +
+                        message = "context '" + c->name + "' is blocked on a word that holds " +
                                   std::to_string(c->word->peek()) + ", no longer the " + std::to_string(c->expected) +
                                   " it blocked on, and nobody will unblock it";
                     }
                 }
                 if (lost) fail(FailureKind::lost_wakeup, message);
-                fail(FailureKind::deadlock, "deadlock: every context is blocked and no timer is due");
+                fail(FailureKind::deadlock, "every context is blocked and no timer is due");
             }
             // A choice between an interrupt and the clock's jump.
             int options = static_cast<int>(spontaneous.size()) + (deadline ? 1 : 0);
