@@ -297,7 +297,7 @@ void Scheduler::point(Op op, const void* object, Where where) {
         if (!dirty_ && !spin && steps_ < next_event_) return;
         break;
     case Mode::follow:
-        if (!dirty_ && due_event() == nullptr) return;
+        if (!dirty_ && !spin && due_event() == nullptr) return;
         break;
     case Mode::exhaustive: break;
     }
@@ -480,7 +480,17 @@ void Scheduler::reschedule(bool spin) {
             } else if (e != nullptr && e->target == Event::advance) {
                 ++follow_pos_;  // a jump that is not needed any more
             }
-            if (next == nullptr) next = cur_ready ? cur : ready.front();
+            if (next == nullptr && cur_ready && !(spin && ready.size() > 1)) next = cur;
+            if (next == nullptr) {
+                // A spin hands over to the next context by id, round robin.
+                next = ready.front();
+                for (Context* c : ready) {
+                    if (c->id > cur->id) {
+                        next = c;
+                        break;
+                    }
+                }
+            }
             break;
         }
         case Mode::exhaustive: {

@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <iostream>
 #include <memory>
 
 namespace al = asynclink;
@@ -62,7 +61,6 @@ TEST(Sim, FindsAFlagSetBeforeItsDataAndReplaysIt) {
     ASSERT_FALSE(again.ok()) << "the seed must replay the failure";
     EXPECT_EQ(again.failure->kind, f.kind);
     EXPECT_EQ(again.failure->preemptions_before_shrinking, f.preemptions_before_shrinking);
-    std::cout << found << again;
 
     sim::Options by_schedule;
     by_schedule.replay = f.schedule;
