@@ -70,9 +70,9 @@ struct Options {
     /// The first schedule's seed (random); each schedule's own seed is reported.
     std::uint64_t seed = 1;
     /// Runs exactly the schedule with this seed, as a failure reported it.
-    std::optional<std::uint64_t> replay_seed;
+    std::optional<std::uint64_t> replay_seed{};
     /// Runs exactly the schedule a failure reported as `schedule`.
-    std::string replay;
+    std::string replay{};
     std::size_t max_schedules = 1000;
     std::chrono::milliseconds time_budget{20000};
     /// random: the bug depth looked for (preemptions that matter).

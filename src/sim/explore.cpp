@@ -184,6 +184,11 @@ Result Explorer::run() {
 
 void print_step(std::ostream& out, const Step& s) {
     char line[256];
+    if (s.file == nullptr) {
+        std::snprintf(line, sizeof line, "  %6zu  %-12s %s\n", s.index, s.context.c_str(), s.operation);
+        out << line;
+        return;
+    }
     std::snprintf(line, sizeof line, "  %6zu  %-12s %-17s %s:%u", s.index, s.context.c_str(), s.operation,
                   short_path(s.file), s.line);
     out << line;
@@ -208,6 +213,9 @@ void print_step(std::ostream& out, const Step& s) {
         out << " -> ";
         value(s.after);
         if (std::strcmp(op, "compare_exchange") == 0 && s.before == s.after) out << " (no change)";
+    } else if (std::strcmp(op, "block_thread") == 0 || std::strcmp(op, "unblock_threads") == 0) {
+        out << "  word ";
+        value(s.after);
     }
     out << '\n';
 }
@@ -243,10 +251,23 @@ std::ostream& operator<<(std::ostream& out, const Result& r) {
     if (!f.trace.empty()) {
         out << "  the last " << f.trace.size() << " steps (step, context, operation, source, value):\n";
         std::string last;
-        for (const Step& s : f.trace) {
+        for (std::size_t i = 0; i < f.trace.size(); ++i) {
+            const Step& s = f.trace[i];
             if (s.context != last && !last.empty()) out << "  ------  switch to " << s.context << '\n';
             last = s.context;
             print_step(out, s);
+            // A run of the same operation at the same line (a loop filling an
+            // array, a spin) is one line and a count.
+            std::size_t same = 0;
+            while (i + same + 1 < f.trace.size()) {
+                const Step& n = f.trace[i + same + 1];
+                if (n.context != s.context || n.line != s.line || n.operation != s.operation || n.file != s.file) break;
+                ++same;
+            }
+            if (same > 2) {
+                out << "          ... " << same << " more " << s.operation << " at the same line\n";
+                i += same;
+            }
         }
     }
     return out;

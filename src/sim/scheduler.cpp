@@ -243,6 +243,7 @@ void Scheduler::finish(Context& c) {
     dirty_ = true;
     wake_waiters(State::joining, &c);
     if (c.kind == Kind::interrupt) {
+        if (config_.trace) outcome_.trace.push_back(Step{steps_, c.name, "interrupt returns", nullptr, 0, 0, 0});
         Source& s = *sources_[static_cast<std::size_t>(c.source)];
         s.active = -1;
         wake_waiters(State::draining, &s);
@@ -275,7 +276,7 @@ void Scheduler::point(Op op, const void* object, Where where) {
     if (config_.trace) {
         Untracked untracked;
         outcome_.trace.push_back(
-            Step{steps_, current_->name, op_name(op), where.file, where.line, bits(object), bits(object)});
+            Step{steps_ + 1, current_->name, op_name(op), where.file, where.line, bits(object), bits(object)});
         if (outcome_.trace.size() > 2 * config_.trace_steps) {
             outcome_.trace.erase(outcome_.trace.begin(),
                                  outcome_.trace.begin() + static_cast<std::ptrdiff_t>(config_.trace_steps));
@@ -560,6 +561,7 @@ void Scheduler::fire_most_urgent() {
         }
     }
     if (interrupted != nullptr) isr.loop = interrupted->loop;
+    if (config_.trace) outcome_.trace.push_back(Step{steps_, isr.name, "interrupt enters", nullptr, 0, 0, 0});
 }
 
 std::optional<Nanos> Scheduler::next_deadline() const noexcept {
