@@ -152,9 +152,9 @@ void check(bool condition, const char* what, const char* file = __builtin_FILE()
 /// shared between contexts, so the sim can show the race.
 void preemption_point(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept;
 
-/// Lets another context run, as a thread that polls would (loom's and
-/// shuttle's yield_now, port::yield_thread): the scheduler prefers another
-/// context here, and the clock moves on by 10 us.
+/// What a thread that polls calls between polls (port::yield_thread): a
+/// preemption point where the clock moves on by 10 us; after 8 of them while
+/// no other context ran, another one runs (so a poll loop always ends).
 void yield_now() noexcept;
 
 /// Blocks the calling context for a virtual `duration` (a thread's sleep).

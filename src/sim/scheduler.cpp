@@ -35,6 +35,7 @@ constexpr int max_cores = hooks::cores;
 constexpr Nanos start_time = 1'000'000'000;
 constexpr Nanos relax_step = 1'000;   // cpu_relax: 1 us
 constexpr Nanos yield_step = 10'000;  // yield_thread: 10 us
+constexpr int spin_hand_over = 8;     // more than a SpinWait before a futex makes (7)
 
 enum class Kind : std::uint8_t { thread, interrupt };
 enum class State : std::uint8_t { runnable, blocked, idle, joining, draining, sleeping, finished };
@@ -79,6 +80,7 @@ struct Context {
     Loop** loop = &own_loop;  // a handler sees the loop of the context it interrupted
     std::int64_t priority = 0;
     int source = -1;
+    int spins = 0;  // spin hints since it last started running
 };
 
 struct Source {
@@ -288,10 +290,16 @@ void Scheduler::point(Op op, const void* object, Where where) {
         fail(FailureKind::livelock, "more than " + std::to_string(config_.max_steps) +
                                         " preemption points in one schedule (Options::max_steps)");
     }
-    bool spin = op == Op::relax || op == Op::yield;
-    if (spin) {
+    // A spin hint is an ordinary preemption point that moves the clock on; a
+    // context that spins spin_hand_over times while no other one runs hands
+    // over (free), as a fair OS scheduler would let the others run. So a
+    // bounded spin (SpinWait) can run to its end while another context is
+    // preempted, and a poll loop cannot hold the search forever.
+    bool spin = false;
+    if (op == Op::relax || op == Op::yield) {
         now_ += op == Op::relax ? relax_step : yield_step;
         if (auto d = next_deadline(); d && *d <= now_) advance_to(now_);
+        spin = ++current_->spins >= spin_hand_over;
     }
     switch (config_.mode) {
     case Mode::random:
@@ -376,8 +384,13 @@ void Scheduler::reschedule(bool spin) {
         } else if (config_.mode == Mode::follow) {
             while (const Event* e = due_event()) {
                 if (e->target >= Event::advance) break;
-                int n = Event::fire(0) - e->target;
-                Source& s = *sources_[static_cast<std::size_t>(n)];
+                // A shrunk schedule may name a source that does not exist yet.
+                auto n = static_cast<std::size_t>(Event::fire(0) - e->target);
+                if (n >= sources_.size()) {
+                    ++follow_pos_;
+                    continue;
+                }
+                Source& s = *sources_[n];
                 if (s.remaining > 0) {
                     --s.remaining;
                     ++s.pending;
@@ -529,6 +542,7 @@ void Scheduler::reschedule(bool spin) {
 void Scheduler::switch_to(Context* next) {
     Context* cur = current_;
     current_ = next;
+    next->spins = 0;
     int depth = Untracked::exchange_depth(0);
     Fiber::switch_to(*cur->fiber, *next->fiber, cur->state == State::finished);
     Untracked::exchange_depth(depth);
