@@ -18,8 +18,10 @@ set(ASYNCLINK_CORE_SOURCES
 set(ASYNCLINK_LINUX_PORT_SOURCES ${_asynclink_src}/port/linux.cpp)
 set(ASYNCLINK_CORTEX_M_PORT_SOURCES ${_asynclink_src}/port/cortex_m.cpp)
 # The sim port and its explorer (asynclink::sim, docs/testing.md): the core's
-# schedules explored on fibers; needs Boost.Context.
+# schedules explored on fibers, and Context (its workers are the sim's
+# threads, port/threads.hpp); needs Boost.Context.
 set(ASYNCLINK_SIM_PORT_SOURCES
+  ${_asynclink_src}/context.cpp
   ${_asynclink_src}/port/sim.cpp
   ${_asynclink_src}/sim/allocations.cpp
   ${_asynclink_src}/sim/explore.cpp

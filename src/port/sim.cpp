@@ -7,6 +7,8 @@
 #include <cstdlib>
 
 #include "../sim/hooks.hpp"
+#include "../sim/scheduler.hpp"
+#include "asynclink/sim/threads.hpp"
 
 namespace asynclink::port {
 
@@ -54,5 +56,17 @@ CriticalSection::~CriticalSection() { sd::hooks::mask(core_, -1); }
 Loop*& current_loop() noexcept { return sd::hooks::loop_slot(); }
 
 void fatal(const char* message) noexcept { sd::hooks::fatal(message); }
+
+Thread::Thread(std::function<void()> fn) {
+    if (!sd::in_schedule()) fatal("asynclink sim: a Thread (a Context's worker) made outside a schedule");
+    id_ = sd::api_spawn(std::move(fn), "worker", sd::hooks::core());
+}
+
+void Thread::join() noexcept {
+    sd::api_join(id_);
+    id_ = -1;
+}
+
+Thread::id this_thread_id() noexcept { return sd::hooks::context_id(); }
 
 }  // namespace asynclink::port

@@ -24,6 +24,8 @@ void block_on_word(const port::atomic<std::uint32_t>& word, std::uint32_t expect
 void unblock_word(const void* word) noexcept;
 bool pin(int core) noexcept;
 int core() noexcept;
+/// The running context's id (-1 outside a schedule).
+int context_id() noexcept;
 void mask(int core, int delta) noexcept;
 Loop*& loop_slot() noexcept;
 [[noreturn]] void fatal(const char* message) noexcept;

@@ -812,6 +812,10 @@ int core() noexcept {
     Context* c = running();
     return c != nullptr ? c->core : 0;
 }
+int context_id() noexcept {
+    Context* c = running();
+    return c != nullptr ? c->id : -1;
+}
 void mask(int core, int delta) noexcept {
     if (running() != nullptr) active->mask(core, delta);
 }
