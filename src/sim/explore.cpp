@@ -68,7 +68,8 @@ private:
         c.expected_steps = expected_steps_;
         return c;
     }
-    Outcome once(const RunConfig& c) {
+    Outcome once(RunConfig c) {
+        c.index = result_.schedules + 1;
         Outcome out = run_schedule(c, body_);
         ++result_.schedules;
         result_.total_steps += out.steps;

@@ -22,6 +22,7 @@
 #endif
 #if defined(ASYNCLINK_SIM_ASAN)
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -117,6 +118,9 @@ public:
         return std::move(sources_[static_cast<std::size_t>(source)]->handler);
     }
     [[noreturn]] void fail(FailureKind kind, std::string message);
+#if defined(ASYNCLINK_SIM_ASAN)
+    void report_death() const noexcept;
+#endif
     void trace_values(std::uint64_t before, std::uint64_t after);
 
     Nanos now() const noexcept { return now_; }
@@ -168,11 +172,40 @@ private:
 
 Scheduler* active = nullptr;
 
+// A wake core whose last reference a borrower dropped (in an ISR, say) is
+// retired and freed when the next loop is created, by design. One loop's life
+// frees them: at a schedule's end, so they are not counted as a leak, and
+// before the next schedule when a failed one was abandoned, so a replay does
+// the same steps as the run it replays. Run with no current context: no
+// preemption points.
+void reclaim_retired_cores() { Loop reclaim; }
+
+#if defined(ASYNCLINK_SIM_ASAN)
+// A sanitizer's report ends the process in the middle of a schedule: say
+// which one, so it can be replayed under a debugger.
+void on_sanitizer_death() {
+    if (active != nullptr) active->report_death();
+}
+#endif
+
 }  // namespace
+
+#if defined(ASYNCLINK_SIM_ASAN)
+void Scheduler::report_death() const noexcept {
+    std::string schedule = format_schedule(outcome_.events);
+    std::fprintf(stderr, "asynclink::sim: the sanitizer stopped schedule %zu at step %zu", config_.index, steps_);
+    if (config_.mode == Mode::random) {
+        std::fprintf(stderr, " (seed %llu: Options::replay_seed)", static_cast<unsigned long long>(config_.seed));
+    }
+    std::fprintf(stderr, "; its choices so far (Options::replay): \"%s\"\n", schedule.c_str());
+}
+#endif
 
 // ---------------------------------------------------------------- the run
 
 Outcome Scheduler::run(const std::function<void()>& body) {
+    static bool last_abandoned = false;  // the last schedule failed: its cores may be retired, not freed
+    if (last_abandoned) reclaim_retired_cores();
     rng_.seed(config_.seed);
     if (config_.mode == Mode::random) {
         // PCT: depth - 1 points where the running context drops below every
@@ -186,6 +219,7 @@ Outcome Scheduler::run(const std::function<void()>& body) {
     int main_id = spawn(body, "main", Kind::thread, 0, 0, -1);
     current_ = &context(main_id);
 #if defined(ASYNCLINK_SIM_ASAN)
+    __sanitizer_set_death_callback(&on_sanitizer_death);
     __lsan_disable();  // an abandoned schedule's memory is not a leak of the program
 #endif
     if (config_.check_leaks) Allocations::start();
@@ -216,6 +250,7 @@ Outcome Scheduler::run(const std::function<void()>& body) {
         }
     }
     Allocations::clear();
+    last_abandoned = outcome_.kind.has_value();
     if (outcome_.kind) outcome_.contexts = describe_contexts();
     return std::move(outcome_);
 }
@@ -612,11 +647,7 @@ void Scheduler::wake_waiters(State state, const void* on) {
 void Scheduler::end_schedule() {
     Context* cur = current_;
     current_ = nullptr;
-    // A wake core whose last reference a borrower dropped (in an ISR, say)
-    // is retired and freed when the next loop is created, by design; one
-    // loop's life here frees it, so it is not counted as a leak. Outside the
-    // schedule (no current context), so no preemption point.
-    { Loop reclaim; }
+    reclaim_retired_cores();
     Fiber::switch_to(*cur->fiber, main_, true);
     std::abort();
 }

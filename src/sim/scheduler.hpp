@@ -57,6 +57,7 @@ struct RunConfig {
     bool trace = false;
     std::size_t trace_steps = 120;
     bool check_leaks = true;
+    std::size_t index = 0;  // which schedule of the exploration, for a sanitizer's report
 };
 
 struct Outcome {

@@ -220,3 +220,30 @@ TEST(Sim, ReportsAnExceptionLeavingAContext) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.failure->kind, sim::FailureKind::exception) << r;
 }
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SIM_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define SIM_TEST_ASAN 1
+#endif
+
+TEST(SimDeathTest, AnAsanReportInsideAScheduleSaysWhichScheduleToReplay) {
+#if defined(SIM_TEST_ASAN)
+    auto body = [] {
+        auto* sample = new int(0);
+        sim::Thread reader([&] {
+            sim::preemption_point();
+            escaped = sample;
+            sim::check(*escaped >= 0, "reads the sample");  // after the free in some schedules
+        });
+        sim::preemption_point();
+        delete sample;
+    };
+    EXPECT_DEATH(sim::explore(random_options(1000), body), "the sanitizer stopped schedule [0-9]+ at step [0-9]+");
+#else
+    GTEST_SKIP() << "needs AddressSanitizer";
+#endif
+}
