@@ -196,3 +196,40 @@ TEST(Mutant, MessageRingBeforePublish) {
             small_loop());
     });
 }
+
+// A setter borrows the wake core it posts to, so the loop's end cannot free it
+// under the setter (proof/loop_lifetime.pml MUTANT_NO_BORROW): without the
+// borrow, AddressSanitizer reports the use after free inside a schedule.
+TEST(MutantDeathTest, SetterWithoutBorrow) {
+    auto body = [] {
+        al::ThreadSafeFlag flag;
+        al::port::atomic<int> phase{0};
+        sim::Thread setter([&] {
+            sim::sleep_for(1ms);
+            flag.set();  // races the first waiter's timeout, its loop's end and the next loop's binding
+            while (phase.load() == 0) sim::yield_now();
+            flag.set();
+        });
+        al::run(
+            [&]() -> al::Task<> {
+                try {
+                    co_await al::wait_for(flag.wait(), 1ms);
+                } catch (const al::TimeoutError&) {
+                }
+            }(),
+            small_loop());
+        al::run(
+            [&]() -> al::Task<> {
+                phase.store(1);
+                co_await flag.wait();  // rebinds the flag: the first loop's core goes
+            }(),
+            small_loop());
+    };
+    if constexpr (mutant) {
+        sim::Options o;
+        o.max_schedules = 100000;
+        EXPECT_DEATH(sim::explore(o, body), "heap-use-after-free.*the sanitizer stopped schedule");
+    } else {
+        check_body(body);
+    }
+}
