@@ -17,6 +17,16 @@ set(ASYNCLINK_CORE_SOURCES
 # One port per build: the only place asynclink meets the platform.
 set(ASYNCLINK_LINUX_PORT_SOURCES ${_asynclink_src}/port/linux.cpp)
 set(ASYNCLINK_CORTEX_M_PORT_SOURCES ${_asynclink_src}/port/cortex_m.cpp)
+# The sim port and its explorer (asynclink::sim, docs/testing.md): the core's
+# schedules explored on fibers, and Context (its workers are the sim's
+# threads, port/threads.hpp); needs Boost.Context.
+set(ASYNCLINK_SIM_PORT_SOURCES
+  ${_asynclink_src}/context.cpp
+  ${_asynclink_src}/port/sim.cpp
+  ${_asynclink_src}/sim/allocations.cpp
+  ${_asynclink_src}/sim/explore.cpp
+  ${_asynclink_src}/sim/fiber.cpp
+  ${_asynclink_src}/sim/scheduler.cpp)
 
 # The hosted contexts: worker threads, and the POSIX streams and timer signal.
 set(ASYNCLINK_HOSTED_SOURCES

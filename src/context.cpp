@@ -10,15 +10,14 @@
 // freed memory, and the loop never waits for a worker.
 #include "asynclink/context.hpp"
 
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "asynclink/port/port.hpp"
+#include "asynclink/port/threads.hpp"
 
 namespace asynclink {
 
@@ -70,8 +69,8 @@ public:
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
     }
 
-    std::mutex mutex;
-    std::condition_variable work_ready;  ///< workers sleep on it while the queue is empty
+    port::Mutex mutex;
+    port::ConditionVariable work_ready;  ///< workers sleep on it while the queue is empty
 
     // --- guarded by mutex
     JobList queue;
@@ -80,10 +79,10 @@ public:
     std::size_t started_workers = 0;
     bool pin_failed = false;
     int failed_cpu = 0;
-    std::condition_variable workers_started;
+    port::ConditionVariable workers_started;
 
     /// Joined by ~Context, before the core can go.
-    std::vector<std::thread> workers;
+    std::vector<port::Thread> workers;
 
     /// Queues paused jobs, in order, while there is room, and wakes a worker
     /// for each. Under mutex.
@@ -111,7 +110,7 @@ public:
 
 private:
     std::size_t maxsize_;
-    std::atomic<std::uint32_t> refs_{1};
+    port::atomic<std::uint32_t> refs_{1};
 };
 
 namespace {
@@ -304,7 +303,7 @@ Context::Context(std::size_t qsize, std::size_t threads, std::vector<int> cpus)
 Context::~Context() {
     shutdown();
     for (auto& w : core_->workers) {
-        if (w.get_id() == std::this_thread::get_id()) {
+        if (w.get_id() == port::this_thread_id()) {
             std::fprintf(stderr,
                          "asynclink: a Context was destroyed by one of its own jobs, which would join its own "
                          "thread; destroy it from a task or another thread\n");

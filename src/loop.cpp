@@ -17,7 +17,7 @@ namespace asynclink {
 
 namespace {
 std::uint64_t next_loop_id() noexcept {
-    static std::atomic<std::uint64_t> counter{0};
+    static port::atomic<std::uint64_t> counter{0};
     // Relaxed: only uniqueness matters, which the RMW gives by itself.
     return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }

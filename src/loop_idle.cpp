@@ -51,7 +51,7 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
         if (spin_for_posted_work(timeout)) return;
     }
     core_->announce_sleep();
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // F2
+    port::atomic_thread_fence(std::memory_order_seq_cst);  // F2
     if (core_->has_posted_work()) {
         core_->end_sleep();
         return;

@@ -50,7 +50,7 @@ public:
     }
 
 private:
-    static inline std::atomic<WakeCore*> dead_{nullptr};
+    static inline port::atomic<WakeCore*> dead_{nullptr};
 #else
     static WakeCore* allocate(Loop& owner) {
         for (std::size_t i = 0; i < size; ++i) {
@@ -79,7 +79,7 @@ private:
         alignas(WakeCore) unsigned char bytes[sizeof(WakeCore)];
     };
     static inline Entry entries_[size];
-    static inline std::atomic<std::uint32_t> used_[size]{};
+    static inline port::atomic<std::uint32_t> used_[size]{};
 #endif
 };
 
@@ -140,7 +140,7 @@ PostedCall* WakeCore::closed_calls() noexcept {
 // --- posting: the poster's half of the protocol at Loop::wait_for_work.
 
 void WakeCore::wake_if_sleeping() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // F1, see Loop::wait_for_work
+    port::atomic_thread_fence(std::memory_order_seq_cst);  // F1, see Loop::wait_for_work
     // Relaxed load: a cheap filter; the exchange decides who wakes.
     // acq_rel exchange: serialises posters so exactly one writes the wake handle.
     if (sleeping_.load(std::memory_order_relaxed) && sleeping_.exchange(false, std::memory_order_acq_rel)) {

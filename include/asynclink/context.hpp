@@ -110,7 +110,7 @@ protected:
     virtual ~Job();
 
 private:
-    std::atomic<std::uint32_t> refs_{1};
+    port::atomic<std::uint32_t> refs_{1};
 };
 
 /// A job producing a T: the result lives in the shared record, since the

@@ -109,7 +109,7 @@ public:
         s.full = false;
         // If T's constructor throws, the slot goes back to the free ones.
         struct Unclaim {
-            std::atomic<std::uint32_t>* state;
+            port::atomic<std::uint32_t>* state;
             std::uint32_t busy;
             ~Unclaim() {
                 // release: a writer that claims the slot next sees it empty (full == false).
@@ -125,7 +125,7 @@ public:
         // posts if a reader waits), or the reader's look after F4 sees this
         // publication. Without it, a core_.set() coalescing with a flag still
         // up could have it cleared by a reader that then misses this value.
-        std::atomic_thread_fence(std::memory_order_seq_cst);  // F3
+        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3
         core_.set();
     }
 
@@ -257,7 +257,7 @@ private:
 
     void clear_doorbell() noexcept {
         core_.clear();
-        std::atomic_thread_fence(std::memory_order_seq_cst);  // F4: pairs with set()'s F3
+        port::atomic_thread_fence(std::memory_order_seq_cst);  // F4: pairs with set()'s F3
     }
 
     std::uint32_t claim_slot() noexcept {
@@ -335,7 +335,7 @@ private:
 
     detail::EventCore core_;  // the doorbell: rung by set() after each publication
     Slot slots_[slot_count];
-    std::atomic<std::uint32_t> slots_state_{initial_state};
+    port::atomic<std::uint32_t> slots_state_{initial_state};
 };
 
 }  // namespace asynclink

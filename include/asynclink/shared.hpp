@@ -73,13 +73,13 @@ public:
         // orders the sequence store before the word stores (a reader that
         // sees a new word sees the new sequence at its re-check).
         sequence_.store(seq + 1, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_release);
+        port::atomic_thread_fence(std::memory_order_release);
         store_words(copies_[0], value);
         // Even: readers go back to copy 0, now whole (release: its words are
         // visible to a reader that loads this sequence with acquire), then
         // copy 1 changes (the fence again orders the store before the words).
         sequence_.store(seq + 2, std::memory_order_release);
-        std::atomic_thread_fence(std::memory_order_release);
+        port::atomic_thread_fence(std::memory_order_release);
         store_words(copies_[1], value);
         // release: a later writer's count sees this write's stores ordered before.
         writers_.fetch_sub(1, std::memory_order_release);
@@ -107,7 +107,7 @@ public:
             for (std::size_t w = 0; w < word_count; ++w) copy[w] = source[w].load(std::memory_order_relaxed);
             // acquire fence: the word loads complete before the re-check; a
             // word from a newer write makes the re-check see its sequence.
-            std::atomic_thread_fence(std::memory_order_acquire);
+            port::atomic_thread_fence(std::memory_order_acquire);
             if (sequence_.load(std::memory_order_relaxed) == before) {
                 std::memcpy(bytes.data(), copy.data(), sizeof(T));
                 return std::bit_cast<T>(bytes);  // no default constructor needed
@@ -120,7 +120,7 @@ public:
     std::uint32_t version() const noexcept { return sequence_.load(std::memory_order_acquire) / 2; }
 
 private:
-    using Copy = std::array<std::atomic<Word>, word_count>;
+    using Copy = std::array<port::atomic<Word>, word_count>;
 
     static void store_words(Copy& target, const T& value) noexcept {
         Words copy{};
@@ -129,8 +129,8 @@ private:
         for (std::size_t w = 0; w < word_count; ++w) target[w].store(copy[w], std::memory_order_relaxed);
     }
 
-    std::atomic<std::uint32_t> sequence_{0};  // 2 x completed writes, +1 while copy 0 changes
-    std::atomic<std::uint32_t> writers_{0};   // write() calls in progress: more than one is misuse
+    port::atomic<std::uint32_t> sequence_{0};  // 2 x completed writes, +1 while copy 0 changes
+    port::atomic<std::uint32_t> writers_{0};   // write() calls in progress: more than one is misuse
     std::array<Copy, 2> copies_{};
 };
 

@@ -157,7 +157,7 @@ private:
         // is still set (only the loop clears it), so the next set() posts again.
     }
 
-    std::atomic<std::uint32_t> state_{0};
+    port::atomic<std::uint32_t> state_{0};
     detail::WaitingLoop loop_;  // the waiting task's loop, for set()
     detail::RemoteNode node_{.run = &on_notify, .owner = this};
     Waiter* waiter_ = nullptr;  // loop thread only

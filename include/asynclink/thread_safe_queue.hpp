@@ -380,7 +380,7 @@ private:
     static constexpr Side other(Side s) noexcept { return s == Side::producer ? Side::consumer : Side::producer; }
     /// The word that carries the end's waiting bit: the other end's.
     template <Side S>
-    std::atomic<std::uint32_t>& watched() noexcept {
+    port::atomic<std::uint32_t>& watched() noexcept {
         return end<other(S)>().word;
     }
     /// Whether the end may stop waiting, given the word it watches: the
@@ -403,12 +403,12 @@ private:
     /// was. seq_cst: the RMW orders against the other side's publishing CAS on
     /// the same word (any order would do there) and against close()'s seq_cst
     /// operations on the other word.
-    static std::uint32_t arm(std::atomic<std::uint32_t>& word) noexcept {
+    static std::uint32_t arm(port::atomic<std::uint32_t>& word) noexcept {
         return word.fetch_or(waiting_bit, std::memory_order_seq_cst);
     }
     /// Withdraws the waiting bit (the other side may have taken it already).
     /// relaxed: nothing is published by withdrawing.
-    static void disarm(std::atomic<std::uint32_t>& word) noexcept {
+    static void disarm(port::atomic<std::uint32_t>& word) noexcept {
         word.fetch_and(~waiting_bit, std::memory_order_relaxed);
     }
 
@@ -452,7 +452,7 @@ private:
     static void on_wake(detail::QueueEndWake& wake) noexcept {
         auto& q = *static_cast<ThreadSafeQueue*>(wake.owner);
         detail::Parked* parked = wake.waiter;
-        std::atomic<std::uint32_t>& word = q.template watched<S>();
+        port::atomic<std::uint32_t>& word = q.template watched<S>();
         // acquire: pairs with the other end's release CAS (push(): the item is
         // built; pop(): the freed slot is empty), as arm()'s acquire half does.
         std::uint32_t w = word.load(std::memory_order_acquire);
@@ -516,7 +516,7 @@ private:
     template <Side S, class Attempt>
     void block_until(Attempt attempt) {
         detail::QueueEnd& e = end<S>();
-        std::atomic<std::uint32_t>& word = watched<S>();
+        port::atomic<std::uint32_t>& word = watched<S>();
         std::uint32_t began = detail::WakeStamp::now();
         if (Clock::duration limit = e.spin.next(); limit.count() != 0) {
             detail::SpinWait spin(limit);
@@ -613,7 +613,7 @@ private:
             }
         }
         ~EndGuard() { busy_.store(false, std::memory_order_release); }
-        std::atomic<bool>& busy_;
+        port::atomic<bool>& busy_;
 #else
         EndGuard(detail::QueueEnd&, const char*) noexcept {}
 #endif

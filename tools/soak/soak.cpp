@@ -5,6 +5,10 @@
 // and exits non-zero if anything was lost, duplicated, reordered or torn.
 //
 //   soak [seconds]          (default 10)
+//   soak --sim SECONDS [seed]
+//                           the sim's random search over the same channels,
+//                           small, for SECONDS (millions of schedules):
+//                           runs soak_sim, built next to this program
 //
 // Channels:
 //   thread (other CPU) -> task      ThreadSafeQueue<uint64_t>, put_sync(block)
@@ -25,11 +29,14 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -398,6 +405,17 @@ al::Task<void> soak_main(double seconds, Stats& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "--sim") {
+        // The sim's soak is its own program (another port); it lives next to us.
+        std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+        std::string sim = self.substr(0, self.rfind('/') + 1) + "soak_sim";
+        std::vector<char*> args{sim.data()};
+        for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+        args.push_back(nullptr);
+        execv(sim.c_str(), args.data());
+        std::perror("soak --sim: cannot run soak_sim");
+        return 2;
+    }
     double seconds = argc > 1 ? std::atof(argv[1]) : 10.0;
     Stats st;
     al::run(soak_main(seconds, st));

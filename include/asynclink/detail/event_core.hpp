@@ -194,7 +194,7 @@ private:
         }
     }
 
-    std::atomic<std::uint32_t> state_{0};
+    port::atomic<std::uint32_t> state_{0};
     WaitingLoop loop_;  // the waiting tasks' loop, for set()
     RemoteNode node_{.run = &on_notify, .owner = this};
     WaiterList waiters_;  // loop thread only

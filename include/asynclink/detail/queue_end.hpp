@@ -96,8 +96,8 @@ private:
     }
 
     Handler on_wake_;
-    std::atomic<bool> posted_{false};
-    std::atomic<std::uint32_t> holders_{1};
+    port::atomic<bool> posted_{false};
+    port::atomic<std::uint32_t> holders_{1};
 };
 
 /// Where a queue keeps one end's QueueEndWake: on the heap, allocated when a
@@ -131,7 +131,7 @@ public:
 private:
     void* queue_;
     QueueEndWake::Handler on_wake_;
-    std::atomic<QueueEndWake*> block_{nullptr};
+    port::atomic<QueueEndWake*> block_{nullptr};
 #else
         : block_(queue, on_wake) {
     }
@@ -184,7 +184,7 @@ struct alignas(port::cache_line) QueueEnd {
 
     /// index << 2 | flags: the index only this end moves, and the flags the
     /// other side sets in it (see the protocol in the queue's header comment).
-    std::atomic<std::uint32_t> word{0};
+    port::atomic<std::uint32_t> word{0};
     /// The other end's index as this end last read it: read again only when
     /// the queue looks full (producer) or empty (consumer).
     std::uint32_t other_index = 0;
@@ -192,11 +192,11 @@ struct alignas(port::cache_line) QueueEnd {
     WaitingLoop loop;         ///< the loop of a task waiting at this end; none: a thread
     QueueEndWakeHolder wake;  ///< the node that task is woken with
     /// Debug builds: set while a context is in a call on this end (EndGuard).
-    std::atomic<bool> busy{false};
+    port::atomic<bool> busy{false};
     /// A blocking end's spin, adapted to how fast the other end answers.
     SpinBudget spin{spin_before_block};
     /// When the other end last unblocked this one from the futex (written there).
-    std::atomic<std::uint32_t> woken_at{0};
+    port::atomic<std::uint32_t> woken_at{0};
 };
 static_assert(alignof(QueueEnd) == port::cache_line, "each end of a queue starts a cache line of its own");
 

@@ -3,7 +3,7 @@
 // signal handler, an ISR). See detail::WakeCore::post for the protocol.
 #pragma once
 
-#include <atomic>
+#include "asynclink/port/port.hpp"
 
 namespace asynclink::detail {
 
@@ -13,7 +13,7 @@ struct RemoteNode {
     RemoteNode* next = nullptr;
     /// True from the post until the loop has taken the node off its list, so a
     /// node is never linked twice; repeated posts in between coalesce.
-    std::atomic<bool> queued{false};
+    port::atomic<bool> queued{false};
     /// Runs on the loop's thread. It only moves waiters to the ready queue; it
     /// never runs user code.
     void (*run)(RemoteNode& self) noexcept = nullptr;

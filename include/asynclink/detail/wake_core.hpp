@@ -179,7 +179,7 @@ public:
 
 private:
     struct ScheduleCell {
-        std::atomic<std::size_t> sequence;
+        port::atomic<std::size_t> sequence;
         void (*fn)(void*);
         void* arg;
     };
@@ -202,12 +202,12 @@ private:
     static constexpr std::size_t position_step = 2;
 
     // Posted from other contexts (see post()); the loop's hot remote words.
-    alignas(port::cache_line) std::atomic<RemoteNode*> posted_{nullptr};
-    std::atomic<bool> sleeping_{false};
-    std::atomic<std::uint32_t> wake_posted_at_{0};
-    std::atomic<std::int32_t> refs_{1};
+    alignas(port::cache_line) port::atomic<RemoteNode*> posted_{nullptr};
+    port::atomic<bool> sleeping_{false};
+    port::atomic<std::uint32_t> wake_posted_at_{0};
+    port::atomic<std::int32_t> refs_{1};
 #if ASYNCLINK_PORT_HAS_THREADS
-    std::atomic<PostedCall*> calls_{nullptr};
+    port::atomic<PostedCall*> calls_{nullptr};
 #endif
     Loop* owner_;
     WakeCore* next_dead_ = nullptr;  // on the list of cores to reclaim
@@ -217,7 +217,7 @@ private:
     // for the next lap: p + 2 * capacity; dead after the close: p + 2).
     ArrayStore<ScheduleCell, port::max_schedule_capacity> schedule_cells_;
     std::size_t schedule_mask_ = 0;
-    alignas(port::cache_line) std::atomic<std::size_t> schedule_enqueue_{0};
+    alignas(port::cache_line) port::atomic<std::size_t> schedule_enqueue_{0};
     alignas(port::cache_line) std::size_t schedule_dequeue_ = 0;
 
     port::Idle idle_;
@@ -227,10 +227,11 @@ private:
     // each one a short critical section, which is as good in one core's ISRs).
 #if !defined(__ARM_ARCH_6M__)
     // NOLINTBEGIN(misc-redundant-expression): std::size_t and std::uintptr_t are one type on some targets only
-    static_assert(std::atomic<RemoteNode*>::is_always_lock_free && std::atomic<bool>::is_always_lock_free &&
-                      std::atomic<std::uint32_t>::is_always_lock_free &&
-                      std::atomic<std::int32_t>::is_always_lock_free && std::atomic<std::size_t>::is_always_lock_free &&
-                      std::atomic<std::uintptr_t>::is_always_lock_free,
+    static_assert(port::atomic<RemoteNode*>::is_always_lock_free && port::atomic<bool>::is_always_lock_free &&
+                      port::atomic<std::uint32_t>::is_always_lock_free &&
+                      port::atomic<std::int32_t>::is_always_lock_free &&
+                      port::atomic<std::size_t>::is_always_lock_free &&
+                      port::atomic<std::uintptr_t>::is_always_lock_free,
                   "the wake path runs in signal handlers and ISRs: its atomics must be lock-free");
     // NOLINTEND(misc-redundant-expression)
 #endif
@@ -370,7 +371,7 @@ private:
         core.release_from_any_context();
     }
 
-    std::atomic<std::uintptr_t> word_{0};
+    port::atomic<std::uintptr_t> word_{0};
 };
 
 }  // namespace asynclink::detail

@@ -53,6 +53,14 @@ class Loop;
 
 namespace asynclink::port {
 
+/// Every atomic operation and fence above the port goes through these names,
+/// so that a port can watch them (the sim port makes each one a preemption
+/// point). Here they are the standard library's own: an alias, so the code
+/// is the same as if std::atomic were written.
+template <class T>
+using atomic = std::atomic<T>;
+using std::atomic_thread_fence;
+
 /// The monotonic clock every timer in the loop runs on: nanoseconds since
 /// start_clock(), with the resolution of one core clock cycle.
 struct Clock {

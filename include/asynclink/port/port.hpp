@@ -18,9 +18,13 @@
 ///   - ASYNCLINK_PORT_HAS_THREADS  1 if the platform has threads and a heap for
 ///                                 std::function (Loop::call_soon_threadsafe,
 ///                                 call_soon, set_exception_handler)
+///   - atomic, atomic_thread_fence every atomic operation and fence (the sim
+///                                 port watches them; elsewhere std's own)
 #pragma once
 
-#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+#if defined(ASYNCLINK_PORT_SIM)
+#include "asynclink/port/sim.hpp"
+#elif defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
 #include "asynclink/port/cortex_m.hpp"
 #else
 #include "asynclink/port/linux.hpp"

@@ -23,9 +23,10 @@
 /// returns. Destroy it on the thread that created it.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
+
+#include "asynclink/port/port.hpp"
 
 namespace asynclink {
 
@@ -59,10 +60,10 @@ private:
 
     Callback callback_;
     void* arg_;
-    void* timer_ = nullptr;                // timer_t, kept opaque so no OS header is needed here
-    std::atomic<std::uint32_t> ticks_{0};  // written in the signal handler
-    std::atomic<std::uint32_t> overruns_{0};
-    static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
+    void* timer_ = nullptr;                 // timer_t, kept opaque so no OS header is needed here
+    port::atomic<std::uint32_t> ticks_{0};  // written in the signal handler
+    port::atomic<std::uint32_t> overruns_{0};
+    static_assert(port::atomic<std::uint32_t>::is_always_lock_free,
                   "the counters are written in a signal handler: they must be lock-free");
 };
 

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: BSL-1.0
+# Mutants: a defect that asynclink fixed, or that a Promela model's mutant
+# stands for, re-introduced into the real code; the sim must find it
+# (tests/sim/mutants_sim_test.cpp prints after how many schedules). Each
+# replaces one exact piece of one file: the copy goes to an overlay that the
+# mutant's executable sees first (a header through its include path, a source
+# file compiled into the executable, so the linker takes no other copy from
+# libasynclink_sim.a). If the piece is gone, configuring fails and names the
+# mutant to update.
+function(asynclink_sim_mutant name test file)  # then pairs: find replace [find replace ...]
+  set(overlay ${CMAKE_CURRENT_BINARY_DIR}/mutants/${name})
+  file(READ ${PROJECT_SOURCE_DIR}/${file} text)
+  # ARGV<n> one by one: the code has semicolons, which a list would split at.
+  math(EXPR last "${ARGC} - 1")
+  foreach(i RANGE 3 ${last} 2)
+    math(EXPR j "${i} + 1")
+    set(find "${ARGV${i}}")
+    set(replace "${ARGV${j}}")
+    string(FIND "${text}" "${find}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "sim mutant ${name}: the code it changes is no longer in ${file}; update tests/sim/mutants.cmake")
+    endif()
+    string(REPLACE "${find}" "${replace}" text "${text}")
+  endforeach()
+  file(WRITE ${overlay}/${file} "${text}")
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/${file})
+  set(sources ${CMAKE_CURRENT_SOURCE_DIR}/mutants_sim_test.cpp)
+  if(file MATCHES "\\.cpp$")
+    list(APPEND sources ${overlay}/${file})
+  endif()
+  add_executable(sim_mutant_${name} ${sources})
+  target_include_directories(sim_mutant_${name} BEFORE PRIVATE ${overlay}/include)
+  target_compile_definitions(sim_mutant_${name} PRIVATE ASYNCLINK_SIM_MUTANT=${name})
+  target_link_libraries(sim_mutant_${name} PRIVATE asynclink::sim GTest::gtest_main asynclink_build_flags)
+  add_test(NAME sim_mutant_${name} COMMAND sim_mutant_${name} --gtest_filter=*.${test})
+  set_tests_properties(sim_mutant_${name} PROPERTIES LABELS sim TIMEOUT 300)
+endfunction()
+
+# Found by AddressSanitizer inside a schedule: only in the ASan build.
+if(ASYNCLINK_SANITIZE MATCHES "address")
+  asynclink_sim_mutant(setter_without_borrow SetterWithoutBorrow include/asynclink/detail/wake_core.hpp
+    "        } while (!word_.compare_exchange_weak(word, word + 1, std::memory_order_acquire, std::memory_order_relaxed));\n        return core_of(word);"
+    "        } while (false);\n        return core_of(word);"
+    "    void give_back(WakeCore& core) noexcept {\n"
+    "    void give_back(WakeCore& core) noexcept {\n        return;\n")
+  return()
+endif()
+
+asynclink_sim_mutant(loop_sleeps_without_recheck LoopSleepsWithoutRecheck src/loop_idle.cpp
+  "    if (core_->has_posted_work()) {\n        core_->end_sleep();\n        return;\n    }\n    core_->idle().wait(timeout);"
+  "    core_->idle().wait(timeout);")
+asynclink_sim_mutant(queue_close_reads_bit QueueCloseReadsTheBit include/asynclink/thread_safe_queue.hpp
+  "if ((consumer_.word.fetch_and(~waiting_bit, std::memory_order_seq_cst) & waiting_bit) != 0) {"
+  "if ((consumer_.word.load(std::memory_order_seq_cst) & waiting_bit) != 0) {")
+asynclink_sim_mutant(queue_push_ignores_close QueuePushIgnoresClose include/asynclink/thread_safe_queue.hpp
+  "            if ((t & closed_bit) != 0) {\n                // close() won the race"
+  "            if (false) {\n                // close() won the race")
+asynclink_sim_mutant(schedule_close_skips_claimed ScheduleCloseSkipsClaimed src/wake_core.cpp
+  "if (cell.sequence.compare_exchange_strong(seen, claimed + position_step, std::memory_order_acquire,\n                                                  std::memory_order_acquire)) {\n            continue;\n        }"
+  "if (cell.sequence.load(std::memory_order_acquire) == seen) continue;")
+asynclink_sim_mutant(schedule_plain_publish SchedulePlainPublish src/wake_core.cpp
+  "if (!cell.sequence.compare_exchange_strong(expected, pos + 1, std::memory_order_release,\n                                                           std::memory_order_relaxed)) {\n                    return false;\n                }"
+  "cell.sequence.store(expected + 1, std::memory_order_release);")
+asynclink_sim_mutant(loop_accepts_post_after_close LoopAcceptsPostAfterClose src/wake_core.cpp
+  "        if (head == closed_nodes()) {"
+  "        if (false) {")
+asynclink_sim_mutant(message_ring_before_publish MessageRingBeforePublish include/asynclink/message.hpp
+  "        publish(slot);\n        // Fence F3,"
+  "        core_.set();\n        publish(slot);\n        // Fence F3,"
+  "        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3\n        core_.set();"
+  "        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3")
