@@ -12,19 +12,7 @@
 #include "asynclink/loop.hpp"
 #include "asynclink/port/sim.hpp"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASYNCLINK_SIM_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define ASYNCLINK_SIM_ASAN 1
-#endif
-#if defined(ASYNCLINK_SIM_ASAN)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#include <sanitizer/lsan_interface.h>
-#endif
+#include "asan.hpp"
 
 namespace asynclink::sim::detail {
 

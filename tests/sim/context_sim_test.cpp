@@ -16,16 +16,7 @@ namespace al = asynclink;
 namespace sim = asynclink::sim;
 using namespace std::chrono_literals;
 using sim_test::explore_both;
-
-namespace {
-
-al::LoopOptions small_loop() {
-    al::LoopOptions o;
-    o.schedule_capacity = 2;
-    return o;
-}
-
-}  // namespace
+using sim_test::small_loop;
 
 TEST(ContextSim, AJobsResultReachesItsTask) {
     explore_both([] {

@@ -11,6 +11,14 @@
 
 namespace sim_test {
 
+/// A loop with a schedule() ring of 2: fewer cells, fewer preemption points
+/// per schedule, the same protocol.
+inline asynclink::LoopOptions small_loop() {
+    asynclink::LoopOptions o;
+    o.schedule_capacity = 2;
+    return o;
+}
+
 struct Budget {
     std::size_t schedules = 2000;
     int bound = 2;

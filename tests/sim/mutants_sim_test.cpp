@@ -13,9 +13,12 @@
 #include <functional>
 #include <optional>
 
+#include "explore_both.hpp"
+
 namespace al = asynclink;
 namespace sim = asynclink::sim;
 using namespace std::chrono_literals;
+using sim_test::small_loop;
 
 namespace {
 
@@ -24,12 +27,6 @@ constexpr bool mutant = true;
 #else
 constexpr bool mutant = false;
 #endif
-
-al::LoopOptions small_loop() {
-    al::LoopOptions o;
-    o.schedule_capacity = 2;
-    return o;
-}
 
 // Random (PCT) up to 100000 schedules, then exhaustive with bound 2 up to
 // 100000: a mutant must be caught by both, the real code passes both.

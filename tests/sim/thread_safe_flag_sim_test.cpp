@@ -13,16 +13,7 @@ namespace al = asynclink;
 namespace sim = asynclink::sim;
 using namespace std::chrono_literals;
 using sim_test::explore_both;
-
-namespace {
-
-al::LoopOptions small_loop() {
-    al::LoopOptions o;
-    o.schedule_capacity = 2;  // fewer preemption points setting up the ring
-    return o;
-}
-
-}  // namespace
+using sim_test::small_loop;
 
 TEST(ThreadSafeFlagSim, ASetFromAThreadWakesTheWaitingTask) {
     explore_both([] {

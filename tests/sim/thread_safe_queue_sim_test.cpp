@@ -16,16 +16,11 @@
 namespace al = asynclink;
 namespace sim = asynclink::sim;
 using sim_test::explore_both;
+using sim_test::small_loop;
 
 namespace {
 
 constexpr int items = 4;
-
-al::LoopOptions small_loop() {
-    al::LoopOptions o;
-    o.schedule_capacity = 2;
-    return o;
-}
 
 al::Task<> consume_in_order(al::ThreadSafeQueue<int>& q) {
     int expected = 0;
