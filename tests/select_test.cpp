@@ -13,6 +13,8 @@
 #include <tuple>
 #include <vector>
 
+#include "support/settle.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -197,7 +199,8 @@ TEST(Select, AValueThatOutranTheWaitersCancelIsReturnedAndTheCancelComesNext) {
                 throw;
             }
         });
-        co_await al::sleep(1ms);
+        // Loop iterations, not time: the waiter, then its branches, park.
+        co_await test_support::settle(6);
         // The item is handed to the waiting get() and, before that branch
         // runs, the waiter is cancelled: the item must not be dropped.
         q.put_nowait(11);

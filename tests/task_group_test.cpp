@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "support/settle.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -145,7 +147,9 @@ TEST(TaskGroup, CancellingTheWaiterCancelsEverythingAndWaitsForIt) {
             });
             log.push_back("not reached");
         });
-        co_await al::sleep(1ms);
+        // Loop iterations, not time: the waiter, the body, then the child park
+        // (under valgrind 1 ms passed before the child had started).
+        co_await test_support::settle(6);
         waiter.cancel();
         std::vector<al::TaskHandle<>> waited{waiter};  // not in the co_await: GCC 12 rejects an initializer list there
         co_await al::wait(waited);
