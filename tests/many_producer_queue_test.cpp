@@ -456,24 +456,3 @@ TEST(ManyProducerQueueLayout, TheClaimWordAndTheConsumersWordsShareNoLine) {
     EXPECT_NE(line_of(Probe::capacity(q)), line_of(Probe::claim(q)));
     EXPECT_NE(line_of(Probe::first_entry(q)), line_of(Probe::head(q)));
 }
-
-#ifndef NDEBUG
-// A consumer stalls in the middle of a get (its item's move out waits) and a
-// second context gets: the debug build names the mistake.
-TEST(ManyProducerQueueDeathTest, TwoConsumersAtOnceAbort) {
-    EXPECT_DEATH(
-        {
-            ManyQueue<Stalling> q(2);
-            Gate gate;
-            q.try_put(Stalling(1, &gate));
-            q.try_put(Stalling(2, nullptr));
-            gate.closed = true;
-            gate.reached = false;
-            std::thread first([&] { (void)q.try_get(); });
-            wait_until_reached(gate);
-            (void)q.try_get();
-            first.join();
-        },
-        "two contexts used the consumer end");
-}
-#endif
