@@ -25,6 +25,21 @@
 //   fan_out/waiters:N/*       a thread sets a ThreadSafeEvent N tasks wait on; the
 //                             last one woken answers the thread; against a thread
 //                             posting a timer cancel() to N Asio coroutines.
+//   many/producers:N/*        N = 1, 2, 4 producer threads -> one task through
+//                             ThreadSafeQueue<uint64_t, many_producers> (put_sync
+//                             with block; try_put spinning), against Boost.Asio's
+//                             concurrent_channel (try_send, as above) and the raw
+//                             MPSC ceiling, moodycamel::ConcurrentQueue with a
+//                             producer token per thread (enqueue: unbounded, it
+//                             allocates blocks as it needs them) and a
+//                             busy-polling consumer thread. Producers alternate between CPU 1
+//                             and the loop's CPU 0, starting on CPU 1. Reports
+//                             heap allocations per item (count_allocations.hpp;
+//                             the whole iteration: threads, loop and queue too).
+//   many/signal_handler/*     a thread on CPU 1 signals itself once per item and
+//                             its handler puts the item (try_put until accepted;
+//                             moodycamel: try_enqueue with a token the handler
+//                             owns). Asio's channel takes a mutex: not in a handler.
 //   offload/across/*          a task awaits a trivial blocking call on a worker:
 //                             Context::assign, unblock(), and co_spawn on a
 //                             one-thread asio::thread_pool (workers unpinned, and
@@ -54,12 +69,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <concurrentqueue/concurrentqueue.h>
 #include <readerwriterqueue/readerwriterqueue.h>
 
 #include <asynclink/asynclink.hpp>
 #include <asynclink/posix/periodic_signal.hpp>
 
 #include "bench_common.hpp"
+#include "count_allocations.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -864,6 +881,229 @@ void asio_offload(benchmark::State& state, bool pinned) {
     if (failure) std::rethrow_exception(failure);
 }
 
+// ---------------------------------------------------------------- 8. many producers -> one task
+
+using ManyQueue = al::ThreadSafeQueue<std::uint64_t, al::many_producers>;
+
+int many_producer_cpu(std::int64_t p) { return p % 2 == 0 ? 1 : loop_cpu; }
+
+/// A spinning side's miss: across CPUs with one producer; with more, every
+/// CPU is shared by two spinners or more, so a miss yields.
+void many_spin_once(std::int64_t producers) noexcept {
+    spin_once(producers == 1 ? Placement::across : Placement::same_core);
+}
+
+/// Producer p's share of the batch: p * n + 1 .. (p + 1) * n, so the sum is
+/// that of 1 .. queue_batch.
+template <class Put>
+std::thread start_many_producer(std::int64_t producers, std::int64_t p, Put put) {
+    return start_pinned(many_producer_cpu(p), [producers, p, put] {
+        std::uint64_t n = queue_batch / static_cast<std::uint64_t>(producers);
+        std::uint64_t first = static_cast<std::uint64_t>(p) * n + 1;
+        for (std::uint64_t v = first; v < first + n; ++v) put(v);
+    });
+}
+
+/// Counts heap allocations over a benchmark's iterations, per item.
+class AllocationsPerItem {
+public:
+    AllocationsPerItem() : before_(asynclink_bench::heap_allocations.load(std::memory_order_relaxed)) {}
+    void report(benchmark::State& state, std::uint64_t items) const {
+        // Relaxed: read after the threads that allocated were joined.
+        std::uint64_t n = asynclink_bench::heap_allocations.load(std::memory_order_relaxed) - before_;
+        state.counters["allocs_per_item"] =
+            static_cast<double>(n) / static_cast<double>(std::max<std::uint64_t>(items, 1));
+    }
+
+private:
+    std::uint64_t before_;
+};
+
+al::Task<void> al_many_drain(ManyQueue& queue, std::uint64_t& sum) {
+    for (std::uint64_t i = 0; i < queue_batch; ++i) sum += co_await queue.get();
+}
+
+template <bool UsePutSync>
+void asynclink_many(benchmark::State& state) {
+    if (!placement_possible(state, Placement::across)) return;
+    std::int64_t producers = state.range(0);
+    PinGuard pin(loop_cpu);
+    std::uint64_t sum = 0;
+    AllocationsPerItem allocations;
+    for (auto _ : state) {
+        ManyQueue queue(queue_capacity);
+        std::vector<std::thread> threads;
+        for (std::int64_t p = 0; p < producers; ++p) {
+            threads.push_back(start_many_producer(producers, p, [&queue, producers](std::uint64_t v) {
+                if constexpr (UsePutSync) {
+                    queue.put_sync(v, true);
+                } else {
+                    while (!queue.try_put(v)) many_spin_once(producers);
+                }
+            }));
+        }
+        al::run(al_many_drain(queue, sum));
+        for (auto& t : threads) t.join();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * queue_batch));
+    allocations.report(state, state.iterations() * queue_batch);
+    check_sum(state, sum, state.iterations());
+}
+
+void asio_channel_many(benchmark::State& state) {
+    if (!placement_possible(state, Placement::across)) return;
+    std::int64_t producers = state.range(0);
+    PinGuard pin(loop_cpu);
+    std::uint64_t sum = 0;
+    AllocationsPerItem allocations;
+    for (auto _ : state) {
+        asio::io_context context(1);
+        AsioValueChannel channel(context, queue_capacity);
+        std::vector<std::thread> threads;
+        for (std::int64_t p = 0; p < producers; ++p) {
+            threads.push_back(start_many_producer(producers, p, [&channel, producers](std::uint64_t v) {
+                while (!channel.try_send(boost::system::error_code{}, v)) many_spin_once(producers);
+            }));
+        }
+        std::exception_ptr failure;
+        asio::co_spawn(context, asio_drain(channel, sum), [&failure](std::exception_ptr e) { failure = e; });
+        context.run();
+        for (auto& t : threads) t.join();
+        if (failure) std::rethrow_exception(failure);
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * queue_batch));
+    allocations.report(state, state.iterations() * queue_batch);
+    check_sum(state, sum, state.iterations());
+}
+
+void moodycamel_many(benchmark::State& state) {
+    if (!placement_possible(state, Placement::across)) return;
+    std::int64_t producers = state.range(0);
+    PinGuard pin(loop_cpu);
+    std::uint64_t sum = 0;
+    AllocationsPerItem allocations;
+    for (auto _ : state) {
+        moodycamel::ConcurrentQueue<std::uint64_t> queue(queue_capacity);
+        std::vector<std::thread> threads;
+        for (std::int64_t p = 0; p < producers; ++p) {
+            threads.push_back(start_pinned(many_producer_cpu(p), [&queue, producers, p] {
+                moodycamel::ProducerToken token(queue);
+                std::uint64_t n = queue_batch / static_cast<std::uint64_t>(producers);
+                std::uint64_t first = static_cast<std::uint64_t>(p) * n + 1;
+                // enqueue, not try_enqueue: the ceiling grows its blocks as it
+                // needs them (try_enqueue over the preallocated blocks stalls
+                // for long stretches with two producers or more).
+                for (std::uint64_t v = first; v < first + n; ++v) queue.enqueue(token, v);
+            }));
+        }
+        moodycamel::ConsumerToken token(queue);
+        for (std::uint64_t i = 0; i < queue_batch; ++i) {
+            std::uint64_t v;
+            while (!queue.try_dequeue(token, v)) many_spin_once(producers);
+            sum += v;
+        }
+        for (auto& t : threads) t.join();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * queue_batch));
+    allocations.report(state, state.iterations() * queue_batch);
+    check_sum(state, sum, state.iterations());
+}
+
+// A signal handler as the producer: the thread signals itself once per item
+// (pthread_kill to itself is delivered before it returns), and the handler
+// puts the next item, retrying until the consumer on the other CPU made room.
+constexpr std::uint64_t signal_batch = queue_batch / 16;
+constexpr int many_signal_offset = 4;  // SIGRTMIN + 4: the others use + 2 and + 3
+
+std::atomic<ManyQueue*> signal_many_queue{nullptr};
+std::atomic<moodycamel::ConcurrentQueue<std::uint64_t>*> signal_moodycamel{nullptr};
+std::atomic<moodycamel::ProducerToken*> signal_moodycamel_token{nullptr};
+std::uint64_t signal_next_item = 0;  // the handler's, on the one producer thread
+
+void on_many_signal(int) noexcept {
+    std::uint64_t v = ++signal_next_item;
+    // Acquire (both): pairs with the benchmark's release store of the target.
+    if (ManyQueue* q = signal_many_queue.load(std::memory_order_acquire)) {
+        while (!q->try_put(v)) spin_once(Placement::across);
+    } else if (auto* mq = signal_moodycamel.load(std::memory_order_acquire)) {
+        auto* token = signal_moodycamel_token.load(std::memory_order_acquire);
+        while (!mq->try_enqueue(*token, v)) spin_once(Placement::across);
+    }
+}
+
+/// Installs the handler for its lifetime.
+class ManySignal {
+public:
+    ManySignal() {
+        struct sigaction action {};
+        action.sa_handler = &on_many_signal;
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGRTMIN + many_signal_offset, &action, &previous_);
+    }
+    ~ManySignal() { sigaction(SIGRTMIN + many_signal_offset, &previous_, nullptr); }
+    ManySignal(const ManySignal&) = delete;
+    ManySignal& operator=(const ManySignal&) = delete;
+    static std::thread start_producer() {
+        return start_pinned(1, [] {
+            signal_next_item = 0;
+            for (std::uint64_t i = 0; i < signal_batch; ++i)
+                pthread_kill(pthread_self(), SIGRTMIN + many_signal_offset);
+        });
+    }
+
+private:
+    struct sigaction previous_ {};
+};
+
+al::Task<void> al_signal_drain(ManyQueue& queue, std::uint64_t& sum) {
+    for (std::uint64_t i = 0; i < signal_batch; ++i) sum += co_await queue.get();
+}
+
+void asynclink_many_signal(benchmark::State& state) {
+    if (!placement_possible(state, Placement::across)) return;
+    PinGuard pin(loop_cpu);
+    ManySignal handler;
+    std::uint64_t sum = 0;
+    AllocationsPerItem allocations;
+    for (auto _ : state) {
+        ManyQueue queue(queue_capacity);
+        signal_many_queue.store(&queue, std::memory_order_release);  // release: see the handler
+        std::thread producer = ManySignal::start_producer();
+        al::run(al_signal_drain(queue, sum));
+        producer.join();
+        signal_many_queue.store(nullptr, std::memory_order_release);
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * signal_batch));
+    allocations.report(state, state.iterations() * signal_batch);
+    if (sum != expected_sum(signal_batch) * state.iterations()) state.SkipWithError("items lost or corrupted");
+}
+
+void moodycamel_many_signal(benchmark::State& state) {
+    if (!placement_possible(state, Placement::across)) return;
+    PinGuard pin(loop_cpu);
+    ManySignal handler;
+    std::uint64_t sum = 0;
+    AllocationsPerItem allocations;
+    for (auto _ : state) {
+        moodycamel::ConcurrentQueue<std::uint64_t> queue(queue_capacity);
+        moodycamel::ProducerToken token(queue);
+        signal_moodycamel_token.store(&token, std::memory_order_release);  // release: see the handler
+        signal_moodycamel.store(&queue, std::memory_order_release);
+        std::thread producer = ManySignal::start_producer();
+        moodycamel::ConsumerToken consumer(queue);
+        for (std::uint64_t i = 0; i < signal_batch; ++i) {
+            std::uint64_t v;
+            while (!queue.try_dequeue(consumer, v)) spin_once(Placement::across);
+            sum += v;
+        }
+        producer.join();
+        signal_moodycamel.store(nullptr, std::memory_order_release);
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * signal_batch));
+    allocations.report(state, state.iterations() * signal_batch);
+    if (sum != expected_sum(signal_batch) * state.iterations()) state.SkipWithError("items lost or corrupted");
+}
+
 // ---------------------------------------------------------------- registration
 
 using BenchFn = void (*)(benchmark::State&);
@@ -894,9 +1134,33 @@ void register_queue(const char* placement_name, Placement placement) {
     }
 }
 
+void register_many() {
+    const std::pair<const char*, BenchFn> sides[] = {
+        {"asynclink", asynclink_many<true>},
+        {"asynclink_try_put", asynclink_many<false>},
+        {"asio_channel", asio_channel_many},
+        {"moodycamel", moodycamel_many},
+    };
+    for (std::int64_t producers : {1, 2, 4}) {
+        for (const auto& [side, fn] : sides) {
+            std::string name = "many/producers:" + std::to_string(producers) + "/" + side;
+            repeated(benchmark::RegisterBenchmark(name.c_str(), fn)->Arg(producers)->UseRealTime(), 0.2);
+        }
+    }
+    const std::pair<const char*, BenchFn> signal_sides[] = {
+        {"asynclink", asynclink_many_signal},
+        {"moodycamel", moodycamel_many_signal},
+    };
+    for (const auto& [side, fn] : signal_sides) {
+        std::string name = std::string("many/signal_handler/") + side;
+        repeated(benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime(), 0.2);
+    }
+}
+
 void register_all() {
     register_queue("across", Placement::across);
     register_queue("same_core", Placement::same_core);
+    register_many();
 
     al::LoopOptions no_spin;
     no_spin.spin_before_sleep = al::Clock::duration::zero();
@@ -1000,7 +1264,7 @@ public:
             std::string workload = function.substr(0, slash);
             std::string side = function.substr(slash + 1);
             Result r;
-            if (workload.starts_with("queue/")) {
+            if (workload.starts_with("queue/") || workload.starts_with("many/")) {
                 r = {counter(run, "items_per_second") / 1e6, "M items/s", true};
             } else if (workload.starts_with("to_thread/")) {
                 r = {counter(run, "items_per_second") / 1e6, "M items/s", true};

@@ -11,7 +11,8 @@
 //   ThreadSameCpu      a thread pinned to the loop's CPU
 //   ThreadOtherCpu     a thread pinned to the other CPU
 //   OtherLoop          a task of a second loop on a thread on the other CPU
-// Primitives: ThreadSafeFlag, ThreadSafeEvent, ThreadSafeQueue, Message,
+// Primitives: ThreadSafeFlag, ThreadSafeEvent, ThreadSafeQueue,
+// ThreadSafeQueue<T, many_producers> (ManyProducerQueue), Message,
 // Shared, Loop::schedule, Loop::call_soon_threadsafe. call_soon_threadsafe
 // takes a mutex and may allocate, so it is not async-signal-safe: a handler
 // that interrupted the loop while it held that mutex would deadlock. There is
@@ -59,7 +60,7 @@ using stress_test::Watchdog;
 namespace {
 
 enum class Source { signal_handler, scheduled_callback, thread_same_cpu, thread_other_cpu, other_loop };
-enum class Primitive { flag, event, queue, message, shared, schedule, call_soon_threadsafe };
+enum class Primitive { flag, event, queue, many_producer_queue, message, shared, schedule, call_soon_threadsafe };
 enum class LoopState { busy, asleep };
 
 struct Cell {
@@ -84,6 +85,7 @@ const char* name_of(Primitive p) {
     case Primitive::flag: return "ThreadSafeFlag";
     case Primitive::event: return "ThreadSafeEvent";
     case Primitive::queue: return "ThreadSafeQueue";
+    case Primitive::many_producer_queue: return "ManyProducerQueue";
     case Primitive::message: return "Message";
     case Primitive::shared: return "Shared";
     case Primitive::schedule: return "Schedule";
@@ -102,8 +104,9 @@ std::vector<Cell> every_cell() {
     std::vector<Cell> cells;
     for (Source s : {Source::signal_handler, Source::scheduled_callback, Source::thread_same_cpu,
                      Source::thread_other_cpu, Source::other_loop}) {
-        for (Primitive p : {Primitive::flag, Primitive::event, Primitive::queue, Primitive::message, Primitive::shared,
-                            Primitive::schedule, Primitive::call_soon_threadsafe}) {
+        for (Primitive p :
+             {Primitive::flag, Primitive::event, Primitive::queue, Primitive::many_producer_queue, Primitive::message,
+              Primitive::shared, Primitive::schedule, Primitive::call_soon_threadsafe}) {
             // Not async-signal-safe (see the top of the file): no such cell.
             if (s == Source::signal_handler && p == Primitive::call_soon_threadsafe) continue;
             for (LoopState state : {LoopState::busy, LoopState::asleep}) cells.push_back({s, p, state});
@@ -227,13 +230,16 @@ private:
     std::uint32_t burst(std::uint32_t round) const noexcept {
         std::uint32_t max = 3;
         if (cell_.primitive == Primitive::schedule || cell_.primitive == Primitive::call_soon_threadsafe) max = 8;
-        if (cell_.primitive == Primitive::queue) {
+        if (is_queue()) {
             // Contexts that can wait for room may overfill the queue; a signal
             // handler or a scheduled callback cannot wait, so its burst fits.
             bool can_wait = cell_.source != Source::signal_handler && cell_.source != Source::scheduled_callback;
             max = can_wait ? 2 * queue_capacity - 1 : queue_capacity;
         }
         return 1 + (round * 2654435761u >> 7) % max;
+    }
+    bool is_queue() const noexcept {
+        return cell_.primitive == Primitive::queue || cell_.primitive == Primitive::many_producer_queue;
     }
     static std::uint64_t first_value(std::uint32_t round) noexcept { return std::uint64_t{round} * 16; }
 
@@ -320,6 +326,7 @@ private:
             if (round % 3 == 0) event_.clear();
             break;
         case Primitive::queue:
+        case Primitive::many_producer_queue:
             for (std::uint32_t i = 0; i < n; ++i) put_item(next_item_++);
             break;
         case Primitive::message:
@@ -351,23 +358,37 @@ private:
 
     /// The OtherLoop context: as signal_round, but the queue's put is awaited.
     al::Task<void> signal_round_async(std::uint32_t round) {
-        if (cell_.primitive != Primitive::queue) {
+        if (!is_queue()) {
             signal_round(round);
             co_return;
         }
         std::uint32_t n = burst(round);
-        for (std::uint32_t i = 0; i < n; ++i) co_await queue_.put(next_item_++);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (cell_.primitive == Primitive::queue) {
+                co_await queue_.put(next_item_++);
+            } else {
+                co_await many_queue_.put(next_item_++);
+            }
+        }
         operations_ += n;
         context_done_.set();
     }
 
     void put_item(std::uint64_t v) noexcept {
+        if (cell_.primitive == Primitive::queue) {
+            put_item_on(queue_, v);
+        } else {
+            put_item_on(many_queue_, v);
+        }
+    }
+    template <class Queue>
+    void put_item_on(Queue& queue, std::uint64_t v) noexcept {
         if (cell_.source == Source::signal_handler || cell_.source == Source::scheduled_callback) {
-            if (!queue_.try_put(v)) context_error();  // cannot wait here; the burst fits
+            if (!queue.try_put(v)) context_error();  // cannot wait here; the burst fits
             return;
         }
         try {
-            queue_.put_sync(v, true);  // a thread: parks while the queue is full
+            queue.put_sync(v, true);  // a thread: parks while the queue is full
         } catch (...) {
             context_error();
         }
@@ -475,6 +496,12 @@ private:
                 ++observed_items_;
             }
             break;
+        case Primitive::many_producer_queue:
+            for (std::uint32_t i = 0; i < n; ++i) {
+                check(co_await many_queue_.get() == observed_items_, "a queue item lost, duplicated or out of order");
+                ++observed_items_;
+            }
+            break;
         case Primitive::message: {
             std::uint64_t last = first_value(round) + n - 1;
             // Even rounds start with wait() (the message stays set), odd ones
@@ -523,6 +550,7 @@ private:
         }
         case Primitive::event: event_.clear(); break;
         case Primitive::queue: check(queue_.empty(), "items beyond the round's burst"); break;
+        case Primitive::many_producer_queue: check(many_queue_.empty(), "items beyond the round's burst"); break;
         case Primitive::message:
             check(message_.value() == first_value(round) + n - 1, "Message::value is not the round's last value");
             message_.clear();
@@ -585,6 +613,7 @@ private:
             break;
         case Primitive::event: EXPECT_EQ(event_wakes_, rounds_ * event_waiters); break;
         case Primitive::queue:
+        case Primitive::many_producer_queue:
         case Primitive::schedule:
         case Primitive::call_soon_threadsafe: EXPECT_EQ(observed_items_, operations_); break;
         case Primitive::message: EXPECT_GE(message_reads_, rounds_); break;
@@ -617,6 +646,7 @@ private:
     al::ThreadSafeFlag flag_;
     al::ThreadSafeEvent event_;
     al::ThreadSafeQueue<std::uint64_t> queue_{queue_capacity};
+    al::ThreadSafeQueue<std::uint64_t, al::many_producers> many_queue_{queue_capacity};
     al::Message<std::uint64_t> message_;
     al::Shared<Snapshot> shared_{Snapshot::of(0)};
     al::ThreadSafeFlag context_done_;

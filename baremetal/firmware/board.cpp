@@ -27,6 +27,7 @@ constexpr std::uintptr_t uart_data = 0x0, uart_state = 0x4, uart_ctrl = 0x8, uar
 constexpr std::uintptr_t timer_ctrl = 0x0, timer_value = 0x4, timer_reload = 0x8, timer_intclear = 0xC;
 // NVIC.
 constexpr std::uintptr_t nvic_iser = 0xE000E100, nvic_icer = 0xE000E180, nvic_stir = 0xE000EF00;
+constexpr std::uintptr_t nvic_ipr = 0xE000E400;  // a byte per interrupt; ARMv6-M allows only word access
 
 void on_fatal(const char* message) noexcept {
     print("FATAL: ");
@@ -105,6 +106,12 @@ void detach_irq(unsigned irq) noexcept {
 }
 
 void trigger_irq(unsigned irq) noexcept { reg(nvic_stir) = irq; }
+
+void set_irq_priority(unsigned irq, std::uint8_t priority) noexcept {
+    volatile std::uint32_t& word = reg(nvic_ipr + 4 * (irq / 4));
+    unsigned shift = 8 * (irq % 4);
+    word = (word & ~(0xffu << shift)) | (std::uint32_t{priority} << shift);
+}
 
 void timer0_start(std::uint32_t rate_hz) noexcept {
     std::uint32_t reload = core_hz / rate_hz - 1;

@@ -13,10 +13,12 @@ namespace board {
 inline constexpr std::uint32_t core_hz = 20'000'000;
 inline constexpr unsigned timer0_irq = 3;
 inline constexpr unsigned software_irq = 40;  // unwired lines, raised through NVIC STIR
+inline constexpr unsigned software_irq_2 = 41;
 #else
 inline constexpr std::uint32_t core_hz = 25'000'000;
 inline constexpr unsigned timer0_irq = 8;
 inline constexpr unsigned software_irq = 28;
+inline constexpr unsigned software_irq_2 = 29;
 #endif
 inline constexpr unsigned irq_count = 64;
 
@@ -38,6 +40,9 @@ void attach_irq(unsigned irq, void (*handler)() noexcept) noexcept;
 void detach_irq(unsigned irq) noexcept;
 /// Makes `irq` pending from software (NVIC STIR), as hardware would.
 void trigger_irq(unsigned irq) noexcept;
+/// The NVIC priority of `irq` (0 is the most urgent; the top bits count). A
+/// pending interrupt of a more urgent priority preempts a running handler.
+void set_irq_priority(unsigned irq, std::uint8_t priority) noexcept;
 
 /// CMSDK timer 0: interrupts `rate_hz` times a second until stopped. Its
 /// handler must call timer0_acknowledge().

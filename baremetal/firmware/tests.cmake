@@ -2,7 +2,8 @@
 # The firmware tests, shared by the firmware build (firmware/CMakeLists.txt)
 # and the hosted ctest registration (baremetal/CMakeLists.txt).
 # Single-core tests run on both boards, dual-core ones on mps2-an521 only.
-set(ASYNCLINK_FIRMWARE_SINGLE_CORE_TESTS sleep cancel frame_pool isr_queue isr_flag isr_event isr_message isr_schedule)
+set(ASYNCLINK_FIRMWARE_SINGLE_CORE_TESTS sleep cancel frame_pool isr_queue isr_flag isr_event isr_message isr_schedule
+  isr_many_producers)
 set(ASYNCLINK_FIRMWARE_DUAL_CORE_TESTS dual_core)
 # These end through port::fatal on purpose: ctest checks their message.
 set(ASYNCLINK_FIRMWARE_FATAL_TESTS misuse)

@@ -80,6 +80,7 @@
 #include <utility>
 
 #include "asynclink/detail/parked.hpp"
+#include "asynclink/detail/queue_producers.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/detail/queue_end.hpp"
@@ -87,7 +88,7 @@
 
 namespace asynclink {
 
-template <class T>
+template <class T, class Producers>
 class ThreadSafeQueue {
     static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
                   "ThreadSafeQueue<T> needs a noexcept move constructor and destructor (items move in and out)");
@@ -635,3 +636,6 @@ private:
 };
 
 }  // namespace asynclink
+
+// ThreadSafeQueue<T, many_producers>: needs the detail types above.
+#include "asynclink/many_producer_queue.hpp"

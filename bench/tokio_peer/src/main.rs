@@ -177,6 +177,39 @@ fn queue_to_task(other_cpu: usize) -> u64 {
     QUEUE_BATCH
 }
 
+/// Many producers -> one task: `producers` threads (alternating between CPU 1
+/// and the loop's CPU 0, starting on CPU 1) each blocking_send their share of
+/// QUEUE_BATCH, as bridge_bench's many/producers:N workloads do.
+fn many_to_task(producers: u64) -> u64 {
+    let rt = runtime();
+    let (tx, mut rx) = mpsc::channel::<u64>(QUEUE_CAPACITY);
+    let share = QUEUE_BATCH / producers;
+    let threads: Vec<_> = (0..producers)
+        .map(|p| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                pin(if p % 2 == 0 { 1 } else { LOOP_CPU });
+                for v in p * share + 1..=(p + 1) * share {
+                    tx.blocking_send(v).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let sum = rt.block_on(async move {
+        let mut sum = 0u64;
+        for _ in 0..QUEUE_BATCH {
+            sum += rx.recv().await.unwrap();
+        }
+        sum
+    });
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(sum, expected_sum(QUEUE_BATCH));
+    QUEUE_BATCH
+}
+
 fn queue_to_thread(other_cpu: usize) -> u64 {
     let rt = runtime();
     let (tx, mut rx) = mpsc::channel::<u64>(QUEUE_CAPACITY);
@@ -488,6 +521,16 @@ fn main() {
             pin(LOOP_CPU);
             let s = repeat(0.2, || queue_to_thread(cpu));
             out.report(&name, &s);
+        }
+    }
+    if across_ok {
+        for producers in [1u64, 2, 4] {
+            let name = format!("many/producers:{}/tokio_mpsc", producers);
+            if out.wanted(&name) {
+                pin(LOOP_CPU);
+                let s = repeat(0.2, || many_to_task(producers));
+                out.report(&name, &s);
+            }
         }
     }
     unpin();
