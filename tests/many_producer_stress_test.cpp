@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <ostream>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -248,6 +249,11 @@ struct Case {
     std::size_t capacity;
     Consumer consumer;
 };
+// GoogleTest prints a parameter it cannot format as its raw bytes, padding
+// included, which valgrind reports as uninitialised reads.
+void PrintTo(const Case& c, std::ostream* os) {
+    *os << "capacity " << c.capacity << ", " << (c.consumer == Consumer::task ? "task" : "thread") << " consumer";
+}
 
 class ManyProducerStress : public testing::TestWithParam<Case> {};
 
