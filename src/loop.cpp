@@ -294,21 +294,20 @@ void Loop::run_ready() {
     // and while any exist, again between two normal tasks: a wake-up posted
     // meanwhile (an interrupt's set()) is taken at once, so a high task it
     // readies runs after the one normal task, not after the whole batch.
-    run_batch(high_ready_);
-    run_batch(ready_);
+    run_high_ready();
+    for (detail::TaskBase* batch = ready_.take(); batch != nullptr;) {
+        detail::TaskBase* task = std::exchange(batch, batch->next_ready);
+        resume(*task);
+        if (high_tasks_ != 0) [[unlikely]] {
+            if (core_->nodes_posted()) take_posted_work();
+            run_high_ready();
+        }
+    }
 }
 
-void Loop::run_batch(ReadyQueue& queue) {
-    detail::TaskBase* batch = std::exchange(queue.head, nullptr);
-    queue.tail = nullptr;
-    while (batch != nullptr) {
-        detail::TaskBase* task = batch;
-        batch = task->next_ready;
-        resume(*task);
-        if (&queue == &ready_ && high_tasks_ != 0) [[unlikely]] {
-            if (core_->nodes_posted()) take_posted_work();
-            run_batch(high_ready_);
-        }
+void Loop::run_high_ready() {
+    for (detail::TaskBase* batch = high_ready_.take(); batch != nullptr;) {
+        resume(*std::exchange(batch, batch->next_ready));
     }
 }
 

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <utility>
 
 #include "asynclink/detail/array_store.hpp"
 #include "asynclink/detail/config.hpp"
@@ -223,10 +224,14 @@ private:
     struct ReadyQueue {
         detail::TaskBase* head = nullptr;
         detail::TaskBase* tail = nullptr;
+        /// Empties the queue; returns its tasks, linked through next_ready.
+        detail::TaskBase* take() noexcept {
+            tail = nullptr;
+            return std::exchange(head, nullptr);
+        }
     };
-    /// Runs the tasks in `queue` now (those they ready run later); between
-    /// two normal tasks, the high-priority ones that became ready.
-    void run_batch(ReadyQueue& queue);
+    /// Runs the high-priority tasks ready now (those they ready run later).
+    void run_high_ready();
     void shutdown() noexcept;
     bool run_posted_work() noexcept;
     void close() noexcept;

@@ -50,6 +50,7 @@ namespace asynclink {
 class ExceptionGroup : public std::exception {
 public:
     explicit ExceptionGroup(std::vector<std::exception_ptr> errors)
+        // NOLINTNEXTLINE(bugprone-throw-keyword-missing): a vector of exception_ptr, not an exception object
         : errors_(std::move(errors)),
           what_("asynclink: " + std::to_string(errors_.size()) + " failure(s) in a task group") {
         if (errors_.empty()) return;

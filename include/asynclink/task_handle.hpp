@@ -25,6 +25,7 @@
 #include <utility>
 #if ASYNCLINK_PORT_HAS_THREADS
 #include <string>
+#include <string_view>
 #endif
 
 #include "asynclink/loop.hpp"
@@ -92,9 +93,9 @@ public:
         check("TaskHandle::get_name");
         return detail::task_name(state());
     }
-    void set_name(std::string name) {
+    void set_name(std::string_view name) {
         check("TaskHandle::set_name");
-        state().name = std::move(name);
+        state().name = name;
     }
 #else
     /// The task's name: the one given, else "Task".
@@ -264,9 +265,9 @@ TaskHandle<T> create_task(Task<T> task, Priority priority = Priority::normal) {
 #if ASYNCLINK_PORT_HAS_THREADS
 /// create_task(task, name[, priority]): asyncio's create_task(coro, name=...).
 template <class T>
-TaskHandle<T> create_task(Task<T> task, std::string name, Priority priority = Priority::normal) {
+TaskHandle<T> create_task(Task<T> task, std::string_view name, Priority priority = Priority::normal) {
     TaskHandle<T> handle = create_task(std::move(task), priority);
-    handle.state().name = std::move(name);
+    handle.state().name = name;
     return handle;
 }
 #endif
@@ -281,7 +282,7 @@ public:
     explicit operator bool() const noexcept { return state_ != nullptr; }
 #if ASYNCLINK_PORT_HAS_THREADS
     std::string get_name() const { return detail::task_name(checked("TaskRef::get_name")); }
-    void set_name(std::string name) { checked("TaskRef::set_name").name = std::move(name); }
+    void set_name(std::string_view name) { checked("TaskRef::set_name").name = name; }
 #else
     const char* get_name() const { return detail::task_name(checked("TaskRef::get_name")); }
     void set_name(const char* name) { checked("TaskRef::set_name").name = name; }
@@ -320,9 +321,10 @@ TaskHandle<detail::factory_value_t<F>> create_task(F&& make, Priority priority =
 // clang-format off
 template <class F>
     requires detail::TaskFactory<F>
-TaskHandle<detail::factory_value_t<F>> create_task(F&& make, std::string name, Priority priority = Priority::normal) {
+TaskHandle<detail::factory_value_t<F>> create_task(F&& make, std::string_view name,
+                                                   Priority priority = Priority::normal) {
     // clang-format on
-    return create_task(owning_task(std::decay_t<F>(std::forward<F>(make))), std::move(name), priority);
+    return create_task(owning_task(std::decay_t<F>(std::forward<F>(make))), name, priority);
 }
 #endif
 
