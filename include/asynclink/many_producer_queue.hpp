@@ -345,7 +345,7 @@ public:
             const char* operation = Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get";
             check_loop(operation, "get_sync");
             if (queue_.pop(item_) || queue_.drained_and_closed()) return true;
-            queue_.prepare_consumer(detail::LoopAccess::wake_core(Loop::current()), operation);
+            queue_.prepare_consumer(Loop::current(), operation);
             return false;
         }
         template <class P>
@@ -841,21 +841,18 @@ private:
     port::atomic<std::uint32_t> consumer_woken_at_{0};
     detail::WakeSlot consumer_loop_;  // the waiting consumer's loop; empty: a thread
     detail::QueueEndWakeHolder consumer_wake_{this, &on_consumer_wake};
-    detail::WakeRef consumer_home_;  // the loop the consumer end waits on; only the consumer touches it
+    detail::LoopBinding consumer_home_;  // the loop the consumer end waits on; only the consumer touches it
 
     /// Before a task of `loop` waits at the consumer end: the end waits on one
     /// loop at a time, the loop of its last async wait, until that loop has
     /// ended (a wake-up posted there and not run yet must not coalesce with
     /// one for another loop, or run there); and the wake block exists.
     /// Throws UsageError or std::bad_alloc.
-    void prepare_consumer(detail::WakeCore& loop, const char* operation) {
-        if (consumer_home_.get() != &loop) {
-            if (consumer_home_ && !consumer_home_->closed()) {
-                ASYNCLINK_THROW(UsageError, std::string(operation) +
-                                                ": this end of the queue waits on another loop, which is still "
-                                                "running; an end moves to a new loop once its loop has ended");
-            }
-            consumer_home_ = detail::WakeRef(loop);
+    void prepare_consumer(Loop& loop, const char* operation) {
+        if (!consumer_home_.try_bind(loop)) {
+            ASYNCLINK_THROW(UsageError, std::string(operation) +
+                                            ": this end of the queue waits on another loop, which is still "
+                                            "running; an end moves to a new loop once its loop has ended");
         }
         consumer_wake_.make();
     }
