@@ -161,7 +161,7 @@ struct ProducerLoop {
 }  // namespace detail
 
 template <class T>
-class ThreadSafeQueue<T, many_producers> {
+class ThreadSafeQueue<T, many_producers> : public detail::QueueApi<ThreadSafeQueue<T, many_producers>, T> {
     static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
                   "ThreadSafeQueue<T, many_producers> needs a noexcept move constructor and destructor");
 
@@ -183,7 +183,8 @@ class ThreadSafeQueue<T, many_producers> {
     static constexpr std::uint32_t ticket_mask = (std::uint32_t{1} << ticket_bits) - 1;
     static constexpr std::size_t max_capacity = std::size_t{1} << 26;  // leaves 3 or more bits of lap
 
-    enum class PushResult { ok, full, closed };
+    using PushResult = detail::PushResult;
+    friend class detail::QueueApi<ThreadSafeQueue, T>;
 
 public:
     using value_type = T;
@@ -230,46 +231,13 @@ public:
 
     // ------------------------------------------------------------ producer end (any number)
 
-    /// Enqueues `item` if there is room: true. False when full or closed, and
-    /// the item stays with the caller. Never blocks, never waits for another
-    /// producer; async-signal-safe.
-    bool try_put(T&& item) noexcept { return push(item) == PushResult::ok; }
-    /// The same with a copy of `item`, made only if there is room (a copy
-    /// that may throw is made first, since a claimed cell must be filled).
-    // clang-format off
-    bool try_put(const T& item) noexcept(std::is_nothrow_copy_constructible_v<T>)
-        requires std::is_copy_constructible_v<T>
-    {
-        // clang-format on
-        return push(item) == PushResult::ok;
-    }
-
-    /// Enqueues from a thread. block=false: throws QueueFull when full.
-    /// block=true: waits for room (spinning briefly, then blocked; any number
-    /// of threads may wait at once); UsageError on a thread running a loop.
-    /// Throws QueueClosed if the queue is closed; a failed put leaves the item
-    /// with the caller.
-    void put_sync(T&& item, bool block = false) { put_sync_or_throw(item, block); }
-    // clang-format off
-    void put_sync(const T& item, bool block = false)
-        requires std::is_copy_constructible_v<T>
-    {
-        // clang-format on
-        put_sync_or_throw(item, block);
-    }
-
     template <bool ByReference>
     class BasicPutter;
     using Putter = BasicPutter<false>;
     using PutterOfReference = BasicPutter<true>;
-    /// Suspends the task while the queue is full, then enqueues. Throws
-    /// QueueClosed if the queue is or becomes closed. Cancellable: a cancelled
-    /// put did not enqueue. Tasks of any number of loops may wait at once.
-    [[nodiscard]] Putter put(T item) noexcept { return Putter(*this, std::move(item)); }
-    /// put(std::ref(item)): `item` stays with the caller unless the put succeeds.
-    [[nodiscard]] PutterOfReference put(std::reference_wrapper<T> item) noexcept {
-        return PutterOfReference(*this, item.get());
-    }
+    // try_put, put_sync, put (detail::QueueApi): any number of producers at
+    // once, none waiting for another; any number of threads and of tasks (on
+    // any loops) may wait for room at once.
 
     /// Ends the stream: every put accepted before it is delivered (also one
     /// still being written by a preempted producer), then the end marker.
@@ -287,37 +255,11 @@ public:
 
     // ------------------------------------------------------------ consumer end (one)
 
-    /// Dequeues the oldest item if it is there (nothing at a hole). Never
-    /// blocks; async-signal-safe.
-    std::optional<T> try_get() noexcept {
-        std::optional<T> out;
-        pop(out);
-        return out;
-    }
-
-    /// Dequeues from a thread. block=false: throws QueueEmpty when empty (or
-    /// when the oldest item is still being written). block=true: waits for an
-    /// item; UsageError on a thread running a loop. Throws QueueClosed once
-    /// the queue is closed and drained.
-    T get_sync(bool block = false) {
-        if (block) check_may_block("ThreadSafeQueue::get_sync(block = true)", "co_await get() or next()");
-        std::optional<T> out;
-        if (pop(out)) return std::move(*out);
-        if (block) {
-            if (pop_waiting(out)) return std::move(*out);
-            ASYNCLINK_THROW(QueueClosed);
-        }
-        if (!drained_and_closed()) ASYNCLINK_THROW(QueueEmpty);
-        ASYNCLINK_THROW(QueueClosed);
-    }
-
     template <bool Iterating>
     class BasicGetter;
-    /// Suspends the task until an item arrives and returns it. Throws
-    /// QueueClosed once the queue is closed and drained. Cancellable.
-    [[nodiscard]] BasicGetter<false> get() noexcept { return BasicGetter<false>(*this); }
-    /// The next item, or nullopt once the queue is closed and drained.
-    [[nodiscard]] BasicGetter<true> next() noexcept { return BasicGetter<true>(*this); }
+    // try_get, get_sync, get, next (detail::QueueApi). The oldest item only:
+    // while a preempted producer is still writing it, the consumer finds none
+    // (get_sync throws QueueEmpty, get() sleeps until it is published).
 
     // ------------------------------------------------------------ any context
 
@@ -328,8 +270,6 @@ public:
         std::uint32_t claim = claim_.load(std::memory_order_acquire) >> claim_shift;
         return distance(head, claim);
     }
-    bool empty() const noexcept { return qsize() == 0; }
-    bool full() const noexcept { return qsize() == capacity_; }
     bool closed() const noexcept {
         // seq_cst: as in close().
         return (claim_.load(std::memory_order_seq_cst) & closed_bit) != 0;
@@ -343,7 +283,7 @@ public:
         explicit BasicGetter(ThreadSafeQueue& q) noexcept : Parked(&on_cancel), queue_(q) {}
         bool await_ready() {
             const char* operation = Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get";
-            check_loop(operation, "get_sync");
+            detail::check_awaited_on_loop(operation, "get_sync");
             if (queue_.pop(item_) || queue_.drained_and_closed()) return true;
             queue_.prepare_consumer(Loop::current(), operation);
             return false;
@@ -410,7 +350,7 @@ public:
         BasicPutter(ThreadSafeQueue& q, Given item) noexcept
             : PutWaiter(&attempt_put, &on_cancel), queue_(q), item_(static_cast<Given>(item)) {}
         bool await_ready() {
-            check_loop("ThreadSafeQueue::put", "put_sync or try_put");
+            detail::check_awaited_on_loop("ThreadSafeQueue::put", "put_sync or try_put");
             this->result = queue_.push(item_);
             if (this->result != PushResult::full) return true;
             detail::WakeCore& core = detail::LoopAccess::wake_core(Loop::current());
@@ -456,22 +396,6 @@ public:
     };
 
 private:
-    static void check_loop(const char* operation, const char* alternative) {
-        if (Loop::current_or_null() == nullptr) {
-            ASYNCLINK_THROW(UsageError, std::string(operation) +
-                                            " awaited on a thread that is not running a loop; use " + alternative +
-                                            " there");
-        }
-    }
-    static void check_may_block(const char* operation, const char* alternative) {
-        if constexpr (ASYNCLINK_PORT_HAS_THREADS != 0) {
-            if (Loop::current_or_null() != nullptr) {
-                ASYNCLINK_THROW(UsageError, std::string(operation) +
-                                                " called on a thread running a loop: it would stop the loop; use " +
-                                                alternative + " in a task, or the non-blocking form");
-            }
-        }
-    }
     static std::uint32_t checked_capacity(std::size_t capacity) {
         if (capacity == 0) ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at least 1");
         if (capacity > max_capacity) {
@@ -588,6 +512,8 @@ private:
         std::uint32_t claim = claim_.load(std::memory_order_seq_cst);
         return (claim & closed_bit) != 0 && (claim >> claim_shift) == head_ticket_;
     }
+    /// After an empty pop: the consumer has seen the end (see QueueApi::get_sync).
+    bool consumer_may_stop() const noexcept { return drained_and_closed(); }
 
     // ---------------------------------------------------------------- the consumer's wait
 
@@ -693,24 +619,22 @@ private:
         return !behind(cell(ticket).stamp.load(std::memory_order_acquire), lap_of(ticket));
     }
 
+    /// put_sync(item, block = true) once the queue was full: ok once there
+    /// is room, closed once the queue is closed.
     template <class Item>
-    void put_sync_or_throw(Item& item, bool block) {
-        if (block) check_may_block("ThreadSafeQueue::put_sync(item, block = true)", "co_await put(item)");
-        PushResult r = push(item);
-        if (r == PushResult::full && block) {
-            // Spin first: the consumer usually makes room within microseconds.
-            detail::SpinWait spin(detail::spin_before_block);
-            while (r == PushResult::full && spin.once()) r = push(item);
-            while (r == PushResult::full) {
-                // seq_cst: see close(). The bit stays set if there is room
-                // after all: it may be another waiter's too.
-                std::uint32_t word = head_.fetch_or(thread_producers_wait, std::memory_order_seq_cst);
-                if (!room_or_closed()) port::block_thread(head_, word | thread_producers_wait);
-                r = push(item);
-            }
+    PushResult push_waiting(Item& item) {
+        // Spin first: the consumer usually makes room within microseconds.
+        PushResult r = PushResult::full;
+        detail::SpinWait spin(detail::spin_before_block);
+        while (r == PushResult::full && spin.once()) r = push(item);
+        while (r == PushResult::full) {
+            // seq_cst: see close(). The bit stays set if there is room
+            // after all: it may be another waiter's too.
+            std::uint32_t word = head_.fetch_or(thread_producers_wait, std::memory_order_seq_cst);
+            if (!room_or_closed()) port::block_thread(head_, word | thread_producers_wait);
+            r = push(item);
         }
-        if (r == PushResult::closed) ASYNCLINK_THROW(QueueClosed);
-        if (r == PushResult::full) ASYNCLINK_THROW(QueueFull);
+        return r;
     }
 
     /// The consumer (or close()) took the producers' bits `flags` from head_.

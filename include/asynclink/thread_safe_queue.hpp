@@ -80,6 +80,7 @@
 #include <utility>
 
 #include "asynclink/detail/parked.hpp"
+#include "asynclink/detail/queue_api.hpp"
 #include "asynclink/detail/queue_producers.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/spin_wait.hpp"
@@ -89,7 +90,7 @@
 namespace asynclink {
 
 template <class T, class Producers>
-class ThreadSafeQueue {
+class ThreadSafeQueue : public detail::QueueApi<ThreadSafeQueue<T, Producers>, T> {
     static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
                   "ThreadSafeQueue<T> needs a noexcept move constructor and destructor (items move in and out)");
 
@@ -97,7 +98,8 @@ class ThreadSafeQueue {
     static constexpr std::uint32_t closed_bit = 2;   // in the tail
     static constexpr std::uint32_t flag_mask = 3;
 
-    enum class PushResult { ok, full, closed };
+    using PushResult = detail::PushResult;
+    friend class detail::QueueApi<ThreadSafeQueue, T>;
 
     /// Which end: the producer moves the tail (producer_.word), the consumer
     /// the head (consumer_.word). Each waits by setting its bit in the other's.
@@ -131,51 +133,11 @@ public:
 
     // ------------------------------------------------------------ producer end
 
-    /// Enqueues `item` if there is room: true. False when full or closed, and
-    /// the item stays with the caller: the argument of try_put(std::move(item))
-    /// is moved from only on success. Never blocks; async-signal-safe.
-    bool try_put(T&& item) noexcept { return push(item) == PushResult::ok; }
-    /// The same with a copy of `item`, made only if there is room (as
-    /// put_sync(item) does: an lvalue is never moved from).
-    // clang-format off
-    bool try_put(const T& item) noexcept(std::is_nothrow_copy_constructible_v<T>)
-        requires std::is_copy_constructible_v<T>
-    {
-        // clang-format on
-        return push(item) == PushResult::ok;
-    }
-
-    /// Enqueues from a thread. block=false: throws QueueFull when full. block=true:
-    /// waits for room (spinning briefly, then blocked); UsageError on a thread
-    /// running a loop (a task uses co_await put()). Throws QueueClosed if the
-    /// queue is closed. A failed put leaves the item with the caller: the
-    /// argument of put_sync(std::move(item)) is moved from only on success.
-    void put_sync(T&& item, bool block = false) { put_sync_or_throw(item, block); }
-    /// The same with a copy of `item`.
-    // clang-format off
-    void put_sync(const T& item, bool block = false)
-        requires std::is_copy_constructible_v<T>
-    {
-        // clang-format on
-        put_sync_or_throw(item, block);
-    }
-
     template <bool ByReference>
     class BasicPutter;
     using Putter = BasicPutter<false>;
     using PutterOfReference = BasicPutter<true>;
-    /// Suspends the task while the queue is full, then enqueues. Throws
-    /// QueueClosed if the queue is or becomes closed. Cancellable: a cancelled
-    /// put did not enqueue. The item travels inside the awaiter, so a put that
-    /// fails (closed or cancelled) destroys it; use put(std::ref(item)) to keep it.
-    [[nodiscard]] Putter put(T item) noexcept { return Putter(*this, std::move(item)); }
-    /// put(std::ref(item)): the same, but `item` stays with the caller until it
-    /// is enqueued; it is moved from only if the put succeeds, so a put that
-    /// fails with QueueClosed or CancelledError hands the item back. `item`
-    /// must outlive the co_await.
-    [[nodiscard]] PutterOfReference put(std::reference_wrapper<T> item) noexcept {
-        return PutterOfReference(*this, item.get());
-    }
+    // try_put, put_sync, put (detail::QueueApi)
 
     /// Ends the stream: items already queued are still delivered, then the end
     /// marker. Any context; idempotent.
@@ -194,39 +156,9 @@ public:
 
     // ------------------------------------------------------------ consumer end
 
-    /// Dequeues an item if there is one. Never blocks; async-signal-safe.
-    std::optional<T> try_get() noexcept {
-        std::optional<T> out;
-        pop(out);
-        return out;
-    }
-
-    /// Dequeues from a thread. block=false: throws QueueEmpty when empty.
-    /// block=true: waits for an item (spinning briefly, then blocked);
-    /// UsageError on a thread running a loop (a task uses co_await get()).
-    /// Throws QueueClosed once the queue is closed and drained.
-    T get_sync(bool block = false) {
-        if (block) check_may_block("ThreadSafeQueue::get_sync(block = true)", "co_await get() or next()");
-        std::optional<T> out;
-        if (pop(out)) return std::move(*out);
-        if (block) {
-            if (pop_waiting(out)) return std::move(*out);
-            ASYNCLINK_THROW(QueueClosed);
-        }
-        if (!is_closed()) ASYNCLINK_THROW(QueueEmpty);
-        if (pop(out)) return std::move(*out);  // an item put just before close()
-        ASYNCLINK_THROW(QueueClosed);
-    }
-
     template <bool Iterating>
     class BasicGetter;
-    /// Suspends the task until an item arrives and returns it. Throws
-    /// QueueClosed once the queue is closed and drained. Cancellable: a
-    /// cancelled get took nothing.
-    [[nodiscard]] BasicGetter<false> get() noexcept { return BasicGetter<false>(*this); }
-    /// Iteration: the next item, or nullopt once the queue is closed and drained.
-    /// `while (auto v = co_await q.next()) use(*v);`
-    [[nodiscard]] BasicGetter<true> next() noexcept { return BasicGetter<true>(*this); }
+    // try_get, get_sync, get, next (detail::QueueApi)
 
     // ------------------------------------------------------------ any context
 
@@ -236,8 +168,6 @@ public:
         return distance(index_of(consumer_.word.load(std::memory_order_acquire)),
                         index_of(producer_.word.load(std::memory_order_acquire)));
     }
-    bool empty() const noexcept { return qsize() == 0; }
-    bool full() const noexcept { return qsize() == capacity_; }
     bool closed() const noexcept { return is_closed(); }
 
     // ------------------------------------------------------------ awaiters
@@ -247,7 +177,7 @@ public:
     public:
         explicit BasicGetter(ThreadSafeQueue& q) noexcept : Parked(&on_cancel), queue_(q) {}
         bool await_ready() {
-            check_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
+            detail::check_awaited_on_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
             if (queue_.pop(item_) || queue_.is_closed()) return true;
             queue_.template prepare_task<Side::consumer>(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get");
             return false;
@@ -295,7 +225,7 @@ public:
         BasicPutter(ThreadSafeQueue& q, Given item) noexcept
             : Parked(&on_cancel), queue_(q), item_(static_cast<Given>(item)) {}
         bool await_ready() {
-            check_loop("ThreadSafeQueue::put", "put_sync or try_put");
+            detail::check_awaited_on_loop("ThreadSafeQueue::put", "put_sync or try_put");
             result_ = queue_.push(item_);
             if (result_ != PushResult::full) return true;
             queue_.template prepare_task<Side::producer>("ThreadSafeQueue::put");
@@ -334,27 +264,6 @@ public:
     };
 
 private:
-    static void check_loop(const char* operation, const char* alternative) {
-        if (Loop::current_or_null() == nullptr) {
-            ASYNCLINK_THROW(UsageError, std::string(operation) +
-                                            " awaited on a thread that is not running a loop; use " + alternative +
-                                            " there");
-        }
-    }
-
-    /// A blocking put_sync/get_sync would stop the loop this thread runs (and
-    /// never return if the other end is a task on it). Only a port whose
-    /// current_loop() is per thread can tell (not Cortex-M: one for all contexts).
-    static void check_may_block(const char* operation, const char* alternative) {
-        if constexpr (ASYNCLINK_PORT_HAS_THREADS != 0) {
-            if (Loop::current_or_null() != nullptr) {
-                ASYNCLINK_THROW(UsageError, std::string(operation) +
-                                                " called on a thread running a loop: it would stop the loop; use " +
-                                                alternative + " in a task, or the non-blocking form");
-            }
-        }
-    }
-
     static std::uint32_t checked_capacity(std::size_t capacity) {
         if (capacity == 0) ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at least 1");
         if (capacity > (std::size_t{1} << 28))
@@ -371,6 +280,8 @@ private:
         // seq_cst: see close() (acquire would do for the consumer; the producer's arm needs seq_cst).
         return (producer_.word.load(std::memory_order_seq_cst) & closed_bit) != 0;
     }
+    /// After an empty pop: the consumer has seen the end (see QueueApi::get_sync).
+    bool consumer_may_stop() const noexcept { return is_closed(); }
 
     // ------------------------------------------------------------ the two ends
 
@@ -485,15 +396,13 @@ private:
     // (the other side usually answers within microseconds, and a block-and-wake
     // costs tens), then a block on the other side's word with the waiting bit set.
 
+    /// put_sync(item, block = true) once the queue was full: ok once there
+    /// is room, closed once the queue is closed.
     template <class Item>
-    void put_sync_or_throw(Item& item, bool block) {
-        if (block) check_may_block("ThreadSafeQueue::put_sync(item, block = true)", "co_await put(item)");
-        PushResult r = push(item);
-        if (r == PushResult::full && block) {
-            block_until<Side::producer>([&] { return (r = push(item)) != PushResult::full; });
-        }
-        if (r == PushResult::closed) ASYNCLINK_THROW(QueueClosed);
-        if (r == PushResult::full) ASYNCLINK_THROW(QueueFull);
+    PushResult push_waiting(Item& item) {
+        PushResult r = PushResult::full;
+        block_until<Side::producer>([&] { return (r = push(item)) != PushResult::full; });
+        return r;
     }
 
     /// get_sync(block = true) once the queue was empty: true with an item, false

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: BSL-1.0
+/// @file
+/// detail::QueueApi: the put and get calls that ThreadSafeQueue<T> (one
+/// producer) and ThreadSafeQueue<T, many_producers> share, written once over
+/// each queue's own core. The queue is the CRTP parameter and provides:
+///
+/// | member                         | what it does                                          |
+/// |--------------------------------|-------------------------------------------------------|
+/// | `PushResult push(Item&)`       | one non-blocking attempt; `item` is moved/copied only on ok |
+/// | `PushResult push_waiting(Item&)` | after a full push: waits (a thread) until ok or closed |
+/// | `bool pop(std::optional<T>&)`  | one non-blocking attempt                              |
+/// | `bool pop_waiting(std::optional<T>&)` | after an empty pop: waits (a thread); false once drained and closed |
+/// | `bool consumer_may_stop()`     | after an empty pop: the consumer has seen the end (one more pop takes an item put just before close()) |
+/// | `std::size_t qsize()`, `capacity()` | a snapshot, the fixed capacity                   |
+/// | `BasicGetter<bool>`, `Putter`, `PutterOfReference` | the awaiters                     |
+///
+/// The calls' contracts (which context may make which call) are the queues'
+/// own: see thread_safe_queue.hpp and many_producer_queue.hpp.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "asynclink/detail/config.hpp"
+#include "asynclink/errors.hpp"
+#include "asynclink/loop.hpp"
+
+namespace asynclink::detail {
+
+/// What one attempt to put found. `item` stays with the caller unless ok.
+enum class PushResult { ok, full, closed };
+
+/// A co_await of a queue awaiter on a thread that runs no loop: nothing could
+/// ever resume the task.
+inline void check_awaited_on_loop(const char* operation, const char* alternative) {
+    if (Loop::current_or_null() == nullptr) {
+        ASYNCLINK_THROW(UsageError, std::string(operation) + " awaited on a thread that is not running a loop; use " +
+                                        alternative + " there");
+    }
+}
+
+/// A blocking put_sync/get_sync would stop the loop this thread runs (and
+/// never return if the other end is a task on it). Only a port whose
+/// current_loop() is per thread can tell (not Cortex-M: one for all contexts).
+inline void check_may_block(const char* operation, const char* alternative) {
+    if constexpr (ASYNCLINK_PORT_HAS_THREADS != 0) {
+        if (Loop::current_or_null() != nullptr) {
+            ASYNCLINK_THROW(UsageError, std::string(operation) +
+                                            " called on a thread running a loop: it would stop the loop; use " +
+                                            alternative + " in a task, or the non-blocking form");
+        }
+    }
+}
+
+template <class Queue, class T>
+class QueueApi {
+public:
+    // ------------------------------------------------------------ producer end
+
+    /// Enqueues `item` if there is room: true. False when full or closed, and
+    /// the item stays with the caller: the argument of try_put(std::move(item))
+    /// is moved from only on success. Never blocks (and never waits for another
+    /// producer); async-signal-safe.
+    bool try_put(T&& item) noexcept { return queue().push(item) == PushResult::ok; }
+    /// The same with a copy of `item`, made only if there is room (as
+    /// put_sync(item) does: an lvalue is never moved from).
+    // clang-format off
+    bool try_put(const T& item) noexcept(std::is_nothrow_copy_constructible_v<T>)
+        requires std::is_copy_constructible_v<T>
+    {
+        // clang-format on
+        return queue().push(item) == PushResult::ok;
+    }
+
+    /// Enqueues from a thread. block=false: throws QueueFull when full. block=true:
+    /// waits for room (spinning briefly, then blocked); UsageError on a thread
+    /// running a loop (a task uses co_await put()). Throws QueueClosed if the
+    /// queue is closed. A failed put leaves the item with the caller: the
+    /// argument of put_sync(std::move(item)) is moved from only on success.
+    void put_sync(T&& item, bool block = false) { put_sync_or_throw(item, block); }
+    /// The same with a copy of `item`.
+    // clang-format off
+    void put_sync(const T& item, bool block = false)
+        requires std::is_copy_constructible_v<T>
+    {
+        // clang-format on
+        put_sync_or_throw(item, block);
+    }
+
+    /// Suspends the task while the queue is full, then enqueues. Throws
+    /// QueueClosed if the queue is or becomes closed. Cancellable: a cancelled
+    /// put did not enqueue. The item travels inside the awaiter, so a put that
+    /// fails (closed or cancelled) destroys it; use put(std::ref(item)) to keep it.
+    [[nodiscard]] auto put(T item) noexcept { return typename Queue::Putter(queue(), std::move(item)); }
+    /// put(std::ref(item)): the same, but `item` stays with the caller until it
+    /// is enqueued; it is moved from only if the put succeeds, so a put that
+    /// fails with QueueClosed or CancelledError hands the item back. `item`
+    /// must outlive the co_await.
+    [[nodiscard]] auto put(std::reference_wrapper<T> item) noexcept {
+        return typename Queue::PutterOfReference(queue(), item.get());
+    }
+
+    // ------------------------------------------------------------ consumer end
+
+    /// Dequeues the oldest item if it is there. Never blocks; async-signal-safe.
+    std::optional<T> try_get() noexcept {
+        std::optional<T> out;
+        queue().pop(out);
+        return out;
+    }
+
+    /// Dequeues from a thread. block=false: throws QueueEmpty when empty.
+    /// block=true: waits for an item (spinning briefly, then blocked);
+    /// UsageError on a thread running a loop (a task uses co_await get()).
+    /// Throws QueueClosed once the queue is closed and drained.
+    T get_sync(bool block = false) {
+        if (block) check_may_block("ThreadSafeQueue::get_sync(block = true)", "co_await get() or next()");
+        std::optional<T> out;
+        if (queue().pop(out)) return std::move(*out);
+        if (block) {
+            if (queue().pop_waiting(out)) return std::move(*out);
+            ASYNCLINK_THROW(QueueClosed);
+        }
+        if (!queue().consumer_may_stop()) ASYNCLINK_THROW(QueueEmpty);
+        if (queue().pop(out)) return std::move(*out);  // an item put just before close()
+        ASYNCLINK_THROW(QueueClosed);
+    }
+
+    /// Suspends the task until an item arrives and returns it. Throws
+    /// QueueClosed once the queue is closed and drained. Cancellable: a
+    /// cancelled get took nothing.
+    [[nodiscard]] auto get() noexcept { return typename Queue::template BasicGetter<false>(queue()); }
+    /// Iteration: the next item, or nullopt once the queue is closed and drained.
+    /// `while (auto v = co_await q.next()) use(*v);`
+    [[nodiscard]] auto next() noexcept { return typename Queue::template BasicGetter<true>(queue()); }
+
+    // ------------------------------------------------------------ any context
+
+    bool empty() const noexcept { return queue().qsize() == 0; }
+    bool full() const noexcept { return queue().qsize() == queue().capacity(); }
+
+private:
+    Queue& queue() noexcept { return static_cast<Queue&>(*this); }
+    const Queue& queue() const noexcept { return static_cast<const Queue&>(*this); }
+
+    template <class Item>
+    void put_sync_or_throw(Item& item, bool block) {
+        if (block) check_may_block("ThreadSafeQueue::put_sync(item, block = true)", "co_await put(item)");
+        PushResult r = queue().push(item);
+        if (r == PushResult::full && block) r = queue().push_waiting(item);
+        if (r == PushResult::closed) ASYNCLINK_THROW(QueueClosed);
+        if (r == PushResult::full) ASYNCLINK_THROW(QueueFull);
+    }
+};
+
+}  // namespace asynclink::detail
