@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <vector>
 
 namespace fuzz {
 
@@ -41,6 +43,32 @@ private:
 /// Lets every task that can run, run, and every wake-up posted, land.
 inline asynclink::Task<void> settle(int turns = 4) {
     for (int i = 0; i < turns; ++i) co_await asynclink::sleep(0);
+}
+
+/// A queue fuzzer's async put, as a task: records `value` in `accepted` (a
+/// vector or a set) once the put succeeded; a put refused by close() records
+/// nothing.
+template <class Queue, class Accepted>
+asynclink::Task<void> put_task(Queue& queue, int value, Accepted& accepted) {
+    try {
+        co_await queue.put(std::make_unique<int>(value));
+        accepted.insert(accepted.end(), value);
+    } catch (const asynclink::QueueClosed&) {
+    }
+}
+
+/// A queue fuzzer's async get (use_next: next()), as a task: appends what it
+/// took to `delivered`; the end of a closed queue appends nothing.
+template <class Queue>
+asynclink::Task<void> get_task(Queue& queue, bool use_next, std::vector<int>& delivered) {
+    if (use_next) {
+        if (auto v = co_await queue.next()) delivered.push_back(**v);
+    } else {
+        try {
+            delivered.push_back(*co_await queue.get());
+        } catch (const asynclink::QueueClosed&) {
+        }
+    }
 }
 
 }  // namespace fuzz

@@ -103,28 +103,13 @@ al::Task<void> drive(fuzz::Input& in) {
             auto& slot = putters[in.pick(3)];
             if (slot && !slot->done()) break;
             int v = next_value++;
-            slot = al::create_task([](Queue& queue, int value, std::set<int>& acc) -> al::Task<void> {
-                try {
-                    co_await queue.put(std::make_unique<int>(value));
-                    acc.insert(value);
-                } catch (const al::QueueClosed&) {
-                }
-            }(q, v, accepted));
+            slot = al::create_task(fuzz::put_task(q, v, accepted));
             break;
         }
         case 5: {  // async get (or next)
             if (getter && !getter->done()) break;
             bool iterate = in.pick(2) == 0;
-            getter = al::create_task([](Queue& queue, bool use_next, std::vector<int>& out) -> al::Task<void> {
-                if (use_next) {
-                    if (auto v = co_await queue.next()) out.push_back(**v);
-                } else {
-                    try {
-                        out.push_back(*co_await queue.get());
-                    } catch (const al::QueueClosed&) {
-                    }
-                }
-            }(q, iterate, delivered));
+            getter = al::create_task(fuzz::get_task(q, iterate, delivered));
             break;
         }
         case 6: {  // cancel a pending task

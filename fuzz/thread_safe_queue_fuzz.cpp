@@ -85,30 +85,13 @@ al::Task<void> drive(fuzz::Input& in) {
         case 4: {  // async put by a task
             if (putter && !putter->done()) break;
             int v = m.next_value++;
-            putter = al::create_task([](al::ThreadSafeQueue<std::unique_ptr<int>>& queue, int value,
-                                        std::vector<int>& acc) -> al::Task<void> {
-                try {
-                    co_await queue.put(std::make_unique<int>(value));
-                    acc.push_back(value);
-                } catch (const al::QueueClosed&) {
-                }
-            }(q, v, accepted));
+            putter = al::create_task(fuzz::put_task(q, v, accepted));
             break;
         }
         case 5: {  // async get (or next) by a task
             if (getter && !getter->done()) break;
             bool iterate = in.pick(2) == 0;
-            getter = al::create_task([](al::ThreadSafeQueue<std::unique_ptr<int>>& queue, bool use_next,
-                                        std::vector<int>& out) -> al::Task<void> {
-                if (use_next) {
-                    if (auto v = co_await queue.next()) out.push_back(**v);
-                } else {
-                    try {
-                        out.push_back(*co_await queue.get());
-                    } catch (const al::QueueClosed&) {
-                    }
-                }
-            }(q, iterate, delivered));
+            getter = al::create_task(fuzz::get_task(q, iterate, delivered));
             break;
         }
         case 6:  // cancel a pending task

@@ -30,17 +30,21 @@
 #include <vector>
 
 #include "support/bridge.hpp"
+#include "support/pauses.hpp"
 #include "support/watchdog.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
 using bridge_test::scaled;
 using stress_test::Watchdog;
+using test_support::loop_pause;
+using test_support::Prng;
+using test_support::spin;
+using test_support::thread_pause;
 
 namespace {
 
 using Queue = al::ThreadSafeQueue<std::uint64_t, al::many_producers>;
-using Prng = std::mt19937_64;
 
 constexpr int thread_producers = 4;
 constexpr int handler_producer = thread_producers;  // id of the signal handler
@@ -48,31 +52,6 @@ constexpr int task_producer = thread_producers + 1;
 constexpr int producers = thread_producers + 2;
 
 std::uint64_t item(int producer, std::uint64_t seq) { return (static_cast<std::uint64_t>(producer) << 48) | seq; }
-
-void spin(std::uint64_t iterations) noexcept {
-    for (std::uint64_t i = 0; i < iterations; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
-}
-
-/// About one item in pause_period + 1 pauses: a spin, a yield or a short sleep.
-void thread_pause(Prng& rng, std::uint64_t pause_period) {
-    std::uint64_t r = rng();
-    if ((r & pause_period) != 0) return;
-    switch ((r >> 10) & 15) {
-    case 0: std::this_thread::sleep_for(std::chrono::microseconds((r >> 14) & 63)); break;
-    case 1:
-    case 2: std::this_thread::yield(); break;
-    default: spin((r >> 14) & 2047); break;
-    }
-}
-
-al::Task<void> loop_pause(std::uint64_t r) {
-    switch ((r >> 10) & 15) {
-    case 0: co_await al::sleep(std::chrono::microseconds((r >> 14) & 63)); break;
-    case 1:
-    case 2: co_await al::sleep(0); break;
-    default: spin((r >> 14) & 2047); break;
-    }
-}
 
 enum class Consumer { task, thread };
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "support/bridge.hpp"
+#include "support/pauses.hpp"
 #include "support/watchdog.hpp"
 
 namespace al = asynclink;
@@ -31,11 +32,10 @@ using namespace std::chrono_literals;
 using bridge_test::hang_limit;
 using bridge_test::scaled;
 using stress_test::Watchdog;
+using test_support::loop_cpu;
+using test_support::other_cpu;
 
 namespace {
-
-constexpr int loop_cpu = 0;
-int other_cpu() { return al::port::cpu_count() > 1 ? 1 : 0; }
 
 constexpr unsigned writer_count = 3;  // two threads, and a signal handler in the second test: Message<T, 3>
 

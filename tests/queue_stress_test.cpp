@@ -27,55 +27,25 @@
 #include <thread>
 
 #include "support/bridge.hpp"
+#include "support/pauses.hpp"
 #include "support/watchdog.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
 using bridge_test::scaled;
 using stress_test::Watchdog;
+using test_support::loop_cpu;
+using test_support::loop_pause;
+using test_support::other_cpu;
+using test_support::Prng;
+using test_support::spin;
+using test_support::thread_pause;
 
 namespace {
 
 // --------------------------------------------------------------- test rig
 
-constexpr int loop_cpu = 0;
-int other_cpu() { return al::port::cpu_count() > 1 ? 1 : 0; }
-
-using Prng = std::mt19937_64;
-
 std::uint64_t below(Prng& rng, std::uint64_t n) { return rng() % n; }
-
-void spin(std::uint64_t iterations) noexcept {
-    for (std::uint64_t i = 0; i < iterations; ++i) {
-        // A compiler-only fence: keeps the empty loop from being optimised away.
-        std::atomic_signal_fence(std::memory_order_seq_cst);
-    }
-}
-
-/// Mostly nothing; about one item in pause_period + 1 a short spin, a yield or
-/// a sleep of up to 60 µs, so that the two sides drift in and out of full and
-/// empty. pause_period + 1 is a power of two.
-void thread_pause(Prng& rng, std::uint64_t pause_period) {
-    std::uint64_t r = rng();
-    if ((r & pause_period) != 0) return;
-    switch ((r >> 10) & 15) {
-    case 0: std::this_thread::sleep_for(std::chrono::microseconds((r >> 14) & 63)); break;
-    case 1:
-    case 2: std::this_thread::yield(); break;
-    default: spin((r >> 14) & 2047); break;
-    }
-}
-
-/// The loop side's version: a yield to the loop, a spin, or a short sleep on
-/// the loop's timer (the loop then sleeps in the kernel).
-al::Task<void> loop_pause(std::uint64_t r) {
-    switch ((r >> 10) & 15) {
-    case 0: co_await al::sleep(std::chrono::microseconds((r >> 14) & 63)); break;
-    case 1:
-    case 2: co_await al::sleep(0); break;
-    default: spin((r >> 14) & 2047); break;
-    }
-}
 
 // --------------------------------------------------------------- streams
 

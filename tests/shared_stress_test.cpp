@@ -22,17 +22,17 @@
 #include <thread>
 
 #include "support/bridge.hpp"
+#include "support/pauses.hpp"
 #include "support/watchdog.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
 using bridge_test::scaled;
 using stress_test::Watchdog;
+using test_support::loop_cpu;
+using test_support::other_cpu;
 
 namespace {
-
-constexpr int loop_cpu = 0;
-int other_cpu() { return al::port::cpu_count() > 1 ? 1 : 0; }
 
 /// Eight copies of one counter: consistent exactly when all are equal.
 struct Reading {
