@@ -51,8 +51,26 @@ al::Task<int> run_all() {
     co_return errors;
 }
 
+/// An exception thrown inside the library (a shared one too) is caught by its
+/// type here: its RTTI is exported.
+int library_exception_is_caught() {
+    try {
+        al::LoopOptions options;
+        options.schedule_capacity = 3;  // not a power of two
+        al::Loop loop(options);
+    } catch (const al::UsageError& e) {
+        return std::string(e.what()).find("schedule_capacity") != std::string::npos ? 0 : 1;
+    } catch (...) {
+        std::printf("consumer: the library's UsageError was not caught as al::UsageError\n");
+        return 1;
+    }
+    std::printf("consumer: no UsageError for a schedule_capacity of 3\n");
+    return 1;
+}
+
 int main() {
-    int errors = al::run(run_all());
+    int errors = library_exception_is_caught();
+    errors += al::run(run_all());
     std::printf("consumer: %s\n", errors == 0 ? "ok" : "FAILED");
     return errors == 0 ? 0 : 1;
 }
