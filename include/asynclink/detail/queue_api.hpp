@@ -4,15 +4,17 @@
 /// producer) and ThreadSafeQueue<T, many_producers> share, written once over
 /// each queue's own core. The queue is the CRTP parameter and provides:
 ///
-/// | member                         | what it does                                          |
-/// |--------------------------------|-------------------------------------------------------|
-/// | `PushResult push(Item&)`       | one non-blocking attempt; `item` is moved/copied only on ok |
-/// | `PushResult push_waiting(Item&)` | after a full push: waits (a thread) until ok or closed |
-/// | `bool pop(std::optional<T>&)`  | one non-blocking attempt                              |
-/// | `bool pop_waiting(std::optional<T>&)` | after an empty pop: waits (a thread); false once drained and closed |
-/// | `bool consumer_may_stop()`     | after an empty pop: the consumer has seen the end (one more pop takes an item put just before close()) |
-/// | `std::size_t qsize()`, `capacity()` | a snapshot, the fixed capacity                   |
-/// | `BasicGetter<bool>`, `Putter`, `PutterOfReference` | the awaiters                     |
+/// - `PushResult push(Item&)`: one non-blocking attempt; the item is moved
+///   or copied only when it is ok.
+/// - `PushResult push_waiting(Item&)`: after a full push, waits (a thread)
+///   until ok or closed.
+/// - `bool pop(std::optional<T>&)`: one non-blocking attempt.
+/// - `bool pop_waiting(std::optional<T>&)`: after an empty pop, waits (a
+///   thread); false once the queue is drained and closed.
+/// - `bool consumer_may_stop()`: after an empty pop, the consumer has seen
+///   the end (one more pop takes an item put just before close()).
+/// - `qsize()`, `capacity()`, and the awaiters `BasicGetter<bool>`, `Putter`
+///   and `PutterOfReference`.
 ///
 /// The calls' contracts (which context may make which call) are the queues'
 /// own: see thread_safe_queue.hpp and many_producer_queue.hpp.
