@@ -330,9 +330,12 @@ asio::awaitable<void> asio_event_body(int n) {
 
 void asio_rows() {
     asio_counted("asio_post", [](asio::io_context& c, int n) { asio::co_spawn(c, asio_post_body(n), asio::detached); });
-    asio_counted("asio_yield", [](asio::io_context& c, int n) { asio::co_spawn(c, asio_yield_body(n), asio::detached); });
-    asio_counted("asio_spawn", [](asio::io_context& c, int n) { asio::co_spawn(c, asio_spawn_body(n), asio::detached); });
-    asio_counted("asio_timer", [](asio::io_context& c, int n) { asio::co_spawn(c, asio_timer_body(n), asio::detached); });
+    asio_counted("asio_yield",
+                 [](asio::io_context& c, int n) { asio::co_spawn(c, asio_yield_body(n), asio::detached); });
+    asio_counted("asio_spawn",
+                 [](asio::io_context& c, int n) { asio::co_spawn(c, asio_spawn_body(n), asio::detached); });
+    asio_counted("asio_timer",
+                 [](asio::io_context& c, int n) { asio::co_spawn(c, asio_timer_body(n), asio::detached); });
     asio_counted("asio_event_wake",
                  [](asio::io_context& c, int n) { asio::co_spawn(c, asio_event_body(n), asio::detached); });
 }
