@@ -3,6 +3,7 @@
 """tools/trace-view's page, rendered in headless Chromium (ctest: trace_view_browser, label browser).
 
     trace_view_browser_test.py WORK_DIR TRACE [--keep-screenshot PNG]
+    trace_view_browser_test.py WORK_DIR --large 100000
 
 Writes the page of TRACE with tools/trace-view and checks it three ways:
   - the HTML fetches nothing: no http(s) or protocol-relative src/href/url();
@@ -15,7 +16,10 @@ Writes the page of TRACE with tools/trace-view and checks it three ways:
     not, the hand-over colour where the lane has hand-overs, and the arrow
     colour is on the page.
 The expectations come from TRACE itself, so the recorder's real trace can
-replace the committed sample. Fails (never skips) without chromium.
+replace the committed sample. With --large N the trace is a generated one of
+N events (two loops, two threads, a handler), checked the same way, and
+zoomed in with #t=START,END the page draws only the few slices in view.
+Fails (never skips) without chromium.
 """
 
 import argparse
@@ -78,6 +82,38 @@ def expectations(trace):
         "lane_has_handovers": {names.get(t, ""): t in handovers for t in lanes},
         "first_slice": all_slices[0]["name"] if all_slices else None, "woken": woken,
     }
+
+
+def large_trace(path, n):
+    """About n events: wake-ups from two threads and a handler to tasks on two loops."""
+    lanes = [(1, "loop main"), (2, "loop other"), (3, "thread worker 1"), (4, "thread worker 2"),
+             (5, "handler SIGALRM")]
+    events = []
+    for k, (tid, name) in enumerate(lanes):
+        events.append({"ph": "M", "name": "thread_name", "pid": 1, "tid": tid, "args": {"name": name}})
+        events.append({"ph": "M", "name": "thread_sort_index", "pid": 1, "tid": tid, "args": {"sort_index": k}})
+    clock = {1: 0.0, 2: 0.0}
+    i = 0
+    while len(events) < n:  # deterministic: the same trace every run
+        i += 1
+        loop, source = 1 + i % 2, 3 + i % 3
+        ts = clock[loop] + 0.5 + (i * 7919 % 45) / 10
+        woken = ts + 0.3 + (i * 104729 % 77) / 10
+        dur = 0.2 + (i * 1299709 % 38) / 10
+        events += [
+            {"ph": "i", "s": "t", "cat": "handover", "name": "ThreadSafeFlag.set", "pid": 1, "tid": source,
+             "ts": round(ts, 3), "args": {"object": "0x1", "task": i % 9}},
+            {"ph": "s", "cat": "wake", "name": "wake", "id": i, "pid": 1, "tid": source, "ts": round(ts, 3)},
+            {"ph": "f", "bp": "e", "cat": "wake", "name": "wake", "id": i, "pid": 1, "tid": loop,
+             "ts": round(woken, 3), "args": {"latency_ns": round((woken - ts) * 1000)}},
+            {"ph": "X", "cat": "task", "name": f"task{i % 9}", "pid": 1, "tid": loop, "ts": round(woken, 3),
+             "dur": round(dur, 3), "args": {"task": i % 9}},
+        ]
+        clock[loop] = woken + dur
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"traceEvents": events, "displayTimeUnit": "ns",
+                   "otherData": {"asynclink": "test", "dropped": {}, "clock": "steady"}}, f)
+    return clock[1] / 2  # somewhere in the middle
 
 
 # ---- Chromium ----------------------------------------------------------------
@@ -194,15 +230,21 @@ def count_pixels(image, colours, top, bottom, left, right):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("work_dir")
-    parser.add_argument("trace")
+    parser.add_argument("trace", nargs="?")
     parser.add_argument("--keep-screenshot", help="also copy the screenshot here (docs/tracing-echo.png)")
+    parser.add_argument("--large", type=int, help="check a generated trace of this many events instead")
     options = parser.parse_args()
+    if (options.trace is None) == (options.large is None):
+        parser.error("give a TRACE or --large N")
     if shutil.which("chromium") is None:
         sys.exit("FAILED: chromium not found: install chromium (apt-get install --no-install-recommends chromium; "
                  "tools/run-tests and .ci/run install it)")
     work = os.path.abspath(options.work_dir)
     os.makedirs(work, exist_ok=True)
     page = os.path.join(work, "trace.html")
+    if options.large:
+        options.trace = os.path.join(work, "large.json")
+        middle = large_trace(options.trace, options.large)
     subprocess.run([TRACE_VIEW, options.trace, "-o", page], check=True, timeout=300)
     with open(options.trace, encoding="utf-8") as f:
         expected = expectations(json.load(f))
@@ -235,7 +277,7 @@ def main():
               "the arrow's tooltip gives a latency")
         check(f"\u2192 {expected['woken']}\n" in arrow_tip, f"the arrow's tooltip names the woken task "
               f"'{expected['woken']}'")
-    if expected["slices"]:
+    if expected["slices"] and not options.large:  # the whole view of a large trace: arrows cover the slices
         check(slice_tip.split("\n")[1:2] == [expected["first_slice"]],
               f"hovering the first slice names its task '{expected['first_slice']}'")
         check(re.search(r"duration:\s+[0-9.]+ ", slice_tip) is not None, "the slice's tooltip gives a duration")
@@ -268,6 +310,15 @@ def main():
         arrow_pixels = count_pixels(image, [colours["arrow"]], bands[0][1], bands[-1][2], bands[0][3], bands[0][4])
         if expected["arrows"]:
             check(arrow_pixels >= 30, f"the arrows show ({arrow_pixels} pixels of the arrow colour)")
+    if options.large:  # zoomed in to 60 us, only what is in view is drawn
+        dom = Dom(chromium(url + f"#t={middle:.3f},{middle + 60:.3f}&selftest", work, ["--window-size=%d,900" % WIDTH]))
+        drawn = int(dom.body.get("drawn-slices", 0))
+        check(0 < drawn < 60, f"zoomed in to 60 us, {drawn} slices drawn (of {dom.body.get('slices')})")
+        arrow_tip, _, slice_tip = dom.selftest.partition("\n\nslice at")
+        print("the self-test's tooltips:\n  " + dom.selftest.replace("\n", "\n  "))
+        check("wake: " in arrow_tip and "latency: " in arrow_tip, "zoomed in, hovering an arrow shows a wake-up")
+        check(re.search(r"\ntask\d\nlane: .*\nduration: ", slice_tip, re.DOTALL) is not None,
+              "zoomed in, hovering a slice names its task and duration")
     if options.keep_screenshot:
         shutil.copyfile(shot, options.keep_screenshot)
     if failures:
