@@ -60,6 +60,7 @@ def main():
     expect_error(work, "truncated.json", '{"traceEvents": [{"ph": "X", "ts": 1', "not JSON: Expecting ',' delimiter "
                  "at line 1 column 37")
     expect_error(work, "empty.json", "", "not JSON: Expecting value at line 1 column 1")
+    expect_error(work, "nan.json", '{"traceEvents": [{"ph": "X", "ts": NaN}]}', "not JSON: NaN is not a JSON value")
     expect_error(work, "object.json", {"events": []}, 'not a trace: no "traceEvents" array (a Chrome trace is an '
                  'object with "traceEvents", or an array of events)')
     expect_error(work, "number.json", "42", 'not a trace: a Chrome trace is an object with "traceEvents" or an '
@@ -70,15 +71,18 @@ def main():
 
     # Unknown events (a counter, an async span, a category and fields the viewer never heard of) are ignored.
     expect_page(work, "unknown-events.json", {"traceEvents": [
+        {"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "demo"}},
         {"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "loop main"}},
+        {"ph": "B", "name": "never ends", "pid": 1, "tid": 1, "ts": 4},
         {"ph": "X", "cat": "task", "name": "main", "pid": 1, "tid": 1, "ts": 1.5, "dur": 2.25, "args": {"task": 1}},
         {"ph": "C", "name": "queue length", "pid": 1, "tid": 1, "ts": 2, "args": {"n": 3}},
         {"ph": "b", "cat": "io", "name": "read", "id": 7, "pid": 1, "tid": 1, "ts": 2},
         {"ph": "i", "s": "t", "cat": "future-category", "name": "something new", "pid": 1, "tid": 1, "ts": 3},
         {"ph": "X", "name": "no timestamp", "pid": 1, "tid": 1},
+        {"ph": "X", "name": "odd lane", "pid": [1], "tid": {"a": 1}, "ts": 5, "dur": 1},
         {"ph": "f", "cat": "wake", "name": "wake", "id": 9, "pid": 1, "tid": 1, "ts": 1.5},
         "not an event",
-    ], "otherData": {"dropped": "not a map"}}, "1 lanes, 1 slices, 0 arrows, 1 markers")
+    ], "otherData": {"dropped": "not a map"}}, "2 lanes, 2 slices, 0 arrows, 1 markers")
 
     # The JSON array form, "B"/"E" pairs, nesting, no lane names, a flow between two threads.
     expect_page(work, "array-form.json", [
