@@ -81,6 +81,7 @@ def expectations(trace):
         "lane_has_slices": {names.get(t, ""): t in slices for t in lanes},
         "lane_has_handovers": {names.get(t, ""): t in handovers for t in lanes},
         "first_slice": all_slices[0]["name"] if all_slices else None, "woken": woken,
+        "dropped": trace.get("otherData", {}).get("dropped", {}) if isinstance(trace, dict) else {},
     }
 
 
@@ -141,24 +142,28 @@ def chromium(url, work, extra):
 
 
 class Dom(html.parser.HTMLParser):
-    """The body's data-* attributes and the text of #selftest."""
+    """The body's data-* attributes, the text of #selftest and of the header's #dropped line."""
 
     def __init__(self, text):
         super().__init__()
-        self.body, self.selftest, self.in_selftest = {}, "", False
+        self.body, self.text, self.inside = {}, {"selftest": "", "dropped": ""}, None
         self.feed(text)
+        self.selftest, self.dropped = self.text["selftest"], self.text["dropped"]
 
     def handle_starttag(self, tag, attrs):
         if tag == "body":
             self.body = {k[5:]: v for k, v in attrs if k.startswith("data-")}
-        self.in_selftest = tag == "pre" and ("id", "selftest") in attrs
+        element = dict(attrs).get("id")
+        if element in self.text:
+            self.inside = element
 
     def handle_endtag(self, tag):
-        self.in_selftest = False
+        if tag in ("pre", "p"):
+            self.inside = None
 
     def handle_data(self, data):
-        if self.in_selftest:
-            self.selftest += data
+        if self.inside:
+            self.text[self.inside] += data
 
 
 # ---- A small PNG reader (8-bit RGB or RGBA, not interlaced) ------------------
@@ -268,6 +273,8 @@ def main():
     check(int(dom.body.get("drawn-arrows", 0)) > 0 or expected["arrows"] == 0,
           f"arrows drawn: {dom.body.get('drawn-arrows')}")
     check(dom.body.get("selftest") == "done", "the self-test ran")
+    for lane, n in expected["dropped"].items():
+        check(f"{lane} {n}" in dom.dropped, f"the header says lane '{lane}' dropped {n} events ({dom.dropped!r})")
     slice_tip, _, arrow_tip = dom.selftest.partition("\n\narrow at")
     print("the self-test's tooltips:\n  " + dom.selftest.replace("\n", "\n  "))
     if expected["arrows"]:
