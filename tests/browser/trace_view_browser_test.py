@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSL-1.0
-"""tools/trace-view's page, rendered in headless Chromium (ctest: trace_view_browser, label browser).
+"""tools/trace-view's page in headless Chromium (ctest: trace_view_browser and _large, label browser).
 
     trace_view_browser_test.py WORK_DIR TRACE [--keep-screenshot PNG]
     trace_view_browser_test.py WORK_DIR --large 100000
 
 Writes the page of TRACE with tools/trace-view and checks it three ways:
   - the HTML fetches nothing: no http(s) or protocol-relative src/href/url();
+  - the page runs without a script error (chromium's log);
   - the DOM (chromium --dump-dom): the counts the page says it drew match the
     trace's own (lanes, slices, arrows), and with #selftest in the URL the
     page hovers the first arrow and the first slice: the tooltips name the
@@ -120,12 +121,13 @@ def large_trace(path, n):
 # ---- Chromium ----------------------------------------------------------------
 
 def chromium(url, work, extra):
-    """chromium --headless with URL; the DOM it dumps. Killed (its whole group) after the timeout."""
+    """chromium --headless with URL; the DOM it dumps. Killed (its whole group) after the timeout.
+    A script error on the page (chromium logs it as "Uncaught ...") fails the test."""
     profile = tempfile.mkdtemp(prefix="profile-", dir=work)
     command = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--user-data-dir=" + profile, "--force-device-scale-factor=1", "--hide-scrollbars",
-               "--virtual-time-budget=10000", "--dump-dom"] + extra + [url]
+               "--virtual-time-budget=10000", "--enable-logging=stderr", "--v=0", "--dump-dom"] + extra + [url]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                                text=True)
     try:
@@ -138,6 +140,8 @@ def chromium(url, work, extra):
         shutil.rmtree(profile, ignore_errors=True)
     if process.returncode != 0 or "<body" not in out:
         sys.exit(f"FAILED: chromium exited with {process.returncode}:\n{err[-3000:]}")
+    errors = [line for line in err.splitlines() if "Uncaught" in line]
+    check(not errors, f"no script error on the page ({errors[:3]})")
     return out
 
 
