@@ -72,11 +72,12 @@ def expectations(trace):
     all_slices = sorted((s for ss in slices.values() for s in ss), key=lambda s: s["ts"])
     first_arrow = min(arrows, key=lambda a: a[0]["ts"]) if arrows else None
     woken = None
-    if first_arrow:  # the slice the first flow ends in ("bp":"e": the one starting at, or enclosing, its ts)
+    if first_arrow:  # the slice the first flow ends in: the one enclosing its ts ("bp":"e"), else the next
         end = first_arrow[1]
-        for s in slices.get((end.get("pid"), end.get("tid")), []):
-            if s["ts"] <= end["ts"] <= s["ts"] + s.get("dur", 0):
-                woken = s["name"]
+        lane = sorted(slices.get((end.get("pid"), end.get("tid")), []), key=lambda s: s["ts"])
+        enclosing = [s for s in lane if s["ts"] <= end["ts"] <= s["ts"] + s.get("dur", 0)]
+        after = [s for s in lane if s["ts"] > end["ts"]]
+        woken = (enclosing[-1] if enclosing else after[0] if after else {"name": "?"})["name"]
     return {
         "lanes": len(lanes), "slices": len(all_slices), "arrows": len(arrows),
         "lane_has_slices": {names.get(t, ""): t in slices for t in lanes},
