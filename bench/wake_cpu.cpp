@@ -35,7 +35,9 @@
 // spins have settled), per wake-up:
 //   loop_ns, thread_ns   CPU of each side's thread (CLOCK_THREAD_CPUTIME_ID)
 //   process_ns           CPU of the process (getrusage(RUSAGE_SELF), both
-//                        threads and anything else in it)
+//                        threads and anything else in it) over the whole run:
+//                        warm-up, starting and joining the threads included
+//                        (see Run::process_cpu); idle: once the loop sleeps
 //   latency              flag: set() -> the task runs; get_sync: the put ->
 //                        get_sync returns (median and 90th percentile)
 //   sleeps               voluntary context switches of each side's thread
@@ -139,19 +141,12 @@ struct Side {
     std::int64_t waiting_cpu() const { return cpu - delay_cpu; }
 };
 
-/// The process's bill, taken by the thread that is not the loop's.
+/// The wall time of the measured rounds, taken by the thread that is not the loop's.
 struct Span {
-    std::int64_t process_cpu = 0;
     std::int64_t wall = 0;
 
-    void start() {
-        process_cpu = -process_cpu_ns();
-        wall = -wall_ns();
-    }
-    void stop() {
-        process_cpu += process_cpu_ns();
-        wall += wall_ns();
-    }
+    void start() { wall = -wall_ns(); }
+    void stop() { wall += wall_ns(); }
 };
 
 // ---------------------------------------------------------------- placement
@@ -204,6 +199,14 @@ struct Run {
     Side loop;
     Side thread;
     Span span;
+    // The process's CPU over the whole run, warm-up included: getrusage sums
+    // the threads' times, but a thread running on another CPU has its time
+    // brought up to date only at its next tick or switch, so a sample taken
+    // while the loop spins misses up to a tick of it. Taken before the threads
+    // start and after they have ended, it is exact.
+    std::int64_t process_cpu = 0;
+    std::uint32_t process_rounds = 0;
+    std::int64_t process_delay_cpu = 0;   // every round's delay, warm-up included
     std::vector<std::int64_t> latencies;  // ns, one per measured round
     bool in_order = true;
 };
@@ -238,6 +241,7 @@ void set_flags(Exchange& x, std::chrono::microseconds delay, Run& run) {
             run.span.start();
         }
         std::int64_t delay_cpu = busy_for(delay);
+        run.process_delay_cpu += delay_cpu;
         if (i >= x.warmup) run.thread.delay_cpu += delay_cpu;
         x.started[i] = wall_ns();
         x.flag.set();
@@ -248,16 +252,17 @@ void set_flags(Exchange& x, std::chrono::microseconds delay, Run& run) {
 }
 
 // get_sync: the task's side.
-al::Task<void> produce(Exchange& x, std::chrono::microseconds delay, Side& loop) {
+al::Task<void> produce(Exchange& x, std::chrono::microseconds delay, Run& run) {
     for (std::uint32_t i = 0; i < x.total; ++i) {
-        if (i == x.warmup) loop.start();
+        if (i == x.warmup) run.loop.start();
         std::int64_t delay_cpu = busy_for(delay);
-        if (i >= x.warmup) loop.delay_cpu += delay_cpu;
+        run.process_delay_cpu += delay_cpu;
+        if (i >= x.warmup) run.loop.delay_cpu += delay_cpu;
         x.started[i] = wall_ns();
         x.queue.try_put(i);      // never full: the thread took the last item before it set the flag
         co_await x.flag.wait();  // the thread has the item and will block for the next
     }
-    loop.stop();
+    run.loop.stop();
 }
 
 // get_sync: the thread's side.
@@ -275,28 +280,41 @@ void consume(Exchange& x, Run& run) {
     run.thread.stop();
 }
 
+/// Runs the loop's side and the thread's on their CPUs until both end, and
+/// bills the process for all of it (see Run::process_cpu).
+template <class LoopSide, class ThreadSide>
+void run_sides(Run& run, Placement placement, std::uint32_t total_rounds, LoopSide loop_side, ThreadSide thread_side) {
+    std::int64_t process_before = process_cpu_ns();
+    std::thread loop_thread = start_pinned(loop_cpu, std::move(loop_side));
+    std::thread partner = start_pinned(placement == Placement::across ? 1 : loop_cpu, std::move(thread_side));
+    partner.join();
+    loop_thread.join();
+    run.process_cpu = process_cpu_ns() - process_before;
+    run.process_rounds = total_rounds;
+}
+
 Run exchange(const Config& c, std::uint32_t warmup, std::uint32_t rounds) {
     Run run;
     run.rounds = rounds;
     Exchange x(warmup, rounds);
     al::LoopOptions options;
     options.spin_before_sleep = c.spin;
-    std::thread loop_thread = start_pinned(loop_cpu, [&] {
-        if (c.kind == Config::Kind::flag) {
-            al::run(answer_flags(x, run.loop), options);
-        } else {
-            al::run(produce(x, c.delay, run.loop), options);
-        }
-    });
-    std::thread partner = start_pinned(c.placement == Placement::across ? 1 : loop_cpu, [&] {
-        if (c.kind == Config::Kind::flag) {
-            set_flags(x, c.delay, run);
-        } else {
-            consume(x, run);
-        }
-    });
-    partner.join();
-    loop_thread.join();
+    run_sides(
+        run, c.placement, x.total,
+        [&] {
+            if (c.kind == Config::Kind::flag) {
+                al::run(answer_flags(x, run.loop), options);
+            } else {
+                al::run(produce(x, c.delay, run), options);
+            }
+        },
+        [&] {
+            if (c.kind == Config::Kind::flag) {
+                set_flags(x, c.delay, run);
+            } else {
+                consume(x, run);
+            }
+        });
     for (std::uint32_t i = warmup; i < x.total; ++i) run.latencies.push_back(x.arrived[i] - x.started[i]);
     return run;
 }
@@ -362,32 +380,33 @@ Run floor(const Config& c, std::uint32_t warmup, std::uint32_t rounds) {
     Exchange x(warmup, rounds);
     EpollEventfd ping;
     FutexFlag pong;
-    std::thread answerer = start_pinned(loop_cpu, [&] {
-        for (std::uint32_t i = 0; i < x.total; ++i) {
-            if (i == x.warmup) run.loop.start();
-            ping.wait();
-            x.arrived[i] = wall_ns();
-            pong.set();
-        }
-        run.loop.stop();
-    });
-    std::thread partner = start_pinned(c.placement == Placement::across ? 1 : loop_cpu, [&] {
-        for (std::uint32_t i = 0; i < x.total; ++i) {
-            if (i == x.warmup) {
-                run.thread.start();
-                run.span.start();
+    run_sides(
+        run, c.placement, x.total,
+        [&] {
+            for (std::uint32_t i = 0; i < x.total; ++i) {
+                if (i == x.warmup) run.loop.start();
+                ping.wait();
+                x.arrived[i] = wall_ns();
+                pong.set();
             }
-            std::int64_t delay_cpu = busy_for(c.delay);
-            if (i >= x.warmup) run.thread.delay_cpu += delay_cpu;
-            x.started[i] = wall_ns();
-            ping.signal();
-            pong.wait_and_clear();
-        }
-        run.span.stop();
-        run.thread.stop();
-    });
-    partner.join();
-    answerer.join();
+            run.loop.stop();
+        },
+        [&] {
+            for (std::uint32_t i = 0; i < x.total; ++i) {
+                if (i == x.warmup) {
+                    run.thread.start();
+                    run.span.start();
+                }
+                std::int64_t delay_cpu = busy_for(c.delay);
+                run.process_delay_cpu += delay_cpu;
+                if (i >= x.warmup) run.thread.delay_cpu += delay_cpu;
+                x.started[i] = wall_ns();
+                ping.signal();
+                pong.wait_and_clear();
+            }
+            run.span.stop();
+            run.thread.stop();
+        });
     for (std::uint32_t i = warmup; i < x.total; ++i) run.latencies.push_back(x.arrived[i] - x.started[i]);
     return run;
 }
@@ -448,7 +467,13 @@ Run idle(const Config& c, std::chrono::milliseconds length) {
         long tid = loop_tid.load(std::memory_order_acquire);
         run.thread.start();
         run.span.start();
+        // The process's sample waits for the loop to go to sleep (see
+        // Run::process_cpu): it bills the idle period after the loop's spin.
+        std::int64_t loop_sleeps = run.loop.sleeps;  // negated at the loop's last answer
+        while (sleeps_of(tid) + loop_sleeps == 0) std::this_thread::sleep_for(100us);
+        run.process_cpu = -process_cpu_ns();
         std::this_thread::sleep_for(length);
+        run.process_cpu += process_cpu_ns();
         run.span.stop();
         run.thread.stop();
         // Read from here, before the wake-up that ends the loop's idle period.
@@ -488,7 +513,8 @@ Figures figures(const Run& r, bool idle) {
     Figures f{};
     f.loop_ns = static_cast<double>(r.loop.waiting_cpu()) / per;
     f.thread_ns = static_cast<double>(r.thread.waiting_cpu()) / per;
-    f.process_ns = static_cast<double>(r.span.process_cpu - r.loop.delay_cpu - r.thread.delay_cpu) / per;
+    f.process_ns =
+        static_cast<double>(r.process_cpu - r.process_delay_cpu) / (idle ? per : static_cast<double>(r.process_rounds));
     f.latency_median_ns = r.latencies.empty() ? 0 : percentile(r.latencies, 0.5);
     f.latency_p90_ns = r.latencies.empty() ? 0 : percentile(r.latencies, 0.9);
     // Idle: the count over the whole span (1: it went to sleep once and stayed asleep).
