@@ -39,7 +39,8 @@
 //                        warm-up, starting and joining the threads included
 //                        (see Run::process_cpu); idle: once the loop sleeps
 //   latency              flag: set() -> the task runs; get_sync: the put ->
-//                        get_sync returns (median and 90th percentile)
+//                        get_sync returns; floor: the eventfd write ->
+//                        epoll_wait returns (median and 90th percentile)
 //   sleeps               voluntary context switches of each side's thread
 //                        (getrusage(RUSAGE_THREAD).ru_nvcsw; idle: the loop
 //                        thread's /proc/self/task/<tid>/status): a kernel sleep,
