@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSL-1.0
 // An idle loop sleeps in the kernel: measured with the CPU time of the loop's
 // own thread (CLOCK_THREAD_CPUTIME_ID), not the wall clock, so a busy machine
-// cannot make it pass or fail.
+// cannot make it pass or fail; and counted with the kernel's count of the
+// times the thread went to sleep, which does not depend on time at all.
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <time.h>
 
 #include <chrono>
@@ -19,6 +21,14 @@ std::chrono::nanoseconds thread_cpu_time() {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+/// Times the calling thread went to sleep in the kernel (epoll_wait, a futex):
+/// voluntary context switches. A sched_yield() in a spin is not one.
+long thread_sleeps() {
+    rusage usage{};
+    getrusage(RUSAGE_THREAD, &usage);
+    return usage.ru_nvcsw;
 }
 
 struct Measured {
@@ -78,4 +88,24 @@ TEST(IdleCpu, ManySleepingTasksCostNoCpuWhileNothingIsDue) {
         co_return result;
     }());
     EXPECT_LT(percent_of_a_core(m), 5.0) << "cpu " << m.cpu.count() << " ns";
+}
+
+TEST(IdleCpu, ALoopWithNothingDueSleepsOnceUntilAThreadWakesIt) {
+    // No timer, no descriptor: the loop goes to sleep once (after its spin,
+    // which yields but never sleeps) and nothing wakes it but the post. A
+    // periodic wake-up (a tick, a housekeeping timer) would count here.
+    long sleeps = al::run([]() -> al::Task<long> {
+        al::Event e;
+        al::Loop& loop = al::Loop::current();
+        std::thread waker([&loop, &e] {
+            std::this_thread::sleep_for(300ms);
+            loop.call_soon_threadsafe([&e] { e.set(); });
+        });
+        long before = thread_sleeps();
+        co_await e.wait();
+        long slept = thread_sleeps() - before;
+        waker.join();
+        co_return slept;
+    }());
+    EXPECT_EQ(sleeps, 1);
 }
