@@ -92,3 +92,8 @@ asynclink_sim_mutant(event_no_epoch EventNoEpoch include/asynclink/detail/event_
 asynclink_sim_mutant(queue_split_publish QueueSplitPublish include/asynclink/thread_safe_queue.hpp
   "        while (!producer_.word.compare_exchange_weak(t, next | (t & closed_bit), std::memory_order_acq_rel,\n                                                     std::memory_order_relaxed)) {"
   "        t = producer_.word.load(std::memory_order_acquire);\n        producer_.word.store(next | (t & closed_bit), std::memory_order_release);\n        while (false) {")
+asynclink_sim_mutant(many_producer_claim_ignores_close ManyProducerClaimIgnoresClose include/asynclink/many_producer_queue.hpp
+  "                if ((claim & closed_bit) != 0) return PushResult::closed;\n                ticket = claim >> claim_shift;"
+  "                ticket = claim >> claim_shift;"
+  "if (claim_.compare_exchange_weak(claim, advance(ticket) << claim_shift, std::memory_order_relaxed,"
+  "if (claim_.compare_exchange_weak(claim, (advance(ticket) << claim_shift) | (claim & closed_bit), std::memory_order_relaxed,")

@@ -307,6 +307,31 @@ TEST(Mutant, QueueSplitPublish) {
     });
 }
 
+// The many-producer queue's claim fails once close() set the closed bit, so
+// a put is accepted exactly when its claim precedes the close
+// (proof/many_producer_queue.pml MUTANT_CLAIM_IGNORES_CLOSE): every put that
+// succeeded arrives before the end marker.
+TEST(Mutant, ManyProducerClaimIgnoresClose) {
+    check_body([] {
+        al::ThreadSafeQueue<int, al::many_producers> q(4);
+        int accepted[2] = {};
+        int received[2] = {};
+        sim::Thread producer([&] {
+            for (int i = 0; i < 2; ++i) accepted[0] += q.try_put(i) ? 1 : 0;
+        });
+        sim::Interrupt irq([&] { accepted[1] += q.try_put(100) ? 1 : 0; }, {.name = "irq", .core = 0});
+        sim::Interrupt closer([&] { q.close(); }, {.name = "closer", .core = 1});
+        al::run(
+            [&]() -> al::Task<> {
+                while (std::optional<int> v = co_await q.next()) ++received[*v / 100];
+            }(),
+            small_loop());
+        producer.join();
+        sim::check(received[0] == accepted[0] && received[1] == accepted[1],
+                   "every accepted put arrives before the end marker");
+    });
+}
+
 // A setter borrows the wake core it posts to, so the loop's end cannot free it
 // under the setter (proof/loop_lifetime.pml MUTANT_NO_BORROW): without the
 // borrow, AddressSanitizer reports the use after free inside a schedule.
