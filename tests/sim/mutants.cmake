@@ -97,3 +97,11 @@ asynclink_sim_mutant(many_producer_claim_ignores_close ManyProducerClaimIgnoresC
   "                ticket = claim >> claim_shift;"
   "if (claim_.compare_exchange_weak(claim, advance(ticket) << claim_shift, std::memory_order_relaxed,"
   "if (claim_.compare_exchange_weak(claim, (advance(ticket) << claim_shift) | (claim & closed_bit), std::memory_order_relaxed,")
+asynclink_sim_mutant(many_producer_publish_before_write ManyProducerPublishBeforeWrite include/asynclink/many_producer_queue.hpp
+  "            ::new (static_cast<void*>(c.storage)) T(std::move(item));\n"
+  ""
+  "            if ((old & consumer_waits_here) != 0) take_consumer_wait();\n            return PushResult::ok;"
+  "            if ((old & consumer_waits_here) != 0) take_consumer_wait();\n            ::new (static_cast<void*>(c.storage)) T(std::move(item));\n            return PushResult::ok;")
+asynclink_sim_mutant(many_producer_no_recheck ManyProducerNoRecheck include/asynclink/many_producer_queue.hpp
+  "        if ((stamp & ~consumer_waits_here) == stamp_of(lap_of(head_ticket_), true)) return true;"
+  "        (void)stamp;")

@@ -332,6 +332,48 @@ TEST(Mutant, ManyProducerClaimIgnoresClose) {
     });
 }
 
+namespace {
+
+// A thread and an interrupt nesting over it put to one task through the
+// many-producer queue, then the thread closes it: every item whole, each
+// producer's in order, all of them before the end marker.
+void many_producers_feed_a_task() {
+    al::ThreadSafeQueue<Halves, al::many_producers> q(2);
+    int accepted[2] = {};
+    int received[2] = {};
+    {
+        sim::Thread producer([&] {
+            for (int i = 0; i < 2; ++i) {
+                q.put_sync(Halves(i), true);
+                ++accepted[0];
+            }
+            q.close();
+        });
+        sim::Interrupt irq([&] { accepted[1] += q.try_put(Halves(100)) ? 1 : 0; }, {.name = "irq", .core = 0});
+        al::run(
+            [&]() -> al::Task<> {
+                while (std::optional<Halves> v = co_await q.next()) {
+                    sim::check(v->first == v->second, "the consumer reads an item only once it is written");
+                    int from = v->first / 100;
+                    sim::check(v->first % 100 == received[from], "each producer's items arrive once, in order");
+                    ++received[from];
+                }
+            }(),
+            small_loop());
+    }  // the interrupt has fired
+    sim::check(received[0] == accepted[0] && received[1] == accepted[1], "every accepted put arrives");
+}
+
+}  // namespace
+
+// The many-producer queue's publish comes after the item is built
+// (proof/many_producer_queue.pml MUTANT_PUBLISH_BEFORE_WRITE).
+TEST(Mutant, ManyProducerPublishBeforeWrite) { check_body(many_producers_feed_a_task); }
+
+// The consumer looks at the cell it armed before it sleeps
+// (proof/many_producer_queue.pml MUTANT_NO_RECHECK).
+TEST(Mutant, ManyProducerNoRecheck) { check_body(many_producers_feed_a_task); }
+
 // A setter borrows the wake core it posts to, so the loop's end cannot free it
 // under the setter (proof/loop_lifetime.pml MUTANT_NO_BORROW): without the
 // borrow, AddressSanitizer reports the use after free inside a schedule.
