@@ -72,6 +72,9 @@ void Scheduler::point(Op op, const void* object, Where where) {
     }
     ++steps_;
     blocking_ = false;
+    current_->pending_op = op;
+    current_->pending_object = object;
+    current_->pending_known = true;
     if (steps_ > config_.max_steps) {
         fail(FailureKind::livelock, "more than " + std::to_string(config_.max_steps) +
                                         " preemption points in one schedule (Options::max_steps)");
@@ -125,7 +128,32 @@ void Scheduler::plan_fires(Source& s) {
     update_next_event();
 }
 
-int Scheduler::choose_exhaustive(int options, bool current_first) {
+bool independent(const Transition& a, const Transition& b) noexcept {
+    auto memory = [](Op op) noexcept {
+        switch (op) {
+        case Op::load:
+        case Op::store:
+        case Op::exchange:
+        case Op::compare_exchange:
+        case Op::fetch_add:
+        case Op::fetch_sub:
+        case Op::fetch_and:
+        case Op::fetch_or:
+        case Op::fetch_xor:
+        case Op::fence: return true;
+        default: return false;  // the scheduler's own state: blocking, waking, the clock
+        }
+    };
+    if (a.context == b.context) return false;
+    // A context that starts, or goes on after it blocked, runs plain code up
+    // to its next point: without a data race, that commutes with anything.
+    if (!a.known || !b.known) return true;
+    if (!memory(a.op) || !memory(b.op)) return false;
+    if (a.op == Op::fence || b.op == Op::fence) return true;
+    return a.object != b.object || (a.op == Op::load && b.op == Op::load);
+}
+
+int Scheduler::choose_exhaustive(int options, bool current_first, const std::vector<Transition>* transitions) {
     auto& nodes = *config_.nodes;
     int chosen = 0;
     if (depth_ < nodes.size()) {
@@ -136,11 +164,46 @@ int Scheduler::choose_exhaustive(int options, bool current_first) {
                  "the scheduler: no real time, randomness or addresses)");
         }
         chosen = n.chosen;
+        pruned_ = pruned_ || n.dead;
     } else {
-        nodes.push_back(Node{options, 0, current_first, static_cast<int>(outcome_.preemptions)});
+        Node n{options, 0, current_first, static_cast<int>(outcome_.preemptions)};
+        if (config_.reduce && transitions != nullptr && !pruned_) {
+            for (std::size_t i = 0; i < transitions->size() && i < 64; ++i) {
+                int id = (*transitions)[i].context;
+                if (std::any_of(sleep_.begin(), sleep_.end(), [id](const Transition& t) { return t.context == id; })) {
+                    n.asleep |= std::uint64_t{1} << i;
+                }
+            }
+            // The first option awake; none (or one only a preemption over
+            // the bound away): every schedule from here is covered.
+            while (chosen < options && chosen < 64 && (n.asleep & (std::uint64_t{1} << chosen)) != 0) ++chosen;
+            if (chosen > 0 && current_first && n.preemptions_before + 1 > config_.preemption_bound) chosen = options;
+            if (chosen >= options || chosen >= 64) {
+                chosen = 0;
+                pruned_ = true;
+            }
+            n.chosen = chosen;
+        }
+        n.dead = pruned_;
+        nodes.push_back(n);
     }
     ++depth_;
     return chosen;
+}
+
+// The sleep set after `choice` ran: what was asleep, and the options run
+// before it at this point, minus whatever does not commute with it.
+void Scheduler::after_choice(const std::vector<Transition>& transitions, int choice, const Node* node) {
+    const Transition& ran = transitions[static_cast<std::size_t>(choice)];
+    if (node != nullptr && !node->dead) {
+        for (int i = 0; i < choice && i < 64; ++i) {
+            if ((node->asleep & (std::uint64_t{1} << i)) == 0)
+                sleep_.push_back(transitions[static_cast<std::size_t>(i)]);
+        }
+    }
+    sleep_.erase(
+        std::remove_if(sleep_.begin(), sleep_.end(), [&ran](const Transition& t) { return !independent(t, ran); }),
+        sleep_.end());
 }
 
 void Scheduler::reschedule(bool spin) {
@@ -196,6 +259,7 @@ void Scheduler::reschedule(bool spin) {
         if (urgent != nullptr) {
             if (cur->state == State::runnable && cur->core == urgent->core) ++outcome_.preemptions;
             fire_most_urgent();
+            sleep_.clear();
             continue;
         }
         std::vector<Context*> ready;
@@ -231,7 +295,7 @@ void Scheduler::reschedule(bool spin) {
             if (options > 1) {
                 switch (config_.mode) {
                 case Mode::random: choice = static_cast<int>(rng_() % static_cast<std::uint64_t>(options)); break;
-                case Mode::exhaustive: choice = choose_exhaustive(options, false); break;
+                case Mode::exhaustive: choice = choose_exhaustive(options, false, nullptr); break;
                 case Mode::follow: {
                     const Event* e = due_event();
                     choice = static_cast<int>(spontaneous.size());  // the clock by default
@@ -258,6 +322,7 @@ void Scheduler::reschedule(bool spin) {
                 outcome_.events.push_back(Event{steps_, Event::advance, blocking_});
                 advance_to(*deadline);
             }
+            sleep_.clear();  // a fire or the clock's jump: not an operation the sleep set can reorder
             continue;
         }
         bool cur_ready = std::find(ready.begin(), ready.end(), cur) != ready.end();
@@ -303,16 +368,41 @@ void Scheduler::reschedule(bool spin) {
                 if (c != cur) order.push_back(c);
             }
             int options = static_cast<int>(order.size() + spontaneous.size());
-            int choice = options > 1 ? choose_exhaustive(options, current_first) : 0;
+            std::vector<Transition> transitions;
+            if (config_.reduce && !pruned_) {
+                for (Context* c : order) {
+                    transitions.push_back(Transition{c->id, c->pending_op, c->pending_object, c->pending_known});
+                }
+                // Every context that may run is asleep: whatever runs next,
+                // the schedules from here were run already. This one goes on
+                // (option 0 at each point) but branches no more.
+                bool all_asleep = spontaneous.empty() && std::all_of(order.begin(), order.end(), [this](Context* c) {
+                                      return std::any_of(sleep_.begin(), sleep_.end(),
+                                                         [c](const Transition& t) { return t.context == c->id; });
+                                  });
+                if (all_asleep) {
+                    pruned_ = true;
+                    sleep_.clear();
+                    transitions.clear();
+                }
+            }
+            int choice = 0;
+            const Node* node = nullptr;
+            if (options > 1) {
+                choice = choose_exhaustive(options, current_first, &transitions);
+                node = &(*config_.nodes)[depth_ - 1];
+            }
             if (choice >= static_cast<int>(order.size())) {
                 int n = spontaneous[static_cast<std::size_t>(choice) - order.size()];
                 Source& s = *sources_[static_cast<std::size_t>(n)];
                 --s.remaining;
                 ++s.pending;
                 outcome_.events.push_back(Event{steps_, Event::fire(n), blocking_});
+                sleep_.clear();  // an interrupt changes what every context of its core may do
                 continue;
             }
             next = order[static_cast<std::size_t>(choice)];
+            if (!transitions.empty()) after_choice(transitions, choice, node);
             break;
         }
         }

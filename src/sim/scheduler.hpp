@@ -43,6 +43,11 @@ struct Node {
     int chosen;
     bool current_first;  // option 0 continues the running context: others preempt it
     int preemptions_before;
+    /// reduce: the options whose context is in the sleep set here (bit i: option i).
+    std::uint64_t asleep = 0;
+    /// reduce: every option here is covered by schedules already run; the
+    /// schedule went on with option 0 and no choice from here on is tried.
+    bool dead = false;
 };
 
 enum class Mode { follow, random, exhaustive };
@@ -53,6 +58,7 @@ struct RunConfig {
     int depth = 3;
     std::size_t expected_steps = 100;  // PCT's k
     int preemption_bound = 2;
+    bool reduce = false;  // exhaustive: sleep sets
     const std::vector<Event>* follow = nullptr;
     std::vector<Node>* nodes = nullptr;  // exhaustive: the path, reused and extended
     std::size_t max_steps = 200000;
@@ -146,7 +152,24 @@ struct Context {
     std::int64_t priority = 0;
     int source = -1;
     int spins = 0;  // spin hints since it last started running
+    // The operation it stopped before, at its last preemption point (for
+    // the sleep sets); unknown once it blocked, or before it first ran.
+    Op pending_op = Op::user;
+    const void* pending_object = nullptr;
+    bool pending_known = false;
 };
+
+/// What a context does when it runs next: the operation at which it stopped.
+struct Transition {
+    int context;
+    Op op;
+    const void* object;
+    bool known;
+};
+/// Whether two transitions give the same result in either order (sequential
+/// consistency, and no data race on plain memory): atomic operations of two
+/// contexts on two objects, two loads, or a fence (a no-op here).
+bool independent(const Transition& a, const Transition& b) noexcept;
 
 struct Source {
     std::string name;
@@ -197,6 +220,7 @@ private:
     void reschedule(bool spin);
     void reschedule_blocked() {
         blocking_ = true;
+        current_->pending_known = false;  // it goes on from the block, not from an operation
         reschedule(false);
     }
     bool eligible(const Context& c) const noexcept;
@@ -207,7 +231,8 @@ private:
     void advance_to(Nanos t);
     void wake_waiters(State state, const void* on);
     const Event* due_event() const noexcept;
-    int choose_exhaustive(int options, bool current_first);
+    int choose_exhaustive(int options, bool current_first, const std::vector<Transition>* transitions);
+    void after_choice(const std::vector<Transition>& transitions, int choice, const Node* node);
     void switch_to(Context* next);
     void end_schedule();
     std::string describe_contexts() const;
@@ -232,6 +257,10 @@ private:
     std::int64_t yield_floor_ = 0;
     std::size_t depth_ = 0;  // exhaustive: choice points passed
     bool blocking_ = false;  // in reschedule() because the context blocked or ended
+    // reduce: the transitions whose schedules from here were all run already
+    // (one per context at most), and whether this schedule stopped branching.
+    std::vector<Transition> sleep_;
+    bool pruned_ = false;
 };
 
 /// The scheduler running a schedule now (none between schedules).

@@ -42,16 +42,27 @@ void check_body(const std::function<void()>& body) {
     exhaustive.max_schedules = mutant ? 100000 : 20000;
     exhaustive.time_budget = 60s;
     sim::Result e = sim::explore(exhaustive, body);
+    exhaustive.reduce = true;  // the sleep sets must not lose a mutant either
+    exhaustive.max_schedules = mutant ? 100000 : 5000;
+    sim::Result reduced = sim::explore(exhaustive, body);
     if (mutant) {
         EXPECT_FALSE(r.ok()) << "the random search missed the mutant in " << r.schedules << " schedules";
         EXPECT_FALSE(e.ok()) << "the exhaustive search missed the mutant in " << e.schedules << " schedules";
-        std::printf("  caught: random after %zu schedule(s) (%s), exhaustive after %zu (%s)\n", r.schedules,
-                    r.ok() ? "-" : sim::to_string(r.failure->kind), e.schedules,
-                    e.ok() ? "-" : sim::to_string(e.failure->kind));
+        EXPECT_FALSE(reduced.ok()) << "the reduced exhaustive search missed the mutant in " << reduced.schedules
+                                   << " schedules";
+        std::printf(
+            "  caught: random after %zu schedule(s) (%s), exhaustive after %zu (%s), with sleep sets after %zu "
+            "(%s)\n",
+            r.schedules, r.ok() ? "-" : sim::to_string(r.failure->kind), e.schedules,
+            e.ok() ? "-" : sim::to_string(e.failure->kind), reduced.schedules,
+            reduced.ok() ? "-" : sim::to_string(reduced.failure->kind));
         if (!r.ok()) std::printf("%s", (std::ostringstream() << r).str().c_str());
     } else {
         EXPECT_TRUE(r.ok()) << r;
         EXPECT_TRUE(e.ok()) << e;
+        EXPECT_TRUE(reduced.ok()) << reduced;
+        std::printf("  exhaustive (bound 2): %zu schedules%s; with sleep sets %zu%s\n", e.schedules,
+                    e.complete ? " (all)" : "", reduced.schedules, reduced.complete ? " (all)" : "");
     }
 }
 
