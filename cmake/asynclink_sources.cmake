@@ -24,8 +24,12 @@ set(ASYNCLINK_SIM_PORT_SOURCES
   ${_asynclink_src}/context.cpp
   ${_asynclink_src}/port/sim.cpp
   ${_asynclink_src}/sim/allocations.cpp
+  ${_asynclink_src}/sim/choice.cpp
+  ${_asynclink_src}/sim/contexts.cpp
   ${_asynclink_src}/sim/explore.cpp
   ${_asynclink_src}/sim/fiber.cpp
+  ${_asynclink_src}/sim/hooks.cpp
+  ${_asynclink_src}/sim/interrupts.cpp
   ${_asynclink_src}/sim/scheduler.cpp)
 
 # The hosted contexts: worker threads, and the POSIX streams and timer signal.

@@ -65,5 +65,9 @@ int main(int argc, char** argv) {
     report("exhaustive (bound 2), flag, ring of 64", sim::explore(exhaustive, [] { flag_body(64); }));
     report("exhaustive (bound 2), flag, ring of 2", sim::explore(exhaustive, [] { flag_body(2); }));
     report("exhaustive (bound 2), queue of 4", sim::explore(exhaustive, queue_body));
+    exhaustive.reduce = true;
+    report("exhaustive (bound 2, sleep sets), flag, ring of 64", sim::explore(exhaustive, [] { flag_body(64); }));
+    report("exhaustive (bound 2, sleep sets), flag, ring of 2", sim::explore(exhaustive, [] { flag_body(2); }));
+    report("exhaustive (bound 2, sleep sets), queue of 4", sim::explore(exhaustive, queue_body));
     return 0;
 }

@@ -79,6 +79,14 @@ struct Options {
     int depth = 3;
     /// exhaustive: the most preemptions in one schedule.
     int preemption_bound = 2;
+    /// exhaustive: skip a schedule that differs from one already run only
+    /// in the order of independent operations (sleep sets: two atomic
+    /// operations of different contexts on different objects, or two loads).
+    /// Fewer schedules for the same interleavings; but with a preemption
+    /// bound, the schedule kept for a skipped one may need more preemptions
+    /// than the bound, so "every schedule within the bound" becomes "every
+    /// schedule within the bound, up to reordering". Off by default.
+    bool reduce = false;
     /// A schedule longer than this many preemption points fails as a livelock.
     std::size_t max_steps = 200000;
     /// Fails a schedule that ends with memory allocated in it still allocated

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // The sim port's functions: each hands over to the scheduler
-// (src/sim/scheduler.cpp). See include/asynclink/port/sim.hpp.
+// (src/sim/hooks.cpp). See include/asynclink/port/sim.hpp.
 #include "asynclink/port/sim.hpp"
 
 #include <cstdio>

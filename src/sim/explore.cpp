@@ -31,9 +31,12 @@ std::uint64_t mix(std::uint64_t x) noexcept {  // splitmix64
 bool next_path(std::vector<Node>& nodes, int bound) {
     while (!nodes.empty()) {
         Node& n = nodes.back();
-        if (n.chosen + 1 < n.options && n.preemptions_before + (n.current_first ? 1 : 0) <= bound) {
-            ++n.chosen;
-            return true;
+        if (!n.dead && n.preemptions_before + (n.current_first ? 1 : 0) <= bound) {
+            // Options in the sleep set are covered by schedules already run.
+            while (n.chosen + 1 < n.options) {
+                ++n.chosen;
+                if (n.chosen >= 64 || (n.asleep & (std::uint64_t{1} << n.chosen)) == 0) return true;
+            }
         }
         nodes.pop_back();
     }
@@ -62,6 +65,7 @@ private:
         c.mode = mode;
         c.depth = options_.depth < 1 ? 1 : options_.depth;
         c.preemption_bound = options_.preemption_bound;
+        c.reduce = options_.reduce;
         c.max_steps = options_.max_steps;
         c.check_leaks = options_.check_leaks;
         c.trace_steps = options_.trace_steps;

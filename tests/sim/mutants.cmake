@@ -43,6 +43,11 @@ if(ASYNCLINK_SANITIZE MATCHES "address")
     "        } while (false);\n        return core_of(word);"
     "    void give_back(WakeCore& core) noexcept {\n"
     "    void give_back(WakeCore& core) noexcept {\n        return;\n")
+  # The wake block dies with the queue, as when it was part of the queue
+  # object: a wake-up still posted to the other end's loop runs on freed memory.
+  asynclink_sim_mutant(queue_node_in_queue QueueNodeInQueue include/asynclink/detail/queue_end.hpp
+    "if (QueueEndWake* block = block_.load(std::memory_order_relaxed)) block->release();"
+    "if (QueueEndWake* block = block_.load(std::memory_order_relaxed)) delete block;")
   return()
 endif()
 
@@ -69,3 +74,34 @@ asynclink_sim_mutant(message_ring_before_publish MessageRingBeforePublish includ
   "        core_.set();\n        publish(slot);\n        // Fence F3,"
   "        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3\n        core_.set();"
   "        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3")
+asynclink_sim_mutant(flag_clear_zeroes FlagClearZeroes include/asynclink/thread_safe_flag.hpp
+  "        state_.fetch_and(~set_bit, std::memory_order_release);"
+  "        state_.store(0, std::memory_order_release);")
+asynclink_sim_mutant(message_claim_ignores_pin MessageClaimIgnoresPin include/asynclink/message.hpp
+  "std::uint32_t free = ~(busy | bit(current_of(s)) | bit(pinned_of(s))) & slot_mask;"
+  "std::uint32_t free = ~(busy | bit(current_of(s))) & slot_mask;")
+asynclink_sim_mutant(message_reader_waits_for_setter MessageReaderWaitsForSetter include/asynclink/message.hpp
+  "    std::uint32_t take_if_set() noexcept {\n        std::uint32_t s = slots_state_.load(std::memory_order_relaxed);"
+  "    std::uint32_t take_if_set() noexcept {\n        while (busy_of(slots_state_.load(std::memory_order_acquire)) != 0) {\n        }\n        std::uint32_t s = slots_state_.load(std::memory_order_relaxed);")
+asynclink_sim_mutant(message_no_second_look MessageNoSecondLook include/asynclink/message.hpp
+  "            message_.clear_doorbell();\n            return (pinned_ = message_.take_if_set()) != none;"
+  "            message_.clear_doorbell();\n            return false;")
+asynclink_sim_mutant(event_no_epoch EventNoEpoch include/asynclink/detail/event_core.hpp
+  "if ((s & set_bit) != 0 || w->epoch_ != epoch) {"
+  "if ((s & set_bit) != 0 || (w->epoch_ != epoch && false)) {")
+asynclink_sim_mutant(queue_split_publish QueueSplitPublish include/asynclink/thread_safe_queue.hpp
+  "        while (!producer_.word.compare_exchange_weak(t, next | (t & closed_bit), std::memory_order_acq_rel,\n                                                     std::memory_order_relaxed)) {"
+  "        t = producer_.word.load(std::memory_order_acquire);\n        producer_.word.store(next | (t & closed_bit), std::memory_order_release);\n        while (false) {")
+asynclink_sim_mutant(many_producer_claim_ignores_close ManyProducerClaimIgnoresClose include/asynclink/many_producer_queue.hpp
+  "                if ((claim & closed_bit) != 0) return PushResult::closed;\n                ticket = claim >> claim_shift;"
+  "                ticket = claim >> claim_shift;"
+  "if (claim_.compare_exchange_weak(claim, advance(ticket) << claim_shift, std::memory_order_relaxed,"
+  "if (claim_.compare_exchange_weak(claim, (advance(ticket) << claim_shift) | (claim & closed_bit), std::memory_order_relaxed,")
+asynclink_sim_mutant(many_producer_publish_before_write ManyProducerPublishBeforeWrite include/asynclink/many_producer_queue.hpp
+  "            ::new (static_cast<void*>(c.storage)) T(std::move(item));\n"
+  ""
+  "            if ((old & consumer_waits_here) != 0) take_consumer_wait();\n            return PushResult::ok;"
+  "            if ((old & consumer_waits_here) != 0) take_consumer_wait();\n            ::new (static_cast<void*>(c.storage)) T(std::move(item));\n            return PushResult::ok;")
+asynclink_sim_mutant(many_producer_no_recheck ManyProducerNoRecheck include/asynclink/many_producer_queue.hpp
+  "        if ((stamp & ~consumer_waits_here) == stamp_of(lap_of(head_ticket_), true)) return true;"
+  "        (void)stamp;")

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "explore_both.hpp"
@@ -41,16 +42,27 @@ void check_body(const std::function<void()>& body) {
     exhaustive.max_schedules = mutant ? 100000 : 20000;
     exhaustive.time_budget = 60s;
     sim::Result e = sim::explore(exhaustive, body);
+    exhaustive.reduce = true;  // the sleep sets must not lose a mutant either
+    exhaustive.max_schedules = mutant ? 100000 : 5000;
+    sim::Result reduced = sim::explore(exhaustive, body);
     if (mutant) {
         EXPECT_FALSE(r.ok()) << "the random search missed the mutant in " << r.schedules << " schedules";
         EXPECT_FALSE(e.ok()) << "the exhaustive search missed the mutant in " << e.schedules << " schedules";
-        std::printf("  caught: random after %zu schedule(s) (%s), exhaustive after %zu (%s)\n", r.schedules,
-                    r.ok() ? "-" : sim::to_string(r.failure->kind), e.schedules,
-                    e.ok() ? "-" : sim::to_string(e.failure->kind));
+        EXPECT_FALSE(reduced.ok()) << "the reduced exhaustive search missed the mutant in " << reduced.schedules
+                                   << " schedules";
+        std::printf(
+            "  caught: random after %zu schedule(s) (%s), exhaustive after %zu (%s), with sleep sets after %zu "
+            "(%s)\n",
+            r.schedules, r.ok() ? "-" : sim::to_string(r.failure->kind), e.schedules,
+            e.ok() ? "-" : sim::to_string(e.failure->kind), reduced.schedules,
+            reduced.ok() ? "-" : sim::to_string(reduced.failure->kind));
         if (!r.ok()) std::printf("%s", (std::ostringstream() << r).str().c_str());
     } else {
         EXPECT_TRUE(r.ok()) << r;
         EXPECT_TRUE(e.ok()) << e;
+        EXPECT_TRUE(reduced.ok()) << reduced;
+        std::printf("  exhaustive (bound 2): %zu schedules%s; with sleep sets %zu%s\n", e.schedules,
+                    e.complete ? " (all)" : "", reduced.schedules, reduced.complete ? " (all)" : "");
     }
 }
 
@@ -194,6 +206,185 @@ TEST(Mutant, MessageRingBeforePublish) {
     });
 }
 
+// ThreadSafeFlag::clear takes only the set bit: a clear racing a posted
+// wake-up leaves the waiting bit, so the next set() posts again
+// (proof/thread_safe_flag.pml -DCLEAR, MUTANT_CLEAR_ZEROES).
+TEST(Mutant, FlagClearZeroes) {
+    check_body([] {
+        al::ThreadSafeFlag flag;
+        al::port::atomic<int> cleared{0};
+        sim::Thread setter([&] {
+            flag.set();
+            while (cleared.load() == 0) sim::yield_now();
+            flag.set();  // a wake-up is owed whatever the clear erased
+        });
+        sim::Thread clearer(
+            [&] {
+                flag.clear();
+                cleared.store(1);
+            },
+            {.name = "clearer", .core = 1});
+        al::run([&]() -> al::Task<> { co_await flag.wait(); }(), small_loop());
+    });
+}
+
+namespace {
+
+// A payload whose copy is not one step: a slot written while the loop copies
+// from it gives a value whose halves differ.
+struct Halves {
+    int first;
+    int second;
+    explicit Halves(int v) noexcept : first(v) {
+        sim::preemption_point();
+        second = v;
+    }
+    Halves(const Halves& other) noexcept : first(other.first) {
+        sim::preemption_point();
+        second = other.second;
+    }
+    Halves& operator=(const Halves&) = delete;
+    ~Halves() = default;
+};
+
+// One setter counting up, one task iterating with next(): every value whole,
+// each set at most once, in order.
+void message_next_counts_up() {
+    al::Message<Halves, 1> message;
+    sim::Thread setter([&] {
+        for (int i = 1; i <= 3; ++i) message.set(i);
+    });
+    al::run(
+        [&]() -> al::Task<> {
+            int last = 0;
+            while (last < 3) {
+                Halves v = co_await message.next();
+                sim::check(v.first == v.second, "no slot is written while the loop copies from it");
+                sim::check(v.first > last, "next() never yields a set twice, nor an older one");
+                last = v.first;
+            }
+        }(),
+        small_loop());
+}
+
+}  // namespace
+
+// A setter never claims the slot the loop has pinned to copy from
+// (proof/message_next.pml MUTANT_CLAIM_IGNORES_PIN).
+TEST(Mutant, MessageClaimIgnoresPin) { check_body(message_next_counts_up); }
+
+// The reader never waits for a set() in flight (proof/message_next.pml
+// MUTANT_WAIT_FOR_SETTER; 0.2.0's publishing_ spin on the loop thread): with
+// the setter stopped between its claim and its publication, the loop spins
+// for good.
+TEST(Mutant, MessageReaderWaitsForSetter) { check_body(message_next_counts_up); }
+
+// next() clears the doorbell, then looks at the message once more before it
+// sleeps: a set() it missed rang before the clear (proof/message_next.pml
+// MUTANT_NO_SECOND_LOOK).
+TEST(Mutant, MessageNoSecondLook) { check_body(message_next_counts_up); }
+
+// An event's waiters wake for a set() that clear() undid before the loop
+// looked: the epoch carries it (proof/thread_safe_event.pml MUTANT_NO_EPOCH).
+TEST(Mutant, EventNoEpoch) {
+    check_body([] {
+        al::ThreadSafeEvent event;
+        sim::Thread setter(
+            [&] {
+                sim::sleep_for(1ms);  // the task waits by now: the loop idles before the clock moves
+                event.set();
+                event.clear();  // perhaps before the loop looks: the epoch still carries the set
+            },
+            {.name = "setter", .core = 1});
+        al::run([&]() -> al::Task<> { co_await event.wait(); }(), small_loop());
+    });
+}
+
+// ThreadSafeQueue's producer publishes the index and takes the consumer's
+// waiting bit in one CAS (proof/thread_safe_queue.pml MUTANT_SPLIT_PUBLISH).
+TEST(Mutant, QueueSplitPublish) {
+    check_body([] {
+        al::ThreadSafeQueue<int> q(2);
+        sim::Thread producer([&] {
+            for (int i = 0; i < 3; ++i) q.put_sync(i, true);
+            q.close();
+        });
+        al::run(
+            [&]() -> al::Task<> {
+                int expected = 0;
+                while (auto v = co_await q.next()) sim::check(*v == expected++, "items arrive once and in order");
+            }(),
+            small_loop());
+    });
+}
+
+// The many-producer queue's claim fails once close() set the closed bit, so
+// a put is accepted exactly when its claim precedes the close
+// (proof/many_producer_queue.pml MUTANT_CLAIM_IGNORES_CLOSE): every put that
+// succeeded arrives before the end marker.
+TEST(Mutant, ManyProducerClaimIgnoresClose) {
+    check_body([] {
+        al::ThreadSafeQueue<int, al::many_producers> q(4);
+        int accepted[2] = {};
+        int received[2] = {};
+        sim::Thread producer([&] {
+            for (int i = 0; i < 2; ++i) accepted[0] += q.try_put(i) ? 1 : 0;
+        });
+        sim::Interrupt irq([&] { accepted[1] += q.try_put(100) ? 1 : 0; }, {.name = "irq", .core = 0});
+        sim::Interrupt closer([&] { q.close(); }, {.name = "closer", .core = 1});
+        al::run(
+            [&]() -> al::Task<> {
+                while (std::optional<int> v = co_await q.next()) ++received[*v / 100];
+            }(),
+            small_loop());
+        producer.join();
+        sim::check(received[0] == accepted[0] && received[1] == accepted[1],
+                   "every accepted put arrives before the end marker");
+    });
+}
+
+namespace {
+
+// A thread and an interrupt nesting over it put to one task through the
+// many-producer queue, then the thread closes it: every item whole, each
+// producer's in order, all of them before the end marker.
+void many_producers_feed_a_task() {
+    al::ThreadSafeQueue<Halves, al::many_producers> q(2);
+    int accepted[2] = {};
+    int received[2] = {};
+    {
+        sim::Thread producer([&] {
+            for (int i = 0; i < 2; ++i) {
+                q.put_sync(Halves(i), true);
+                ++accepted[0];
+            }
+            q.close();
+        });
+        sim::Interrupt irq([&] { accepted[1] += q.try_put(Halves(100)) ? 1 : 0; }, {.name = "irq", .core = 0});
+        al::run(
+            [&]() -> al::Task<> {
+                while (std::optional<Halves> v = co_await q.next()) {
+                    sim::check(v->first == v->second, "the consumer reads an item only once it is written");
+                    int from = v->first / 100;
+                    sim::check(v->first % 100 == received[from], "each producer's items arrive once, in order");
+                    ++received[from];
+                }
+            }(),
+            small_loop());
+    }  // the interrupt has fired
+    sim::check(received[0] == accepted[0] && received[1] == accepted[1], "every accepted put arrives");
+}
+
+}  // namespace
+
+// The many-producer queue's publish comes after the item is built
+// (proof/many_producer_queue.pml MUTANT_PUBLISH_BEFORE_WRITE).
+TEST(Mutant, ManyProducerPublishBeforeWrite) { check_body(many_producers_feed_a_task); }
+
+// The consumer looks at the cell it armed before it sleeps
+// (proof/many_producer_queue.pml MUTANT_NO_RECHECK).
+TEST(Mutant, ManyProducerNoRecheck) { check_body(many_producers_feed_a_task); }
+
 // A setter borrows the wake core it posts to, so the loop's end cannot free it
 // under the setter (proof/loop_lifetime.pml MUTANT_NO_BORROW): without the
 // borrow, AddressSanitizer reports the use after free inside a schedule.
@@ -219,6 +410,47 @@ TEST(MutantDeathTest, SetterWithoutBorrow) {
             [&]() -> al::Task<> {
                 phase.store(1);
                 co_await flag.wait();  // rebinds the flag: the first loop's core goes
+            }(),
+            small_loop());
+    };
+    if constexpr (mutant) {
+        sim::Options o;
+        o.max_schedules = 100000;
+        EXPECT_DEATH(sim::explore(o, body), "heap-use-after-free.*the sanitizer stopped schedule");
+    } else {
+        check_body(body);
+    }
+}
+
+// A queue's wake block outlives the queue while its wake-up is posted to the
+// other end's loop (proof/queue_destruction.pml MUTANT_NODE_IN_QUEUE; 0.2.0's
+// queue with both ends async on two loops): with the block freed with the
+// queue, AddressSanitizer reports the loop's run of the stale wake-up.
+TEST(MutantDeathTest, QueueNodeInQueue) {
+    auto body = [] {
+        auto q = std::make_unique<al::ThreadSafeQueue<int>>(1);
+        (void)q->try_put(0);  // full: the producer's put waits
+        al::port::atomic<int> producer_done{0};
+        sim::Thread producer_loop(
+            [&] {
+                al::run(
+                    [&]() -> al::Task<> {
+                        try {
+                            co_await al::wait_for(q->put(1), 1ms);
+                        } catch (const al::TimeoutError&) {
+                        }
+                        producer_done.store(1);   // nobody waits at the queue from here on
+                        co_await al::sleep(1ms);  // this loop takes a stale wake-up after the queue is gone
+                    }(),
+                    small_loop());
+            },
+            {.name = "loop2", .core = 1});
+        al::run(
+            [&]() -> al::Task<> {
+                co_await al::sleep(1ms);  // races the producer's timeout
+                (void)co_await q->get();  // makes room: may post the producer's wake-up to loop2
+                while (producer_done.load() == 0) co_await al::sleep(10us);
+                q.reset();  // as the contract says: on an async end's loop, nobody waiting
             }(),
             small_loop());
     };

@@ -92,6 +92,22 @@ TEST(Sim, TheCorrectHandoverPassesEverySchedule) {
     EXPECT_TRUE(all.complete) << all;
 }
 
+TEST(Sim, SleepSetsRunFewerSchedulesAndStillFindTheBug) {
+    sim::Options o;
+    o.strategy = sim::Strategy::exhaustive;
+    o.preemption_bound = 2;
+    sim::Result all = sim::explore(o, [] { sample_handover(false); });
+    o.reduce = true;
+    sim::Result reduced = sim::explore(o, [] { sample_handover(false); });
+    EXPECT_TRUE(reduced.ok()) << reduced;
+    EXPECT_TRUE(reduced.complete) << reduced;
+    EXPECT_LT(reduced.schedules, all.schedules);
+
+    sim::Result found = sim::explore(o, [] { sample_handover(true); });
+    ASSERT_FALSE(found.ok()) << found;
+    EXPECT_EQ(found.failure->kind, sim::FailureKind::check);
+}
+
 TEST(Sim, VirtualTimeMakesALongSleepInstant) {
     auto start = std::chrono::steady_clock::now();
     al::Clock::duration slept{};

@@ -7,7 +7,7 @@
 // |-----------------|--------------------------------------------------------------|
 // | atomics, fences | sim::atomic: each operation is a preemption point first       |
 // | contexts        | fibers (loops, threads, interrupt handlers) run one at a time |
-// |                 | on one OS thread by the scheduler (src/sim/scheduler.cpp)     |
+// |                 | on one OS thread by the scheduler (src/sim/scheduler.hpp)     |
 // | clock           | virtual: it stands still while contexts run, advances by a   |
 // |                 | step at each spin hint, and jumps to the next deadline when  |
 // |                 | every context is blocked                                      |
