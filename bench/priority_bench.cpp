@@ -53,7 +53,7 @@ struct Row {
     int busy_tasks;
     al::Priority priority;
     std::vector<std::int64_t> samples;  // ns, sorted
-    std::uint32_t merged = 0;  // timer expirations the kernel merged (the signal was still pending)
+    std::uint32_t merged = 0;           // timer expirations the kernel merged (the signal was still pending)
 };
 
 al::Task<void> busy(const bool& stop) {

@@ -438,7 +438,8 @@ void race() {
     const std::uint64_t rounds = scaled<std::uint64_t>(100'000, 1'000);
     std::atomic<std::uint64_t> progress{0};
     const std::string pair = std::string(A::name) + " vs " + B::name;
-    stress_test::Watchdog watchdog(progress, [&] { return "select " + pair + ": round " + std::to_string(progress.load()); });
+    stress_test::Watchdog watchdog(progress,
+                                   [&] { return "select " + pair + ": round " + std::to_string(progress.load()); });
     struct sigaction action {};
     struct sigaction previous {};
     action.sa_handler = &on_complete_signal;
