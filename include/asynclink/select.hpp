@@ -114,6 +114,13 @@ auto start_branch(A&& a) {
     }
 }
 
+/// A TaskHandle branch of another loop's task is refused where select() is
+/// called, before anything touches the task.
+template <class A>
+void check_branch(const A& a) {
+    if constexpr (is_task_handle<A>::value) check_task_loop(a, "select()");
+}
+
 /// A no-op suspension point that requests a cancel for the task's next one
 /// (a cancel that came too late to stop a branch that completed).
 struct RequestCancel {
@@ -187,6 +194,7 @@ Task<std::tuple<select_slot_t<branch_value_t<As>>...>> select_all(std::tuple<As.
 template <class... As>
 requires(sizeof...(As) >=
          1) Task<std::tuple<detail::select_slot_t<detail::branch_value_t<As>>...>> select(As&&... awaitables) {
+    (detail::check_branch(awaitables), ...);
     return detail::select_all<As...>(std::tuple<As...>(std::forward<As>(awaitables)...));
 }
 

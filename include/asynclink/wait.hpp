@@ -155,6 +155,7 @@ template <class T>
 void check_tasks(const std::vector<TaskHandle<T>>& tasks, const char* operation) {
     for (const auto& t : tasks) {
         if (!t) ASYNCLINK_THROW(UsageError, std::string(operation) + " given an empty TaskHandle");
+        check_task_loop(t, operation);
     }
 }
 
