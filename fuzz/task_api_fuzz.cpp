@@ -32,6 +32,14 @@ namespace al = asynclink;
 
 namespace {
 
+/// Cancels one of `tasks`, picked by the input (none if there are none).
+void cancel_one(std::list<al::TaskHandle<void>>& tasks, fuzz::Input& in) {
+    if (tasks.empty()) return;
+    auto it = tasks.begin();
+    std::advance(it, in.pick(static_cast<unsigned>(tasks.size())));
+    it->cancel();
+}
+
 // ---------------------------------------------------------------- Condition
 
 struct ConditionModel {
@@ -63,22 +71,20 @@ struct ConditionModel {
             break;
         }
         case 2: {
+            // Without holding the lock ourselves: refused unless a woken
+            // waiter holds it (the check is that the lock is held).
             bool refused = false;
+            std::size_t could_wake = std::min<std::size_t>(1, parked());
             try {
-                c.notify();  // without the lock
+                c.notify();
+                notified += could_wake;
             } catch (const al::UsageError&) {
                 refused = true;
             }
-            FUZZ_CHECK(refused || c.lock().locked());
+            FUZZ_CHECK(refused != c.lock().locked());
             break;
         }
-        default:
-            if (!waiters.empty()) {
-                auto it = waiters.begin();
-                std::advance(it, in.pick(static_cast<unsigned>(waiters.size())));
-                it->cancel();
-            }
-            break;
+        default: cancel_one(waiters, in); break;
         }
         co_await fuzz::settle(1);
         FUZZ_CHECK(woken <= notified + waiters.size());
@@ -132,13 +138,7 @@ struct SemaphoreModel {
             }
             break;
         }
-        default:
-            if (!acquirers.empty()) {
-                auto it = acquirers.begin();
-                std::advance(it, in.pick(static_cast<unsigned>(acquirers.size())));
-                it->cancel();
-            }
-            break;
+        default: cancel_one(acquirers, in); break;
         }
         co_await fuzz::settle(2);
         acquirers.remove_if([](const al::TaskHandle<void>& t) { return t.done(); });
@@ -302,10 +302,8 @@ struct SelectModel {
                     FUZZ_CHECK(x || y || e);
                     m.taken += (x ? 1 : 0) + (y ? 1 : 0);
                 }(*this)));
-            } else if (!selects.empty()) {
-                auto it = selects.begin();
-                std::advance(it, in.pick(static_cast<unsigned>(selects.size())));
-                it->cancel();
+            } else {
+                cancel_one(selects, in);
             }
             break;
         }

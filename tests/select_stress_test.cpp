@@ -66,11 +66,15 @@ TEST(SelectStress, TwoQueuesRacingLoseAndDuplicateNothing) {
                                    [&] { return "select over two queues: " + std::to_string(progress.load()); });
     al::run([&]() -> al::Task<> {
         al::ThreadSafeQueue<std::uint64_t> a(8), b(8);
+        // Relaxed: `stop` only ends the producer early; `produced` is read
+        // after the join.
+        std::atomic<bool> stop{false};
+        std::uint64_t produced = 0;
         std::thread producer([&] {
             Jitter jitter;
-            for (std::uint64_t i = 0; i < items; ++i) {
-                a.put_sync(i, true);
-                b.put_sync(i, true);
+            for (; produced < items && !stop.load(std::memory_order_relaxed); ++produced) {
+                a.put_sync(produced, true);
+                b.put_sync(produced, true);
                 jitter.maybe_pause();
             }
             a.close();
@@ -95,16 +99,25 @@ TEST(SelectStress, TwoQueuesRacingLoseAndDuplicateNothing) {
                 EXPECT_EQ(co_await b.get(), next_b++);
             }
             progress.fetch_add(1, std::memory_order_relaxed);
-            if (std::chrono::steady_clock::now() > deadline) break;  // bounded: check what arrived so far
+            if (std::chrono::steady_clock::now() > deadline) {
+                stop = true;  // bounded: the producer ends, and what it put is checked
+                break;
+            }
         }
         // Drain: everything the producer put arrives, nothing more.
-        while (auto x = co_await a.next()) EXPECT_EQ(*x, next_a++);
-        while (auto y = co_await b.next()) EXPECT_EQ(*y, next_b++);
+        while (auto x = co_await a.next()) {
+            EXPECT_EQ(*x, next_a++);
+            progress.fetch_add(1, std::memory_order_relaxed);
+        }
+        while (auto y = co_await b.next()) {
+            EXPECT_EQ(*y, next_b++);
+            progress.fetch_add(1, std::memory_order_relaxed);
+        }
         producer.join();
-        EXPECT_EQ(next_a, items);
-        EXPECT_EQ(next_b, items);
+        EXPECT_EQ(next_a, produced);
+        EXPECT_EQ(next_b, produced);
         std::printf("select over two queues: %llu items each, %llu rounds took both\n",
-                    static_cast<unsigned long long>(items), static_cast<unsigned long long>(both));
+                    static_cast<unsigned long long>(produced), static_cast<unsigned long long>(both));
     }());
 }
 
@@ -119,10 +132,12 @@ TEST(SelectStress, AQueueAndAFlagRacingLoseNothing) {
     al::run([&]() -> al::Task<> {
         al::ThreadSafeQueue<std::uint64_t> q(8);
         al::ThreadSafeFlag flag;
+        std::atomic<bool> stop{false};  // relaxed: only ends the producer early
+        std::uint64_t produced = 0;     // read after the join
         std::thread producer([&] {
             Jitter jitter;
-            for (std::uint64_t i = 0; i < items; ++i) {
-                q.put_sync(i, true);
+            for (; produced < items && !stop.load(std::memory_order_relaxed); ++produced) {
+                q.put_sync(produced, true);
                 sets.fetch_add(1, std::memory_order_seq_cst);
                 flag.set();
                 jitter.maybe_pause();
@@ -144,11 +159,17 @@ TEST(SelectStress, AQueueAndAFlagRacingLoseNothing) {
             }
             if (flagged) last_count_seen = sets.load(std::memory_order_seq_cst);
             progress.fetch_add(1, std::memory_order_relaxed);
-            if (std::chrono::steady_clock::now() > deadline) break;
+            if (std::chrono::steady_clock::now() > deadline) {
+                stop = true;  // bounded: the producer ends, and what it put is checked
+                break;
+            }
         }
-        while (auto x = co_await q.next()) EXPECT_EQ(*x, next++);
+        while (auto x = co_await q.next()) {
+            EXPECT_EQ(*x, next++);
+            progress.fetch_add(1, std::memory_order_relaxed);
+        }
         producer.join();
-        EXPECT_EQ(next, items);
+        EXPECT_EQ(next, produced);
         EXPECT_TRUE(flag.is_set() || last_count_seen == sets.load())
             << "a set was lost: last count seen " << last_count_seen << " of " << sets.load();
     }());
