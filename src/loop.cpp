@@ -282,6 +282,12 @@ void Loop::resume(detail::TaskBase& task) noexcept {
     }
     task.release();
 #else
+    if (cancelling && task.ends_where_cancelled) {
+        // Throwing CancelledError through the frame and classifying it in
+        // finish() costs two unwinds; the body has nothing to run on the way.
+        task.finish_cancelled();
+        return;
+    }
     detail::TaskBase* outer = std::exchange(running_, &task);
     task.resume_point.resume();
     running_ = outer;

@@ -47,7 +47,11 @@ std::exception_ptr TaskBase::exception() const noexcept { return root->error; }
 
 void TaskBase::finish_cancelled() noexcept {
 #if !ASYNCLINK_NO_EXCEPTIONS
-    root->error = std::make_exception_ptr(CancelledError());
+    // One CancelledError for every task that ends here: made once (a thread-safe
+    // static), then each copy only counts a reference, so ending cancelled
+    // allocates nothing. CancelledError holds no state to share.
+    static const std::exception_ptr cancelled = std::make_exception_ptr(CancelledError());
+    root->error = cancelled;
 #endif
     end_as(TaskState::cancelled);
 }

@@ -62,6 +62,15 @@ void expect_usage_errors_naming_alternatives(const std::vector<Result>& results)
     }
 }
 
+/// For the rows below: the message names the method called (a BoundedSemaphore
+/// may speak as the Semaphore it is), not another one it happens to call.
+void expect_messages_naming_operations(const std::vector<Result>& results) {
+    for (const Result& r : results) {
+        std::string method = r.name.substr(r.name.rfind(':') + 1);
+        EXPECT_NE(r.outcome.find(method), std::string::npos) << r.name << " said: " << r.outcome;
+    }
+}
+
 al::Task<int> forty_two() {
     co_await al::sleep(0);
     co_return 42;
@@ -168,6 +177,157 @@ TEST(LoopAffinity, LoopMethodsFromAnotherThread) {
         co_await al::sleep(0);
         EXPECT_FALSE(soon_ran);
     }());
+}
+
+// The second wave's loop-only API (SPEC 3b), row by row as above.
+
+TEST(LoopAffinity, ConditionMethodsFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        al::Condition c;
+        auto guard = co_await c.acquire();
+        auto results = call_from_another_thread({
+            {"Condition::notify", [&] { c.notify(); }, "ThreadSafeQueue"},
+            {"Condition::notify_all", [&] { c.notify_all(); }, "ThreadSafeQueue"},
+            {"Condition::wait", [&] { (void)c.wait(guard); }, "ThreadSafeQueue"},
+        });
+        expect_usage_errors_naming_alternatives(results);
+        expect_messages_naming_operations(results);
+        // acquire() is the condition's lock's: refused as Lock::acquire.
+        auto acquire =
+            call_from_another_thread({{"Lock::acquire", [&] { (void)c.acquire().await_ready(); }, "ThreadSafeQueue"}});
+        expect_usage_errors_naming_alternatives(acquire);
+        expect_messages_naming_operations(acquire);
+        EXPECT_TRUE(c.lock().locked());  // still ours
+        c.notify_all();                  // and still usable
+        guard.release();
+    }());
+}
+
+TEST(LoopAffinity, BoundedSemaphoreMethodsFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        al::BoundedSemaphore sem(1);
+        EXPECT_EQ(sem.value(), 1u);
+        auto results = call_from_another_thread({
+            {"BoundedSemaphore::acquire", [&] { (void)sem.acquire().await_ready(); }, "Context"},
+            {"BoundedSemaphore::release", [&] { sem.release(); }, "call_soon_threadsafe"},
+            {"BoundedSemaphore::value", [&] { (void)sem.value(); }, "call_soon_threadsafe"},
+        });
+        expect_usage_errors_naming_alternatives(results);
+        expect_messages_naming_operations(results);
+        EXPECT_EQ(sem.value(), 1u);                   // neither taken nor raised by the rejected calls
+        EXPECT_THROW(sem.release(), al::UsageError);  // and still bounded
+        co_return;
+    }());
+}
+
+template <class Q>
+void expect_ordered_queue_refused_from_another_thread(const char* name) {
+    al::run([name]() -> al::Task<void> {
+        Q q(4);
+        q.put_nowait(1);
+        std::string n = name;
+        auto results = call_from_another_thread({
+            {n + "::put", [&] { (void)q.put(2).await_ready(); }, "ThreadSafeQueue"},
+            {n + "::get", [&] { (void)q.get().await_ready(); }, "ThreadSafeQueue"},
+            {n + "::put_nowait", [&] { q.put_nowait(3); }, "ThreadSafeQueue"},
+            {n + "::get_nowait", [&] { (void)q.get_nowait(); }, "ThreadSafeQueue"},
+            {n + "::qsize", [&] { (void)q.qsize(); }, "ThreadSafeQueue"},
+        });
+        expect_usage_errors_naming_alternatives(results);
+        expect_messages_naming_operations(results);
+        EXPECT_EQ(q.qsize(), 1u);
+        EXPECT_EQ(co_await q.get(), 1);
+    }());
+}
+
+TEST(LoopAffinity, PriorityQueueMethodsFromAnotherThread) {
+    expect_ordered_queue_refused_from_another_thread<al::PriorityQueue<int>>("PriorityQueue");
+}
+
+TEST(LoopAffinity, LifoQueueMethodsFromAnotherThread) {
+    expect_ordered_queue_refused_from_another_thread<al::LifoQueue<int>>("LifoQueue");
+}
+
+TEST(LoopAffinity, TaskApiFromAnotherThread) {
+    al::run([]() -> al::Task<void> {
+        al::Loop& loop = al::Loop::current();
+        bool timer_ran = false;
+        al::TaskRef me = al::current_task();
+        co_await al::task_group([&](al::TaskGroup& group) -> al::Task<void> {
+            auto results = call_from_another_thread({
+                {"current_task", [] { (void)al::current_task(); }, "call_soon_threadsafe"},
+                {"TaskRef::cancel", [&] { me.cancel(); }, "call_soon_threadsafe"},
+                {"TaskRef::done", [&] { (void)me.done(); }, "call_soon_threadsafe"},
+                {"TaskRef::get_name", [&] { (void)me.get_name(); }, "call_soon_threadsafe"},
+                {"Loop::call_later", [&] { (void)loop.call_later(0ms, [&timer_ran] { timer_ran = true; }); },
+                 "call_soon_threadsafe"},
+                {"Loop::call_at", [&] { (void)loop.call_at(loop.time(), [&timer_ran] { timer_ran = true; }); },
+                 "call_soon_threadsafe"},
+                {"TaskGroup::create_task", [&] { (void)group.create_task(forty_two()); }, "call_soon_threadsafe"},
+            });
+            expect_usage_errors_naming_alternatives(results);
+            expect_messages_naming_operations(results);
+            co_return;
+        });
+        co_await al::sleep(0);
+        EXPECT_FALSE(timer_ran);
+    }());
+}
+
+// select() over a task of another loop: refused where it is called, before
+// anything touches the task; the handle stays with its owner.
+TEST(LoopAffinity, SelectOverATaskOfAnotherLoopIsAUsageError) {
+    al::run([]() -> al::Task<void> {
+        auto h = al::create_task(forty_two());
+        std::string seen;
+        std::thread other([&] {
+            al::run([&]() -> al::Task<void> {
+                seen = outcome_of([&] { (void)al::select(std::move(h), al::sleep(1ms)); });
+                co_return;
+            }());
+        });
+        other.join();
+        EXPECT_NE(seen.find("select()"), std::string::npos) << seen;
+        EXPECT_NE(seen.find("call_soon_threadsafe"), std::string::npos) << seen;
+        EXPECT_EQ(co_await h, 42);  // untouched
+    }());
+}
+
+// wait(), as_completed() and shield() take their handles by value, so on a
+// thread that is not the tasks' loop the handles die there, which stops the
+// program with the handle's message (task_handle.hpp); the check where they
+// are called makes that happen before anything touches the tasks.
+template <class F>
+void take_a_task_of_another_loop(F take) {
+    al::run([&]() -> al::Task<void> {
+        auto h = al::create_task(forty_two());
+        std::thread other([&] {
+            al::run([&]() -> al::Task<void> {
+                take(std::move(h));
+                co_return;
+            }());
+        });
+        other.join();
+        co_await h;
+    }());
+}
+
+TEST(LoopAffinityDeathTest, WaitAsCompletedAndShieldOfATaskOfAnotherLoopStopWithAMessage) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    const char* message = "TaskHandle destroyed on a thread that is not its loop's";
+    EXPECT_DEATH(take_a_task_of_another_loop([](al::TaskHandle<int> h) {
+                     std::vector<al::TaskHandle<int>> one;
+                     one.push_back(std::move(h));
+                     (void)al::wait(std::move(one), al::first_completed);
+                 }),
+                 message);
+    EXPECT_DEATH(take_a_task_of_another_loop([](al::TaskHandle<int> h) {
+                     std::vector<al::TaskHandle<int>> one;
+                     one.push_back(std::move(h));
+                     al::AsCompleted<int> each(std::move(one));
+                 }),
+                 message);
+    EXPECT_DEATH(take_a_task_of_another_loop([](al::TaskHandle<int> h) { (void)al::shield(std::move(h)); }), message);
 }
 
 TEST(LoopAffinity, TheThreadSafeAlternativeWorksFromAnotherThread) {

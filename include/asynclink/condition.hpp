@@ -103,6 +103,7 @@ private:
         }
     }
     void check_locked(const char* operation) {
+        lock_.check(operation);  // from another thread: named as this operation, not as Lock::locked
         if (!lock_.locked()) {
             ASYNCLINK_THROW(UsageError,
                             std::string(operation) + " without the condition's lock held; acquire it first");

@@ -27,11 +27,13 @@
 
 #include <cstddef>
 #include <exception>
+#include <span>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "asynclink/detail/child_tasks.hpp"
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/outcome.hpp"
 #include "asynclink/task_handle.hpp"
@@ -76,8 +78,18 @@ using handle_value_t = typename handle_value<std::remove_cvref_t<A>>::type;
 /// CancelledError, whatever they end with.
 class WaitAll : public Parked {
 public:
+    /// A child's place on its done list.
+    struct Node : DoneWaiter {
+        WaitAll* owner = nullptr;
+        TaskBase* child = nullptr;
+        bool ended_before_cancel = false;  ///< see await_resume()
+    };
+
     WaitAll(std::vector<TaskBase*> children, bool fail_fast)
-        : Parked(&on_cancel), children_(std::move(children)), nodes_(children_.size()), fail_fast_(fail_fast) {}
+        : Parked(&on_cancel), children_(std::move(children)), fail_fast_(fail_fast) {}
+    /// Borrows `children` and `nodes` (one per child), which outlive the wait.
+    WaitAll(std::span<TaskBase* const> children, std::span<Node> nodes, bool fail_fast) noexcept
+        : Parked(&on_cancel), children_(children, nodes), fail_fast_(fail_fast) {}
 
     bool await_ready() const noexcept {
         for (TaskBase* c : children_) {
@@ -94,10 +106,10 @@ public:
         task->park(h, this);
         for (std::size_t i = 0; i < children_.size(); ++i) {
             if (children_[i]->done()) continue;
-            nodes_[i].owner = this;
-            nodes_[i].child = children_[i];
-            nodes_[i].on_done = &on_child_done;
-            children_[i]->add_done_waiter(nodes_[i]);
+            children_.node(i).owner = this;
+            children_.node(i).child = children_[i];
+            children_.node(i).on_done = &on_child_done;
+            children_[i]->add_done_waiter(children_.node(i));
             ++remaining_;
         }
         if (fail_fast_) {
@@ -127,7 +139,7 @@ public:
             // cancel came too late for it (TaskBase::outran_cancel).
             for (std::size_t i = 0; i < children_.size(); ++i) {
                 const TaskBase& c = *children_[i];
-                bool kept = nodes_[i].ended_before_cancel ? c.ended_with_value() : c.outran_cancel();
+                bool kept = children_.node(i).ended_before_cancel ? c.ended_with_value() : c.outran_cancel();
                 if (!kept) return std::make_exception_ptr(CancelledError());
             }
             task->request_cancel();
@@ -142,15 +154,9 @@ public:
     }
 
 private:
-    struct Node : DoneWaiter {
-        WaitAll* owner = nullptr;
-        TaskBase* child = nullptr;
-        bool ended_before_cancel = false;  ///< see await_resume()
-    };
-
     void note_cancel() noexcept {
         cancelled = true;
-        for (std::size_t i = 0; i < children_.size(); ++i) nodes_[i].ended_before_cancel = children_[i]->done();
+        for (std::size_t i = 0; i < children_.size(); ++i) children_.node(i).ended_before_cancel = children_[i]->done();
     }
     void cancel_all() noexcept {
         for (TaskBase* c : children_) c->cancel();
@@ -175,8 +181,7 @@ private:
         return CancelResult::forwarded;
     }
 
-    std::vector<TaskBase*> children_;
-    std::vector<Node> nodes_;
+    ChildTasks<Node> children_;
     std::size_t remaining_ = 0;
     std::exception_ptr failure_;
     bool fail_fast_;

@@ -35,14 +35,20 @@
 /// throws CancelledError unless a branch completed all the same, in which case
 /// it returns the result and the cancel comes at the next suspension point.
 /// Use wait() instead to let the others run on, gather() to wait for all.
+///
+/// Cost: select allocates its own frame and one per branch (3 for two
+/// branches), nothing else: the waits' bookkeeping lives in its frame, and a
+/// branch around a primitive's awaitable that loses ends where it is parked,
+/// without a CancelledError thrown through it.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <exception>
 #include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/gather.hpp"
@@ -101,8 +107,18 @@ auto start_branch(A&& a) {
     } else if constexpr (is_task_handle<Plain>::value) {
         return create_task(shielded(Plain(a)));
     } else {
-        return create_task(await_branch<A>(static_cast<A&&>(a)));
+        TaskHandle<branch_value_t<A>> branch = create_task(await_branch<A>(static_cast<A&&>(a)));
+        // Its body only awaits: a cancel that detached the awaiter ends it there.
+        branch.state().ends_where_cancelled = true;
+        return branch;
     }
+}
+
+/// A TaskHandle branch of another loop's task is refused where select() is
+/// called, before anything touches the task.
+template <class A>
+void check_branch(const A& a) {
+    if constexpr (is_task_handle<A>::value) check_task_loop(a, "select()");
 }
 
 /// A no-op suspension point that requests a cancel for the task's next one
@@ -137,17 +153,21 @@ Task<std::tuple<select_slot_t<branch_value_t<As>>...>> select_all(std::tuple<As.
     auto branches =
         std::apply([](auto&&... a) { return std::tuple{start_branch<decltype(a)>(static_cast<decltype(a)&&>(a))...}; },
                    std::move(awaitables));
-    std::vector<TaskBase*> states;
-    states.reserve(sizeof...(As));
-    std::apply([&](auto&... b) { (states.push_back(&b.state()), ...); }, branches);
+    // The branches and the waits' nodes live in this frame: a select allocates
+    // only its frame and each branch's.
+    constexpr std::size_t count = sizeof...(As);
+    const std::array<TaskBase*, count> states =
+        std::apply([](auto&... b) { return std::array<TaskBase*, count>{&b.state()...}; }, branches);
+    std::array<WaitSome::Node, count> first_nodes;
+    std::array<WaitAll::Node, count> all_nodes;
 
-    bool cancelled = !co_await WaitSome(states, ReturnWhen::first_completed, std::nullopt);
+    bool cancelled = !co_await WaitSome(states, first_nodes, ReturnWhen::first_completed, std::nullopt);
     for (TaskBase* s : states) {
         if (!s->done()) s->cancel();
     }
     // Not interruptible: a cancel of the waiter meanwhile is forwarded to the
     // branches (already cancelled) and reported here.
-    if (co_await WaitAll(states, false)) cancelled = true;
+    if (co_await WaitAll(states, all_nodes, false)) cancelled = true;
 
     std::exception_ptr failure;
     bool any_value = false;
@@ -174,6 +194,7 @@ Task<std::tuple<select_slot_t<branch_value_t<As>>...>> select_all(std::tuple<As.
 template <class... As>
 requires(sizeof...(As) >=
          1) Task<std::tuple<detail::select_slot_t<detail::branch_value_t<As>>...>> select(As&&... awaitables) {
+    (detail::check_branch(awaitables), ...);
     return detail::select_all<As...>(std::tuple<As...>(std::forward<As>(awaitables)...));
 }
 

@@ -65,6 +65,7 @@ Task<T> shielded(TaskHandle<T> target) {
 template <class T>
 Task<T> shield(TaskHandle<T> target) {
     if (!target) ASYNCLINK_THROW(UsageError, "shield() given an empty TaskHandle");
+    detail::check_task_loop(target, "shield()");
     return detail::shielded(std::move(target));
 }
 

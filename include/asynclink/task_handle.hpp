@@ -235,6 +235,20 @@ private:
     detail::Promise<T>* promise_ = nullptr;
 };
 
+namespace detail {
+/// For an operation that waits on a task (select, wait, as_completed, shield):
+/// UsageError unless the calling thread runs the task's loop, raised where the
+/// operation is called, before it touches the task. A handle whose loop has
+/// ended passes (its task is done).
+template <class T>
+void check_task_loop(const TaskHandle<T>& h, const char* operation) {
+    if (h && h.state().loop != nullptr) {
+        LoopAccess::check_thread(*h.state().loop, operation,
+                                 "Loop::call_soon_threadsafe to reach the task from elsewhere");
+    }
+}
+}  // namespace detail
+
 /// Schedules `task` to run concurrently on the current loop and returns a
 /// handle to it (asyncio.create_task); a high `priority` makes it run before
 /// every ready normal task. Loop thread only: from another thread use
@@ -297,6 +311,10 @@ public:
 private:
     detail::TaskBase& checked(const char* operation) const {
         if (state_ == nullptr) ASYNCLINK_THROW(UsageError, std::string(operation) + " on an empty TaskRef");
+        if (state_->loop != nullptr) {
+            detail::LoopAccess::check_thread(*state_->loop, operation,
+                                             "Loop::call_soon_threadsafe to reach the task from elsewhere");
+        }
         return *state_;
     }
     detail::TaskBase* state_ = nullptr;
@@ -304,7 +322,15 @@ private:
 
 /// The task running now on this thread's loop (asyncio.current_task()); an
 /// empty TaskRef in a callback. UsageError if no loop runs here.
-inline TaskRef current_task() { return TaskRef(detail::LoopAccess::running_task(Loop::current())); }
+inline TaskRef current_task() {
+    Loop* loop = Loop::current_or_null();
+    if (loop == nullptr) {
+        ASYNCLINK_THROW(UsageError,
+                        "current_task() called from a thread that is not running a loop; use "
+                        "Loop::call_soon_threadsafe to run code in the loop, where current_task() is the task");
+    }
+    return TaskRef(detail::LoopAccess::running_task(*loop));
+}
 
 /// create_task(lambda): starts `make()` as a task that owns `make`, so a
 /// coroutine lambda's captures live as long as the task runs (see

@@ -19,9 +19,11 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
+#include "asynclink/detail/child_tasks.hpp"
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/timer_node.hpp"
 #include "asynclink/task_handle.hpp"
@@ -53,12 +55,19 @@ namespace detail {
 /// them. await_resume(): false if the waiter was cancelled, else true.
 class WaitSome : public Parked, public TimerNode {
 public:
+    /// A child's place on its done list.
+    struct Node : DoneWaiter {
+        WaitSome* owner = nullptr;
+    };
+
     WaitSome(std::vector<TaskBase*> children, ReturnWhen until, std::optional<Clock::duration> timeout)
-        : Parked(&on_cancel),
-          children_(std::move(children)),
-          nodes_(children_.size()),
-          until_(until),
-          timeout_(timeout) {
+        : Parked(&on_cancel), children_(std::move(children)), until_(until), timeout_(timeout) {
+        fire = &on_timeout;
+    }
+    /// Borrows `children` and `nodes` (one per child), which outlive the wait.
+    WaitSome(std::span<TaskBase* const> children, std::span<Node> nodes, ReturnWhen until,
+             std::optional<Clock::duration> timeout) noexcept
+        : Parked(&on_cancel), children_(children, nodes), until_(until), timeout_(timeout) {
         fire = &on_timeout;
     }
     WaitSome(const WaitSome&) = delete;
@@ -70,9 +79,9 @@ public:
         if (!park(h)) return false;
         for (std::size_t i = 0; i < children_.size(); ++i) {
             if (children_[i]->done()) continue;
-            nodes_[i].owner = this;
-            nodes_[i].on_done = &on_child_done;
-            children_[i]->add_done_waiter(nodes_[i]);
+            children_.node(i).owner = this;
+            children_.node(i).on_done = &on_child_done;
+            children_[i]->add_done_waiter(children_.node(i));
         }
         if (timeout_) {
             deadline = deadline_after(Clock::now(), *timeout_);
@@ -83,10 +92,6 @@ public:
     bool await_resume() const noexcept { return !cancelled; }
 
 private:
-    struct Node : DoneWaiter {
-        WaitSome* owner = nullptr;
-    };
-
     bool satisfied() const noexcept {
         std::size_t done = 0;
         for (TaskBase* c : children_) {
@@ -104,7 +109,7 @@ private:
     /// caller wakes or resumes the task.
     void detach() noexcept {
         for (std::size_t i = 0; i < children_.size(); ++i) {
-            if (!children_[i]->done()) children_[i]->remove_done_waiter(nodes_[i]);
+            if (!children_[i]->done()) children_[i]->remove_done_waiter(children_.node(i));
         }
         if (timeout_) LoopAccess::remove_timer(*task->loop, *this);
     }
@@ -129,8 +134,7 @@ private:
         return CancelResult::resume_now;
     }
 
-    std::vector<TaskBase*> children_;
-    std::vector<Node> nodes_;
+    ChildTasks<Node> children_;
     ReturnWhen until_;
     std::optional<Clock::duration> timeout_;
 };
@@ -151,6 +155,7 @@ template <class T>
 void check_tasks(const std::vector<TaskHandle<T>>& tasks, const char* operation) {
     for (const auto& t : tasks) {
         if (!t) ASYNCLINK_THROW(UsageError, std::string(operation) + " given an empty TaskHandle");
+        check_task_loop(t, operation);
     }
 }
 

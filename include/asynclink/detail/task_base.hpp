@@ -127,6 +127,12 @@ public:
     StepState step_state = StepState::idle;
     bool in_ready_queue = false;    ///< linked in the loop's ready queue (any state but the two ends)
     bool outcome_observed = false;  ///< someone took the result or exception
+    /// A cancel delivered at a suspension point ends the task there, unresumed,
+    /// instead of throwing CancelledError through its frame: for a body with
+    /// nothing to clean up but the awaiter it is parked at (select's branch
+    /// around one awaitable), which the frame's destruction ends. A build
+    /// without exceptions ends every task this way.
+    bool ends_where_cancelled = false;
     Priority priority = Priority::normal;
     std::uint32_t number = 0;  ///< the loop's count of tasks when this one was made: "Task-<number>"
 #if ASYNCLINK_PORT_HAS_THREADS
