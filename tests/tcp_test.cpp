@@ -199,9 +199,8 @@ TEST(Tcp, ResolvesLocalhostOffTheLoopAndConnects) {
         // ::1 where /etc/hosts lists it), all on one port.
         al::Server server = co_await al::start_server(echo, "localhost", 0);
         std::vector<al::Endpoint> sockets = server.sockets();
-        EXPECT_TRUE(std::any_of(sockets.begin(), sockets.end(), [](const al::Endpoint& e) {
-            return e.host == "127.0.0.1" || e.host == "::1";
-        }));
+        EXPECT_TRUE(std::any_of(sockets.begin(), sockets.end(),
+                                [](const al::Endpoint& e) { return e.host == "127.0.0.1" || e.host == "::1"; }));
         for (const al::Endpoint& e : sockets) EXPECT_EQ(e.port, server.port());
 
         HeldResolver held;  // proves the name goes through the worker

@@ -227,8 +227,9 @@ std::string SocketAddress::host() const {
 
 std::vector<SocketAddress> resolve_numeric(const std::string& host, std::uint16_t port, ResolveFor use) {
     if (host.empty() && use == ResolveFor::connect) {
-        throw UsageError("open_connection given an empty host; name the host to connect to (\"127.0.0.1\", \"::1\", "
-                         "\"localhost\", ...)");
+        throw UsageError(
+            "open_connection given an empty host; name the host to connect to (\"127.0.0.1\", \"::1\", "
+            "\"localhost\", ...)");
     }
     addrinfo hints = hints_for(use, AI_NUMERICHOST);
     AddrinfoList list;
@@ -333,8 +334,9 @@ TcpListener TcpListener::open(std::uint16_t port, int backlog) {
 
 TcpListener TcpListener::open(const std::string& host, std::uint16_t port, ListenOptions options) {
     if (host.empty()) {
-        throw UsageError("TcpListener::open given an empty host, which means two sockets (\"0.0.0.0\" and \"::\"); "
-                         "use start_server(handler, \"\", port), or name one address");
+        throw UsageError(
+            "TcpListener::open given an empty host, which means two sockets (\"0.0.0.0\" and \"::\"); "
+            "use start_server(handler, \"\", port), or name one address");
     }
     std::vector<SocketAddress> addresses = detail::resolve_numeric(host, port, ResolveFor::listen);
     if (addresses.empty()) {
