@@ -19,7 +19,7 @@
 ///
 /// TLS is out of scope: a Stream carries bytes. To speak TLS, run a TLS
 /// library's engine over memory buffers and move its records through a
-/// Stream (docs/primitives.md, "TLS").
+/// Stream (docs/guide.md, "TLS").
 #pragma once
 
 #include <chrono>
