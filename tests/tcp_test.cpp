@@ -89,47 +89,56 @@ void require_ipv6_loopback() {
 
 // Holds every resolution of a name on its worker (detail::set_resolve_hook)
 // until release() or the end of the scope, so a test can keep one pending.
+// The state is static: a worker still leaving the hook never touches a freed
+// object, and the destructor waits until every held worker has left.
+struct HeldResolverState {
+    std::mutex mutex;
+    std::condition_variable wake;
+    int entered = 0;
+    int inside = 0;
+    bool released = true;
+};
+HeldResolverState resolver_state;
+
 class HeldResolver {
 public:
     HeldResolver() {
-        held_ = this;
+        std::lock_guard lock(resolver_state.mutex);
+        resolver_state.entered = 0;
+        resolver_state.released = false;
         al::detail::set_resolve_hook(&hook);
     }
     ~HeldResolver() {
         release();
+        std::unique_lock lock(resolver_state.mutex);
+        resolver_state.wake.wait(lock, [] { return resolver_state.inside == 0; });
         al::detail::set_resolve_hook(nullptr);
-        held_ = nullptr;
     }
     HeldResolver(const HeldResolver&) = delete;
     HeldResolver& operator=(const HeldResolver&) = delete;
 
     void release() {
         {
-            std::lock_guard lock(mutex_);
-            released_ = true;
+            std::lock_guard lock(resolver_state.mutex);
+            resolver_state.released = true;
         }
-        wake_.notify_all();
+        resolver_state.wake.notify_all();
     }
-    /// Resolutions that reached the worker (and are held there).
+    /// Resolutions that reached the worker (and were held there).
     int entered() const {
-        std::lock_guard lock(mutex_);
-        return entered_;
+        std::lock_guard lock(resolver_state.mutex);
+        return resolver_state.entered;
     }
 
 private:
     static void hook(const char* /*host*/) {
-        HeldResolver* self = held_;
-        if (self == nullptr) return;
-        std::unique_lock lock(self->mutex_);
-        ++self->entered_;
-        self->wake_.wait(lock, [self] { return self->released_; });
+        std::unique_lock lock(resolver_state.mutex);
+        ++resolver_state.entered;
+        ++resolver_state.inside;
+        resolver_state.wake.wait(lock, [] { return resolver_state.released; });
+        --resolver_state.inside;
+        resolver_state.wake.notify_all();
     }
-
-    static inline HeldResolver* held_ = nullptr;
-    mutable std::mutex mutex_;
-    std::condition_variable wake_;
-    int entered_ = 0;
-    bool released_ = false;
 };
 
 // Polls (one loop iteration at a time) until `ready` holds; the test's
