@@ -160,7 +160,7 @@ Task<Stream> connect_within(std::string host, std::uint16_t port, ConnectOptions
     const std::chrono::nanoseconds timeout = *options.timeout;
     const std::string call = detail::describe_call("open_connection", host, port);
     try {
-        co_return co_await wait_for(connect_any(std::move(host), port, std::move(options)), timeout);
+        co_return co_await wait_for(connect_any(std::move(host), port, options), timeout);
     } catch (const TimeoutError&) {
         throw TimeoutError(call + ": no connection within " +
                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
@@ -293,8 +293,8 @@ const std::error_category& resolve_category() noexcept {
 // ---------------------------------------------------------------- open_connection
 
 Task<Stream> open_connection(std::string host, std::uint16_t port, ConnectOptions options) {
-    if (options.timeout) return connect_within(std::move(host), port, std::move(options));
-    return connect_any(std::move(host), port, std::move(options));
+    if (options.timeout) return connect_within(std::move(host), port, options);
+    return connect_any(std::move(host), port, options);
 }
 
 Task<Stream> open_connection(std::uint16_t port, StreamOptions options) {
