@@ -572,6 +572,21 @@ TEST(Tcp, TcpListenerListensOnANumericHostAndRefusesANameClearly) {
     }());
 }
 
+TEST(Tcp, APortInUseIsAClearErrorNamingTheAddress) {
+    run_bounded([]() -> al::Task<void> {
+        al::Server first = co_await al::start_server(echo, "127.0.0.1", 0);
+        try {
+            co_await al::start_server(echo, "127.0.0.1", first.port());
+            ADD_FAILURE() << "a second server listened on a port in use";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code().value(), EADDRINUSE) << e.what();
+            EXPECT_TRUE(contains(e.what(), "listen on 127.0.0.1 port " + std::to_string(first.port()) + ": bind"))
+                << e.what();
+        }
+        first.close();
+    }());
+}
+
 TEST(Tcp, MisuseIsAClearUsageError) {
     run_bounded([]() -> al::Task<void> {
         try {

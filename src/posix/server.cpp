@@ -117,6 +117,9 @@ private:
     }
 
     static Task<void> accept_loop(std::shared_ptr<ServerCore> self, std::size_t index) {
+        // close() cancels this task, but a cancel that comes after an accept
+        // completed fires only at the next suspension point: check closed_
+        // too, or the next accept would be on the listener close() replaced.
         for (;;) {
             Stream connection;
             bool retry = false;
@@ -132,9 +135,10 @@ private:
                 // backlog while handlers finish and free some (asyncio waits
                 // a second too).
                 co_await sleep(std::chrono::seconds(1));
-                continue;
+            } else if (!self->closed_) {
+                self->start_client(std::move(connection));
             }
-            self->start_client(std::move(connection));
+            if (self->closed_) co_return;  // a connection accepted as the server closed is dropped
         }
     }
 
