@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <netinet/in.h>
@@ -603,6 +604,19 @@ TEST(Tcp, MisuseIsAClearUsageError) {
         }
         al::Server empty;
         EXPECT_THROW(empty.close(), al::UsageError);
+        al::Server server = co_await al::start_server(echo, "127.0.0.1", 0);
+        std::string message;
+        std::thread([&] {
+            try {
+                server.close();
+            } catch (const al::UsageError& e) {
+                message = e.what();
+            }
+        }).join();
+        EXPECT_TRUE(contains(message, "Server::close called from a thread that is not running the server's loop"))
+            << message;
+        EXPECT_TRUE(server.is_serving());
+        server.close();
     }());
 }
 

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <map>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -49,7 +50,18 @@ public:
     void set_port(std::uint16_t port) noexcept { port_ = port; }
     bool closed() const noexcept { return closed_; }
 
+    /// Throws UsageError unless called on the thread running the server's loop.
+    void check_loop(const char* operation) const {
+        Loop* current = port::current_loop();
+        if (current == nullptr || current->id() != loop_id_) [[unlikely]] {
+            throw UsageError(std::string(operation) +
+                             " called from a thread that is not running the server's loop; hand the request to a "
+                             "task of that loop with Loop::call_soon_threadsafe");
+        }
+    }
+
     void close() {
+        check_loop("Server::close");
         if (closed_) return;
         closed_ = true;
         for (TaskHandle<void>& acceptor : acceptors_) acceptor.cancel();
@@ -79,6 +91,7 @@ public:
     }
 
     void close_clients() {
+        check_loop("Server::close_clients");
         // Cancel copies: a cancelled task may end, and remove itself, at once.
         std::vector<TaskHandle<void>> running;
         running.reserve(clients_.size());
