@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -132,13 +133,14 @@ public:
     }
 
 private:
-    static void hook(const char* /*host*/) {
+    static int hook(const char* /*host*/) {
         std::unique_lock lock(resolver_state.mutex);
         ++resolver_state.entered;
         ++resolver_state.inside;
         resolver_state.wake.wait(lock, [] { return resolver_state.released; });
         --resolver_state.inside;
         resolver_state.wake.notify_all();
+        return 0;  // then resolve as usual
     }
 };
 
@@ -226,13 +228,30 @@ TEST(Tcp, ResolvesLocalhostOffTheLoopAndConnects) {
 }
 
 TEST(Tcp, ANameThatDoesNotResolveIsAClearError) {
+    // The resolver's answer comes from the test seam: no DNS server is asked.
+    struct NoSuchName {
+        NoSuchName() {
+            al::detail::set_resolve_hook([](const char*) { return EAI_NONAME; });
+        }
+        ~NoSuchName() { al::detail::set_resolve_hook(nullptr); }
+        NoSuchName(const NoSuchName&) = delete;
+        NoSuchName& operator=(const NoSuchName&) = delete;
+    } no_such_name;
     run_bounded([]() -> al::Task<void> {
+        for (const char* host : {"nosuch.invalid", "localhost"}) {
+            try {
+                co_await al::open_connection(host, 80);
+                ADD_FAILURE() << "expected a resolution error for " << host;
+            } catch (const std::system_error& e) {
+                EXPECT_EQ(e.code(), std::error_code(EAI_NONAME, al::resolve_category())) << e.what();
+                EXPECT_EQ(std::string(e.what()),
+                          "asynclink: resolve '" + std::string(host) + "': Name or service not known");
+            }
+        }
         try {
-            co_await al::open_connection("nosuch.invalid", 80);
-            ADD_FAILURE() << "expected a resolution error";
+            co_await al::start_server(echo, "nosuch.invalid", 0);
+            ADD_FAILURE() << "expected a resolution error from start_server";
         } catch (const std::system_error& e) {
-            // EAI_NONAME where the resolver answers; EAI_AGAIN if it cannot be reached.
-            EXPECT_EQ(e.code().category(), al::resolve_category()) << e.what();
             EXPECT_TRUE(contains(e.what(), "resolve 'nosuch.invalid'")) << e.what();
         }
     }());

@@ -242,7 +242,9 @@ std::vector<SocketAddress> resolve_numeric(const std::string& host, std::uint16_
 
 std::vector<SocketAddress> resolve_blocking(const std::string& host, std::uint16_t port, ResolveFor use) {
     // Acquire: see resolve_hook.
-    if (ResolveHook hook = resolve_hook.load(std::memory_order_acquire)) hook(host.c_str());
+    if (ResolveHook hook = resolve_hook.load(std::memory_order_acquire)) {
+        if (int code = hook(host.c_str()); code != 0) throw_resolve_error(code, 0, host);
+    }
     addrinfo hints = hints_for(use, 0);
     AddrinfoList list;
     const std::string service = std::to_string(port);

@@ -165,9 +165,10 @@ private:
 
 namespace detail {
 /// Test seam: when set, called on the resolving worker with the host name
-/// just before getaddrinfo, so a test can hold a resolution pending. Not for
-/// programs.
-using ResolveHook = void (*)(const char* host);
+/// just before getaddrinfo, so a test can hold a resolution pending, or fail
+/// it without asking a DNS server: it returns 0 to resolve as usual, or an
+/// EAI_* code to fail with instead. Not for programs.
+using ResolveHook = int (*)(const char* host);
 void set_resolve_hook(ResolveHook hook) noexcept;
 }  // namespace detail
 
