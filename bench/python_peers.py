@@ -27,6 +27,10 @@ thread pinned to CPU 0, the other side on CPU 1 ("across") or CPU 0
                                 loop's thread; loop.add_signal_handler's callback
                                 wakes the measuring task
   spawn_complete/batch:N/python_asyncio, yield/tasks:N/python_asyncio
+  tcp_echo/round_trip/python_asyncio
+                                asyncio.start_server and open_connection on
+                                127.0.0.1 in one loop: write 64 bytes, await
+                                readexactly(64) of the echo (bench/tcp_bench.cpp)
 
 Writes JSON shaped like Google Benchmark's aggregates on stdout (see
 bench/report.py). Run with Debian's /usr/bin/python3 (python3-janus).
@@ -391,6 +395,37 @@ def yield_round(ntasks):
     return run_pinned(main)
 
 
+# ---------------------------------------------------------------- TCP
+
+def tcp_echo():
+    async def main():
+        async def echo(reader, writer):
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                writer.write(data)
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)  # TCP_NODELAY: asyncio's default
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        message = b"x" * 64
+
+        async def one():
+            for _ in range(100):
+                writer.write(message)
+                await reader.readexactly(64)
+            return 100
+        samples = await repeat_async(0.3, one)
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return samples
+    return run_pinned(main)
+
+
 def main():
     placements = ([("across", 1)] if ACROSS_OK else []) + [("same_core", LOOP_CPU)]
     for placement, cpu in placements:
@@ -422,6 +457,9 @@ def main():
         name = f"yield/tasks:{ntasks}/python_asyncio"
         if wanted(name):
             report(name, yield_round(ntasks))
+    name = "tcp_echo/round_trip/python_asyncio"
+    if wanted(name):
+        report(name, tcp_echo())
     json.dump({"context": {"peer": "python", "python": sys.version.split()[0], "janus": janus.__version__
                            if hasattr(janus, "__version__") else "1.0"},
                "benchmarks": entries}, sys.stdout, indent=1)

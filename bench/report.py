@@ -4,8 +4,8 @@
 
     bench/report.py RESULTS_DIR
 
-Reads from RESULTS_DIR: loop_bench.json and bridge_bench.json (Google
-Benchmark), tokio.json and python.json (the peers, same shape), memory.json
+Reads from RESULTS_DIR: loop_bench.json, bridge_bench.json and
+tcp_bench.json (Google Benchmark), tokio.json and python.json (the peers, same shape), memory.json
 (bench/memory_report) and machine.txt (tools/compare). Writes results.md,
 chart.dat and chart.gp (gnuplot, run in RESULTS_DIR, renders chart.svg from
 them), and summary.md (the summary table alone, for the README).
@@ -51,6 +51,8 @@ WORKLOADS = [
     ("timer_1us/tasks:100", "Timer (1 us sleeps), 100 tasks", "rate", "expiries/s"),
     ("timer_1us/tasks:1000", "Timer (1 us sleeps), 1000 tasks", "rate", "expiries/s"),
     ("event_set_wake", "Event set -> wake between two tasks (loop-only)", "rate", "hand-offs/s"),
+    ("tcp_echo/round_trip", "TCP echo round trip on loopback (64 bytes, one client, ping-pong)", "time",
+     "per round trip"),
 ]
 
 # What each side is, for the tables.
@@ -114,7 +116,7 @@ def to_ns(value, unit):
 def load(results):
     """{(workload, side): {"median": {...}, "min": ..., "max": ..., "cv": ..., "iteration": {...}}}"""
     data = {}
-    for fname in ("loop_bench.json", "bridge_bench.json", "tokio.json", "python.json"):
+    for fname in ("loop_bench.json", "bridge_bench.json", "tcp_bench.json", "tokio.json", "python.json"):
         path = os.path.join(results, fname)
         if not os.path.exists(path):
             continue

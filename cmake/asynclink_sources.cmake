@@ -39,4 +39,6 @@ set(ASYNCLINK_HOSTED_SOURCES
   ${_asynclink_src}/posix/periodic_signal.cpp
   ${_asynclink_src}/posix/stream.cpp
   ${_asynclink_src}/posix/stream_core.cpp
-  ${_asynclink_src}/posix/stream_open.cpp)
+  ${_asynclink_src}/posix/server.cpp
+  ${_asynclink_src}/posix/stream_open.cpp
+  ${_asynclink_src}/posix/tcp.cpp)

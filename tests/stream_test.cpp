@@ -435,7 +435,7 @@ TEST(Stream, AFailedBackgroundSendIsReportedByDrain) {
 TEST(Stream, PeerResetIsAReadErrorNamingTheCall) {
     run_bounded([]() -> al::Task<void> {
         al::TcpListener listener = al::TcpListener::open();
-        al::Stream client = co_await al::open_connection(listener.port());
+        al::Stream client = co_await al::open_connection("127.0.0.1", listener.port());
         al::Stream server = co_await listener.accept();
         client.write("unread");
         co_await client.drain();
@@ -666,7 +666,7 @@ TEST(Stream, TcpOnLoopbackConnectsAcceptsAndEchoes) {
             }
         }(listener));
         for (int i = 0; i < 2; ++i) {
-            al::Stream c = co_await al::open_connection(listener.port());
+            al::Stream c = co_await al::open_connection("127.0.0.1", listener.port());
             c.write("one\ntwo\n");
             EXPECT_EQ(co_await c.readline(), "echo: one\n");
             EXPECT_EQ(co_await c.readline(), "echo: two\n");
@@ -685,7 +685,8 @@ TEST(Stream, TcpConnectionRefusedAndClosedListenerAreErrors) {
             al::TcpListener gone = al::TcpListener::open();
             port = gone.port();
         }
-        co_await expect_system_error([&] { return al::open_connection(port); }, ECONNREFUSED, "open_connection");
+        co_await expect_system_error([&] { return al::open_connection("127.0.0.1", port); }, ECONNREFUSED,
+                                     "connect to 127.0.0.1 port");
 
         al::TcpListener listener = al::TcpListener::open();
         auto waiting = al::create_task(listener.accept());

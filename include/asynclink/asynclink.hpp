@@ -9,6 +9,7 @@
 
 #include "asynclink/context.hpp"
 #include "asynclink/posix/periodic_signal.hpp"
+#include "asynclink/posix/server.hpp"
 #include "asynclink/posix/stream.hpp"
 #include "asynclink/posix/stream_open.hpp"
 #include "asynclink/select.hpp"

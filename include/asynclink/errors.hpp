@@ -42,6 +42,9 @@ public:
 class TimeoutError : public std::runtime_error {
 public:
     TimeoutError() : std::runtime_error("asynclink: operation timed out") {}
+    /// Names what timed out ("open_connection(\"host\", 80): no connection
+    /// within 500 ms").
+    explicit TimeoutError(const std::string& what) : std::runtime_error("asynclink: " + what) {}
 };
 
 /// Thrown by a non-blocking put on a full queue (asyncio.QueueFull; the

@@ -75,6 +75,10 @@ StreamCore::Kind kind_of(int fd) {
 
 }  // namespace
 
+FdGuard::~FdGuard() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
 // ---------------------------------------------------------------- ByteBuffer
 
 char* ByteBuffer::prepare(std::size_t n) {

@@ -14,11 +14,26 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/posix/stream.hpp"
 
 namespace asynclink::detail {
+
+/// Closes a descriptor unless it was handed on (to a StreamCore, say).
+class FdGuard {
+public:
+    explicit FdGuard(int fd) noexcept : fd_(fd) {}
+    ~FdGuard();
+    FdGuard(const FdGuard&) = delete;
+    FdGuard& operator=(const FdGuard&) = delete;
+    int get() const noexcept { return fd_; }
+    int release() noexcept { return std::exchange(fd_, -1); }
+
+private:
+    int fd_;
+};
 
 /// A byte queue: append at the back, consume at the front, no zero-filling
 /// of the space a read() syscall is about to fill.

@@ -1,24 +1,33 @@
 // SPDX-License-Identifier: BSL-1.0
 /// @file
 /// Opening streams: pipes, socket pairs, pseudo-terminals and serial lines,
-/// and TCP connections on the loopback interface.
+/// and TCP connections to any host (asyncio's open_connection). Servers are
+/// in posix/server.hpp (start_server).
 ///
-/// | function                              | task | other loop | thread | signal handler / ISR |
-/// |---------------------------------------|------|------------|--------|----------------------|
-/// | open_pipe / open_socketpair           | yes  | yes        | yes    | no                   |
-/// | open_pty / open_serial                | yes  | yes        | yes    | no                   |
-/// | TcpListener::open / port              | yes  | yes        | yes    | no                   |
-/// | co_await open_connection              | yes  | no         | no     | no                   |
-/// | co_await TcpListener::accept / close  | yes  | no         | no     | no                   |
+/// | function                                  | task | other loop | thread | signal handler / ISR |
+/// |-------------------------------------------|------|------------|--------|----------------------|
+/// | open_pipe / open_socketpair               | yes  | yes        | yes    | no                   |
+/// | open_pty / open_serial                    | yes  | yes        | yes    | no                   |
+/// | TcpListener::open / adopt / port / host   | yes  | yes        | yes    | no                   |
+/// | co_await open_connection                  | yes  | no         | no     | no                   |
+/// | co_await TcpListener::accept / close      | yes  | no         | no     | no                   |
 ///
 /// The streams returned belong to the first loop that uses them (see
 /// posix/stream.hpp). Every descriptor is opened close-on-exec and non-blocking.
-/// Failures throw std::system_error naming the call that failed.
+/// Failures throw std::system_error naming the call that failed and, for TCP,
+/// the host and port ("connect to ::1 port 9: Connection refused").
+///
+/// TLS is out of scope: a Stream carries bytes. To speak TLS, run a TLS
+/// library's engine over memory buffers and move its records through a
+/// Stream (docs/guide.md, "TLS").
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "asynclink/posix/stream.hpp"
@@ -56,16 +65,76 @@ PtyPair open_pty(StreamOptions options = {});
 /// UsageError for a baud rate the kernel has no constant for.
 Stream open_serial(const std::string& path, int baud = 115200, StreamOptions options = {});
 
-/// Connects to 127.0.0.1:`port` (TCP_NODELAY set). Cancellable.
-[[nodiscard]] Task<Stream> open_connection(std::uint16_t port, StreamOptions options = {});
+/// Options of open_connection(host, port).
+struct ConnectOptions {
+    /// Time allowed for the whole attempt (resolving the name, then each
+    /// address in turn); TimeoutError when it runs out. None by default, as
+    /// asyncio: a connect to a host that never answers then ends when the
+    /// kernel gives up (about two minutes on Linux).
+    std::optional<std::chrono::nanoseconds> timeout;
+    /// TCP_NODELAY: small writes leave at once instead of waiting for the
+    /// peer's acknowledgement (Nagle's algorithm off), as asyncio sets it.
+    bool nodelay = true;
+    /// The returned stream's buffer limits.
+    StreamOptions stream;
+};
 
-/// A TCP socket listening on 127.0.0.1 (loopback only, by design: the tests
-/// and examples need no network).
+/// Options of a listening socket (TcpListener::open, start_server).
+struct ListenOptions {
+    /// Connections the kernel queues before accept() takes them (asyncio's 100).
+    int backlog = 100;
+    /// SO_REUSEADDR: a restarted server can bind its port while connections of
+    /// the previous one linger in TIME_WAIT.
+    bool reuse_address = true;
+    /// SO_REUSEPORT: several sockets (processes) may listen on one port and
+    /// share its connections.
+    bool reuse_port = false;
+    /// TCP_NODELAY on every accepted connection.
+    bool nodelay = true;
+};
+
+/// The category of the std::system_error a failed name resolution throws:
+/// its values are getaddrinfo's EAI_* codes (message: gai_strerror's, e.g.
+/// "Name or service not known"). A resolver that fails with EAI_SYSTEM
+/// throws the errno it set, in std::generic_category().
+const std::error_category& resolve_category() noexcept;
+
+/// Connects to `host` port `port` (asyncio.open_connection). `host` is a
+/// numeric IPv4 or IPv6 address ("192.0.2.7", "::1") or a name ("localhost",
+/// "example.com"); a name is resolved off the loop (getaddrinfo on a worker
+/// of unblock()'s Context) while the loop runs other tasks. Each address is
+/// tried in the resolver's order until one connects.
+///
+/// Errors: a name that does not resolve throws std::system_error in
+/// resolve_category() ("resolve 'nosuch.invalid': Name or service not
+/// known"); a refused or unreachable address throws the connect's errno,
+/// naming the address ("connect to ::1 port 9: Connection refused"), and
+/// every address tried when there were several; `options.timeout` running
+/// out throws TimeoutError. Cancellable at any point: a cancelled resolution
+/// returns at once (the worker's late answer is dropped there), a cancelled
+/// connect closes its socket.
+[[nodiscard]] Task<Stream> open_connection(std::string host, std::uint16_t port, ConnectOptions options = {});
+
+/// Connects to 127.0.0.1:`port` (TCP_NODELAY set). Cancellable.
+[[deprecated("use open_connection(\"127.0.0.1\", port)")]] [[nodiscard]] Task<Stream> open_connection(
+    std::uint16_t port, StreamOptions options = {});
+
+/// One listening TCP socket: accept() hands out connections. Use
+/// start_server() (posix/server.hpp) to serve every connection in a task of
+/// its own, and to listen on a name or on every address of a host.
 class TcpListener {
 public:
     TcpListener() noexcept;
     /// Listens on 127.0.0.1:`port`; port 0 lets the kernel pick a free one.
     static TcpListener open(std::uint16_t port = 0, int backlog = 128);
+    /// Listens on a numeric address: "127.0.0.1", "::1", "0.0.0.0" (every
+    /// IPv4 interface) or "::" (every IPv6 interface; IPv6 only, as asyncio).
+    /// Does not block, so it resolves no names: a name throws UsageError
+    /// naming start_server(), which resolves off the loop.
+    static TcpListener open(const std::string& host, std::uint16_t port, ListenOptions options = {});
+    /// Takes ownership of a bound, listening socket (made non-blocking;
+    /// closed with the listener). On failure the caller still owns `fd`.
+    static TcpListener adopt(int fd, ListenOptions options = {});
 
     TcpListener(TcpListener&&) noexcept;
     TcpListener& operator=(TcpListener&&) noexcept;
@@ -76,17 +145,31 @@ public:
 
     /// The port listened on.
     std::uint16_t port() const noexcept { return port_; }
-    /// The next incoming connection (TCP_NODELAY set). Cancellable; several
-    /// tasks may wait at once. Throws std::system_error (EBADF) once the
-    /// listener is closed, including for a task waiting when it closes.
+    /// The numeric address listened on ("127.0.0.1", "::").
+    const std::string& host() const noexcept { return host_; }
+    /// The next incoming connection (TCP_NODELAY set unless the options said
+    /// otherwise). Cancellable; several tasks may wait at once. Throws
+    /// std::system_error (EBADF) once the listener is closed, including for a
+    /// task waiting when it closes.
     [[nodiscard]] Task<Stream> accept(StreamOptions options = {});
     void close();
 
 private:
-    TcpListener(std::shared_ptr<detail::StreamCore> core, std::uint16_t port) noexcept;
+    TcpListener(std::shared_ptr<detail::StreamCore> core, std::string host, std::uint16_t port, bool nodelay) noexcept;
 
     std::shared_ptr<detail::StreamCore> core_;
+    std::string host_;
     std::uint16_t port_ = 0;
+    bool nodelay_ = true;
 };
+
+namespace detail {
+/// Test seam: when set, called on the resolving worker with the host name
+/// just before getaddrinfo, so a test can hold a resolution pending, or fail
+/// it without asking a DNS server: it returns 0 to resolve as usual, or an
+/// EAI_* code to fail with instead. Not for programs.
+using ResolveHook = int (*)(const char* host);
+void set_resolve_hook(ResolveHook hook) noexcept;
+}  // namespace detail
 
 }  // namespace asynclink
