@@ -118,7 +118,8 @@ void Loop::adopt(detail::TaskBase& task) noexcept {
     task.number = ++tasks_made_;
     if (task.priority == Priority::high) ++high_tasks_;
 #if ASYNCLINK_TRACE
-    if (trace::detail::on()) [[unlikely]] trace::detail::record_task_created(task);
+    if (trace::detail::on()) [[unlikely]]
+        trace::detail::record_task_created(task);
 #endif
 }
 
@@ -208,7 +209,8 @@ void Loop::run_nodes(detail::RemoteNode* fifo) noexcept {
         node->queued.exchange(false, std::memory_order_acq_rel);
 #if ASYNCLINK_TRACE
         // Relaxed: the exchange above ordered the poster's store before us.
-        if (trace::detail::on()) [[unlikely]] trace_cause_ = node->trace_flow.exchange(0, std::memory_order_relaxed);
+        if (trace::detail::on()) [[unlikely]]
+            trace_cause_ = node->trace_flow.exchange(0, std::memory_order_relaxed);
 #endif
         node->run(*node);
 #if ASYNCLINK_TRACE
@@ -397,7 +399,8 @@ void Loop::run_ready() {
     // and while any exist, again between two normal tasks: a wake-up posted
     // meanwhile (an interrupt's set()) is taken at once, so a high task it
     // readies runs after the one normal task, not after the whole batch.
-    if (timing_slices()) [[unlikely]] slice_mark_ = Clock::now();
+    if (timing_slices()) [[unlikely]]
+        slice_mark_ = Clock::now();
     run_high_ready();
     for (detail::TaskBase* batch = ready_.take(); batch != nullptr;) {
         detail::TaskBase* task = std::exchange(batch, batch->next_ready);

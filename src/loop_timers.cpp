@@ -62,7 +62,8 @@ void Loop::fire_timers() {
         detail::TimerNode* t = timers_.front().node;
         remove_timer(*t);
 #if ASYNCLINK_TRACE
-        if (trace::detail::on()) [[unlikely]] trace_cause_ = trace::detail::record_timer(id_, now_ - t->deadline);
+        if (trace::detail::on()) [[unlikely]]
+            trace_cause_ = trace::detail::record_timer(id_, now_ - t->deadline);
 #endif
         t->fire(*t);
     }

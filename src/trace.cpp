@@ -65,7 +65,7 @@ constexpr std::uint32_t busy = 0xffffffffU;
 /// record holds its task in word 3 and 20 characters in words 0, 1, 4, 5, 6.
 enum class Kind : std::uint8_t {
     empty,
-    slice,     ///< value: duration; flow: the hand-over that woke the task
+    slice,  ///< value: duration; flow: the hand-over that woke the task
     created,
     finished,
     name,      ///< flags: which 24-character part of the name
@@ -238,13 +238,10 @@ std::uint32_t identify(Lane* lane, asynclink::detail::TaskBase& task) noexcept {
                              << (8 * b);
             }
         }
-        std::uint32_t w[7] = {packed[0],
-                              packed[1],
-                              static_cast<std::uint32_t>(Kind::name) | static_cast<std::uint32_t>(part) << 16,
-                              task.trace_id,
-                              packed[2],
-                              packed[3],
-                              packed[4]};
+        std::uint32_t w[7] = {
+            packed[0],     packed[1], static_cast<std::uint32_t>(Kind::name) | static_cast<std::uint32_t>(part) << 16,
+            task.trace_id, packed[2], packed[3],
+            packed[4]};
         write(lane, w);
     }
     return task.trace_id;
@@ -258,8 +255,8 @@ namespace detail {
 
 std::uint32_t record_handover(Op op, const void* object, bool coalesced) noexcept {
     Lane* lane = current_lane();
-    std::uint32_t flags = (static_cast<std::uint32_t>(coalesced ? coalesced_flag : 0) << 8) |
-                          static_cast<std::uint32_t>(op);
+    std::uint32_t flags =
+        (static_cast<std::uint32_t>(coalesced ? coalesced_flag : 0) << 8) | static_cast<std::uint32_t>(op);
     std::uint32_t index =
         record(lane, Clock::now(), Kind::handover, flags, 0, 0, reinterpret_cast<std::uintptr_t>(object));
     return flow_id(lane, index);

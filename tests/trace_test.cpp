@@ -108,7 +108,8 @@ std::vector<std::pair<mini_json::Value, mini_json::Value>> arrows_to(const Trace
     for (const auto& f : t.with("f", "wake")) {
         bool at_slice = false;
         for (const auto& x : slices) {
-            if (x["args"]["task"].number == task && x["ts"].number == f["ts"].number && x["tid"].number == f["tid"].number)
+            if (x["args"]["task"].number == task && x["ts"].number == f["ts"].number &&
+                x["tid"].number == f["tid"].number)
                 at_slice = true;
         }
         if (!at_slice) continue;
@@ -232,7 +233,7 @@ TEST(Trace, ASignalHandlerPuttingOnAQueueGetsItsOwnLaneAndAnArrow) {
         auto consumer = al::create_task(
             [](al::ThreadSafeQueue<int>& q, int& out) -> al::Task<void> { out = co_await q.get(); }(queue, got),
             "consumer");
-        co_await settle();  // parked on the empty queue
+        co_await settle();    // parked on the empty queue
         std::raise(SIGUSR1);  // the handler runs here, on the loop's thread
         co_await consumer;
     }());
@@ -306,9 +307,7 @@ TEST(Trace, ScheduleAndCallSoonThreadsafeDrawArrows) {
         auto waiter = al::create_task([](al::Event& e) -> al::Task<void> { co_await e.wait(); }(event), "waiter");
         co_await settle();
         al::Loop& loop = al::Loop::current();
-        poster = std::thread([&] {
-            loop.schedule([](void* e) { static_cast<al::Event*>(e)->set(); }, &event);
-        });
+        poster = std::thread([&] { loop.schedule([](void* e) { static_cast<al::Event*>(e)->set(); }, &event); });
         co_await waiter;
         auto second = al::create_task([](al::Event& e) -> al::Task<void> { co_await e.wait(); }(event), "second");
         event.clear();

@@ -114,6 +114,20 @@ private:
     void* outer_;
 };
 
+#else
+
+// Without the recorder, the calls a program makes in every context compile
+// and do nothing; start() and the export do not exist (asking for a trace
+// from a build without the recorder fails to compile).
+inline bool recording() noexcept { return false; }
+inline void name_this_thread(const char*) noexcept {}
+class HandlerScope {
+public:
+    explicit HandlerScope(const char*) noexcept {}
+    HandlerScope(const HandlerScope&) = delete;
+    HandlerScope& operator=(const HandlerScope&) = delete;
+};
+
 #endif
 
 }  // namespace asynclink::trace
@@ -145,7 +159,8 @@ std::uint32_t record_timer(std::uint64_t loop_id, Clock::duration lateness) noex
 void record_stall(asynclink::detail::TaskBase& task, Clock::duration ran_for) noexcept;
 
 inline std::uint32_t handover(Op op, const void* object, bool coalesced) noexcept {
-    if (on()) [[unlikely]] return record_handover(op, object, coalesced);
+    if (on()) [[unlikely]]
+        return record_handover(op, object, coalesced);
     return 0;
 }
 inline void handover(Op op, const void* object, bool coalesced, asynclink::detail::RemoteNode& node) noexcept {

@@ -18,7 +18,7 @@ namespace test_support {
 
 struct TraceFile {
     mini_json::Value root;
-    std::map<double, std::string> lanes;  ///< tid -> lane name
+    std::map<double, std::string> lanes;   ///< tid -> lane name
     std::vector<mini_json::Value> events;  ///< everything but the metadata
 
     /// The tid of the lane whose name starts with `prefix`, or -1.

@@ -130,8 +130,8 @@ public:
     Priority priority = Priority::normal;
     std::uint32_t number = 0;  ///< the loop's count of tasks when this one was made: "Task-<number>"
 #if ASYNCLINK_TRACE
-    std::uint32_t trace_id = 0;    ///< the trace recorder's id for it; 0: not recorded yet
-    std::uint32_t trace_flow = 0;  ///< the hand-over that woke it, whose arrow its next slice ends
+    std::uint32_t trace_id = 0;       ///< the trace recorder's id for it; 0: not recorded yet
+    std::uint32_t trace_flow = 0;     ///< the hand-over that woke it, whose arrow its next slice ends
     std::uint32_t trace_session = 0;  ///< the recording its name was written to
 #endif
 #if ASYNCLINK_PORT_HAS_THREADS
