@@ -95,11 +95,18 @@ struct Lane {
 };
 
 Lane lanes[max_lanes];
-// Relaxed loads of these are enough for the writers: start() publishes them
-// before it sets recording_word (release), and a writer read that word
-// (relaxed, then the buffer with acquire).
-port::atomic<Record*> buffer{nullptr};
-port::atomic<std::uint32_t> capacity{0};
+/// The records of every lane, lane after lane. A start() asking for another
+/// size makes a new one and keeps the old (reachable through `previous`): a
+/// writer that passed the "recording" check before may still be writing to it.
+struct Buffer {
+    std::uint32_t capacity;  ///< records per lane
+    Buffer* previous;
+    std::unique_ptr<Record[]> records;
+    Record& at(std::uint32_t lane, std::uint32_t index) const noexcept {
+        return records[static_cast<std::size_t>(lane) * capacity + index];
+    }
+};
+port::atomic<Buffer*> buffer{nullptr};
 port::atomic<std::uint32_t> session{0};
 port::atomic<std::uint32_t> next_task_id{0};
 port::atomic<std::uint32_t> next_thread{0};
@@ -154,8 +161,9 @@ Lane* current_lane() noexcept {
 std::uint32_t write(Lane* lane, const std::uint32_t (&words)[7]) noexcept {
     if (lane == nullptr) return max_records;
     // acquire: pairs with start()'s release; the buffer's records exist.
-    Record* records = buffer.load(std::memory_order_acquire);
-    std::uint32_t cap = capacity.load(std::memory_order_relaxed);
+    const Buffer* b = buffer.load(std::memory_order_acquire);
+    if (b == nullptr) return max_records;
+    std::uint32_t cap = b->capacity;
     std::uint32_t index = lane->head.load(std::memory_order_relaxed);
     do {
         // Full: count it (the head goes on counting) and keep what is there.
@@ -165,7 +173,7 @@ std::uint32_t write(Lane* lane, const std::uint32_t (&words)[7]) noexcept {
         }
         // Relaxed: the CAS only hands out the index; the sequence word orders the data.
     } while (!lane->head.compare_exchange_weak(index, index + 1, std::memory_order_relaxed));
-    Record& r = records[static_cast<std::size_t>(lane_index(*lane)) * cap + index];
+    Record& r = b->at(lane_index(*lane), index);
     r.sequence.store(busy, std::memory_order_relaxed);
     // release fence: a reader that sees any data word below also sees "busy".
     port::atomic_thread_fence(std::memory_order_release);
@@ -302,13 +310,13 @@ void start(const Options& options) {
     }
     // The buffers stay for the program's life: a writer that passed the
     // "recording" check before a later stop() may still be writing.
-    if (buffer.load(std::memory_order_acquire) == nullptr) {
-        auto cap = static_cast<std::uint32_t>(options.records_per_lane);
-        // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): never freed, see above
-        Record* records = new Record[max_lanes * static_cast<std::size_t>(cap)];
-        capacity.store(cap, std::memory_order_relaxed);
+    auto cap = static_cast<std::uint32_t>(options.records_per_lane);
+    Buffer* current = buffer.load(std::memory_order_acquire);
+    if (current == nullptr || current->capacity != cap) {
+        // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): never freed, see Buffer
+        auto* fresh = new Buffer{cap, current, std::make_unique<Record[]>(max_lanes * static_cast<std::size_t>(cap))};
         // release: pairs with write()'s acquire; the records exist.
-        buffer.store(records, std::memory_order_release);
+        buffer.store(fresh, std::memory_order_release);
     }
     // A new session frees every lane and invalidates every stamp of the last
     // recording (the low 8 bits of the session are in the stamp; 0 is never used).
@@ -430,9 +438,9 @@ namespace {
 std::vector<Event> collect(std::vector<std::uint32_t>& tids, std::map<std::string, std::uint64_t>& dropped) {
     std::vector<Event> events;
     // acquire: pairs with start()'s release (the buffer's records exist).
-    Record* records = buffer.load(std::memory_order_acquire);
-    if (records == nullptr) return events;
-    std::uint32_t cap = capacity.load(std::memory_order_relaxed);
+    const Buffer* b = buffer.load(std::memory_order_acquire);
+    if (b == nullptr) return events;
+    std::uint32_t cap = b->capacity;
     std::uint32_t s = session.load(std::memory_order_relaxed);
     for (std::uint32_t li = 0; li < max_lanes; ++li) {
         const Lane& lane = lanes[li];
@@ -441,7 +449,7 @@ std::vector<Event> collect(std::vector<std::uint32_t>& tids, std::map<std::strin
         if (head > cap) dropped[lane_name(lane)] += head - cap;
         tids.push_back(li + 1);
         for (std::uint32_t i = 0; i < std::min(head, cap); ++i) {
-            const Record& r = records[static_cast<std::size_t>(li) * cap + i];
+            const Record& r = b->at(li, i);
             // acquire: pairs with the writer's release of the stamp.
             std::uint32_t before = r.sequence.load(std::memory_order_acquire);
             if (before != stamp(s, i)) continue;  // being written, or another recording's
@@ -458,8 +466,8 @@ std::vector<Event> collect(std::vector<std::uint32_t>& tids, std::map<std::strin
             e.task = w[3];
             if (e.kind == Kind::name) {
                 for (std::uint32_t word : {w[0], w[1], w[4], w[5], w[6]}) {
-                    for (int b = 0; b < 4; ++b) {
-                        auto c = static_cast<char>((word >> (8 * b)) & 0xff);
+                    for (int byte = 0; byte < 4; ++byte) {
+                        auto c = static_cast<char>((word >> (8 * byte)) & 0xff);
                         if (c != '\0') e.text += c;
                     }
                 }

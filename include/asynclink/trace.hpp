@@ -75,12 +75,13 @@ enum class Op : std::uint8_t {
 struct Options {
     /// Records each lane holds (32 bytes each) before it drops; at most 2^24.
     /// The default, 8192 per lane for 32 lanes, takes 8 MiB.
-    /// The first start() sizes the buffers; later calls reuse them.
+    /// A start() that asks for another size than the last one allocates new
+    /// buffers; the old ones are kept (a late writer may still hold them).
     std::size_t records_per_lane = std::size_t{1} << 13;
 };
 
 /// Clears what an earlier recording left and starts recording. Allocates the
-/// lanes' buffers the first time (lanes × records_per_lane × 32 bytes).
+/// lanes' buffers the first time (32 lanes × records_per_lane × 32 bytes).
 /// Throws UsageError for a records_per_lane the recorder cannot index.
 void start(const Options& options = {});
 /// Stops recording. What was recorded stays for the export. A context already

@@ -14,6 +14,8 @@
 
 #include "mini_json.hpp"
 
+#if ASYNCLINK_TRACE
+
 namespace test_support {
 
 struct TraceFile {
@@ -77,3 +79,5 @@ inline TraceFile read_trace() {
 }
 
 }  // namespace test_support
+
+#endif
