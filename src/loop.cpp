@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -19,6 +20,17 @@ namespace asynclink {
 
 namespace {
 #if ASYNCLINK_PORT_HAS_THREADS
+// ASYNCLINK_STALL_MS=<milliseconds>: the stall detector for loops that did
+// not set LoopOptions::stall_threshold (as PYTHONASYNCIODEBUG turns on
+// asyncio's slow-callback warning). Anything but a positive number: off.
+Clock::duration stall_threshold_from_environment() noexcept {
+    const char* text = std::getenv("ASYNCLINK_STALL_MS");
+    if (text == nullptr) return Clock::duration::zero();
+    long ms = std::strtol(text, nullptr, 10);
+    return ms > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms))
+                  : Clock::duration::zero();
+}
+
 void print_stall(const TaskStall& stall) {
     using std::chrono::duration_cast;
     using std::chrono::milliseconds;
@@ -43,7 +55,12 @@ Loop::Loop(LoopOptions options)
     now_ = Clock::now();
 #if ASYNCLINK_PORT_HAS_THREADS
     stall_handler_ = &print_stall;
+    if (options_.stall_threshold == Clock::duration::zero())
+        options_.stall_threshold = stall_threshold_from_environment();
 #endif
+    if (options_.stall_threshold < Clock::duration::zero()) {
+        ASYNCLINK_THROW(UsageError, "LoopOptions::stall_threshold is negative; zero turns the detector off");
+    }
 }
 
 // The end, in an order that keeps every promise without waiting for anyone:

@@ -3,8 +3,8 @@
 // export. See include/asynclink/trace.hpp; the file format is in
 // docs/tracing-recorder.md.
 //
-// Layout. One buffer of max_lanes × capacity records, allocated by the first
-// start(). Each context (a thread, or a signal handler inside a HandlerScope)
+// Layout. One buffer of lanes × capacity records (trace::Options), allocated
+// by the first start(). Each context (a thread, or a signal handler inside a HandlerScope)
 // claims a lane for the current recording by one CAS on the lane's session
 // word, and remembers it in a thread_local (trivially initialised: safe to
 // touch in a signal handler). A lane never wraps: its head counts the records
@@ -99,6 +99,7 @@ Lane lanes[max_lanes];
 /// size makes a new one and keeps the old (reachable through `previous`): a
 /// writer that passed the "recording" check before may still be writing to it.
 struct Buffer {
+    std::uint32_t lanes;     ///< lanes in use (Options::lanes)
     std::uint32_t capacity;  ///< records per lane
     Buffer* previous;
     std::unique_ptr<Record[]> records;
@@ -126,7 +127,11 @@ std::uint32_t stamp(std::uint32_t s, std::uint32_t index) noexcept { return (s <
 std::uint32_t lane_index(const Lane& lane) noexcept { return static_cast<std::uint32_t>(&lane - lanes); }
 
 Lane* claim(std::uint32_t s, LaneKind kind, const char* label, std::uint64_t number) noexcept {
+    // acquire: pairs with start()'s release, as in write().
+    const Buffer* b = buffer.load(std::memory_order_acquire);
+    std::uint32_t usable = b != nullptr ? b->lanes : 0;
     for (Lane& lane : lanes) {
+        if (lane_index(lane) >= usable) break;
         // Relaxed: the CAS decides; the lane's words are each read whole.
         std::uint32_t owner = lane.session.load(std::memory_order_relaxed);
         if (owner == s) continue;
@@ -157,8 +162,10 @@ Lane* current_lane() noexcept {
 }
 
 /// Takes the lane's next record and writes it; returns its index, or
-/// max_records if it was dropped (lane full, or no lane).
-std::uint32_t write(Lane* lane, const std::uint32_t (&words)[7]) noexcept {
+/// max_records if it was dropped (lane full, or no lane). With `stamp_now`,
+/// words 0-1 get the clock read once the record is taken (a dropped record
+/// costs no clock read).
+std::uint32_t write(Lane* lane, std::uint32_t (&words)[7], bool stamp_now) noexcept {
     if (lane == nullptr) return max_records;
     // acquire: pairs with start()'s release; the buffer's records exist.
     const Buffer* b = buffer.load(std::memory_order_acquire);
@@ -173,6 +180,11 @@ std::uint32_t write(Lane* lane, const std::uint32_t (&words)[7]) noexcept {
         }
         // Relaxed: the CAS only hands out the index; the sequence word orders the data.
     } while (!lane->head.compare_exchange_weak(index, index + 1, std::memory_order_relaxed));
+    if (stamp_now) {
+        auto taken_at = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+        words[0] = static_cast<std::uint32_t>(taken_at);
+        words[1] = static_cast<std::uint32_t>(taken_at >> 32);
+    }
     Record& r = b->at(lane_index(*lane), index);
     r.sequence.store(busy, std::memory_order_relaxed);
     // release fence: a reader that sees any data word below also sees "busy".
@@ -197,11 +209,13 @@ void fill(std::uint32_t (&w)[7], Clock::time_point t, Kind kind, std::uint32_t o
     w[6] = static_cast<std::uint32_t>(value >> 32);
 }
 
+/// A record at `t`, or at the moment it is taken if `t` is `now`.
+constexpr Clock::time_point now{};
 std::uint32_t record(Lane* lane, Clock::time_point t, Kind kind, std::uint32_t op_and_flags, std::uint32_t task,
                      std::uint32_t flow, std::uint64_t value) noexcept {
     std::uint32_t w[7];
     fill(w, t, kind, op_and_flags, task, flow, value);
-    return write(lane, w);
+    return write(lane, w, t == now);
 }
 
 std::uint32_t flow_id(const Lane* lane, std::uint32_t index) noexcept {
@@ -250,7 +264,7 @@ std::uint32_t identify(Lane* lane, asynclink::detail::TaskBase& task) noexcept {
             packed[0],     packed[1], static_cast<std::uint32_t>(Kind::name) | static_cast<std::uint32_t>(part) << 16,
             task.trace_id, packed[2], packed[3],
             packed[4]};
-        write(lane, w);
+        write(lane, w, false);
     }
     return task.trace_id;
 }
@@ -265,8 +279,7 @@ std::uint32_t record_handover(Op op, const void* object, bool coalesced) noexcep
     Lane* lane = current_lane();
     std::uint32_t flags =
         (static_cast<std::uint32_t>(coalesced ? coalesced_flag : 0) << 8) | static_cast<std::uint32_t>(op);
-    std::uint32_t index =
-        record(lane, Clock::now(), Kind::handover, flags, 0, 0, reinterpret_cast<std::uintptr_t>(object));
+    std::uint32_t index = record(lane, now, Kind::handover, flags, 0, 0, reinterpret_cast<std::uintptr_t>(object));
     return flow_id(lane, index);
 }
 
@@ -279,24 +292,24 @@ void record_slice(std::uint64_t loop_id, asynclink::detail::TaskBase& task, Cloc
 
 void record_task_created(asynclink::detail::TaskBase& task) noexcept {
     Lane* lane = current_lane();
-    record(lane, Clock::now(), Kind::created, 0, identify(lane, task), 0, 0);
+    record(lane, now, Kind::created, 0, identify(lane, task), 0, 0);
 }
 
 void record_task_finished(asynclink::detail::TaskBase& task) noexcept {
     Lane* lane = current_lane();
-    record(lane, Clock::now(), Kind::finished, 0, identify(lane, task), 0, 0);
+    record(lane, now, Kind::finished, 0, identify(lane, task), 0, 0);
 }
 
 std::uint32_t record_timer(std::uint64_t loop_id, Clock::duration lateness) noexcept {
     Lane* lane = loop_lane(loop_id);
     std::uint32_t index =
-        record(lane, Clock::now(), Kind::timer, 0, 0, 0, static_cast<std::uint64_t>(std::max(lateness.count(), {})));
+        record(lane, now, Kind::timer, 0, 0, 0, static_cast<std::uint64_t>(std::max(lateness.count(), {})));
     return flow_id(lane, index);
 }
 
 void record_stall(asynclink::detail::TaskBase& task, Clock::duration ran_for) noexcept {
     Lane* lane = current_lane();
-    record(lane, Clock::now(), Kind::stall, 0, identify(lane, task), 0, static_cast<std::uint64_t>(ran_for.count()));
+    record(lane, now, Kind::stall, 0, identify(lane, task), 0, static_cast<std::uint64_t>(ran_for.count()));
 }
 
 }  // namespace detail
@@ -308,13 +321,19 @@ void start(const Options& options) {
         ASYNCLINK_THROW(UsageError, "trace::start: records_per_lane must be between 1 and 2^24, got " +
                                         std::to_string(options.records_per_lane));
     }
+    if (options.lanes == 0 || options.lanes > max_lanes) {
+        ASYNCLINK_THROW(UsageError, "trace::start: lanes must be between 1 and " + std::to_string(max_lanes) +
+                                        ", got " + std::to_string(options.lanes));
+    }
     // The buffers stay for the program's life: a writer that passed the
     // "recording" check before a later stop() may still be writing.
     auto cap = static_cast<std::uint32_t>(options.records_per_lane);
+    auto count = static_cast<std::uint32_t>(options.lanes);
     Buffer* current = buffer.load(std::memory_order_acquire);
-    if (current == nullptr || current->capacity != cap) {
+    if (current == nullptr || current->capacity != cap || current->lanes != count) {
         // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): never freed, see Buffer
-        auto* fresh = new Buffer{cap, current, std::make_unique<Record[]>(max_lanes * static_cast<std::size_t>(cap))};
+        auto* fresh =
+            new Buffer{count, cap, current, std::make_unique<Record[]>(count * static_cast<std::size_t>(cap))};
         // release: pairs with write()'s acquire; the records exist.
         buffer.store(fresh, std::memory_order_release);
     }
@@ -442,7 +461,7 @@ std::vector<Event> collect(std::vector<std::uint32_t>& tids, std::map<std::strin
     if (b == nullptr) return events;
     std::uint32_t cap = b->capacity;
     std::uint32_t s = session.load(std::memory_order_relaxed);
-    for (std::uint32_t li = 0; li < max_lanes; ++li) {
+    for (std::uint32_t li = 0; li < b->lanes; ++li) {
         const Lane& lane = lanes[li];
         if (lane.session.load(std::memory_order_relaxed) != s) continue;
         std::uint32_t head = lane.head.load(std::memory_order_relaxed);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -82,6 +83,30 @@ TEST(StallDetector, ZeroTurnsItOffAndANegativeThresholdIsRefused) {
         co_await settle();
     }());
     EXPECT_EQ(reports, 0);
+}
+
+TEST(StallDetector, IsOffByDefaultAndTheEnvironmentTurnsItOn) {
+    std::vector<al::TaskStall> stalls;
+    auto busy_task = [&]() -> al::Task<void> {
+        al::Loop::current().set_stall_handler([&](const al::TaskStall& s) { stalls.push_back(s); });
+        busy_for(30ms);
+        co_return;
+    };
+    unsetenv("ASYNCLINK_STALL_MS");
+    al::run(busy_task());
+    EXPECT_TRUE(stalls.empty()) << "the detector is off unless asked for";
+    setenv("ASYNCLINK_STALL_MS", "10", 1);
+    al::run(busy_task());
+    unsetenv("ASYNCLINK_STALL_MS");
+    ASSERT_EQ(stalls.size(), 1u);
+    EXPECT_EQ(stalls[0].threshold, 10ms);
+    EXPECT_EQ(al::LoopOptions::recommended_stall_threshold, 100ms);
+}
+
+TEST(StallDetector, ANegativeThresholdInTheOptionsIsRefused) {
+    al::LoopOptions options;
+    options.stall_threshold = -1ms;
+    EXPECT_THROW(al::Loop loop(options), al::UsageError);
 }
 
 TEST(StallDetector, SettersAreLoopThreadOnly) {

@@ -90,15 +90,17 @@ struct LoopOptions {
     Clock::duration spin_before_sleep = detail::spin_before_block;
     /// A task that runs longer than this between two suspension points is
     /// reported to the stall handler (Loop::set_stall_handler; by default a
-    /// line on stderr) and recorded in the trace. Measured when the slice
-    /// ends: one clock read per slice while enabled. Zero: off (the default
-    /// on a port without threads, which has no stderr to report to).
-    Clock::duration stall_threshold = default_stall_threshold;
-#if ASYNCLINK_PORT_HAS_THREADS
-    static constexpr Clock::duration default_stall_threshold = std::chrono::milliseconds(100);
-#else
-    static constexpr Clock::duration default_stall_threshold = Clock::duration::zero();
-#endif
+    /// line on stderr) and recorded in the trace. Zero (the default): off,
+    /// unless the environment says otherwise (below). Measured when the slice
+    /// ends, with one clock read per slice, which is not free: about 40 ns on
+    /// the benchmark machine, more than a whole yield (docs/benchmarks.md).
+    /// So, like asyncio's slow-callback warning outside debug mode, it is off
+    /// unless asked for. recommended_stall_threshold (100 ms, asyncio's
+    /// slow_callback_duration) is a good value. On a port with threads, the
+    /// environment variable ASYNCLINK_STALL_MS=<milliseconds> turns it on for
+    /// every loop that leaves this zero, without recompiling.
+    Clock::duration stall_threshold = Clock::duration::zero();
+    static constexpr Clock::duration recommended_stall_threshold = std::chrono::milliseconds(100);
 };
 
 namespace detail {

@@ -78,11 +78,14 @@ struct Options {
     /// A start() that asks for another size than the last one allocates new
     /// buffers; the old ones are kept (a late writer may still hold them).
     std::size_t records_per_lane = std::size_t{1} << 13;
+    /// Contexts (threads, loops, handlers in a HandlerScope) that get a lane;
+    /// at most 32. Records of the others are counted as dropped.
+    std::size_t lanes = 32;
 };
 
 /// Clears what an earlier recording left and starts recording. Allocates the
-/// lanes' buffers the first time (32 lanes × records_per_lane × 32 bytes).
-/// Throws UsageError for a records_per_lane the recorder cannot index.
+/// lanes' buffers the first time (lanes × records_per_lane × 32 bytes).
+/// Throws UsageError for sizes the recorder cannot index.
 void start(const Options& options = {});
 /// Stops recording. What was recorded stays for the export. A context already
 /// inside a hook may still finish its record.
