@@ -384,7 +384,8 @@ bool Loop::timing_slices() const noexcept {
 // start of the batch, see run_ready) to now, which includes the loop's own
 // few instructions between two tasks.
 void Loop::run_timed(detail::TaskBase& task) noexcept {
-    Clock::time_point begin = slice_mark_;
+    // No mark: timing began during this batch; this slice pays a read of its own.
+    Clock::time_point begin = slice_mark_ != Clock::time_point{} ? slice_mark_ : Clock::now();
     task.resume_point.resume();
     Clock::time_point end = Clock::now();
     slice_mark_ = end;
@@ -416,8 +417,9 @@ void Loop::run_ready() {
     // and while any exist, again between two normal tasks: a wake-up posted
     // meanwhile (an interrupt's set()) is taken at once, so a high task it
     // readies runs after the one normal task, not after the whole batch.
-    if (timing_slices()) [[unlikely]]
-        slice_mark_ = Clock::now();
+    // A mark from an earlier batch would time this batch's first slice from
+    // then (when timing starts mid-batch: trace::start, set_stall_threshold).
+    slice_mark_ = timing_slices() ? Clock::now() : Clock::time_point{};
     run_high_ready();
     for (detail::TaskBase* batch = ready_.take(); batch != nullptr;) {
         detail::TaskBase* task = std::exchange(batch, batch->next_ready);

@@ -90,7 +90,7 @@ struct Lane {
     port::atomic<std::uint32_t> session{0};
     port::atomic<std::uint32_t> head{0};  ///< records taken, dropped ones included
     port::atomic<std::uint32_t> kind{0};
-    port::atomic<std::uint64_t> number{0};  ///< the loop's id, or the thread's ordinal
+    port::atomic<std::uint32_t> number{0};  ///< the loop's id (its low 32 bits), or the thread's ordinal
     port::atomic<const char*> label{nullptr};
 };
 
@@ -126,7 +126,7 @@ constinit thread_local ThreadLanes self;
 std::uint32_t stamp(std::uint32_t s, std::uint32_t index) noexcept { return (s << index_bits) | index; }
 std::uint32_t lane_index(const Lane& lane) noexcept { return static_cast<std::uint32_t>(&lane - lanes); }
 
-Lane* claim(std::uint32_t s, LaneKind kind, const char* label, std::uint64_t number) noexcept {
+Lane* claim(std::uint32_t s, LaneKind kind, const char* label, std::uint32_t number) noexcept {
     // acquire: pairs with start()'s release, as in write().
     const Buffer* b = buffer.load(std::memory_order_acquire);
     std::uint32_t usable = b != nullptr ? b->lanes : 0;
@@ -227,7 +227,7 @@ std::uint32_t flow_id(const Lane* lane, std::uint32_t index) noexcept {
 Lane* loop_lane(std::uint64_t loop_id) noexcept {
     Lane* lane = current_lane();
     if (lane != nullptr && lane->kind.load(std::memory_order_relaxed) != static_cast<std::uint32_t>(LaneKind::loop)) {
-        lane->number.store(loop_id, std::memory_order_relaxed);
+        lane->number.store(static_cast<std::uint32_t>(loop_id), std::memory_order_relaxed);
         lane->kind.store(static_cast<std::uint32_t>(LaneKind::loop), std::memory_order_relaxed);
     }
     return lane;
@@ -440,7 +440,7 @@ const char* op_name(std::uint32_t op) noexcept {
 
 std::string lane_name(const Lane& lane) {
     const char* label = lane.label.load(std::memory_order_relaxed);
-    std::uint64_t number = lane.number.load(std::memory_order_relaxed);
+    std::uint32_t number = lane.number.load(std::memory_order_relaxed);
     switch (static_cast<LaneKind>(lane.kind.load(std::memory_order_relaxed))) {
     case LaneKind::loop: return "loop #" + std::to_string(number);
     case LaneKind::handler: return std::string("handler ") + (label != nullptr ? label : "?");

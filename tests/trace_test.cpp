@@ -103,6 +103,26 @@ TEST(StallDetector, IsOffByDefaultAndTheEnvironmentTurnsItOn) {
     EXPECT_EQ(al::LoopOptions::recommended_stall_threshold, 100ms);
 }
 
+TEST(StallDetector, TurnedOnMidBatchTimesTheNextSliceFromItsOwnStart) {
+    // Saw it fail before the fix: the second task's slice was timed from a
+    // mark never set (the clock's epoch) and reported as a stall of decades.
+    std::vector<al::TaskStall> stalls;
+    al::run([&]() -> al::Task<void> {
+        al::Loop& loop = al::Loop::current();
+        loop.set_stall_handler([&](const al::TaskStall& s) { stalls.push_back(s); });
+        auto first = al::create_task(
+            [](al::Loop& l) -> al::Task<void> {
+                l.set_stall_threshold(50ms);
+                co_return;
+            }(loop),
+            "first");
+        auto second = al::create_task([]() -> al::Task<void> { co_return; }(), "second");
+        co_await first;
+        co_await second;
+    }());
+    EXPECT_TRUE(stalls.empty()) << stalls.front().task_name << " reported as a stall";
+}
+
 TEST(StallDetector, ANegativeThresholdInTheOptionsIsRefused) {
     al::LoopOptions options;
     options.stall_threshold = -1ms;
