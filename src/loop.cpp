@@ -13,7 +13,6 @@
 #include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/errors.hpp"
 #include "asynclink/task.hpp"
-#include "asynclink/task_handle.hpp"
 #include "asynclink/trace.hpp"
 
 namespace asynclink {
@@ -24,6 +23,9 @@ namespace {
 // not set LoopOptions::stall_threshold (as PYTHONASYNCIODEBUG turns on
 // asyncio's slow-callback warning). Anything but a positive number: off.
 Clock::duration stall_threshold_from_environment() noexcept {
+    // getenv races only with a setenv, which asynclink never calls; a program
+    // that does while its loops start races with itself already.
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): see above
     const char* text = std::getenv("ASYNCLINK_STALL_MS");
     if (text == nullptr) return Clock::duration::zero();
     long ms = std::strtol(text, nullptr, 10);

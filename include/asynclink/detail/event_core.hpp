@@ -39,7 +39,7 @@ public:
     }
 
     /// `op` names the set() in the trace (ThreadSafeEvent's or Message's).
-    void set(trace::Op op) noexcept {
+    void set(trace::Op op = trace::Op::event_set) noexcept {
         std::uint32_t s = state_.load(std::memory_order_relaxed);
         std::uint32_t next;
         do {

@@ -266,4 +266,11 @@ private:
     void end_as(TaskState final_state) noexcept;
 };
 
+#if ASYNCLINK_PORT_HAS_THREADS
+/// asyncio's Task.get_name(): the name given, else "Task-<number>".
+inline std::string task_name(const TaskBase& t) { return t.name.empty() ? "Task-" + std::to_string(t.number) : t.name; }
+#else
+inline const char* task_name(const TaskBase& t) noexcept { return t.name != nullptr ? t.name : "Task"; }
+#endif
+
 }  // namespace asynclink::detail
