@@ -97,7 +97,7 @@ struct LoopOptions {
     /// So, like asyncio's slow-callback warning outside debug mode, it is off
     /// unless asked for. recommended_stall_threshold (100 ms, asyncio's
     /// slow_callback_duration) is a good value. On a port with threads, the
-    /// environment variable ASYNCLINK_STALL_MS=<milliseconds> turns it on for
+    /// environment variable `ASYNCLINK_STALL_MS=100` (milliseconds) turns it on for
     /// every loop that leaves this zero, without recompiling.
     Clock::duration stall_threshold = Clock::duration::zero();
     static constexpr Clock::duration recommended_stall_threshold = std::chrono::milliseconds(100);
