@@ -42,6 +42,19 @@ void print_stall(const TaskStall& stall) {
 }
 #endif
 
+/// The options with the stall threshold from the environment (if they leave
+/// it zero); throws UsageError for a negative one.
+LoopOptions checked(LoopOptions options) {
+#if ASYNCLINK_PORT_HAS_THREADS
+    if (options.stall_threshold == Clock::duration::zero())
+        options.stall_threshold = stall_threshold_from_environment();
+#endif
+    if (options.stall_threshold < Clock::duration::zero()) {
+        ASYNCLINK_THROW(UsageError, "LoopOptions::stall_threshold is negative; zero turns the detector off");
+    }
+    return options;
+}
+
 std::uint64_t next_loop_id() noexcept {
     static port::atomic<std::uint64_t> counter{0};
     // Relaxed: only uniqueness matters, which the RMW gives by itself.
@@ -50,19 +63,15 @@ std::uint64_t next_loop_id() noexcept {
 }  // namespace
 
 Loop::Loop(LoopOptions options)
-    : options_(options),
+    // The options are checked before the core exists: nothing to undo if they throw.
+    : options_(checked(options)),
       id_(next_loop_id()),
       spin_budget_(options.spin_before_sleep),
       core_(detail::WakeCore::create(*this, options.schedule_capacity)) {
     now_ = Clock::now();
 #if ASYNCLINK_PORT_HAS_THREADS
     stall_handler_ = &print_stall;
-    if (options_.stall_threshold == Clock::duration::zero())
-        options_.stall_threshold = stall_threshold_from_environment();
 #endif
-    if (options_.stall_threshold < Clock::duration::zero()) {
-        ASYNCLINK_THROW(UsageError, "LoopOptions::stall_threshold is negative; zero turns the detector off");
-    }
 }
 
 // The end, in an order that keeps every promise without waiting for anyone:

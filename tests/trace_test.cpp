@@ -124,6 +124,8 @@ TEST(StallDetector, TurnedOnMidBatchTimesTheNextSliceFromItsOwnStart) {
 }
 
 TEST(StallDetector, ANegativeThresholdInTheOptionsIsRefused) {
+    // Saw it fail before the fix under ASan: the refusal leaked the loop's
+    // wake core, made before the options were checked.
     al::LoopOptions options;
     options.stall_threshold = -1ms;
     EXPECT_THROW(al::Loop loop(options), al::UsageError);
