@@ -6,12 +6,14 @@
 set(_asynclink_src ${CMAKE_CURRENT_LIST_DIR}/../src)
 
 # The freestanding core: the loop and the remote-wake state. The primitives are
-# headers. Builds for every port.
+# headers. Builds for every port (trace.cpp is empty where the recorder is off:
+# asynclink/detail/config.hpp).
 set(ASYNCLINK_CORE_SOURCES
   ${_asynclink_src}/loop.cpp
   ${_asynclink_src}/loop_idle.cpp
   ${_asynclink_src}/loop_timers.cpp
   ${_asynclink_src}/task_base.cpp
+  ${_asynclink_src}/trace.cpp
   ${_asynclink_src}/wake_core.cpp)
 
 # One port per build: the only place asynclink meets the platform.

@@ -14,7 +14,7 @@
 // assigns pause their tasks, nothing is dropped, results come back in order);
 // an exception crossing back to the task.
 //
-// Usage: context_other_core [--short]
+// Usage: context_other_core [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <chrono>
@@ -25,6 +25,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -136,6 +138,7 @@ al::Task<int> run_example(bool is_short) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     al::port::pin_current_thread(0);
     int errors = al::run(run_example(is_short));

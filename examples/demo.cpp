@@ -6,7 +6,7 @@
 // Each step prints what moves where and how fast, and checks what arrived.
 // The program exits non-zero if any check fails.
 //
-// Usage: demo [--short]     (--short: a few seconds in all, for the test suite)
+// Usage: demo [--short] [--trace FILE]     (--short: a few seconds in all, for the test suite)
 #include <asynclink/asynclink.hpp>
 
 #include <algorithm>
@@ -20,6 +20,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -477,6 +479,7 @@ al::Task<void> tour() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     cpus_available = al::port::cpu_count();
     auto start = al::Clock::now();

@@ -15,7 +15,7 @@
 // QueueClosed, closes from_core2 in turn, and the main task's iteration ends
 // after the last echo: nothing is lost at shutdown.
 //
-// Usage: echo_other_core [--short]
+// Usage: echo_other_core [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <chrono>
@@ -25,12 +25,15 @@
 #include <optional>
 #include <thread>
 
+#include "trace_option.hpp"
+
 namespace al = asynclink;
 
 namespace {
 
 // "Core 2": blocks as long as it likes, it is not the loop's thread.
 void echo_server(al::ThreadSafeQueue<int>& in, al::ThreadSafeQueue<int>& out, int cpu) {
+    al::trace::name_this_thread("echo (core 2)");  // the name of its lane in a --trace
     bool pinned = al::port::pin_current_thread(cpu);
     std::printf("echo thread: running on CPU %d%s\n", al::port::current_cpu(), pinned ? "" : " (could not pin)");
     try {
@@ -48,9 +51,10 @@ al::Task<void> sender(al::ThreadSafeQueue<int>& to_core2, int count) {
 al::Task<int> run_echo(int count) {
     al::ThreadSafeQueue<int> to_core2(10);
     al::ThreadSafeQueue<int> from_core2(10);
+    al::current_task().set_name("main");
     std::printf("main task:   running on CPU %d\n", al::port::current_cpu());
     std::thread core2(echo_server, std::ref(to_core2), std::ref(from_core2), 1);
-    auto send = al::create_task(sender(to_core2, count));
+    auto send = al::create_task(sender(to_core2, count), "sender");
 
     auto start = al::Clock::now();
     int n = 0;
@@ -75,6 +79,9 @@ al::Task<int> run_echo(int count) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // --trace FILE: the first 1024 events of each context, enough to see the
+    // pattern (docs/traces/echo-on-another-core.json is one).
+    example::TraceOption trace(argc, argv, 1024);
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     int count = is_short ? 50'000 : 1'000'000;
     al::port::pin_current_thread(0);  // the loop stays on CPU 0, the echo thread gets CPU 1

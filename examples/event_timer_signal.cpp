@@ -14,7 +14,7 @@
 // The check: a cancelled waiter never costs the others their wake-up (the seed
 // needed a helper task for that; here the event itself guarantees it).
 //
-// Usage: event_timer_signal [--short]
+// Usage: event_timer_signal [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <atomic>
@@ -23,6 +23,8 @@
 #include <cstdio>
 #include <cstring>
 #include <vector>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -97,6 +99,7 @@ al::Task<int> run_rounds(int rounds, std::chrono::milliseconds period) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     int errors = is_short ? al::run(run_rounds(4, 50ms)) : al::run(run_rounds(8, 500ms));
     std::printf(errors == 0

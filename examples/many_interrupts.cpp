@@ -18,7 +18,7 @@
 // and counts it, as a driver would. The checks: each source's events arrive
 // in order, none twice, and every event accepted arrives.
 //
-// Usage: many_interrupts [--short]
+// Usage: many_interrupts [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 #include <asynclink/posix/periodic_signal.hpp>
 
@@ -31,6 +31,8 @@
 #include <cstdio>
 #include <cstring>
 #include <thread>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -76,6 +78,7 @@ void on_timer(void*) noexcept {
 constexpr int uart_signal_offset = 5;  // SIGRTMIN + 5: PeriodicSignal uses + 2
 std::atomic<std::uint8_t> uart_data{0};
 extern "C" void on_uart(int) {
+    al::trace::HandlerScope trace_lane("UART");  // its own lane in a --trace
     // relaxed: the "data register", written by the UART thread before it raises the signal.
     put_from_handler(uart_state, Source::uart, uart_data.load(std::memory_order_relaxed));
 }
@@ -110,6 +113,7 @@ al::Task<int> consume(std::uint32_t wanted) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     const std::uint32_t wanted = is_short ? 400 : 4000;
 

@@ -9,7 +9,7 @@
 //
 //   thread --set(text)--> [Message<std::string>] --co_await msg.next()--> task
 //
-// Usage: message_iterate [--short]
+// Usage: message_iterate [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <array>
@@ -19,6 +19,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -71,6 +73,7 @@ al::Task<int> run_example(std::chrono::milliseconds period) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     int errors = al::run(run_example(is_short ? 20ms : 1000ms));
     std::printf(errors == 0 ? "message_iterate: all checks passed (the words arrived in order, ending with goodbye)\n"

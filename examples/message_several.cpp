@@ -18,7 +18,7 @@
 //
 //   task or thread --set(v)--> [Message<T>] --co_await msg--> waiters 0..4
 //
-// Usage: message_several [--short]
+// Usage: message_several [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <array>
@@ -29,6 +29,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -153,6 +155,7 @@ al::Task<int> fast_thread(std::chrono::milliseconds duration) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     al::port::pin_current_thread(0);
     std::printf("Part 1: five waiters, a task sets the message\n");

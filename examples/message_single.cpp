@@ -7,7 +7,7 @@
 //
 //   thread --set("Hello")--> [Message<std::string>] --co_await msg--> waiter task
 //
-// Usage: message_single [--short]
+// Usage: message_single [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <chrono>
@@ -15,6 +15,8 @@
 #include <cstring>
 #include <string>
 #include <thread>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -60,6 +62,7 @@ al::Task<int> run_example(std::chrono::milliseconds delay) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     int errors = al::run(run_example(is_short ? 50ms : 1000ms));
     std::printf(errors == 0 ? "message_single: all checks passed (the waiter got the payload)\n"

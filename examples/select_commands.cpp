@@ -9,7 +9,7 @@
 //   timer signal ---------set(reading)--------------> [Message<int>] ---------------+--> select --> controller
 //                                                     sleep(quiet period) ---------+
 //
-// Usage: select_commands [--short]
+// Usage: select_commands [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <chrono>
@@ -17,6 +17,8 @@
 #include <cstring>
 #include <string>
 #include <thread>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -115,6 +117,7 @@ al::Task<int> run_example(bool is_short) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     int errors = al::run(run_example(is_short));
     std::printf(errors == 0 ? "select_commands: all checks passed (every command arrived once)\n"

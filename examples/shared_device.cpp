@@ -19,7 +19,7 @@
 // The device checks each command arrives whole; each client checks it gets
 // every reply, its own only, in order.
 //
-// Usage: shared_device [--short] [--no-lock]
+// Usage: shared_device [--short] [--trace FILE] [--no-lock]
 #include <asynclink/asynclink.hpp>
 
 #include <chrono>
@@ -28,6 +28,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 
@@ -149,6 +151,7 @@ al::Task<int> run_example(int per_client, bool use_lock) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = false;
     bool use_lock = true;
     for (int i = 1; i < argc; ++i) {

@@ -14,7 +14,7 @@
 //   signal handler --write()--> [Shared<Pool>] --read()--> task (same CPU)
 //                                              --read()--> thread (other CPU)
 //
-// Usage: shared_pool [--short]
+// Usage: shared_pool [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <array>
@@ -24,6 +24,8 @@
 #include <cstdio>
 #include <cstring>
 #include <thread>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -141,6 +143,7 @@ al::Task<int> run_example(std::chrono::milliseconds duration) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     al::port::pin_current_thread(0);
     int errors = al::run(run_example(is_short ? 300ms : 3000ms));

@@ -10,7 +10,7 @@
 //   task --unblock(slow_add, 1, 2)--> worker thread (blocks) --result 3--> task
 //   busywork task: # # # # ...  (keeps running meanwhile)
 //
-// Usage: unblock_busy [--short]
+// Usage: unblock_busy [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <atomic>
@@ -18,6 +18,8 @@
 #include <cstdio>
 #include <cstring>
 #include <thread>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -83,6 +85,7 @@ al::Task<int> run_example(std::chrono::milliseconds step) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     int errors = al::run(run_example(is_short ? 30ms : 500ms));
     std::printf(errors == 0 ? "unblock_busy: all checks passed (the loop kept running during the blocking call)\n"

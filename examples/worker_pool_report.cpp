@@ -17,7 +17,7 @@
 // The checks: every job reported once, each worker's reports in the order
 // it did its jobs, and every checksum right.
 //
-// Usage: worker_pool_report [--short]
+// Usage: worker_pool_report [--short] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 
 #include <array>
@@ -27,6 +27,8 @@
 #include <cstring>
 #include <thread>
 #include <vector>
+
+#include "trace_option.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -84,6 +86,7 @@ al::Task<void> other_work(const bool& done) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    example::TraceOption trace(argc, argv);  // --trace FILE
     bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
     const std::uint32_t jobs_each = is_short ? 2000 : 50000;
     al::ThreadSafeQueue<Report, al::many_producers> reports(16);

@@ -6,16 +6,55 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
 #include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/errors.hpp"
 #include "asynclink/task.hpp"
+#include "asynclink/trace.hpp"
 
 namespace asynclink {
 
 namespace {
+#if ASYNCLINK_PORT_HAS_THREADS
+// ASYNCLINK_STALL_MS=<milliseconds>: the stall detector for loops that did
+// not set LoopOptions::stall_threshold (as PYTHONASYNCIODEBUG turns on
+// asyncio's slow-callback warning). Anything but a positive number: off.
+Clock::duration stall_threshold_from_environment() noexcept {
+    // getenv races only with a setenv, which asynclink never calls; a program
+    // that does while its loops start races with itself already.
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): see above
+    const char* text = std::getenv("ASYNCLINK_STALL_MS");
+    if (text == nullptr) return Clock::duration::zero();
+    long ms = std::strtol(text, nullptr, 10);
+    return ms > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms))
+                  : Clock::duration::zero();
+}
+
+void print_stall(const TaskStall& stall) {
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    std::fprintf(stderr, "asynclink: task '%s' ran %lld ms without yielding (threshold %lld ms)\n",
+                 stall.task_name.c_str(), static_cast<long long>(duration_cast<milliseconds>(stall.ran_for).count()),
+                 static_cast<long long>(duration_cast<milliseconds>(stall.threshold).count()));
+}
+#endif
+
+/// The options with the stall threshold from the environment (if they leave
+/// it zero); throws UsageError for a negative one.
+LoopOptions checked(LoopOptions options) {
+#if ASYNCLINK_PORT_HAS_THREADS
+    if (options.stall_threshold == Clock::duration::zero())
+        options.stall_threshold = stall_threshold_from_environment();
+#endif
+    if (options.stall_threshold < Clock::duration::zero()) {
+        ASYNCLINK_THROW(UsageError, "LoopOptions::stall_threshold is negative; zero turns the detector off");
+    }
+    return options;
+}
+
 std::uint64_t next_loop_id() noexcept {
     static port::atomic<std::uint64_t> counter{0};
     // Relaxed: only uniqueness matters, which the RMW gives by itself.
@@ -24,11 +63,15 @@ std::uint64_t next_loop_id() noexcept {
 }  // namespace
 
 Loop::Loop(LoopOptions options)
-    : options_(options),
+    // The options are checked before the core exists: nothing to undo if they throw.
+    : options_(checked(options)),
       id_(next_loop_id()),
       spin_budget_(options.spin_before_sleep),
       core_(detail::WakeCore::create(*this, options.schedule_capacity)) {
     now_ = Clock::now();
+#if ASYNCLINK_PORT_HAS_THREADS
+    stall_handler_ = &print_stall;
+#endif
 }
 
 // The end, in an order that keeps every promise without waiting for anyone:
@@ -102,6 +145,10 @@ void Loop::adopt(detail::TaskBase& task) noexcept {
     ++pending_count_;
     task.number = ++tasks_made_;
     if (task.priority == Priority::high) ++high_tasks_;
+#if ASYNCLINK_TRACE
+    if (trace::detail::on()) [[unlikely]]
+        trace::detail::record_task_created(task);
+#endif
 }
 
 void Loop::task_finished(detail::TaskBase& task) noexcept {
@@ -117,6 +164,19 @@ void Loop::forget_task(detail::TaskBase& task) noexcept {
     }
     if (task.next_in_loop != nullptr) task.next_in_loop->prev_in_loop = task.prev_in_loop;
     if (!task.done()) task_finished(task);
+}
+
+void Loop::set_stall_handler(StallHandler handler) {
+    check_thread("Loop::set_stall_handler", "Loop::call_soon_threadsafe");
+    stall_handler_ = std::move(handler);
+}
+
+void Loop::set_stall_threshold(Clock::duration threshold) {
+    check_thread("Loop::set_stall_threshold", "Loop::call_soon_threadsafe");
+    if (threshold < Clock::duration::zero()) {
+        ASYNCLINK_THROW(UsageError, "Loop::set_stall_threshold given a negative duration; zero turns the detector off");
+    }
+    options_.stall_threshold = threshold;
 }
 
 #if ASYNCLINK_PORT_HAS_THREADS
@@ -175,7 +235,15 @@ void Loop::run_nodes(detail::RemoteNode* fifo) noexcept {
         // this one, so the state that post published is visible to run() below.
         // Cleared before run(): a state change after this point posts again.
         node->queued.exchange(false, std::memory_order_acq_rel);
+#if ASYNCLINK_TRACE
+        // Relaxed: the exchange above ordered the poster's store before us.
+        if (trace::detail::on()) [[unlikely]]
+            trace_cause_ = node->trace_flow.exchange(0, std::memory_order_relaxed);
+#endif
         node->run(*node);
+#if ASYNCLINK_TRACE
+        trace_cause_ = 0;
+#endif
     }
 }
 
@@ -189,7 +257,16 @@ void Loop::run_scheduled_callbacks() {
     std::size_t end = core_->scheduled_end();
     void (*fn)(void*);
     void* arg;
-    while (core_->pop_scheduled(end, fn, arg)) call_reporting([&] { fn(arg); });
+    std::uint32_t flow = 0;
+    while (core_->pop_scheduled(end, fn, arg, flow)) {
+#if ASYNCLINK_TRACE
+        trace_cause_ = flow;
+#endif
+        call_reporting([&] { fn(arg); });
+    }
+#if ASYNCLINK_TRACE
+    trace_cause_ = 0;
+#endif
 }
 
 #if ASYNCLINK_PORT_HAS_THREADS
@@ -204,9 +281,15 @@ void Loop::run_calls(detail::PostedCall* fifo) noexcept {
     while (fifo != nullptr) {
         detail::PostedCall* call = fifo;
         fifo = call->next;
+#if ASYNCLINK_TRACE
+        trace_cause_ = call->trace_flow;
+#endif
         call_reporting(call->fn);
         delete call;
     }
+#if ASYNCLINK_TRACE
+    trace_cause_ = 0;
+#endif
 }
 
 void Loop::run_threadsafe_calls() {
@@ -275,7 +358,11 @@ void Loop::resume(detail::TaskBase& task) noexcept {
     // The extra reference keeps its state alive if it finishes meanwhile.
     task.add_ref();
     detail::TaskBase* outer = std::exchange(running_, &task);
-    task.resume_point.resume();
+    if (timing_slices()) [[unlikely]] {
+        run_timed(task);
+    } else {
+        task.resume_point.resume();
+    }
     running_ = outer;
     if (!task.done() && task.take_cancel_request()) {
         task.cancel();
@@ -289,8 +376,55 @@ void Loop::resume(detail::TaskBase& task) noexcept {
         return;
     }
     detail::TaskBase* outer = std::exchange(running_, &task);
+    if (timing_slices()) [[unlikely]] {
+        // The extra reference keeps the task's state (in its frame) alive
+        // for the slice's end if it finishes meanwhile.
+        task.add_ref();
+        run_timed(task);
+        running_ = outer;
+        task.release();
+    } else {
+        task.resume_point.resume();
+        running_ = outer;
+    }
+#endif
+}
+
+bool Loop::timing_slices() const noexcept {
+#if ASYNCLINK_TRACE
+    if (trace::detail::on()) return true;
+#endif
+    return options_.stall_threshold != Clock::duration::zero();
+}
+
+// One clock read per slice: a slice runs from the previous one's end (or the
+// start of the batch, see run_ready) to now, which includes the loop's own
+// few instructions between two tasks.
+void Loop::run_timed(detail::TaskBase& task) noexcept {
+    // No mark: timing began during this batch; this slice pays a read of its own.
+    Clock::time_point begin = slice_mark_ != Clock::time_point{} ? slice_mark_ : Clock::now();
     task.resume_point.resume();
-    running_ = outer;
+    Clock::time_point end = Clock::now();
+    slice_mark_ = end;
+#if ASYNCLINK_TRACE
+    if (trace::detail::on()) trace::detail::record_slice(id_, task, begin, end);
+#endif
+    Clock::duration ran_for = end - begin;
+    if (options_.stall_threshold != Clock::duration::zero() && ran_for > options_.stall_threshold) [[unlikely]] {
+        report_stall(task, ran_for);
+    }
+}
+
+void Loop::report_stall(detail::TaskBase& task, Clock::duration ran_for) noexcept {
+#if ASYNCLINK_TRACE
+    if (trace::detail::on()) trace::detail::record_stall(task, ran_for);
+#endif
+    if (!stall_handler_) return;
+#if ASYNCLINK_PORT_HAS_THREADS
+    // The name is copied (a handler may keep the report): not the hot path.
+    call_reporting([&] { stall_handler_(TaskStall{detail::task_name(task), ran_for, options_.stall_threshold}); });
+#else
+    stall_handler_(TaskStall{detail::task_name(task), ran_for, options_.stall_threshold});
 #endif
 }
 
@@ -300,12 +434,18 @@ void Loop::run_ready() {
     // and while any exist, again between two normal tasks: a wake-up posted
     // meanwhile (an interrupt's set()) is taken at once, so a high task it
     // readies runs after the one normal task, not after the whole batch.
+    // A mark from an earlier batch would time this batch's first slice from
+    // then (when timing starts mid-batch: trace::start, set_stall_threshold).
+    slice_mark_ = timing_slices() ? Clock::now() : Clock::time_point{};
     run_high_ready();
     for (detail::TaskBase* batch = ready_.take(); batch != nullptr;) {
         detail::TaskBase* task = std::exchange(batch, batch->next_ready);
         resume(*task);
         if (high_tasks_ != 0) [[unlikely]] {
-            if (core_->nodes_posted()) take_posted_work();
+            if (core_->nodes_posted()) {
+                take_posted_work();
+                if (timing_slices()) slice_mark_ = Clock::now();
+            }
             run_high_ready();
         }
     }

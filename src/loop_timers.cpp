@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "asynclink/errors.hpp"
+#include "asynclink/trace.hpp"
 
 namespace asynclink {
 
@@ -60,8 +61,15 @@ void Loop::fire_timers() {
     while (!timers_.empty() && timers_.front().deadline <= now_) {
         detail::TimerNode* t = timers_.front().node;
         remove_timer(*t);
+#if ASYNCLINK_TRACE
+        if (trace::detail::on()) [[unlikely]]
+            trace_cause_ = trace::detail::record_timer(id_, now_ - t->deadline);
+#endif
         t->fire(*t);
     }
+#if ASYNCLINK_TRACE
+    trace_cause_ = 0;
+#endif
 }
 
 #if ASYNCLINK_PORT_HAS_THREADS

@@ -7,6 +7,7 @@
 
 #include "asynclink/errors.hpp"
 #include "asynclink/task.hpp"
+#include "asynclink/trace.hpp"
 
 namespace asynclink::detail {
 
@@ -38,6 +39,11 @@ bool TaskBase::cancel() noexcept {
 
 void TaskBase::wake() noexcept {
     suspension = nullptr;
+#if ASYNCLINK_TRACE
+    // The first wake-up since its last slice draws the arrow.
+    if (trace::detail::on() && trace_flow == 0) [[unlikely]]
+        trace_flow = detail::LoopAccess::trace_cause(*loop);
+#endif
     detail::LoopAccess::enqueue(*loop, *this);
 }
 
@@ -73,6 +79,10 @@ void TaskBase::finish() noexcept {
 
 void TaskBase::end_as(TaskState final_state) noexcept {
     state = final_state;
+#if ASYNCLINK_TRACE
+    if (trace::detail::on()) [[unlikely]]
+        trace::detail::record_task_finished(*this);
+#endif
     // Wake every waiter: each enqueues its own task; none runs user code here.
     for (DoneWaiter* w = std::exchange(done_waiters, nullptr); w != nullptr;) {
         DoneWaiter* next = w->next;

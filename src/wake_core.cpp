@@ -9,6 +9,7 @@
 
 #include "asynclink/detail/config.hpp"
 #include "asynclink/errors.hpp"
+#include "asynclink/trace.hpp"
 
 #ifndef ASYNCLINK_MAX_LOOPS
 #define ASYNCLINK_MAX_LOOPS 2
@@ -199,6 +200,9 @@ bool WakeCore::schedule(void (*fn)(void*), void* arg) noexcept {
             if (schedule_enqueue_.compare_exchange_weak(pos, pos + position_step, std::memory_order_relaxed)) {
                 cell.fn = fn;
                 cell.arg = arg;
+#if ASYNCLINK_TRACE
+                cell.trace_flow = ASYNCLINK_TRACE_HANDOVER(schedule, owner_, false);
+#endif
                 // Publish, unless the loop closed meanwhile and marked the cell
                 // dead: one CAS decides accepted or refused, and the loop never
                 // waits for us. release: the loop's acquire sees fn and arg.
@@ -222,6 +226,9 @@ bool WakeCore::schedule(void (*fn)(void*), void* arg) noexcept {
 void WakeCore::call_soon_threadsafe(std::function<void()> fn) {
     if (!fn) ASYNCLINK_THROW(UsageError, "call_soon_threadsafe() given an empty function");
     auto* call = new PostedCall{nullptr, std::move(fn)};
+#if ASYNCLINK_TRACE
+    call->trace_flow = ASYNCLINK_TRACE_HANDOVER(call_soon_threadsafe, owner_, false);
+#endif
     PostedCall* head = calls_.load(std::memory_order_relaxed);
     do {
         if (head == closed_calls()) {
@@ -277,13 +284,17 @@ RemoteNode* WakeCore::take_posted() noexcept {
     return oldest_first(posted_.exchange(nullptr, std::memory_order_acquire));
 }
 
-bool WakeCore::pop_scheduled(std::size_t end, void (*&fn)(void*), void*& arg) noexcept {
+bool WakeCore::pop_scheduled(std::size_t end, void (*&fn)(void*), void*& arg,
+                             [[maybe_unused]] std::uint32_t& trace_flow) noexcept {
     if (schedule_dequeue_ == end) return false;
     ScheduleCell& cell = schedule_cells_[cell_index(schedule_dequeue_)];
     // acquire: pairs with the producer's release, making fn and arg visible.
     if (cell.sequence.load(std::memory_order_acquire) != schedule_dequeue_ + 1) return false;
     fn = cell.fn;
     arg = cell.arg;
+#if ASYNCLINK_TRACE
+    trace_flow = cell.trace_flow;
+#endif
     // release: the cell is free for the producer one lap ahead.
     cell.sequence.store(schedule_dequeue_ + position_step * (schedule_mask_ + 1), std::memory_order_release);
     schedule_dequeue_ += position_step;

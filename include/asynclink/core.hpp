@@ -27,6 +27,7 @@
 #include "asynclink/thread_safe_event.hpp"
 #include "asynclink/thread_safe_flag.hpp"
 #include "asynclink/thread_safe_queue.hpp"
+#include "asynclink/trace.hpp"
 
 #if !ASYNCLINK_NO_EXCEPTIONS
 #include "asynclink/gather.hpp"

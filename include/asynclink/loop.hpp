@@ -11,6 +11,8 @@
 /// | call_soon             | yes  | no         | no     | no                   |
 /// | call_later / call_at  | yes  | no         | no     | no                   |
 /// | set_exception_handler | yes  | no         | no     | no                   |
+/// | set_stall_handler     | yes  | no         | no     | no                   |
+/// | set_stall_threshold   | yes  | no         | no     | no                   |
 ///
 /// A loop-only method called from a thread that is not running the loop throws
 /// UsageError naming the thread-safe alternative instead of corrupting it.
@@ -28,6 +30,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -45,6 +48,7 @@
 
 #if ASYNCLINK_PORT_HAS_THREADS
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "asynclink/timer_handle.hpp"
@@ -54,6 +58,23 @@ namespace asynclink {
 
 template <class T>
 class Task;
+
+/// A task that ran longer than LoopOptions::stall_threshold without reaching
+/// a suspension point (asyncio debug mode's slow_callback_duration).
+struct TaskStall {
+#if ASYNCLINK_PORT_HAS_THREADS
+    std::string task_name;
+#else
+    const char* task_name;
+#endif
+    Clock::duration ran_for;
+    Clock::duration threshold;
+};
+#if ASYNCLINK_PORT_HAS_THREADS
+using StallHandler = std::function<void(const TaskStall&)>;
+#else
+using StallHandler = void (*)(const TaskStall&);
+#endif
 
 struct LoopOptions {
     /// Capacity of the soft-ISR queue behind schedule(); a power of two.
@@ -67,6 +88,19 @@ struct LoopOptions {
     /// Zero: always sleep at once. Ignored on a port that never polls
     /// (port::idle_spins false: Cortex-M).
     Clock::duration spin_before_sleep = detail::spin_before_block;
+    /// A task that runs longer than this between two suspension points is
+    /// reported to the stall handler (Loop::set_stall_handler; by default a
+    /// line on stderr) and recorded in the trace. Zero (the default): off,
+    /// unless the environment says otherwise (below). Measured when the slice
+    /// ends, with one clock read per slice, which is not free: about 40 ns on
+    /// the benchmark machine, more than a whole yield (docs/benchmarks.md).
+    /// So, like asyncio's slow-callback warning outside debug mode, it is off
+    /// unless asked for. recommended_stall_threshold (100 ms, asyncio's
+    /// slow_callback_duration) is a good value. On a port with threads, the
+    /// environment variable `ASYNCLINK_STALL_MS=100` (milliseconds) turns it on for
+    /// every loop that leaves this zero, without recompiling.
+    Clock::duration stall_threshold = Clock::duration::zero();
+    static constexpr Clock::duration recommended_stall_threshold = std::chrono::milliseconds(100);
 };
 
 namespace detail {
@@ -138,6 +172,12 @@ public:
     /// stderr. Loop thread only.
     void set_exception_handler(std::function<void(std::exception_ptr)> handler);
 #endif
+
+    /// Replaces what a stall is reported to (see LoopOptions::stall_threshold);
+    /// an empty handler reports nothing. Loop thread only.
+    void set_stall_handler(StallHandler handler);
+    /// Changes LoopOptions::stall_threshold (zero: off). Loop thread only.
+    void set_stall_threshold(Clock::duration threshold);
 
     /// The loop's clock, cached at the start of each iteration.
     Clock::time_point time() const noexcept { return now_; }
@@ -236,6 +276,10 @@ private:
     bool run_posted_work() noexcept;
     void close() noexcept;
     void resume(detail::TaskBase& task) noexcept;
+    /// Slices are timed (one clock read each) for the stall detector or the trace.
+    bool timing_slices() const noexcept;
+    void run_timed(detail::TaskBase& task) noexcept;
+    void report_stall(detail::TaskBase& task, Clock::duration ran_for) noexcept;
     template <class F>
     void call_reporting(F&& f) noexcept;
 
@@ -275,6 +319,16 @@ private:
     std::size_t high_tasks_ = 0;
     detail::TaskBase* running_ = nullptr;
     std::uint32_t tasks_made_ = 0;
+    // The end of the last timed slice, or the start of the batch: where the
+    // next slice is timed from.
+    Clock::time_point slice_mark_{};
+    StallHandler stall_handler_;
+#if ASYNCLINK_TRACE
+    // The flow id of the hand-over whose wake-up the loop is running now (a
+    // posted node, a scheduled call, a timer): the task it wakes carries it
+    // to its next slice. Loop thread only.
+    std::uint32_t trace_cause_ = 0;
+#endif
 
     // Every task bound to this loop, so shutdown can find the pending ones.
     detail::TaskBase* tasks_ = nullptr;
@@ -343,6 +397,10 @@ struct LoopAccess {
     static WakeCore& wake_core(const Loop& l) noexcept { return l.wake_core(); }
     /// The task whose code is running now, or nullptr (a callback, or no task).
     static TaskBase* running_task(const Loop& l) noexcept { return l.running_; }
+#if ASYNCLINK_TRACE
+    /// The flow id of the wake-up the loop is running now (0: none).
+    static std::uint32_t trace_cause(const Loop& l) noexcept { return l.trace_cause_; }
+#endif
 };
 }  // namespace detail
 

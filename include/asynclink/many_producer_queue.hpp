@@ -480,7 +480,8 @@ private:
             // consumer's release RMW that set the cell bit, so its arm of head_
             // is visible to take_consumer_wait().
             std::uint32_t old = c.stamp.exchange(stamp_of(lap_of(ticket), true), std::memory_order_acq_rel);
-            if ((old & consumer_waits_here) != 0) take_consumer_wait();
+            std::uint32_t trace_flow = ASYNCLINK_TRACE_HANDOVER(many_producer_put, this, false);
+            if ((old & consumer_waits_here) != 0) take_consumer_wait(trace_flow);
             return PushResult::ok;
         }
     }
@@ -502,7 +503,7 @@ private:
         // the arming RMWs, so their loops' entries are visible. Taking the
         // bits: a waiting producer is woken by exactly this move.
         std::uint32_t old = head_.exchange(head_ticket_ << head_shift, std::memory_order_acq_rel);
-        if ((old & producers_wait) != 0) wake_producers(old);
+        if ((old & producers_wait) != 0) wake_producers(old, ASYNCLINK_TRACE_HANDOVER(many_producer_get, this, false));
         return true;
     }
 
@@ -543,14 +544,18 @@ private:
     }
     /// A producer found the consumer waiting at its cell: whoever takes the
     /// bit in head_ (this producer or close()) wakes it, once.
-    void take_consumer_wait() noexcept {
+    void take_consumer_wait(std::uint32_t trace_flow = 0) noexcept {
         // acq_rel: acquire orders consumer_loop_ (bound before the arm) before
         // the wake; release: nothing more, any order would do for the bit.
-        if ((head_.fetch_and(~consumer_waits, std::memory_order_acq_rel) & consumer_waits) != 0) wake_consumer();
+        if ((head_.fetch_and(~consumer_waits, std::memory_order_acq_rel) & consumer_waits) != 0) {
+            wake_consumer(trace_flow);
+        }
     }
-    void wake_consumer() noexcept {
+    // `trace_flow`: the hand-over's trace flow id, for a loop's wake-up.
+    void wake_consumer(std::uint32_t trace_flow = 0) noexcept {
         // The slot keeps the waiting loop's core alive while we post.
-        if (!consumer_loop_.with_core([this](detail::WakeCore& core) noexcept { consumer_wake_->post(core); })) {
+        if (!consumer_loop_.with_core(
+                [this, trace_flow](detail::WakeCore& core) noexcept { consumer_wake_->post(core, trace_flow); })) {
             // relaxed: a hint for the sleeper's spin budget.
             consumer_woken_at_.store(detail::WakeStamp::now(), std::memory_order_relaxed);
             port::unblock_threads(head_);
@@ -638,14 +643,15 @@ private:
     }
 
     /// The consumer (or close()) took the producers' bits `flags` from head_.
-    void wake_producers(std::uint32_t flags) noexcept {
+    /// `trace_flow`: the hand-over's trace flow id, for the loops' wake-ups.
+    void wake_producers(std::uint32_t flags, std::uint32_t trace_flow = 0) noexcept {
         if ((flags & thread_producers_wait) != 0) port::unblock_threads(head_);
         if ((flags & task_producers_wait) == 0) return;
         // acquire: pairs with the release push of a new entry.
         for (detail::ProducerLoop* e = entries_.load(std::memory_order_acquire); e != nullptr; e = e->next) {
             // relaxed: set before the arming RMW that our RMW of head_ read.
             if (!e->armed.load(std::memory_order_relaxed)) continue;
-            e->loop.with_core([e](detail::WakeCore& core) noexcept { e->wake->post(core); });
+            e->loop.with_core([e, trace_flow](detail::WakeCore& core) noexcept { e->wake->post(core, trace_flow); });
         }
     }
 

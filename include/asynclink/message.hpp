@@ -126,7 +126,7 @@ public:
         // publication. Without it, a core_.set() coalescing with a flag still
         // up could have it cleared by a reader that then misses this value.
         port::atomic_thread_fence(std::memory_order_seq_cst);  // F3
-        core_.set();
+        core_.set(trace::Op::message_set);
     }
 
     /// Any context. The payload stays; waiters wait again until the next set().

@@ -33,15 +33,6 @@
 
 namespace asynclink {
 
-namespace detail {
-#if ASYNCLINK_PORT_HAS_THREADS
-/// asyncio's Task.get_name(): the name given, else "Task-<number>".
-inline std::string task_name(const TaskBase& t) { return t.name.empty() ? "Task-" + std::to_string(t.number) : t.name; }
-#else
-inline const char* task_name(const TaskBase& t) noexcept { return t.name != nullptr ? t.name : "Task"; }
-#endif
-}  // namespace detail
-
 /// Shared ownership of a running task. Copyable; the task keeps running when
 /// every handle is gone (the loop holds it until it finishes). An exception
 /// the task raises and no handle ever retrieves is passed to the loop's

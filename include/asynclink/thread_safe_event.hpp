@@ -33,7 +33,7 @@ public:
     ThreadSafeEvent() = default;
 
     /// Sets the event and wakes every waiting task. Any context.
-    void set() noexcept { core_.set(); }
+    void set() noexcept { core_.set(trace::Op::event_set); }
     /// Any context.
     void clear() noexcept { core_.clear(); }
     /// Any context; a snapshot.

@@ -29,6 +29,7 @@
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/waiting_loop.hpp"
+#include "asynclink/trace.hpp"
 
 namespace asynclink {
 
@@ -57,6 +58,7 @@ public:
         // the task that wait()s; acquire pairs with the waiter's release CAS
         // that set waiting_bit, so the slot's binding is visible when we see that bit.
         std::uint32_t old = state_.fetch_or(set_bit, std::memory_order_acq_rel);
+        ASYNCLINK_TRACE_HANDOVER_NODE(flag_set, this, (old & set_bit) != 0, node_);
         // The slot holds the waiting loop's wake core: live memory even if
         // that loop is ending now (then the post is refused, harmlessly).
         if ((old & waiting_bit) != 0 && (old & set_bit) == 0) loop_.post(node_);

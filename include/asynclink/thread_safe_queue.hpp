@@ -86,6 +86,7 @@
 #include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/detail/queue_end.hpp"
 #include "asynclink/detail/waiting_loop.hpp"
+#include "asynclink/trace.hpp"
 
 namespace asynclink {
 
@@ -380,12 +381,14 @@ private:
 
     // The waiting end told us where it sleeps: on a loop (post a wake-up) or
     // in the kernel (futex on the word it armed).
+    // `trace_flow`: the hand-over's trace flow id, for a loop's wake-up.
     template <Side S>
-    void wake() noexcept {
+    void wake(std::uint32_t trace_flow = 0) noexcept {
         detail::QueueEnd& sleeper = end<S>();
         // Ordered by the acquire half of the RMW that saw the bit. The slot
         // keeps the waiting loop's core alive while we post.
-        if (!sleeper.loop.with_core([&sleeper](detail::WakeCore& core) noexcept { sleeper.wake->post(core); })) {
+        if (!sleeper.loop.with_core(
+                [&sleeper, trace_flow](detail::WakeCore& core) noexcept { sleeper.wake->post(core, trace_flow); })) {
             // relaxed: a hint for the sleeper's spin budget (see block_until).
             sleeper.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);
             port::unblock_threads(watched<S>());
@@ -482,7 +485,8 @@ private:
                 return PushResult::closed;
             }
         }
-        if ((t & waiting_bit) != 0) wake<Side::consumer>();
+        std::uint32_t trace_flow = ASYNCLINK_TRACE_HANDOVER(queue_put, this, false);
+        if ((t & waiting_bit) != 0) wake<Side::consumer>(trace_flow);
         return PushResult::ok;
     }
 
@@ -504,7 +508,7 @@ private:
         // pairs with the producer's arm() so its loop slot is visible.
         while (!consumer_.word.compare_exchange_weak(h, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         }
-        if ((h & waiting_bit) != 0) wake<Side::producer>();
+        if ((h & waiting_bit) != 0) wake<Side::producer>(ASYNCLINK_TRACE_HANDOVER(queue_get, this, false));
         return true;
     }
 

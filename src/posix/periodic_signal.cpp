@@ -3,6 +3,8 @@
 // thread, and one SA_SIGINFO handler shared by every instance.
 #include "asynclink/posix/periodic_signal.hpp"
 
+#include "asynclink/trace.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <ctime>
@@ -17,6 +19,7 @@ namespace asynclink {
 struct PeriodicSignalAccess {
     static void on_signal(int, siginfo_t* info, void*) noexcept {
         if (info->si_code != SI_TIMER || info->si_value.sival_ptr == nullptr) return;
+        trace::HandlerScope trace_lane("PeriodicSignal");  // the trace draws the handler on a lane of its own
         int saved_errno = errno;
         PeriodicSignal::dispatch(*static_cast<PeriodicSignal*>(info->si_value.sival_ptr), info->si_overrun);
         errno = saved_errno;

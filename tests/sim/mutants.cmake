@@ -71,8 +71,8 @@ asynclink_sim_mutant(loop_accepts_post_after_close LoopAcceptsPostAfterClose src
   "        if (false) {")
 asynclink_sim_mutant(message_ring_before_publish MessageRingBeforePublish include/asynclink/message.hpp
   "        publish(slot);\n        // Fence F3,"
-  "        core_.set();\n        publish(slot);\n        // Fence F3,"
-  "        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3\n        core_.set();"
+  "        core_.set(trace::Op::message_set);\n        publish(slot);\n        // Fence F3,"
+  "        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3\n        core_.set(trace::Op::message_set);"
   "        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3")
 asynclink_sim_mutant(flag_clear_zeroes FlagClearZeroes include/asynclink/thread_safe_flag.hpp
   "        state_.fetch_and(~set_bit, std::memory_order_release);"

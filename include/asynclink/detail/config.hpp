@@ -21,6 +21,19 @@
 
 #include "asynclink/port/port.hpp"
 
+/// ASYNCLINK_TRACE: the trace recorder's hooks (asynclink/trace.hpp) are
+/// compiled in (1, the default; CMake option ASYNCLINK_TRACE) or not (0). The
+/// recorder needs a heap for its lanes and iostreams for its export, and the
+/// sim port would make each of its atomics a preemption point of every
+/// explored schedule: off there, whatever was asked.
+#ifndef ASYNCLINK_TRACE
+#define ASYNCLINK_TRACE 1
+#endif
+#if !ASYNCLINK_PORT_HAS_THREADS || defined(ASYNCLINK_PORT_SIM)
+#undef ASYNCLINK_TRACE
+#define ASYNCLINK_TRACE 0
+#endif
+
 #if defined(__cpp_exceptions)
 #define ASYNCLINK_NO_EXCEPTIONS 0
 #else

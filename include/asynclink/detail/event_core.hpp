@@ -17,6 +17,7 @@
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/waiting_loop.hpp"
+#include "asynclink/trace.hpp"
 
 namespace asynclink::detail {
 
@@ -37,17 +38,22 @@ public:
         loop_.drain(node_);
     }
 
-    void set() noexcept {
+    /// `op` names the set() in the trace (ThreadSafeEvent's or Message's).
+    void set(trace::Op op = trace::Op::event_set) noexcept {
         std::uint32_t s = state_.load(std::memory_order_relaxed);
         std::uint32_t next;
         do {
-            if ((s & set_bit) != 0) return;  // already set: this set() coalesces with that one
+            if ((s & set_bit) != 0) {
+                ASYNCLINK_TRACE_HANDOVER_NODE_OP(op, this, true, node_);
+                return;  // already set: this set() coalesces with that one
+            }
             // The setter that finds waiting_bit takes it, and with it the duty to post.
             next = ((s & ~waiting_bit) + epoch_one) | set_bit;
             // acq_rel: release publishes the caller's data (Message's payload) to
             // the waiters; acquire pairs with the waiter's release that set
             // waiting_bit, making the slot's binding visible.
         } while (!state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed));
+        ASYNCLINK_TRACE_HANDOVER_NODE_OP(op, this, false, node_);
         if ((s & waiting_bit) != 0) loop_.post(node_);  // the slot keeps the waiting loop's core alive
     }
 

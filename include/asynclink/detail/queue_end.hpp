@@ -59,11 +59,16 @@ public:
     /// Posts the wake-up to the loop of `core`, once until the loop has run
     /// it. Any context; async-signal-safe. A loop that has ended refuses it:
     /// its end ran every task, so nobody waits for it there.
-    void post(WakeCore& core) noexcept {
+    /// `flow`: the trace flow id of the hand-over that posts (0: none).
+    void post(WakeCore& core, [[maybe_unused]] std::uint32_t flow = 0) noexcept {
         // acq_rel: release hands our state change to the run() of the post we
         // coalesce into (its exchange reads ours); acquire orders us after the
         // reset of the run before.
         if (posted_.exchange(true, std::memory_order_acq_rel)) return;
+#if ASYNCLINK_TRACE
+        // Relaxed: core.post() below publishes it to the loop.
+        if (flow != 0) trace_flow.store(flow, std::memory_order_relaxed);
+#endif
         // relaxed: the queue's own reference keeps the block alive meanwhile;
         // the loop receives this one through the post's release.
         if constexpr (on_heap) holders_.fetch_add(1, std::memory_order_relaxed);

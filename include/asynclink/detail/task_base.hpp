@@ -135,6 +135,11 @@ public:
     bool ends_where_cancelled = false;
     Priority priority = Priority::normal;
     std::uint32_t number = 0;  ///< the loop's count of tasks when this one was made: "Task-<number>"
+#if ASYNCLINK_TRACE
+    std::uint32_t trace_id = 0;       ///< the trace recorder's id for it; 0: not recorded yet
+    std::uint32_t trace_flow = 0;     ///< the hand-over that woke it, whose arrow its next slice ends
+    std::uint32_t trace_session = 0;  ///< the recording its name was written to
+#endif
 #if ASYNCLINK_PORT_HAS_THREADS
     std::string name;  ///< empty: "Task-<number>" (asyncio's default)
 #else
@@ -266,5 +271,12 @@ private:
     /// Enters a final state and tells everyone waiting for the task.
     void end_as(TaskState final_state) noexcept;
 };
+
+#if ASYNCLINK_PORT_HAS_THREADS
+/// asyncio's Task.get_name(): the name given, else "Task-<number>".
+inline std::string task_name(const TaskBase& t) { return t.name.empty() ? "Task-" + std::to_string(t.number) : t.name; }
+#else
+inline const char* task_name(const TaskBase& t) noexcept { return t.name != nullptr ? t.name : "Task"; }
+#endif
 
 }  // namespace asynclink::detail

@@ -54,6 +54,9 @@ namespace asynclink::detail {
 struct PostedCall {
     PostedCall* next = nullptr;
     std::function<void()> fn;
+#if ASYNCLINK_TRACE
+    std::uint32_t trace_flow = 0;  ///< the hand-over's trace flow id (asynclink/trace.hpp)
+#endif
 };
 #endif
 
@@ -129,8 +132,9 @@ public:
         // now; each cell's own sequence says when its data is there.
         return schedule_enqueue_.load(std::memory_order_relaxed) & ~ring_closed;
     }
-    /// The oldest scheduled call before `end` if its data is there.
-    bool pop_scheduled(std::size_t end, void (*&fn)(void*), void*& arg) noexcept;
+    /// The oldest scheduled call before `end` if its data is there, and the
+    /// trace flow id of its schedule() (0 if not recorded).
+    bool pop_scheduled(std::size_t end, void (*&fn)(void*), void*& arg, std::uint32_t& trace_flow) noexcept;
     /// True if a scheduled call is ready to pop (a hint).
     bool scheduled_ready() const noexcept;
 #if ASYNCLINK_PORT_HAS_THREADS
@@ -182,6 +186,9 @@ private:
         port::atomic<std::size_t> sequence;
         void (*fn)(void*);
         void* arg;
+#if ASYNCLINK_TRACE
+        std::uint32_t trace_flow;  ///< the schedule()'s trace flow id, published with fn and arg
+#endif
     };
 
     WakeCore(Loop& owner) noexcept : owner_(&owner) {}

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: BSL-1.0
+/// @file
+/// The trace recorder: a timeline of which context woke which task, when, and
+/// how long the task took to run, written as Chrome trace event JSON (open it
+/// in Perfetto UI, chrome://tracing or tools/trace-view).
+///
+/// | function                 | task | other loop | thread | signal handler / ISR |
+/// |--------------------------|------|------------|--------|----------------------|
+/// | start / stop             | yes  | yes        | yes    | no (start allocates) |
+/// | recording                | yes  | yes        | yes    | yes                  |
+/// | write_chrome_json        | yes  | yes        | yes    | no                   |
+/// | name_this_thread         | yes  | yes        | yes    | no                   |
+/// | HandlerScope             | -    | -          | -      | yes                  |
+///
+/// Use this when a wake-up arrives late or never, when a task hogs its loop,
+/// or to see what an interrupt actually did; for totals over a long run (how
+/// many sets coalesced, how full a queue got) counters cost less than a trace.
+///
+/// What is recorded, per context, once start() has run: each task slice
+/// (resume to the next suspension), task creation and end, every hand-over a
+/// thread-safe primitive carries (ThreadSafeFlag/ThreadSafeEvent/Message set,
+/// ThreadSafeQueue put and get, Loop::schedule, call_soon_threadsafe) with a
+/// flow arrow to the slice of the task it woke, timers firing with their
+/// lateness, and stalls (LoopOptions::stall_threshold).
+///
+/// Each context writes to its own lane: a fixed-size buffer of 32-byte records
+/// taken by one compare-and-swap, so recording takes no lock, allocates
+/// nothing and is async-signal-safe. A full lane counts what it drops and
+/// keeps what it has (the export lists the drops per lane); nothing blocks.
+/// A signal handler that wraps its body in a HandlerScope gets a lane of its
+/// own ("handler SIGUSR1"); without one its records go to the lane of the
+/// thread it interrupted (still consistent, only drawn there).
+///
+///     asynclink::trace::start();
+///     asynclink::run(main_task());
+///     asynclink::trace::stop();
+///     asynclink::trace::write_chrome_json("trace.json");
+///
+/// Cost: compiled in by default (CMake option ASYNCLINK_TRACE); while it is
+/// not recording each hook is one relaxed load and a branch predicted not
+/// taken. -DASYNCLINK_TRACE=OFF removes every hook at compile time. Hosted
+/// ports only for now: on Cortex-M and the sim port the hooks compile to
+/// nothing. docs/tracing-recorder.md has the file format and the figures.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "asynclink/detail/config.hpp"
+#include "asynclink/detail/remote_node.hpp"
+#include "asynclink/port/port.hpp"
+
+#if ASYNCLINK_TRACE
+#include <iosfwd>
+#include <string>
+#endif
+
+namespace asynclink::trace {
+
+/// The hand-overs a primitive records: the instant's name is "<Primitive>.<op>".
+enum class Op : std::uint8_t {
+    flag_set,
+    event_set,
+    message_set,
+    queue_put,
+    queue_get,
+    many_producer_put,
+    many_producer_get,
+    schedule,
+    call_soon_threadsafe,
+};
+
+#if ASYNCLINK_TRACE
+
+struct Options {
+    /// Records each lane holds (32 bytes each) before it drops; at most 2^24.
+    /// The default, 8192 per lane for 32 lanes, takes 8 MiB.
+    /// A start() that asks for another size than the last one allocates new
+    /// buffers; the old ones are kept (a late writer may still hold them).
+    std::size_t records_per_lane = std::size_t{1} << 13;
+    /// Contexts (threads, loops, handlers in a HandlerScope) that get a lane;
+    /// at most 32. Records of the others are counted as dropped.
+    std::size_t lanes = 32;
+};
+
+/// Clears what an earlier recording left and starts recording. Allocates the
+/// lanes' buffers the first time (lanes × records_per_lane × 32 bytes).
+/// Throws UsageError for sizes the recorder cannot index.
+void start(const Options& options = {});
+/// Stops recording. What was recorded stays for the export. A context already
+/// inside a hook may still finish its record.
+void stop() noexcept;
+/// True between start() and stop(). Any context.
+bool recording() noexcept;
+
+/// Writes what was recorded as Chrome trace event JSON (the contract in
+/// docs/tracing-recorder.md). Call it after stop(): records being written
+/// meanwhile are skipped, never torn.
+void write_chrome_json(std::ostream& out);
+/// As above, to a file; throws std::runtime_error naming it if it cannot be written.
+void write_chrome_json(const std::string& path);
+
+/// Names the calling thread's lane "thread <name>" (a loop's lane is named
+/// after the loop). `name` must outlive the export (a string literal).
+void name_this_thread(const char* name) noexcept;
+
+/// Records made in a signal handler while one lives go to the handler's own
+/// lane "handler <name>". Async-signal-safe; put one at the top of the
+/// handler. `name` must outlive the export (a string literal: "SIGUSR1").
+class HandlerScope {
+public:
+    explicit HandlerScope(const char* name) noexcept;
+    ~HandlerScope();
+    HandlerScope(const HandlerScope&) = delete;
+    HandlerScope& operator=(const HandlerScope&) = delete;
+
+private:
+    void* outer_;
+};
+
+#else
+
+// Without the recorder, the calls a program makes in every context compile
+// and do nothing; start() and the export do not exist (asking for a trace
+// from a build without the recorder fails to compile).
+inline bool recording() noexcept { return false; }
+inline void name_this_thread(const char*) noexcept {}
+class HandlerScope {
+public:
+    explicit HandlerScope(const char*) noexcept {}
+    HandlerScope(const HandlerScope&) = delete;
+    HandlerScope& operator=(const HandlerScope&) = delete;
+};
+
+#endif
+
+}  // namespace asynclink::trace
+
+#if ASYNCLINK_TRACE
+
+namespace asynclink::detail {
+class TaskBase;
+}  // namespace asynclink::detail
+
+/// The hooks. Each is a relaxed load of the "recording" word and a branch
+/// predicted not taken; the record itself is out of line (src/trace.cpp).
+namespace asynclink::trace::detail {
+
+// Relaxed: a hint; a hook that sees a stale value records one event more or
+// less around start()/stop(), and every record is self-validating (see
+// src/trace.cpp).
+inline port::atomic<std::uint32_t> recording_word{0};
+inline bool on() noexcept { return recording_word.load(std::memory_order_relaxed) != 0; }
+
+/// The flow id of the hand-over recorded (0 if none was).
+std::uint32_t record_handover(Op op, const void* object, bool coalesced) noexcept;
+void record_slice(std::uint64_t loop_id, asynclink::detail::TaskBase& task, Clock::time_point begin,
+                  Clock::time_point end) noexcept;
+void record_task_created(asynclink::detail::TaskBase& task) noexcept;
+void record_task_finished(asynclink::detail::TaskBase& task) noexcept;
+/// The flow id of the timer's instant.
+std::uint32_t record_timer(std::uint64_t loop_id, Clock::duration lateness) noexcept;
+void record_stall(asynclink::detail::TaskBase& task, Clock::duration ran_for) noexcept;
+
+inline std::uint32_t handover(Op op, const void* object, bool coalesced) noexcept {
+    if (on()) [[unlikely]]
+        return record_handover(op, object, coalesced);
+    return 0;
+}
+inline void handover(Op op, const void* object, bool coalesced, asynclink::detail::RemoteNode& node) noexcept {
+    // Relaxed: the post that follows publishes it to the loop (and a flow id
+    // read stale only loses an arrow).
+    // A coalesced set leaves the arrow to the hand-over that posted the node.
+    if (on()) [[unlikely]] {
+        std::uint32_t flow = record_handover(op, object, coalesced);
+        if (!coalesced) node.trace_flow.store(flow, std::memory_order_relaxed);
+    }
+}
+
+}  // namespace asynclink::trace::detail
+
+/// Records a hand-over; evaluates to its flow id (0 when not recording), which
+/// the caller hands to the wake-up it posts.
+#define ASYNCLINK_TRACE_HANDOVER(op, object, coalesced) \
+    ::asynclink::trace::detail::handover(::asynclink::trace::Op::op, object, coalesced)
+/// Records a hand-over that posts `node`: the node carries the flow id to the loop.
+#define ASYNCLINK_TRACE_HANDOVER_NODE(op, object, coalesced, node) \
+    ::asynclink::trace::detail::handover(::asynclink::trace::Op::op, object, coalesced, node)
+/// As above, for an Op held in a variable (a core shared by two primitives).
+#define ASYNCLINK_TRACE_HANDOVER_NODE_OP(op, object, coalesced, node) \
+    ::asynclink::trace::detail::handover(op, object, coalesced, node)
+#else
+#define ASYNCLINK_TRACE_HANDOVER(op, object, coalesced) (static_cast<std::uint32_t>(0))
+#define ASYNCLINK_TRACE_HANDOVER_NODE(op, object, coalesced, node) (static_cast<void>(0))
+#define ASYNCLINK_TRACE_HANDOVER_NODE_OP(op, object, coalesced, node) (static_cast<void>(op))
+#endif
