@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // The trace recorder: its lanes, the records, and the Chrome trace event
 // export. See include/asynclink/trace.hpp; the file format is in
-// docs/tracing-recorder.md.
+// docs/tracing.md.
 //
 // Layout. One buffer of lanes × capacity records (trace::Options), allocated
 // by the first start(). Each context (a thread, or a signal handler inside a HandlerScope)

@@ -40,7 +40,7 @@
 /// not recording each hook is one relaxed load and a branch predicted not
 /// taken. -DASYNCLINK_TRACE=OFF removes every hook at compile time. Hosted
 /// ports only for now: on Cortex-M and the sim port the hooks compile to
-/// nothing. docs/tracing-recorder.md has the file format and the figures.
+/// nothing. docs/tracing.md has the file format and the figures.
 #pragma once
 
 #include <cstddef>
@@ -94,7 +94,7 @@ void stop() noexcept;
 bool recording() noexcept;
 
 /// Writes what was recorded as Chrome trace event JSON (the contract in
-/// docs/tracing-recorder.md). Call it after stop(): records being written
+/// docs/tracing.md). Call it after stop(): records being written
 /// meanwhile are skipped, never torn.
 void write_chrome_json(std::ostream& out);
 /// As above, to a file; throws std::runtime_error naming it if it cannot be written.
