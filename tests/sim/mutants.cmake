@@ -100,8 +100,8 @@ asynclink_sim_mutant(many_producer_claim_ignores_close ManyProducerClaimIgnoresC
 asynclink_sim_mutant(many_producer_publish_before_write ManyProducerPublishBeforeWrite include/asynclink/many_producer_queue.hpp
   "            ::new (static_cast<void*>(c.storage)) T(std::move(item));\n"
   ""
-  "            if ((old & consumer_waits_here) != 0) take_consumer_wait();\n            return PushResult::ok;"
-  "            if ((old & consumer_waits_here) != 0) take_consumer_wait();\n            ::new (static_cast<void*>(c.storage)) T(std::move(item));\n            return PushResult::ok;")
+  "            if ((old & consumer_waits_here) != 0) take_consumer_wait(trace_flow);\n            return PushResult::ok;"
+  "            if ((old & consumer_waits_here) != 0) take_consumer_wait(trace_flow);\n            ::new (static_cast<void*>(c.storage)) T(std::move(item));\n            return PushResult::ok;")
 asynclink_sim_mutant(many_producer_no_recheck ManyProducerNoRecheck include/asynclink/many_producer_queue.hpp
   "        if ((stamp & ~consumer_waits_here) == stamp_of(lap_of(head_ticket_), true)) return true;"
   "        (void)stamp;")
