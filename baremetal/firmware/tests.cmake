@@ -5,5 +5,8 @@
 set(ASYNCLINK_FIRMWARE_SINGLE_CORE_TESTS sleep cancel frame_pool isr_queue isr_flag isr_event isr_message isr_schedule
   isr_many_producers)
 set(ASYNCLINK_FIRMWARE_DUAL_CORE_TESTS dual_core)
+# Run under baremetal/count-instructions, which checks their counts against
+# firmware/tests/instruction_counts.ceilings (they pass run alone too).
+set(ASYNCLINK_FIRMWARE_COUNT_TESTS instruction_counts)
 # These end through port::fatal on purpose: ctest checks their message.
 set(ASYNCLINK_FIRMWARE_FATAL_TESTS misuse)
