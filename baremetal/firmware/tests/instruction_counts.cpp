@@ -87,7 +87,7 @@ al::Task<int> run() {
     // ICPR), or the first round would not wait.
     board::timer0_stop();
     *reinterpret_cast<volatile std::uint32_t*>(0xE000E280 + 4 * (board::timer0_irq / 32)) = 1u
-                                                                                           << (board::timer0_irq % 32);
+                                                                                            << (board::timer0_irq % 32);
     board::attach_irq(board::timer0_irq, on_timer);
     path = Path::flag_set;
     for (int round = 0; round < rounds; ++round) {
