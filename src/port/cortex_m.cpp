@@ -79,7 +79,7 @@ std::uint64_t latest_cycles = 0;
 
 // floor(numerator * 2^32 / denominator) for numerator < denominator, by long
 // division: no 64-bit division (which would link 700 bytes of __udivmoddi4).
-std::uint32_t fraction_q32(std::uint32_t numerator, std::uint32_t denominator) noexcept {
+[[gnu::noinline]] std::uint32_t fraction_q32(std::uint32_t numerator, std::uint32_t denominator) noexcept {
     std::uint64_t remainder = numerator;
     std::uint32_t quotient = 0;
     for (int bit = 0; bit < 32; ++bit) {
@@ -152,9 +152,15 @@ bool systick_running() noexcept { return (reg(syst_csr) & 1) != 0; }
 // max_period from now if that is sooner. Interrupts masked (CrossCoreGuard).
 // False, and nothing changed, when the target is nearer than min_period:
 // poll for it instead of sleeping. A period already ending at the target is
-// kept, so a wait woken by an unrelated interrupt does not restart the count.
+// kept, so a wait woken by an unrelated interrupt does not restart the count;
+// so is a longest period followed by another when the target lies beyond it
+// (its wrap wakes the wait, which then programs the rest).
 bool program_period_end(std::uint64_t target) noexcept {
-    if (systick.ends_at_target == target && !wrap_pending()) return true;
+    if (!wrap_pending() &&
+        (systick.ends_at_target == target || (systick.period == max_period && systick.next_period == max_period &&
+                                              target >= systick.period_start + max_period))) {
+        return true;
+    }
     std::uint32_t estimated_at = reg(syst_cvr);
     std::uint64_t now = cycles_now();
     if (target < now + min_period) return false;
@@ -186,7 +192,7 @@ bool program_period_end(std::uint64_t target) noexcept {
     return true;
 }
 
-bool reached(std::uint64_t target) noexcept {
+[[gnu::noinline]] bool reached(std::uint64_t target) noexcept {
     CrossCoreGuard guard;
     return cycles_now() >= target;
 }
@@ -223,8 +229,9 @@ void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
         return;
     }
     // The SysTick wrap that ends the wait: at or after the loop's deadline,
-    // which is at most now + timeout (the loop read the clock first).
-    std::uint64_t target = 0;
+    // which is at most now + timeout (the loop read the clock first); none
+    // without a timeout.
+    std::uint64_t target = ~std::uint64_t{0};
     if (timeout) {
         CrossCoreGuard guard;
         target = cycles_now() + ns_to_cycles_after(timeout->count());
@@ -238,10 +245,7 @@ void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
         bool sleep;
         {
             CrossCoreGuard guard;  // nests: PRIMASK stays set after it
-            sleep = timeout ? program_period_end(target)
-                    : systick.period == max_period && systick.next_period == max_period
-                        ? true
-                        : program_period_end(cycles_now() + max_period);
+            sleep = program_period_end(target);
         }
         if (!sleep) {
             // Due within min_period: poll for it here, interrupts enabled, so
@@ -261,7 +265,7 @@ void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
         // wake() (the SysTick at the end of a capped period, a device's) has
         // given the loop nothing to do.
         if (woken_.load(std::memory_order_relaxed) != 0) break;  // relaxed: as above
-        if (timeout && reached(target)) break;
+        if (reached(target)) break;
     }
     woken_.store(0, std::memory_order_relaxed);  // relaxed: the loop re-checks everything next
     __asm__ __volatile__("cpsie i" : : : "memory");
