@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "asynclink/detail/array_store.hpp"
 #include "asynclink/detail/remote_node.hpp"
@@ -313,20 +314,25 @@ public:
     /// if no core is bound (the waiting side is a thread, or nobody armed).
     /// A core that has closed refuses the post, which then does nothing.
     bool post(RemoteNode& node) noexcept {
-        WakeCore* core = borrow();
-        if (core == nullptr) return false;
-        core->post(node);
-        give_back(*core);
-        return true;
+        return with_core([&node](WakeCore& core) noexcept { core.post(node); });
     }
 
     /// Calls f(core) with the bound core borrowed; any context. False (f not
     /// called) if no core is bound.
     template <class F>
     bool with_core(F&& f) noexcept {
+        static_assert(noexcept(f(std::declval<WakeCore&>())), "runs in any context: must not throw");
+        if (port::runs_alone()) {
+            // Nothing that rebinds the slot or drops its reference (both run
+            // in the arming context) runs until we return: the bound core
+            // stays alive without a borrow. acquire: as in borrow().
+            WakeCore* core = core_of(word_.load(std::memory_order_acquire));
+            if (core == nullptr) return false;
+            f(*core);
+            return true;
+        }
         WakeCore* core = borrow();
         if (core == nullptr) return false;
-        static_assert(noexcept(f(*core)), "runs in any context: must not throw");
         f(*core);
         give_back(*core);
         return true;

@@ -142,6 +142,21 @@ inline constexpr std::size_t cache_line = 8;
 /// ignored): an interrupt ends a WFI within cycles, so polling only burns power.
 inline constexpr bool idle_spins = false;
 
+/// True in an interrupt handler of a one-core build: no thread-mode code (the
+/// loop, a task arming a primitive, a loop ending) runs until the handler
+/// returns, so a primitive's wake slot is read without a borrow
+/// (detail::WakeSlot::with_core). A build for several cores, which defines
+/// ASYNCLINK_CORTEX_M_IDLE_WFE, runs thread-mode code on the other core: never.
+inline bool runs_alone() noexcept {
+#if defined(ASYNCLINK_CORTEX_M_IDLE_WFE)
+    return false;
+#else
+    std::uint32_t ipsr;
+    __asm__ __volatile__("mrs %0, ipsr" : "=r"(ipsr));
+    return ipsr != 0;
+#endif
+}
+
 inline constexpr std::size_t max_timers = ASYNCLINK_MAX_TIMERS;
 inline constexpr std::size_t max_schedule_capacity = ASYNCLINK_MAX_SCHEDULE_CAPACITY;
 
