@@ -51,6 +51,7 @@ void __wrap_SysTick_Handler() {
 void __wrap__ZN9asynclink4port4Idle4waitESt8optionalINSt6chrono8durationIxSt5ratioILx1ELx1000000000EEEEE(
     al::port::Idle* idle, std::optional<al::Clock::duration> timeout) noexcept {
     // A zero timeout only polls; anything else sleeps until a wake-up.
+    // Relaxed: only the loop's own thread writes and reads the count.
     if (!timeout || timeout->count() > 0)
         sleeps.store(sleeps.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     __real__ZN9asynclink4port4Idle4waitESt8optionalINSt6chrono8durationIxSt5ratioILx1ELx1000000000EEEEE(idle, timeout);
