@@ -132,8 +132,13 @@ public:
     }
     /// The oldest scheduled call before `end` if its data is there.
     bool pop_scheduled(std::size_t end, void (*&fn)(void*), void*& arg) noexcept;
-    /// True if a scheduled call is ready to pop (a hint).
-    bool scheduled_ready() const noexcept;
+    /// True if a scheduled call is ready to pop (a hint). Inline: the loop
+    /// asks on every iteration, and the answer is almost always no.
+    bool scheduled_ready() const noexcept {
+        const ScheduleCell& cell = schedule_cells_[cell_index(schedule_dequeue_)];
+        // Relaxed: a hint; pop_scheduled() re-reads with acquire.
+        return cell.sequence.load(std::memory_order_relaxed) == schedule_dequeue_ + 1;
+    }
 #if ASYNCLINK_PORT_HAS_THREADS
     bool calls_posted() const noexcept {
         // Relaxed: a hint; take_calls() reads with the ordering it needs.
