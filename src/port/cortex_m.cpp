@@ -125,14 +125,15 @@ bool wrap_pending() noexcept { return (reg(scb_icsr) & icsr_pendstset) != 0; }
 // pending bit change together and the reads above suffice; under QEMU with
 // threaded TCG the counter can wrap a moment before the pending bit is set,
 // and the clock would step back by up to a period. It then stands still for
-// that moment instead.
-std::uint64_t cycles_now() noexcept {
+// that moment instead. `counter`, if given, receives the counter value read.
+std::uint64_t cycles_now(std::uint32_t* counter = nullptr) noexcept {
     bool wrapped;
     std::uint32_t value;
     do {
         wrapped = wrap_pending();
         value = reg(syst_cvr);
     } while (wrapped != wrap_pending());
+    if (counter != nullptr) *counter = value;
     // Zero without a pending wrap: the last cycle of the period, or a counter
     // just restarted (program_period_end) that has not reloaded yet, which
     // takes one cycle on hardware but under QEMU lasts until its timer
@@ -161,8 +162,8 @@ bool program_period_end(std::uint64_t target) noexcept {
                                               target >= systick.period_start + max_period))) {
         return true;
     }
-    std::uint32_t estimated_at = reg(syst_cvr);
-    std::uint64_t now = cycles_now();
+    std::uint32_t estimated_at;
+    std::uint64_t now = cycles_now(&estimated_at);
     if (target < now + min_period) return false;
     std::uint64_t wanted = target - now;
     std::uint32_t period = wanted < max_period ? static_cast<std::uint32_t>(wanted) : max_period;
