@@ -437,7 +437,7 @@ void Loop::run_ready() {
     // A mark from an earlier batch would time this batch's first slice from
     // then (when timing starts mid-batch: trace::start, set_stall_threshold).
     slice_mark_ = timing_slices() ? Clock::now() : Clock::time_point{};
-    run_high_ready();
+    if (high_ready_.head != nullptr) run_high_ready();
     for (detail::TaskBase* batch = ready_.take(); batch != nullptr;) {
         detail::TaskBase* task = std::exchange(batch, batch->next_ready);
         resume(*task);
@@ -466,7 +466,7 @@ void Loop::run_once(const detail::TaskBase& until) {
     // fence F2 before it sleeps.
     if (core_->scheduled_ready()) run_scheduled_callbacks();
     if (soon_calls_pending() || threadsafe_calls_posted()) run_threadsafe_calls();
-    fire_timers();
+    if (!timers_.empty()) fire_timers();  // the check inline: most iterations have no timer
     if (ready_.head == nullptr && high_ready_.head == nullptr && !until.done() && !soon_calls_pending()) {
         std::optional<Clock::duration> timeout;
         if (!timers_.empty()) timeout = timers_.front().deadline - Clock::now();

@@ -255,12 +255,6 @@ bool WakeCore::has_posted_work() const noexcept {
     return scheduled_ready();
 }
 
-bool WakeCore::scheduled_ready() const noexcept {
-    const ScheduleCell& cell = schedule_cells_[cell_index(schedule_dequeue_)];
-    // Relaxed: a hint; pop_scheduled() re-reads with acquire.
-    return cell.sequence.load(std::memory_order_relaxed) == schedule_dequeue_ + 1;
-}
-
 namespace {
 /// A list pushed newest-first, reversed so the loop runs it in posting order.
 template <class Node>

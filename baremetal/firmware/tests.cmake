@@ -3,7 +3,10 @@
 # and the hosted ctest registration (baremetal/CMakeLists.txt).
 # Single-core tests run on both boards, dual-core ones on mps2-an521 only.
 set(ASYNCLINK_FIRMWARE_SINGLE_CORE_TESTS sleep cancel frame_pool isr_queue isr_flag isr_event isr_message isr_schedule
-  isr_many_producers)
+  isr_many_producers idle_wakeups)
 set(ASYNCLINK_FIRMWARE_DUAL_CORE_TESTS dual_core)
+# Run under baremetal/count-instructions, which checks their counts against
+# firmware/tests/instruction_counts.ceilings (they pass run alone too).
+set(ASYNCLINK_FIRMWARE_COUNT_TESTS instruction_counts)
 # These end through port::fatal on purpose: ctest checks their message.
 set(ASYNCLINK_FIRMWARE_FATAL_TESTS misuse)

@@ -137,6 +137,8 @@ public:
     /// loop finishes). From a context that may race the loop's end for other
     /// reasons, use a Handle.
     bool schedule(void (*fn)(void*), void* arg) noexcept {
+        // An interrupt handler on one core: the loop cannot end before it returns.
+        if (port::runs_alone()) return core_->schedule(fn, arg);
         // The core stays alive until we leave it, even if the loop ends
         // meanwhile; a last reference dropped here is freed by a later Loop
         // (this may run in a signal handler, which must not free).

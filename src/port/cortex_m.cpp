@@ -5,6 +5,8 @@
 
 #include "asynclink/port/cortex_m.hpp"
 
+#include <algorithm>
+
 namespace asynclink::port {
 
 namespace {
@@ -17,13 +19,21 @@ constexpr std::uintptr_t syst_cvr = 0xE000E018;
 constexpr std::uintptr_t scb_icsr = 0xE000ED04;
 constexpr std::uintptr_t scb_scr = 0xE000ED10;
 constexpr std::uint32_t icsr_pendstset = 1u << 26;
+constexpr std::uint32_t icsr_pendstclr = 1u << 25;
 constexpr std::uint32_t scr_sevonpend = 1u << 4;
 
-// Written by the SysTick handler only; read anywhere. Relaxed throughout:
-// the clock publishes nothing but its own value.
-std::atomic<std::uint32_t> milliseconds{0};
-std::uint32_t reload = 0;            // SysTick reload value: cycles per millisecond - 1
-std::uint32_t ns_per_cycle_q12 = 0;  // nanoseconds per cycle, 12 fractional bits
+// SysTick counts down 24 bits: the longest period, and the shortest one the
+// idle wait programs (a deadline nearer than that is polled for instead: the
+// SysTick handler must run before the counter wraps twice, and a period this
+// long leaves the code between a wake-up and `cpsie` ample time).
+constexpr std::uint32_t max_period = 1u << 24;
+constexpr std::uint32_t min_period = 256;
+// Restarting the counter: it is read and then cleared by the next
+// instruction (sample_and_restart), and counts from the reload value one
+// cycle after the clear; these cycles pass between the read and the start of
+// the new period. (On an M3 or M4 the store's write lands a cycle or two after
+// the load's read; the clock may lag a cycle per restart.)
+constexpr std::uint32_t restart_cycles = 2;
 
 void (*fatal_handler)(const char*) noexcept = nullptr;
 
@@ -44,17 +54,158 @@ private:
     static inline std::atomic<std::uint32_t> lock_{0};
 };
 
-// The latest time Clock::now() returned (guarded by CrossCoreGuard).
-std::int64_t latest_ns = 0;
+// The clock, tickless: SysTick runs periods of up to 2^24 cycles, and the
+// idle wait programs the next one to end at the loop's next deadline, so no
+// interrupt comes while nothing is due. The time is the cycles of every
+// period that ended plus the counter's progress in the running one; the idle
+// wait's restart of the counter adds the cycles it had counted. All of it is
+// guarded by CrossCoreGuard (the SysTick handler included), so a reader on
+// another core sees a consistent pair.
+struct SysTickState {
+    std::uint64_t period_start = 0;          // cycles since start_clock() when the running period began
+    std::uint32_t period = max_period;       // cycles in the running period
+    std::uint32_t next_period = max_period;  // cycles in the one after it: SYST_RVR + 1
+    std::uint64_t ends_at_target = 0;        // the target the running period was set to end at, or 0
+};
+SysTickState systick;
+// Nanoseconds per cycle (whole + frac / 2^32) and cycles per nanosecond
+// (cycles_per_ns_q32 / 2^32, rounded up), from start_clock().
+std::uint32_t ns_per_cycle_whole = 0;
+std::uint32_t ns_per_cycle_frac = 0;
+std::uint32_t cycles_per_ns_q32 = 0;
+
+// The latest time read (guarded by CrossCoreGuard): see cycles_now().
+std::uint64_t latest_cycles = 0;
+
+// floor(numerator * 2^32 / denominator) for numerator < denominator, by long
+// division: no 64-bit division (which would link 700 bytes of __udivmoddi4).
+[[gnu::noinline]] std::uint32_t fraction_q32(std::uint32_t numerator, std::uint32_t denominator) noexcept {
+    std::uint64_t remainder = numerator;
+    std::uint32_t quotient = 0;
+    for (int bit = 0; bit < 32; ++bit) {
+        remainder <<= 1;
+        quotient <<= 1;
+        if (remainder >= denominator) {
+            remainder -= denominator;
+            quotient |= 1;
+        }
+    }
+    return quotient;
+}
+
+// Within one nanosecond of the exact value, whatever the core clock.
+std::int64_t cycles_to_ns(std::uint64_t cycles) noexcept {
+    auto high = static_cast<std::uint32_t>(cycles >> 32);
+    auto low = static_cast<std::uint32_t>(cycles);
+    return static_cast<std::int64_t>(cycles * ns_per_cycle_whole + std::uint64_t{high} * ns_per_cycle_frac +
+                                     ((std::uint64_t{low} * ns_per_cycle_frac) >> 32));
+}
+
+// At least the cycles `ns` nanoseconds take, plus two: the clock at
+// start + the result reads at least its value at start + ns (see Idle::wait).
+std::uint64_t ns_to_cycles_after(std::int64_t ns) noexcept {
+    auto value = static_cast<std::uint64_t>(ns);
+    auto high = static_cast<std::uint32_t>(value >> 32);
+    auto low = static_cast<std::uint32_t>(value);
+    return std::uint64_t{high} * cycles_per_ns_q32 + ((std::uint64_t{low} * cycles_per_ns_q32) >> 32) + 2;
+}
+
+bool wrap_pending() noexcept { return (reg(scb_icsr) & icsr_pendstset) != 0; }
+
+// The cycles since start_clock(). Interrupts masked (CrossCoreGuard). A wrap
+// the handler has not counted yet (we run masked, or above the tick's
+// priority) is pending with the counter reloaded (non-zero: it reads zero in
+// the last cycle of a period, when the wrap is pending already), so the value
+// belongs to the next period; the pending bit is read before and after the
+// counter, so both reads see the same side of the wrap. The handler is never
+// a whole period late: the shortest is min_period, set only while the idle
+// wait sleeps masked, and it takes the interrupt at once when woken.
+//
+// Never earlier than a time already read. On hardware the wrap and its
+// pending bit change together and the reads above suffice; under QEMU with
+// threaded TCG the counter can wrap a moment before the pending bit is set,
+// and the clock would step back by up to a period. It then stands still for
+// that moment instead. `counter`, if given, receives the counter value read.
+std::uint64_t cycles_now(std::uint32_t* counter = nullptr) noexcept {
+    bool wrapped;
+    std::uint32_t value;
+    do {
+        wrapped = wrap_pending();
+        value = reg(syst_cvr);
+    } while (wrapped != wrap_pending());
+    if (counter != nullptr) *counter = value;
+    // Zero without a pending wrap: the last cycle of the period, or a counter
+    // just restarted (program_period_end) that has not reloaded yet, which
+    // takes one cycle on hardware but under QEMU lasts until its timer
+    // callback runs. The clock stands still there.
+    if (value == 0 && !wrapped) return std::max(systick.period_start, latest_cycles);
+    std::uint64_t cycles = wrapped && value != 0
+                               ? systick.period_start + systick.period + (systick.next_period - 1 - value)
+                               : systick.period_start + (systick.period - 1 - value);
+    if (cycles < latest_cycles) return latest_cycles;
+    latest_cycles = cycles;
+    return cycles;
+}
+
+bool systick_running() noexcept { return (reg(syst_csr) & 1) != 0; }
+
+// Makes the running period end at `target` (cycles since start_clock()), or
+// max_period from now if that is sooner. Interrupts masked (CrossCoreGuard).
+// False, and nothing changed, when the target is nearer than min_period:
+// poll for it instead of sleeping. A period already ending at the target is
+// kept, so a wait woken by an unrelated interrupt does not restart the count;
+// so is a longest period followed by another when the target lies beyond it
+// (its wrap wakes the wait, which then programs the rest).
+bool program_period_end(std::uint64_t target) noexcept {
+    if (!wrap_pending() &&
+        (systick.ends_at_target == target || (systick.period == max_period && systick.next_period == max_period &&
+                                              target >= systick.period_start + max_period))) {
+        return true;
+    }
+    std::uint32_t estimated_at;
+    std::uint64_t now = cycles_now(&estimated_at);
+    if (target < now + min_period) return false;
+    std::uint64_t wanted = target - now;
+    std::uint32_t period = wanted < max_period ? static_cast<std::uint32_t>(wanted) : max_period;
+    // Read the counter, set the new period and clear the counter (which
+    // restarts it from SYST_RVR) in three consecutive instructions, so that
+    // only restart_cycles pass uncounted between the read and the restart.
+    // The new period starts a little after `now`, so it ends a little after
+    // the target, never before.
+    std::uint32_t restarted_at;
+    std::uint32_t zero = 0;
+    __asm__ __volatile__("ldr %0, [%1]\n str %2, [%3]\n str %4, [%1]"
+                         : "=&l"(restarted_at)  // low registers: ARMv6-M's LDR and STR take no other
+                         : "l"(syst_cvr), "l"(period - 1), "l"(syst_rvr), "l"(zero)
+                         : "memory");
+    // The cycles counted between the two reads: a wrap between them (the
+    // counter went up) reloaded the old SYST_RVR, next_period - 1.
+    std::uint32_t since_estimate = restarted_at <= estimated_at
+                                       ? estimated_at - restarted_at
+                                       : estimated_at + 1 + (systick.next_period - 1 - restarted_at);
+    // Any wrap pending now is one counted in the cycles above.
+    reg(scb_icsr) = icsr_pendstclr;
+    systick.period_start = now + since_estimate + restart_cycles;
+    systick.period = period;
+    systick.next_period = period;
+    systick.ends_at_target = wanted <= max_period ? target : 0;
+    latest_cycles = systick.period_start;
+    return true;
+}
+
+[[gnu::noinline]] bool reached(std::uint64_t target) noexcept {
+    CrossCoreGuard guard;
+    return cycles_now() >= target;
+}
 
 }  // namespace
 
 void start_clock(std::uint32_t core_hz) noexcept {
-    reload = core_hz / 1000 - 1;
-    // 10^6 ns << 12 still fits 32 bits: a 32-bit division, not a 64-bit one
-    // (which would link 700 bytes of __udivmoddi4).
-    ns_per_cycle_q12 = 4'096'000'000u / (reload + 1);
-    reg(syst_rvr) = reload;
+    ns_per_cycle_whole = 1'000'000'000u / core_hz;
+    ns_per_cycle_frac = fraction_q32(1'000'000'000u % core_hz, core_hz);
+    cycles_per_ns_q32 = fraction_q32(core_hz, 1'000'000'000u) + 1;  // rounded up
+    systick = SysTickState{};
+    reg(syst_rvr) = max_period - 1;
     reg(syst_cvr) = 0;
     reg(syst_csr) = 7;  // core clock, interrupt on wrap, enabled
 #if defined(ASYNCLINK_CORTEX_M_IDLE_WFE)
@@ -66,58 +217,59 @@ void start_clock(std::uint32_t core_hz) noexcept {
 }
 
 Clock::time_point Clock::now() noexcept {
-    // A core whose SysTick is not running (core 1) reads whole milliseconds.
-    if ((reg(syst_csr) & 1) == 0) {
-        return time_point(duration(std::int64_t{milliseconds.load(std::memory_order_relaxed)} * 1'000'000));
-    }
-    std::uint32_t ms;
-    std::uint32_t value;
-    bool wrapped;
-    // Read the count, the counter and whether a wrap is waiting to be counted,
-    // again if the count moved meanwhile.
-    do {
-        ms = milliseconds.load(std::memory_order_relaxed);
-        value = reg(syst_cvr);
-        wrapped = (reg(scb_icsr) & icsr_pendstset) != 0;
-    } while (ms != milliseconds.load(std::memory_order_relaxed));
-    // A wrap not yet counted (we run with the tick masked or above its
-    // priority): a counter read after it is high again, and belongs to the
-    // next millisecond.
-    if (wrapped && value > reload / 2) ++ms;
-    // A 32x32 -> 64-bit multiply (UMULL); off by at most cycles per ms / 4096
-    // nanoseconds (6 ns at 25 MHz), whatever the core clock.
-    auto within_ms = static_cast<std::int64_t>((std::uint64_t{reload - value} * ns_per_cycle_q12) >> 12);
-    std::int64_t ns = std::int64_t{ms} * 1'000'000 + within_ms;
-    // Never earlier than a time already returned. On hardware the wrap and its
-    // pending bit change together and the check above suffices, as long as the
-    // tick is not masked for half a millisecond; under QEMU with threaded TCG
-    // the counter can wrap a moment before the pending bit is set, and the
-    // clock would step back by up to a millisecond. The clock then stands
-    // still for that moment instead.
     CrossCoreGuard guard;
-    if (ns < latest_ns) return time_point(duration(latest_ns));
-    latest_ns = ns;
-    return time_point(duration(ns));
+    // A core whose SysTick is not running (core 1) reads the start of the
+    // loop core's running period: coarse, but never ahead of it.
+    std::uint64_t cycles = systick_running() ? cycles_now() : std::max(systick.period_start, latest_cycles);
+    return time_point(duration(cycles_to_ns(cycles)));
 }
 
 void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
-    if (!timeout || timeout->count() > 0) {
+    if (timeout && timeout->count() <= 0) {
+        woken_.store(0, std::memory_order_relaxed);  // relaxed: the loop re-checks everything next
+        return;
+    }
+    // The SysTick wrap that ends the wait: at or after the loop's deadline,
+    // which is at most now + timeout (the loop read the clock first); none
+    // without a timeout.
+    std::uint64_t target = ~std::uint64_t{0};
+    if (timeout) {
+        CrossCoreGuard guard;
+        target = cycles_now() + ns_to_cycles_after(timeout->count());
+    }
+    for (;;) {
         __asm__ __volatile__("cpsid i" : : : "memory");
         // Relaxed: the loop's fence F2 ordered the check for work; this only
         // decides whether to sleep, and an interrupt arriving after it stays
         // pending, which ends the WFI (or, through SEVONPEND, the WFE).
-        if (woken_.load(std::memory_order_relaxed) == 0) {
-#if defined(ASYNCLINK_CORTEX_M_IDLE_WFE)
-            __asm__ __volatile__("dsb\n wfe" : : : "memory");
-#else
-            __asm__ __volatile__("dsb\n wfi" : : : "memory");
-#endif
+        if (woken_.load(std::memory_order_relaxed) != 0) break;
+        bool sleep;
+        {
+            CrossCoreGuard guard;  // nests: PRIMASK stays set after it
+            sleep = program_period_end(target);
         }
-        woken_.store(0, std::memory_order_relaxed);            // relaxed: the loop re-checks everything next
+        if (!sleep) {
+            // Due within min_period: poll for it here, interrupts enabled, so
+            // that each return is one wake-up (the loop finds the timer due).
+            __asm__ __volatile__("cpsie i" : : : "memory");
+            while (woken_.load(std::memory_order_relaxed) == 0 && !reached(target)) {  // relaxed: as above
+            }
+            break;
+        }
+#if defined(ASYNCLINK_CORTEX_M_IDLE_WFE)
+        __asm__ __volatile__("dsb\n wfe" : : : "memory");
+#else
+        __asm__ __volatile__("dsb\n wfi" : : : "memory");
+#endif
         __asm__ __volatile__("cpsie i\n isb" : : : "memory");  // the interrupt that woke us runs here
-        return;
+        // Back to sleep unless woken or due: an interrupt that called no
+        // wake() (the SysTick at the end of a capped period, a device's) has
+        // given the loop nothing to do.
+        if (woken_.load(std::memory_order_relaxed) != 0) break;  // relaxed: as above
+        if (reached(target)) break;
     }
-    woken_.store(0, std::memory_order_relaxed);  // relaxed: as above
+    woken_.store(0, std::memory_order_relaxed);  // relaxed: the loop re-checks everything next
+    __asm__ __volatile__("cpsie i" : : : "memory");
 }
 
 bool Idle::wake() noexcept {
@@ -260,10 +412,19 @@ ASYNCLINK_V6M_ATOMICS(4, unsigned int)
 #undef ASYNCLINK_V6M_ATOMICS
 #endif
 
-// SysTick: one millisecond passed.
+// SysTick: a period ended. The counter has reloaded with the next period;
+// the one after it is the longest again, so a period the idle wait shortened
+// for a deadline runs at most twice while the loop does not wait.
 extern "C" void SysTick_Handler() {
-    using asynclink::port::milliseconds;
-    milliseconds.store(milliseconds.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    using asynclink::port::systick;
+    asynclink::port::CrossCoreGuard guard;
+    systick.period_start += systick.period;
+    systick.period = systick.next_period;
+    systick.ends_at_target = 0;
+    if (systick.next_period != asynclink::port::max_period) {
+        systick.next_period = asynclink::port::max_period;
+        asynclink::port::reg(asynclink::port::syst_rvr) = asynclink::port::max_period - 1;
+    }
 }
 
 #endif

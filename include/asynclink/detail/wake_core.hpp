@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "asynclink/detail/array_store.hpp"
 #include "asynclink/detail/remote_node.hpp"
@@ -135,8 +136,13 @@ public:
     /// The oldest scheduled call before `end` if its data is there, and the
     /// trace flow id of its schedule() (0 if not recorded).
     bool pop_scheduled(std::size_t end, void (*&fn)(void*), void*& arg, std::uint32_t& trace_flow) noexcept;
-    /// True if a scheduled call is ready to pop (a hint).
-    bool scheduled_ready() const noexcept;
+    /// True if a scheduled call is ready to pop (a hint). Inline: the loop
+    /// asks on every iteration, and the answer is almost always no.
+    bool scheduled_ready() const noexcept {
+        const ScheduleCell& cell = schedule_cells_[cell_index(schedule_dequeue_)];
+        // Relaxed: a hint; pop_scheduled() re-reads with acquire.
+        return cell.sequence.load(std::memory_order_relaxed) == schedule_dequeue_ + 1;
+    }
 #if ASYNCLINK_PORT_HAS_THREADS
     bool calls_posted() const noexcept {
         // Relaxed: a hint; take_calls() reads with the ordering it needs.
@@ -320,20 +326,25 @@ public:
     /// if no core is bound (the waiting side is a thread, or nobody armed).
     /// A core that has closed refuses the post, which then does nothing.
     bool post(RemoteNode& node) noexcept {
-        WakeCore* core = borrow();
-        if (core == nullptr) return false;
-        core->post(node);
-        give_back(*core);
-        return true;
+        return with_core([&node](WakeCore& core) noexcept { core.post(node); });
     }
 
     /// Calls f(core) with the bound core borrowed; any context. False (f not
     /// called) if no core is bound.
     template <class F>
     bool with_core(F&& f) noexcept {
+        static_assert(noexcept(f(std::declval<WakeCore&>())), "runs in any context: must not throw");
+        if (port::runs_alone()) {
+            // Nothing that rebinds the slot or drops its reference (both run
+            // in the arming context) runs until we return: the bound core
+            // stays alive without a borrow. acquire: as in borrow().
+            WakeCore* core = core_of(word_.load(std::memory_order_acquire));
+            if (core == nullptr) return false;
+            f(*core);
+            return true;
+        }
         WakeCore* core = borrow();
         if (core == nullptr) return false;
-        static_assert(noexcept(f(*core)), "runs in any context: must not throw");
         f(*core);
         give_back(*core);
         return true;

@@ -6,11 +6,13 @@
 ///
 /// | piece            | realisation                                                |
 /// |------------------|------------------------------------------------------------|
-/// | clock            | SysTick at 1 kHz counts milliseconds; the counter's current |
-/// |                  | value gives the time within the millisecond                 |
-/// | idle / wake      | interrupts masked (PRIMASK), then "woken? else WFI", then   |
-/// |                  | unmasked: an interrupt between the check and the WFI stays  |
-/// |                  | pending and ends the WFI, so no wake-up is slept through.   |
+/// | clock            | tickless SysTick: 64-bit cycles, the periods that ended     |
+/// |                  | plus the counter's progress in the running one              |
+/// | idle / wake      | SysTick's period set to end at the loop's deadline (at most |
+/// |                  | 2^24 cycles), interrupts masked (PRIMASK), then "woken?     |
+/// |                  | else WFI", then unmasked, and again until woken or due. An  |
+/// |                  | interrupt between the check and the WFI stays pending and   |
+/// |                  | ends the WFI, so no wake-up is slept through.               |
 /// |                  | wake() sets the flag and signals an event (SEV). With       |
 /// |                  | ASYNCLINK_CORTEX_M_IDLE_WFE (several cores) the loop waits  |
 /// |                  | in WFE, which another core's SEV ends (SEVONPEND is set, so |
@@ -72,11 +74,13 @@ struct Clock {
     static time_point now() noexcept;
 };
 
-/// Starts the clock: SysTick counts the core clock (`core_hz`) and interrupts
-/// once a millisecond. Call once at start-up, on the loop's core, before the
-/// first loop runs. The vector table must route SysTick to SysTick_Handler
-/// (defined by this port). Interrupts must not stay masked for half a
-/// millisecond or more, or a clock read may miss one tick.
+/// Starts the clock: SysTick counts the core clock (`core_hz`), in periods of
+/// 2^24 cycles while no loop waits for a deadline (tickless: the idle wait
+/// sets the period to end at the deadline). Call once at start-up, on the
+/// loop's core, before the first loop runs. The vector table must route
+/// SysTick to SysTick_Handler (defined by this port). Interrupts must not stay
+/// masked for a whole SysTick period (docs/bare-metal.md, Limits), or the
+/// clock loses one.
 void start_clock(std::uint32_t core_hz) noexcept;
 
 /// A loop's way to sleep until an interrupt (or another core) wakes it.
@@ -86,9 +90,9 @@ public:
     Idle(const Idle&) = delete;
     Idle& operator=(const Idle&) = delete;
 
-    /// Sleeps until wake(), any interrupt, or at most one clock tick; the loop
-    /// re-checks everything afterwards, so an early return is harmless. A zero
-    /// timeout only polls.
+    /// Sleeps until wake() or the timeout: an interrupt that called no wake()
+    /// (a SysTick at the end of a capped period) does not end it, so each
+    /// return is one wake-up. A zero timeout only polls.
     void wait(std::optional<Clock::duration> timeout) noexcept;
     /// Makes a current or the next wait() return. Any ISR, any core. Never
     /// fails (true).
@@ -141,6 +145,21 @@ inline constexpr std::size_t cache_line = 8;
 /// The loop never polls before it idles (LoopOptions::spin_before_sleep is
 /// ignored): an interrupt ends a WFI within cycles, so polling only burns power.
 inline constexpr bool idle_spins = false;
+
+/// True in an interrupt handler of a one-core build: no thread-mode code (the
+/// loop, a task arming a primitive, a loop ending) runs until the handler
+/// returns, so a primitive's wake slot is read without a borrow
+/// (detail::WakeSlot::with_core). A build for several cores, which defines
+/// ASYNCLINK_CORTEX_M_IDLE_WFE, runs thread-mode code on the other core: never.
+inline bool runs_alone() noexcept {
+#if defined(ASYNCLINK_CORTEX_M_IDLE_WFE)
+    return false;
+#else
+    std::uint32_t ipsr;
+    __asm__ __volatile__("mrs %0, ipsr" : "=r"(ipsr));
+    return ipsr != 0;
+#endif
+}
 
 inline constexpr std::size_t max_timers = ASYNCLINK_MAX_TIMERS;
 inline constexpr std::size_t max_schedule_capacity = ASYNCLINK_MAX_SCHEDULE_CAPACITY;

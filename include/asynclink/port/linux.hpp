@@ -149,6 +149,10 @@ inline constexpr std::size_t cache_line = 64;
 /// (LoopOptions::spin_before_sleep): a sleep-and-wake costs tens of microseconds.
 inline constexpr bool idle_spins = true;
 
+/// Never: while a signal handler runs, other threads run on (see the
+/// Cortex-M port).
+inline constexpr bool runs_alone() noexcept { return false; }
+
 /// The loop's timer heap and schedule() cells grow on the heap.
 inline constexpr std::size_t max_timers = 0;
 inline constexpr std::size_t max_schedule_capacity = 0;

@@ -12,6 +12,8 @@
 ///   - fatal                       the end of a program that misused asynclink
 ///                                 where nothing can be thrown
 ///   - idle_spins                  whether the loop polls before it sleeps
+///   - runs_alone                  whether the caller excludes every other
+///                                 context's thread-level code (an ISR on one core)
 ///   - cache_line                  the padding between contexts' hot words
 ///   - max_timers, max_schedule_capacity
 ///                                 fixed sizes of the loop's arrays (0: heap)

@@ -103,6 +103,8 @@ inline constexpr std::size_t cache_line = 64;
 /// The loop never polls before it idles: a poll is only more preemption
 /// points, and the search is better spent elsewhere.
 inline constexpr bool idle_spins = false;
+/// Never: the schedule interleaves every context (see the Cortex-M port).
+inline constexpr bool runs_alone() noexcept { return false; }
 inline constexpr std::size_t max_timers = 0;
 inline constexpr std::size_t max_schedule_capacity = 0;
 
