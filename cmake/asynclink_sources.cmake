@@ -9,6 +9,7 @@ set(_asynclink_src ${CMAKE_CURRENT_LIST_DIR}/../src)
 # headers. Builds for every port.
 set(ASYNCLINK_CORE_SOURCES
   ${_asynclink_src}/loop.cpp
+  ${_asynclink_src}/loop_embed.cpp
   ${_asynclink_src}/loop_idle.cpp
   ${_asynclink_src}/loop_timers.cpp
   ${_asynclink_src}/task_base.cpp
