@@ -43,6 +43,11 @@ void Loop::bind_host_thread(const char* operation) {
 }
 
 std::optional<Clock::duration> Loop::step() {
+    if (port::current_loop() == this && host_thread_ == nullptr) {
+        ASYNCLINK_THROW(UsageError,
+                        "Loop::step called on a loop that run() is running; a loop is either run or stepped by a "
+                        "host event loop, not both");
+    }
     bind_host_thread("Loop::step");
     if (stepping_ || running_ != nullptr) {
         ASYNCLINK_THROW(UsageError,

@@ -208,6 +208,25 @@ TEST(Embed, StepOnAThreadRunningAnotherLoopIsRefused) {
     EXPECT_TRUE(refused);
 }
 
+TEST(Embed, StepOnALoopThatRunRunsIsRefused) {
+    al::Loop loop;
+    bool refused = false;
+    auto body = [&]() -> al::Task<void> {
+        // From a callback, where no task runs: still inside run().
+        loop.call_soon([&] {
+            try {
+                loop.step();
+            } catch (const al::UsageError&) {
+                refused = true;
+            }
+        });
+        co_await al::sleep(0);
+        co_await al::sleep(0);
+    };
+    loop.run_until_complete(body());
+    EXPECT_TRUE(refused);
+}
+
 TEST(Embed, TasksCreatedInsideStepsAndTheFreeFunctionsWorkOnTheHostThread) {
     al::Loop loop;
     loop.step();
