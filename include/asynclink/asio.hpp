@@ -86,7 +86,12 @@ public:
         state_->stopped = true;
         boost::system::error_code ignored;
         state_->descriptor.cancel(ignored);
-        state_->timer.cancel();
+        try {
+            state_->timer.cancel();
+        } catch (const boost::system::system_error&) {
+            // The reactor refused: the wait stays, and its handler, when it
+            // comes, finds the attachment stopped and does nothing.
+        }
     }
 
 private:
