@@ -175,8 +175,8 @@ public:
             const std::string& function = run.run_name.function_name;
             std::size_t slash = function.rfind('/');
             std::string workload = function.substr(0, slash);
-            double value = workload == "round_trip" ? run.GetAdjustedRealTime()
-                                                    : run.counters.at("items_per_second").value / 1e6;
+            double value =
+                workload == "round_trip" ? run.GetAdjustedRealTime() : run.counters.at("items_per_second").value / 1e6;
             rows_[workload][function.substr(slash + 1)] = value;
         }
     }
@@ -209,8 +209,8 @@ private:
 
 int main(int argc, char** argv) {
     const std::pair<const char*, Driver> drivers[] = {
-        {"run", drive_run}, {"run_no_spin", drive_run_no_spin}, {"asio", drive_asio},
-        {"uv", drive_uv},   {"glib", drive_glib},
+        {"run", drive_run},   {"run_no_spin", drive_run_no_spin}, {"asio", drive_asio}, {"uv", drive_uv},
+        {"glib", drive_glib},
     };
     for (const auto& [name, drive] : drivers) {
         repeated(benchmark::RegisterBenchmark((std::string("round_trip/") + name).c_str(), round_trip, drive)
@@ -219,8 +219,7 @@ int main(int argc, char** argv) {
                  0.2);
     }
     for (const auto& [name, drive] : drivers) {
-        repeated(benchmark::RegisterBenchmark((std::string("to_task/") + name).c_str(), to_task, drive)
-                     ->UseRealTime(),
+        repeated(benchmark::RegisterBenchmark((std::string("to_task/") + name).c_str(), to_task, drive)->UseRealTime(),
                  0.2);
     }
     benchmark::Initialize(&argc, argv);
