@@ -378,7 +378,8 @@ auto await(const Executor& ex, Loop& loop, Aw aw, Token&& token) {
 
 /// await(ex, loop, aw, token) for a token with an associated executor (an
 /// Asio coroutine's use_awaitable, a handler bound to an executor); a plain
-/// callback runs on the system executor.
+/// callback would be posted to Asio's system executor (a thread of its own):
+/// give it `ex` with the four-argument form instead.
 template <class Aw, class Token>
 auto await(Loop& loop, Aw aw, Token&& token) {
     return detail::await_on(loop, net::any_io_executor(net::system_executor()), std::move(aw),
