@@ -388,6 +388,9 @@ auto await(Loop& loop, Aw aw, Token&& token) {
 
 }  // namespace asynclink::asio
 
+// use_task's binding to Asio (kept out of the API reference: Doxygen cannot
+// place a specialization of another library's template).
+/// @cond
 template <class... Args>
 struct boost::asio::async_result<asynclink::asio::use_task_t, void(Args...)> {
     template <class Initiation, class... InitArgs>
@@ -395,3 +398,4 @@ struct boost::asio::async_result<asynclink::asio::use_task_t, void(Args...)> {
         return asynclink::asio::detail::run_operation<Args...>(std::move(init), std::move(args)...);
     }
 };
+/// @endcond
