@@ -238,13 +238,10 @@ TEST(Asio, TheLoopOnItsOwnThreadServesAnAsioCoroutine) {
     // the task through call_soon_threadsafe, the result comes back posted.
     al::ThreadSafeQueue<int> q(4);
     al::ThreadSafeFlag stop;
-    al::Loop::Handle* handle = nullptr;
     al::Loop* loop_ptr = nullptr;
     std::atomic<bool> loop_ready{false};
     std::thread loop_thread([&] {
         al::run([&]() -> al::Task<void> {
-            al::Loop::Handle h = al::Loop::current().handle();
-            handle = &h;
             loop_ptr = &al::Loop::current();
             loop_ready.store(true, std::memory_order_release);  // release: publishes loop_ptr
             co_await stop.wait();
@@ -266,5 +263,4 @@ TEST(Asio, TheLoopOnItsOwnThreadServesAnAsioCoroutine) {
     producer.join();
     stop.set();
     loop_thread.join();
-    (void)handle;
 }
