@@ -10,6 +10,7 @@ set(_asynclink_src ${CMAKE_CURRENT_LIST_DIR}/../src)
 # asynclink/detail/config.hpp).
 set(ASYNCLINK_CORE_SOURCES
   ${_asynclink_src}/loop.cpp
+  ${_asynclink_src}/loop_embed.cpp
   ${_asynclink_src}/loop_idle.cpp
   ${_asynclink_src}/loop_timers.cpp
   ${_asynclink_src}/task_base.cpp

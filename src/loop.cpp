@@ -85,6 +85,13 @@ Loop::Loop(LoopOptions options)
 //      holds the core alive itself (a primitive's slot, a Handle, a job's
 //      reference), so there is no poster to wait for.
 Loop::~Loop() {
+    // An embedded loop's thread names it as its loop (see step()): that thread
+    // alone may end it, and stops naming it at the end.
+    if (host_thread_ != nullptr && host_thread_ != &port::current_loop()) {
+        port::fatal(
+            "asynclink: an embedded Loop (stepped by a host event loop) destroyed on a thread other than the one "
+            "that steps it; destroy it on that thread");
+    }
     if (pending_count_ != 0) {
         Loop*& current = port::current_loop();
         Loop* outer = current;
@@ -97,6 +104,7 @@ Loop::~Loop() {
     while (run_posted_work()) {
     }
     close();
+    if (host_thread_ != nullptr && port::current_loop() == this) port::current_loop() = nullptr;
     // Handles may outlive the loop; they must no longer point at it.
     for (detail::TaskBase* t = tasks_; t != nullptr; t = t->next_in_loop) t->loop = nullptr;
 #if ASYNCLINK_PORT_HAS_THREADS
@@ -136,6 +144,7 @@ void Loop::enqueue(detail::TaskBase& task) noexcept {
         q.head = &task;
     }
     q.tail = &task;
+    wake_host();
 }
 
 void Loop::adopt(detail::TaskBase& task) noexcept {
@@ -275,6 +284,7 @@ void Loop::call_soon(std::function<void()> fn) {
     check_thread("Loop::call_soon", "Loop::call_soon_threadsafe");
     if (!fn) ASYNCLINK_THROW(UsageError, "call_soon() given an empty function");
     soon_calls_.push_back(std::move(fn));
+    wake_host();
 }
 
 void Loop::run_calls(detail::PostedCall* fifo) noexcept {

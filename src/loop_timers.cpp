@@ -18,6 +18,7 @@ void Loop::add_timer(detail::TimerNode& timer) {
     if (timers_.full()) port::fatal("asynclink: more timers pending than the port's max_timers");
     timers_.push_back(TimerEntry{timer.deadline, timer_sequence_++, &timer});
     sift_up(timers_.size() - 1, timers_.back());
+    wake_host();
 }
 
 void Loop::remove_timer(detail::TimerNode& timer) noexcept {

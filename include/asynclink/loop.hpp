@@ -13,6 +13,8 @@
 /// | set_exception_handler | yes  | no         | no     | no                   |
 /// | set_stall_handler     | yes  | no         | no     | no                   |
 /// | set_stall_threshold   | yes  | no         | no     | no                   |
+/// | step / create_task    | host | no         | no     | no                   |
+/// | descriptor()          | yes  | yes        | yes    | yes                  |
 ///
 /// A loop-only method called from a thread that is not running the loop throws
 /// UsageError naming the thread-safe alternative instead of corrupting it.
@@ -23,6 +25,16 @@
 /// and its call_soon_threadsafe() throws UsageError ("the loop is closed"). A
 /// call accepted (true, or no exception) always runs, at the latest in ~Loop.
 ///
+/// Embedded in another event loop (an Asio io_context, libuv, GLib: see
+/// docs/embedding.md), the loop has no thread of its own: the host loop's
+/// thread calls step() whenever descriptor() is readable or the time step()
+/// asked for has come ("host" in the table: that thread, between steps, or a
+/// task). The first step() or create_task() binds the loop to the calling
+/// thread, which from then on counts as running it (Loop::current(),
+/// create_task() and the loop-only methods work there between steps); a
+/// step() from another thread throws UsageError. Destroy an embedded loop on
+/// that thread.
+///
 /// On a port without threads (ASYNCLINK_PORT_HAS_THREADS 0: bare metal) the
 /// std::function methods (call_soon_threadsafe, call_soon,
 /// set_exception_handler) do not exist; schedule() is the way in from an ISR or
@@ -31,10 +43,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "asynclink/detail/array_store.hpp"
@@ -58,6 +72,8 @@ namespace asynclink {
 
 template <class T>
 class Task;
+template <class T>
+class TaskHandle;
 
 /// A task that ran longer than LoopOptions::stall_threshold without reaching
 /// a suspension point (asyncio debug mode's slow_callback_duration).
@@ -187,6 +203,44 @@ public:
     /// Number of tasks created on this loop that have not finished.
     std::size_t pending_tasks() const noexcept { return pending_count_; }
 
+    // --- embedding: another event loop drives this one (docs/embedding.md)
+
+    /// Runs one bounded round of what is ready now, without waiting: posted
+    /// wake-ups, schedule() callbacks, threadsafe and soon calls, due timers,
+    /// ready descriptors, then the tasks ready at that point (the tasks they
+    /// wake run at the next step, so the host loop is not starved). Returns
+    /// when the loop next needs a step: zero (at once: work is ready), a
+    /// duration (the next timer), or nullopt (only when descriptor() becomes
+    /// readable). A wake-up posted from any context after the return makes
+    /// descriptor() readable; one that raced the return made it zero. The
+    /// host, not this loop, waits: step() never spins or sleeps. Binds the
+    /// loop to the calling thread on first use; UsageError from another
+    /// thread, from inside the loop (a task or callback), or on a thread
+    /// running another loop.
+    std::optional<Clock::duration> step();
+
+#if ASYNCLINK_PORT_HAS_DESCRIPTOR
+    /// A descriptor that is readable whenever the loop needs a step for work
+    /// posted from another context (a set(), schedule(), call_soon_threadsafe)
+    /// or a ready stream; for a host loop to poll (never read it, never close
+    /// it). Valid while the Loop lives. Any context.
+    int descriptor() const noexcept { return core_->idle().descriptor(); }
+#endif
+
+    /// Starts `task` on this loop and returns its handle (asyncio's
+    /// loop.create_task): the way in for the code of a host loop, where no
+    /// asynclink task runs yet. Binds the loop to the calling thread as step()
+    /// does; the task first runs at the next step.
+    template <class T>
+    TaskHandle<T> create_task(Task<T> task, Priority priority = Priority::normal);
+    /// create_task(lambda) on this loop: the task owns the lambda, so its
+    /// captures live as long as it runs (see owning_task).
+    // clang-format off
+    template <class F>
+        requires std::invocable<std::decay_t<F>&>
+    auto create_task(F&& make, Priority priority = Priority::normal);
+    // clang-format on
+
     /// A reference to this loop that outlives it: posts through it run on the
     /// loop while it lives and are refused once it has ended. Copy and destroy
     /// handles in ordinary code, not in a signal handler; using one (schedule)
@@ -249,6 +303,20 @@ private:
 
     /// Runs iterations until `task` is done.
     void run_until_done(detail::TaskBase& task);
+
+    // --- embedding (src/loop_embed.cpp)
+    /// Binds this loop to the calling thread for step() and create_task(), or
+    /// throws UsageError naming `operation`.
+    void bind_host_thread(const char* operation);
+    /// When step() says the next one is due (announcing the host's wait).
+    std::optional<Clock::duration> next_step_due();
+    /// Loop-thread work done between two steps (a task readied, a timer or a
+    /// soon call added) makes descriptor() readable while the host waits.
+    void wake_host() noexcept {
+        if (host_ == HostState::waiting) [[unlikely]]
+            wake_waiting_host();
+    }
+    void wake_waiting_host() noexcept;
 
     // --- the loop's own
     void run_once(const detail::TaskBase& until);
@@ -371,6 +439,23 @@ private:
 #endif
     }
     Loop* previous_loop_ = nullptr;
+
+    /// Where an embedded loop's host is (loop thread only):
+    ///
+    ///     running --step() returns a wait (sleep announced)--> waiting
+    ///     waiting --loop-thread work between steps (wake_host)--> woken
+    ///     waiting, woken --the next step() begins--> running
+    ///
+    /// Not embedded, the loop stays `running`. A step that begins after
+    /// `waiting` or `woken` drains the wake handle (a poster that took the
+    /// wake duty may write it even after the step began: the next such step
+    /// drains that too), so a readable descriptor() never stays readable.
+    enum class HostState : std::uint8_t { running, waiting, woken };
+    HostState host_ = HostState::running;
+    bool stepping_ = false;  ///< inside step(): a nested step() is refused
+    /// The bound thread's port::current_loop() slot (one per thread), or
+    /// nullptr before the first step()/create_task().
+    const void* host_thread_ = nullptr;
 };
 
 namespace detail {

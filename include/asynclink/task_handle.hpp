@@ -346,6 +346,21 @@ TaskHandle<detail::factory_value_t<F>> create_task(F&& make, std::string_view na
 #endif
 
 template <class T>
+TaskHandle<T> Loop::create_task(Task<T> task, Priority priority) {
+    bind_host_thread("Loop::create_task");
+    return asynclink::create_task(std::move(task), priority);
+}
+
+// clang-format off
+template <class F>
+    requires std::invocable<std::decay_t<F>&>
+auto Loop::create_task(F&& make, Priority priority) {
+    // clang-format on
+    bind_host_thread("Loop::create_task");
+    return asynclink::create_task(std::forward<F>(make), priority);
+}
+
+template <class T>
 T Loop::run_until_complete(Task<T> main) {
     if (port::current_loop() != nullptr) {
         ASYNCLINK_THROW(UsageError, "run() called inside a running loop; use create_task() or co_await instead");

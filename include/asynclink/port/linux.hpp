@@ -12,6 +12,7 @@
 /// | spinning       | pause instruction; sched_yield                               |
 /// | affinity       | sched_setaffinity                                            |
 /// | current loop   | a thread_local pointer                                       |
+/// | descriptor     | the epoll fd, for a host event loop (Loop::descriptor)       |
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,8 @@
 #include <optional>
 
 #define ASYNCLINK_PORT_HAS_THREADS 1
+/// The loop's idle is a descriptor another event loop can poll (Loop::descriptor).
+#define ASYNCLINK_PORT_HAS_DESCRIPTOR 1
 
 namespace asynclink {
 class Loop;
@@ -81,6 +84,11 @@ public:
     /// keeps the registration). Loop thread only.
     void watch(int fd, std::uint32_t events, IoWatch& watcher);
     void unwatch(int fd) noexcept;
+
+    /// The epoll descriptor: readable while wait(zero) would find something
+    /// (the wake eventfd written, a watched descriptor ready), so a host loop
+    /// can poll it (Loop::descriptor).
+    int descriptor() const noexcept { return epoll_fd_; }
 
     /// Test hook for fault injection: makes the next wake() fail as if the
     /// kernel had refused the eventfd write with `error_number`.

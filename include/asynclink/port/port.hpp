@@ -20,6 +20,8 @@
 ///   - ASYNCLINK_PORT_HAS_THREADS  1 if the platform has threads and a heap for
 ///                                 std::function (Loop::call_soon_threadsafe,
 ///                                 call_soon, set_exception_handler)
+///   - ASYNCLINK_PORT_HAS_DESCRIPTOR 1 if Idle has a descriptor() a host event
+///                                 loop can poll (Loop::descriptor); else 0
 ///   - atomic, atomic_thread_fence every atomic operation and fence (the sim
 ///                                 port watches them; elsewhere std's own)
 #pragma once
@@ -30,6 +32,10 @@
 #include "asynclink/port/cortex_m.hpp"
 #else
 #include "asynclink/port/linux.hpp"
+#endif
+
+#ifndef ASYNCLINK_PORT_HAS_DESCRIPTOR
+#define ASYNCLINK_PORT_HAS_DESCRIPTOR 0
 #endif
 
 namespace asynclink {
