@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "support/bridge.hpp"
+#include "support/pauses.hpp"
 #include "support/watchdog.hpp"
 
 namespace al = asynclink;
@@ -115,17 +116,10 @@ std::vector<Cell> every_cell() {
     return cells;
 }
 
-constexpr int loop_cpu = 0;
-int other_cpu() { return al::port::cpu_count() > 1 ? 1 : 0; }
-
-using Prng = std::mt19937_64;
-
-void spin(std::uint64_t iterations) noexcept {
-    for (std::uint64_t i = 0; i < iterations; ++i) {
-        // A compiler-only fence: keeps the empty loop from being optimised away.
-        std::atomic_signal_fence(std::memory_order_seq_cst);
-    }
-}
+using test_support::loop_cpu;
+using test_support::other_cpu;
+using test_support::Prng;
+using test_support::spin;
 
 /// Shared's payload: consistent exactly when its four fields are equal.
 struct Snapshot {
