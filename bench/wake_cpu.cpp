@@ -71,6 +71,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "epoll_eventfd.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -322,36 +324,7 @@ Run exchange(const Config& c, std::uint32_t warmup, std::uint32_t rounds) {
 
 // floor: an eventfd one thread sleeps on in epoll_wait (the loop's sleep,
 // without the loop) and a futex word the other sleeps on (a blocked get_sync's).
-class EpollEventfd {
-public:
-    EpollEventfd() : epoll_(epoll_create1(EPOLL_CLOEXEC)), event_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        epoll_ctl(epoll_, EPOLL_CTL_ADD, event_, &ev);
-    }
-    ~EpollEventfd() {
-        close(event_);
-        close(epoll_);
-    }
-    EpollEventfd(const EpollEventfd&) = delete;
-    EpollEventfd& operator=(const EpollEventfd&) = delete;
-
-    void signal() const noexcept {
-        std::uint64_t one = 1;
-        [[maybe_unused]] auto r = write(event_, &one, sizeof one);
-    }
-    void wait() const noexcept {
-        epoll_event ev{};
-        while (epoll_wait(epoll_, &ev, 1, -1) != 1) {
-        }
-        std::uint64_t drained;
-        [[maybe_unused]] auto r = read(event_, &drained, sizeof drained);
-    }
-
-private:
-    int epoll_;
-    int event_;
-};
+using bench::EpollEventfd;
 
 /// 0 empty, 1 answered, 2 a waiter sleeps (the answerer must wake it).
 class FutexFlag {
@@ -386,7 +359,7 @@ Run floor(const Config& c, std::uint32_t warmup, std::uint32_t rounds) {
         [&] {
             for (std::uint32_t i = 0; i < x.total; ++i) {
                 if (i == x.warmup) run.loop.start();
-                ping.wait();
+                ping.wait_signalled();
                 x.arrived[i] = wall_ns();
                 pong.set();
             }
