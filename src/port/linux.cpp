@@ -25,6 +25,34 @@ namespace {
 
 constexpr std::uint64_t wake_token = ~std::uint64_t{0};  // epoll data marking the eventfd
 
+#if defined(__SANITIZE_THREAD__)
+#define ASYNCLINK_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ASYNCLINK_UNDER_TSAN 1
+#endif
+#endif
+
+// ThreadSanitizer runs a signal handler at once only while the thread is in a
+// call it knows blocks; anywhere else it defers the handler to the thread's
+// next intercepted call or atomic operation. A raw epoll_pwait2 system call is
+// not such a call (this ThreadSanitizer does not intercept epoll_pwait2), and
+// it is the loop's last step before sleeping: a handler arriving after the
+// loop's last atomic operation was deferred, the loop slept, and the
+// handler's wake-up waited for something else to wake the loop, perhaps
+// forever. The kernel has no such window (it runs the handler at once, and the
+// eventfd write ends the wait), so this is ThreadSanitizer's, but it hung
+// SelectRace.QueueGetAndSleep and FromASignalHandler/LoopSchedule for 60 s.
+// Under ThreadSanitizer the loop therefore sleeps in epoll_wait, which it
+// intercepts as blocking (deferred handlers run before the wait, new ones at
+// once), at the price of millisecond timeouts rounded up, as on kernels
+// before 5.11. tests/signal_wake_test.cpp reproduces the hang.
+#ifdef ASYNCLINK_UNDER_TSAN
+constexpr bool use_pwait2 = false;
+#else
+constexpr bool use_pwait2 = true;
+#endif
+
 }  // namespace
 
 Clock::time_point Clock::now() noexcept {
@@ -33,7 +61,7 @@ Clock::time_point Clock::now() noexcept {
     return time_point(duration(std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec));
 }
 
-Idle::Idle() {
+Idle::Idle() : have_pwait2_(use_pwait2) {
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) throw_errno("epoll_create1");
     event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

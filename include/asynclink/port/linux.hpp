@@ -99,7 +99,7 @@ private:
     int event_fd_ = -1;
     std::atomic<int> wake_error_{0};  // written in signal handlers: lock-free (asserted below)
     std::atomic<int> injected_wake_error_{0};
-    bool have_pwait2_ = true;
+    bool have_pwait2_;  // false: epoll_wait (millisecond timeouts); see linux.cpp
 };
 
 /// Blocks the calling thread while `word` holds `expected` (spurious returns
