@@ -5,7 +5,7 @@
 /// | method                    | task | other loop | thread | signal handler / ISR       |
 /// |---------------------------|------|------------|--------|----------------------------|
 /// | set(value)                | yes  | yes        | yes    | yes, if handler_safe (1)   |
-/// | clear / is_set            | yes  | yes        | yes    | yes                        |
+/// | clear / is_set / stats    | yes  | yes        | yes    | yes                        |
 /// | co_await m / wait / next  | yes  | no         | no     | no                         |
 /// | value()                   | yes  | no         | no     | no                         |
 ///
@@ -137,6 +137,10 @@ public:
         slots_state_.fetch_and(~set_bit, std::memory_order_release);
     }
     /// Any context; a snapshot.
+    /// Any context: set()s, those that came while an earlier one's wake-up
+    /// was still pending (the readers will see only the latest value), and
+    /// the tasks woken (asynclink/stats.hpp).
+    SignalStats stats() const noexcept { return core_.stats(); }
     bool is_set() const noexcept {
         // acquire: whoever sees it set also sees the payload.
         return (slots_state_.load(std::memory_order_acquire) & set_bit) != 0;

@@ -5,7 +5,7 @@
 /// | method           | task | other loop | thread | signal handler / ISR |
 /// |------------------|------|------------|--------|----------------------|
 /// | set / clear      | yes  | yes        | yes    | yes                  |
-/// | is_set           | yes  | yes        | yes    | yes                  |
+/// | is_set / stats   | yes  | yes        | yes    | yes                  |
 /// | co_await wait()  | yes  | no         | no     | no                   |
 ///
 /// Use this when exactly one task waits for "something happened" signalled from
@@ -20,15 +20,20 @@
 /// waiting task leaves a set() that raced with the cancellation in the flag, so
 /// the next wait() sees it: no wake-up is lost.
 ///
+/// stats() counts the set()s, those that coalesced into a set() no wait() had
+/// consumed yet, and the wake-ups (asynclink/stats.hpp).
+///
 /// The protocol and its memory orders are modelled in proof/thread_safe_flag.pml.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "asynclink/detail/counter.hpp"
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/waiting_loop.hpp"
+#include "asynclink/stats.hpp"
 #include "asynclink/trace.hpp"
 
 namespace asynclink {
@@ -59,6 +64,8 @@ public:
         // that set waiting_bit, so the slot's binding is visible when we see that bit.
         std::uint32_t old = state_.fetch_or(set_bit, std::memory_order_acq_rel);
         ASYNCLINK_TRACE_HANDOVER_NODE(flag_set, this, (old & set_bit) != 0, node_);
+        sets_.add();
+        if ((old & set_bit) != 0) coalesced_.add();
         // The slot holds the waiting loop's wake core: live memory even if
         // that loop is ending now (then the post is refused, harmlessly).
         if ((old & waiting_bit) != 0 && (old & set_bit) == 0) loop_.post(node_);
@@ -74,6 +81,11 @@ public:
     bool is_set() const noexcept {
         // acquire: a caller that sees the flag set also sees what the setter wrote before set().
         return (state_.load(std::memory_order_acquire) & set_bit) != 0;
+    }
+
+    /// Any context; the counters one by one (see asynclink/stats.hpp).
+    SignalStats stats() const noexcept {
+        return {.sets = sets_.get(), .coalesced = coalesced_.get(), .wakeups = wakeups_.get()};
     }
 
     class Waiter : public detail::Parked {
@@ -151,6 +163,7 @@ private:
         while ((s & set_bit) != 0) {
             if (flag.state_.compare_exchange_weak(s, 0, std::memory_order_acquire, std::memory_order_relaxed)) {
                 flag.waiter_ = nullptr;
+                flag.wakeups_.add_by_owner();  // on the loop only
                 w->task->wake();
                 return;
             }
@@ -163,6 +176,9 @@ private:
     detail::WaitingLoop loop_;  // the waiting task's loop, for set()
     detail::RemoteNode node_{.run = &on_notify, .owner = this};
     Waiter* waiter_ = nullptr;  // loop thread only
+    detail::Counter sets_;
+    detail::Counter coalesced_;
+    detail::Counter wakeups_;  // the waiting loop only
 };
 
 }  // namespace asynclink

@@ -14,9 +14,11 @@
 #include <atomic>
 #include <cstdint>
 
+#include "asynclink/detail/counter.hpp"
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/waiting_loop.hpp"
+#include "asynclink/stats.hpp"
 #include "asynclink/trace.hpp"
 
 namespace asynclink::detail {
@@ -40,11 +42,13 @@ public:
 
     /// `op` names the set() in the trace (ThreadSafeEvent's or Message's).
     void set(trace::Op op = trace::Op::event_set) noexcept {
+        sets_.add();
         std::uint32_t s = state_.load(std::memory_order_relaxed);
         std::uint32_t next;
         do {
             if ((s & set_bit) != 0) {
                 ASYNCLINK_TRACE_HANDOVER_NODE_OP(op, this, true, node_);
+                coalesced_.add();
                 return;  // already set: this set() coalesces with that one
             }
             // The setter that finds waiting_bit takes it, and with it the duty to post.
@@ -60,6 +64,10 @@ public:
     void clear() noexcept {
         // release: orders the clear before a later set() for observers.
         state_.fetch_and(~set_bit, std::memory_order_release);
+    }
+
+    SignalStats stats() const noexcept {
+        return {.sets = sets_.get(), .coalesced = coalesced_.get(), .wakeups = wakeups_.get()};
     }
 
     bool is_set() const noexcept {
@@ -184,6 +192,7 @@ private:
                     // fails and the next round looks at the state anew.
                     if (w->filter_ != nullptr && !w->filter_(*w)) continue;
                     e.waiters_.remove(*w);
+                    e.wakeups_.add_by_owner();  // on the loop only
                     w->task->wake();
                 }
             }
@@ -204,6 +213,9 @@ private:
     WaitingLoop loop_;  // the waiting tasks' loop, for set()
     RemoteNode node_{.run = &on_notify, .owner = this};
     WaiterList waiters_;  // loop thread only
+    Counter sets_;
+    Counter coalesced_;
+    Counter wakeups_;  // the waiting loop only
 };
 
 }  // namespace asynclink::detail
