@@ -184,6 +184,12 @@ bool WakeCore::post(RemoteNode& node) noexcept {
 }
 
 bool WakeCore::schedule(void (*fn)(void*), void* arg) noexcept {
+    bool accepted = enqueue_scheduled(fn, arg);
+    (accepted ? scheduled_ : schedule_refused_).add();
+    return accepted;
+}
+
+bool WakeCore::enqueue_scheduled(void (*fn)(void*), void* arg) noexcept {
     // Vyukov's bounded queue: a cell whose sequence equals our position is free
     // for us; claiming the position with a CAS makes it ours alone.
     // Relaxed: the position is only a ticket; the cell's sequence orders the data.

@@ -153,6 +153,59 @@ TEST(Stats, TasksWaitingAtAManyProducerQueueCountAsWaits) {
     waits_at_both_ends<al::ThreadSafeQueue<int, al::many_producers>>();
 }
 
+TEST(Stats, TheLoopCountsScheduleVerdictsTimersAndPostedWork) {
+    al::LoopOptions options;
+    options.schedule_capacity = 2;
+    al::Loop loop(options);
+    int ran = 0;
+    auto count = [](void* n) { ++*static_cast<int*>(n); };
+    loop.run_until_complete([&]() -> al::Task<void> {
+        EXPECT_TRUE(loop.schedule(count, &ran));
+        EXPECT_TRUE(loop.schedule(count, &ran));
+        EXPECT_FALSE(loop.schedule(count, &ran)) << "a ring of two is full";
+        co_await settle();
+        co_await al::sleep(std::chrono::milliseconds(1));
+    }());
+    EXPECT_EQ(ran, 2);
+    al::LoopStats s = loop.stats();
+    EXPECT_EQ(s.scheduled, 2u);
+    EXPECT_EQ(s.schedule_refused, 1u);
+    EXPECT_EQ(s.woken_by_posts, 2u) << "the two scheduled calls ran";
+    EXPECT_EQ(s.woken_by_timers, 1u);
+    EXPECT_GE(s.iterations, 4u);
+    EXPECT_EQ(s.woken_by_io, 0u);
+    EXPECT_EQ(s.timer_lateness.total(), 0u) << "the clock is read for lateness only while slices are timed";
+    std::string line = printed(s);
+    EXPECT_NE(line.find("scheduled 2 refused 1"), std::string::npos) << line;
+}
+
+TEST(Stats, WithSlicesTimedTheLoopKeepsTheTimersLateness) {
+    al::LoopOptions options;
+    options.stall_threshold = std::chrono::seconds(10);  // times the slices; never reached here
+    al::Loop loop(options);
+    loop.run_until_complete([]() -> al::Task<void> {
+        for (int i = 0; i < 3; ++i) co_await al::sleep(std::chrono::microseconds(100));
+    }());
+    al::LoopStats s = loop.stats();
+    EXPECT_EQ(s.woken_by_timers, 3u);
+    EXPECT_EQ(s.timer_lateness.total(), 3u);
+    EXPECT_NE(printed(s).find("timer lateness"), std::string::npos);
+}
+
+TEST(Stats, HistogramBucketsAreLog2Microseconds) {
+    EXPECT_EQ(al::Log2Histogram::bucket_of(999), 0u);
+    EXPECT_EQ(al::Log2Histogram::bucket_of(1000), 1u);
+    EXPECT_EQ(al::Log2Histogram::bucket_of(3999), 2u);
+    EXPECT_EQ(al::Log2Histogram::bucket_of(4000), 3u);
+    EXPECT_EQ(al::Log2Histogram::bucket_of(~std::uint64_t{0}), al::Log2Histogram::buckets - 1);
+    al::Log2Histogram h;
+    h.counts[0] = 3;
+    h.counts[3] = 1;
+    std::ostringstream out;
+    out << h;
+    EXPECT_EQ(out.str(), "<1us:3 <8us:1");
+}
+
 #else
 
 TEST(Stats, CompiledOutCountersReadZero) {

@@ -28,7 +28,9 @@
 /// @endcode
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <iosfwd>
 
 #include "asynclink/detail/config.hpp"
@@ -61,6 +63,30 @@ struct SignalStats {
     std::size_t wakeups = 0;  ///< tasks woken by a set()
 };
 
+/// A histogram of durations in log2 buckets of microseconds: bucket 0 counts
+/// those under 1 us, bucket k those in [2^(k-1), 2^k) us, the last one the
+/// rest (2^30 us and more, about 18 minutes).
+struct Log2Histogram {
+    static constexpr std::size_t buckets = 32;
+    std::array<std::size_t, buckets> counts{};
+
+    /// The bucket of `nanoseconds`.
+    static constexpr std::size_t bucket_of(std::uint64_t nanoseconds) noexcept {
+        std::uint64_t us = nanoseconds / 1000;
+        std::size_t b = 0;
+        while (us != 0 && b + 1 < buckets) {
+            us >>= 1;
+            ++b;
+        }
+        return b;
+    }
+    std::size_t total() const noexcept {
+        std::size_t n = 0;
+        for (std::size_t c : counts) n += c;
+        return n;
+    }
+};
+
 /// A loop's counters.
 struct LoopStats {
     std::size_t iterations = 0;        ///< turns of the loop (run and step alike)
@@ -70,6 +96,13 @@ struct LoopStats {
     std::size_t woken_by_io = 0;       ///< turns that found ready descriptors
     std::size_t scheduled = 0;         ///< schedule()/call_soon_threadsafe calls accepted
     std::size_t schedule_refused = 0;  ///< refused (the loop had ended, or its schedule ring was full)
+    /// Only while slices are timed (a stall threshold is set, or the trace
+    /// records): the clock is read for nothing else. From the post that woke
+    /// the sleeping loop (a set(), try_put(), schedule() from another
+    /// context) to the loop awake again, about to run the woken task.
+    Log2Histogram wake_latency;
+    /// Only while slices are timed: how late each timer fired after its deadline.
+    Log2Histogram timer_lateness;
 };
 
 template <class Char, class Traits>
@@ -83,11 +116,33 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
     return os << "sets " << s.sets << " coalesced " << s.coalesced << " wakeups " << s.wakeups;
 }
 
+/// Prints the non-empty buckets as `<upper bound>:count`: `<1us:3 <4us:1 ...`.
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const Log2Histogram& h) {
+    bool first = true;
+    for (std::size_t b = 0; b < Log2Histogram::buckets; ++b) {
+        if (h.counts[b] == 0) continue;
+        if (!first) os << ' ';
+        first = false;
+        if (b + 1 == Log2Histogram::buckets) {
+            os << ">=" << (std::uint64_t{1} << (b - 1)) << "us:" << h.counts[b];
+        } else {
+            os << '<' << (std::uint64_t{1} << b) << "us:" << h.counts[b];
+        }
+    }
+    if (first) os << '-';
+    return os;
+}
+
+/// One line of counts; the histograms on lines of their own when they hold any.
 template <class Char, class Traits>
 std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const LoopStats& s) {
-    return os << "iterations " << s.iterations << " sleeps " << s.sleeps << " woken-by posts " << s.woken_by_posts
-              << " timers " << s.woken_by_timers << " io " << s.woken_by_io << " scheduled " << s.scheduled
-              << " refused " << s.schedule_refused;
+    os << "iterations " << s.iterations << " sleeps " << s.sleeps << " woken-by posts " << s.woken_by_posts
+       << " timers " << s.woken_by_timers << " io " << s.woken_by_io << " scheduled " << s.scheduled << " refused "
+       << s.schedule_refused;
+    if (s.wake_latency.total() != 0) os << "\n  wake latency   " << s.wake_latency;
+    if (s.timer_lateness.total() != 0) os << "\n  timer lateness " << s.timer_lateness;
+    return os;
 }
 
 }  // namespace asynclink

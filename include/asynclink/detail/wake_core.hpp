@@ -37,6 +37,7 @@
 #include <utility>
 
 #include "asynclink/detail/array_store.hpp"
+#include "asynclink/detail/counter.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/port/port.hpp"
 
@@ -167,6 +168,10 @@ public:
     /// When the poster that woke the loop posted (the low 32 bits of the
     /// clock's ticks: a 64-bit atomic is not lock-free on every target a
     /// signal handler runs on). A hint for the spin budget.
+    /// schedule() calls accepted and refused (Loop::stats()). Any context.
+    std::size_t scheduled() const noexcept { return scheduled_.get(); }
+    std::size_t schedule_refused() const noexcept { return schedule_refused_.get(); }
+
     std::uint32_t wake_posted_at() const noexcept {
         // Relaxed: a hint, read after the wake-up; a stale value costs one
         // spin decision.
@@ -202,6 +207,8 @@ private:
     friend class WakeCorePool;
 
     static RemoteNode* closed_nodes() noexcept;
+    /// schedule() without the counting: the ring's protocol alone.
+    bool enqueue_scheduled(void (*fn)(void*), void* arg) noexcept;
 #if ASYNCLINK_PORT_HAS_THREADS
     static PostedCall* closed_calls() noexcept;
 #endif
@@ -231,6 +238,9 @@ private:
     ArrayStore<ScheduleCell, port::max_schedule_capacity> schedule_cells_;
     std::size_t schedule_mask_ = 0;
     alignas(port::cache_line) port::atomic<std::size_t> schedule_enqueue_{0};
+    // schedule()'s verdicts, beside the word every schedule() writes (any context).
+    Counter scheduled_;
+    Counter schedule_refused_;
     alignas(port::cache_line) std::size_t schedule_dequeue_ = 0;
 
     port::Idle idle_;
