@@ -57,7 +57,7 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
         return;
     }
     core_->idle().wait(timeout);
-    counters_.sleeps.add_by_owner();
+    counts_[Count::sleeps].add_by_owner();
     core_->end_sleep();
     if constexpr (!port::idle_spins) return;
     if (timing_slices()) [[unlikely]]
@@ -86,7 +86,7 @@ void Loop::count_wake_latency(Clock::time_point now) noexcept {
                                             core_->wake_posted_at());
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::duration(since)).count();
     if (ns > std::chrono::nanoseconds(std::chrono::seconds(1)).count()) return;
-    counters_.wake_latency[Log2Histogram::bucket_of(static_cast<std::uint64_t>(ns))].add_by_owner();
+    counts_.at(Count::wake_latency, Log2Histogram::bucket_of(static_cast<std::uint64_t>(ns))).add_by_owner();
 }
 
 // The spin of wait_for_work(): true if posted work arrived during it.

@@ -184,9 +184,9 @@ bool WakeCore::post(RemoteNode& node) noexcept {
 }
 
 bool WakeCore::schedule(void (*fn)(void*), void* arg) noexcept {
-    bool accepted = enqueue_scheduled(fn, arg);
-    (accepted ? scheduled_ : schedule_refused_).add();
-    return accepted;
+    bool ok = enqueue_scheduled(fn, arg);
+    schedule_counts_[ok ? ScheduleCount::accepted : ScheduleCount::refused].add();
+    return ok;
 }
 
 bool WakeCore::enqueue_scheduled(void (*fn)(void*), void* arg) noexcept {

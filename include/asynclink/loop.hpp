@@ -402,16 +402,18 @@ private:
     Clock::time_point slice_mark_{};
     StallHandler stall_handler_;
     // Written by the loop's thread only (add_by_owner); read from anywhere.
-    struct Counters {
-        detail::Counter iterations;
-        detail::Counter sleeps;
-        detail::Counter posts;
-        detail::Counter timers;
-        detail::Counter io;
-        std::array<detail::Counter, Log2Histogram::buckets> wake_latency;
-        std::array<detail::Counter, Log2Histogram::buckets> timer_lateness;
+    // The histograms' buckets follow the counts.
+    enum class Count : std::size_t {
+        iterations,
+        sleeps,
+        posts,
+        timers,
+        io,
+        wake_latency,
+        timer_lateness = wake_latency + Log2Histogram::buckets,
+        kinds = timer_lateness + Log2Histogram::buckets
     };
-    Counters counters_;
+    [[no_unique_address]] detail::CounterArray<Count> counts_;
     void count_wake_latency(Clock::time_point now) noexcept;
 #if ASYNCLINK_TRACE
     // The flow id of the hand-over whose wake-up the loop is running now (a
@@ -499,7 +501,7 @@ struct LoopAccess {
 #endif
     static void add_io_watch(Loop& l) noexcept { l.add_io_watch(); }
     /// A watched descriptor was found ready. Loop thread only.
-    static void count_io(Loop& l) noexcept { l.counters_.io.add_by_owner(); }
+    static void count_io(Loop& l) noexcept { l.counts_[Loop::Count::io].add_by_owner(); }
     static void remove_io_watch(Loop& l) noexcept { l.remove_io_watch(); }
     static void run_until_done(Loop& l, TaskBase& task) { l.run_until_done(task); }
     static port::Idle& idle(Loop& l) noexcept { return l.idle(); }

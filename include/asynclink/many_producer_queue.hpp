@@ -279,17 +279,17 @@ public:
     /// high-water mark is the length now, or the capacity once a put found
     /// the queue full.
     QueueStats counted() const noexcept {
-        QueueStats s{.puts = puts_.get(),
-                     .gets = gets_.get(),
-                     .refused_full = refused_.get(),
-                     .producer_waits = producer_waits_.get(),
-                     .consumer_waits = consumer_waits_.get(),
+        QueueStats s{.puts = producer_counts_[ProducerCount::puts].get(),
+                     .gets = consumer_counts_[ConsumerCount::gets].get(),
+                     .refused_full = producer_counts_[ProducerCount::refused].get(),
+                     .producer_waits = producer_counts_[ProducerCount::waits].get(),
+                     .consumer_waits = consumer_counts_[ConsumerCount::waits].get(),
                      .high_water = qsize(),
                      .capacity = capacity_};
         if (s.refused_full + s.producer_waits != 0) s.high_water = capacity_;
         return s;
     }
-    void count_refused() noexcept { refused_.add(); }  // any producer
+    void count_refused() noexcept { producer_counts_[ProducerCount::refused].add(); }  // any producer
 
     // ------------------------------------------------------------ awaiters
 
@@ -302,7 +302,7 @@ public:
             detail::check_awaited_on_loop(operation, "get_sync");
             if (queue_.pop(item_) || queue_.drained_and_closed()) return true;
             queue_.prepare_consumer(Loop::current(), operation);
-            queue_.consumer_waits_.add_by_owner();
+            queue_.consumer_counts_[ConsumerCount::waits].add_by_owner();
             return false;
         }
         template <class P>
@@ -372,7 +372,7 @@ public:
             if (this->result != PushResult::full) return true;
             detail::WakeCore& core = detail::LoopAccess::wake_core(Loop::current());
             this->entry = &queue_.entry_for(core);
-            queue_.producer_waits_.add();
+            queue_.producer_counts_[ProducerCount::waits].add();
             this->entry->wake.make();  // the entry is this loop's (entry_for)
             return false;
         }
@@ -499,7 +499,7 @@ private:
             // is visible to take_consumer_wait().
             std::uint32_t old = c.stamp.exchange(stamp_of(lap_of(ticket), true), std::memory_order_acq_rel);
             std::uint32_t trace_flow = ASYNCLINK_TRACE_HANDOVER(many_producer_put, this, false);
-            puts_.add();
+            producer_counts_[ProducerCount::puts].add();
             if ((old & consumer_waits_here) != 0) take_consumer_wait(trace_flow);
             return PushResult::ok;
         }
@@ -517,7 +517,7 @@ private:
         // release: the producer of the next lap builds in the cell only after our move.
         c.stamp.store(stamp_of(lap_of(ticket) + 1, false), std::memory_order_release);
         head_ticket_ = advance(ticket);
-        gets_.add_by_owner();
+        consumer_counts_[ConsumerCount::gets].add_by_owner();
         // acq_rel: release hands the freed cell to a producer whose arm reads
         // this (its look at the stamp then sees it free); acquire pairs with
         // the arming RMWs, so their loops' entries are visible. Taking the
@@ -585,7 +585,7 @@ private:
     /// get_sync(block = true) once the oldest item was not there: true with
     /// an item, false once the queue is closed and drained.
     bool pop_waiting(std::optional<T>& out) noexcept {
-        consumer_waits_.add_by_owner();
+        consumer_counts_[ConsumerCount::waits].add_by_owner();
         std::uint32_t began = detail::WakeStamp::now();
         if (Clock::duration limit = consumer_spin_.next(); limit.count() != 0) {
             detail::SpinWait spin(limit);
@@ -649,7 +649,7 @@ private:
     /// is room, closed once the queue is closed.
     template <class Item>
     PushResult push_waiting(Item& item) {
-        producer_waits_.add();
+        producer_counts_[ProducerCount::waits].add();
         // Spin first: the consumer usually makes room within microseconds.
         PushResult r = PushResult::full;
         detail::SpinWait spin(detail::spin_before_block);
@@ -786,9 +786,8 @@ private:
 
     alignas(port::cache_line) port::atomic<std::uint32_t> claim_{0};
     // The producers' counters, on the line every put writes anyway.
-    detail::Counter puts_;
-    detail::Counter refused_;
-    detail::Counter producer_waits_;
+    enum class ProducerCount { puts, refused, waits, kinds };
+    [[no_unique_address]] detail::CounterArray<ProducerCount> producer_counts_;
 
     alignas(port::cache_line) port::atomic<std::uint32_t> head_{0};
     std::uint32_t head_ticket_ = 0;  // the consumer's copy of head_'s ticket
@@ -798,8 +797,8 @@ private:
     detail::WakeSlot consumer_loop_;  // the waiting consumer's loop; empty: a thread
     detail::QueueEndWakeHolder consumer_wake_{this, &on_consumer_wake};
     detail::LoopBinding consumer_home_;  // the loop the consumer end waits on; only the consumer touches it
-    detail::Counter gets_;               // the consumer only
-    detail::Counter consumer_waits_;     // the consumer only
+    enum class ConsumerCount { gets, waits, kinds };
+    [[no_unique_address]] detail::CounterArray<ConsumerCount> consumer_counts_;  // the consumer only
 
     /// Before a task of `loop` waits at the consumer end: the end waits on one
     /// loop at a time, the loop of its last async wait, until that loop has

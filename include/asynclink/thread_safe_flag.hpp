@@ -64,8 +64,8 @@ public:
         // that set waiting_bit, so the slot's binding is visible when we see that bit.
         std::uint32_t old = state_.fetch_or(set_bit, std::memory_order_acq_rel);
         ASYNCLINK_TRACE_HANDOVER_NODE(flag_set, this, (old & set_bit) != 0, node_);
-        sets_.add();
-        if ((old & set_bit) != 0) coalesced_.add();
+        counts_[Count::sets].add();
+        if ((old & set_bit) != 0) counts_[Count::coalesced].add();
         // The slot holds the waiting loop's wake core: live memory even if
         // that loop is ending now (then the post is refused, harmlessly).
         if ((old & waiting_bit) != 0 && (old & set_bit) == 0) loop_.post(node_);
@@ -85,7 +85,9 @@ public:
 
     /// Any context; the counters one by one (see asynclink/stats.hpp).
     SignalStats stats() const noexcept {
-        return {.sets = sets_.get(), .coalesced = coalesced_.get(), .wakeups = wakeups_.get()};
+        return {.sets = counts_[Count::sets].get(),
+                .coalesced = counts_[Count::coalesced].get(),
+                .wakeups = counts_[Count::wakeups].get()};
     }
 
     class Waiter : public detail::Parked {
@@ -163,7 +165,7 @@ private:
         while ((s & set_bit) != 0) {
             if (flag.state_.compare_exchange_weak(s, 0, std::memory_order_acquire, std::memory_order_relaxed)) {
                 flag.waiter_ = nullptr;
-                flag.wakeups_.add_by_owner();  // on the loop only
+                flag.counts_[Count::wakeups].add_by_owner();  // on the loop only
                 w->task->wake();
                 return;
             }
@@ -176,9 +178,9 @@ private:
     detail::WaitingLoop loop_;  // the waiting task's loop, for set()
     detail::RemoteNode node_{.run = &on_notify, .owner = this};
     Waiter* waiter_ = nullptr;  // loop thread only
-    detail::Counter sets_;
-    detail::Counter coalesced_;
-    detail::Counter wakeups_;  // the waiting loop only
+    // wakeups: counted by the waiting loop only.
+    enum class Count { sets, coalesced, wakeups, kinds };
+    [[no_unique_address]] detail::CounterArray<Count> counts_;
 };
 
 }  // namespace asynclink

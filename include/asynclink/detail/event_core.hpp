@@ -42,13 +42,13 @@ public:
 
     /// `op` names the set() in the trace (ThreadSafeEvent's or Message's).
     void set(trace::Op op = trace::Op::event_set) noexcept {
-        sets_.add();
+        counts_[Count::sets].add();
         std::uint32_t s = state_.load(std::memory_order_relaxed);
         std::uint32_t next;
         do {
             if ((s & set_bit) != 0) {
                 ASYNCLINK_TRACE_HANDOVER_NODE_OP(op, this, true, node_);
-                coalesced_.add();
+                counts_[Count::coalesced].add();
                 return;  // already set: this set() coalesces with that one
             }
             // The setter that finds waiting_bit takes it, and with it the duty to post.
@@ -67,7 +67,9 @@ public:
     }
 
     SignalStats stats() const noexcept {
-        return {.sets = sets_.get(), .coalesced = coalesced_.get(), .wakeups = wakeups_.get()};
+        return {.sets = counts_[Count::sets].get(),
+                .coalesced = counts_[Count::coalesced].get(),
+                .wakeups = counts_[Count::wakeups].get()};
     }
 
     bool is_set() const noexcept {
@@ -192,7 +194,7 @@ private:
                     // fails and the next round looks at the state anew.
                     if (w->filter_ != nullptr && !w->filter_(*w)) continue;
                     e.waiters_.remove(*w);
-                    e.wakeups_.add_by_owner();  // on the loop only
+                    e.counts_[Count::wakeups].add_by_owner();  // on the loop only
                     w->task->wake();
                 }
             }
@@ -213,9 +215,9 @@ private:
     WaitingLoop loop_;  // the waiting tasks' loop, for set()
     RemoteNode node_{.run = &on_notify, .owner = this};
     WaiterList waiters_;  // loop thread only
-    Counter sets_;
-    Counter coalesced_;
-    Counter wakeups_;  // the waiting loop only
+    // wakeups: counted by the waiting loop only.
+    enum class Count { sets, coalesced, wakeups, kinds };
+    [[no_unique_address]] CounterArray<Count> counts_;
 };
 
 }  // namespace asynclink::detail

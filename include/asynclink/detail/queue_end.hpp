@@ -194,15 +194,13 @@ struct alignas(port::cache_line) QueueEnd {
     /// The other end's index as this end last read it: read again only when
     /// the queue looks full (producer) or empty (consumer).
     std::uint32_t other_index = 0;
-    /// Items this end moved (puts or gets), counted beside the word it writes
-    /// anyway: only this end writes the line.
-    Counter items;
-    /// The consumer's samples of the queue's length (see QueueStats::high_water).
-    Counter high_water;
-    /// Puts or gets that had to wait (a task suspended or a thread blocked).
-    Counter waits;
-    /// Producer: try_put / put_sync(block = false) that found the queue full.
-    Counter refused;
+    /// What this end counts, beside the word it writes anyway (only this end
+    /// writes the line): the items it moved (puts or gets); the consumer's
+    /// samples of the queue's length (see QueueStats::high_water); the puts or
+    /// gets that had to wait (a task suspended or a thread blocked); the
+    /// producer's try_put / put_sync(block = false) that found the queue full.
+    enum class Count { items, high_water, waits, refused, kinds };
+    [[no_unique_address]] CounterArray<Count> counts;
 
     WaitingLoop loop;         ///< the loop of a task waiting at this end; none: a thread
     QueueEndWakeHolder wake;  ///< the node that task is woken with

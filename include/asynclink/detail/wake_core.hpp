@@ -169,8 +169,8 @@ public:
     /// clock's ticks: a 64-bit atomic is not lock-free on every target a
     /// signal handler runs on). A hint for the spin budget.
     /// schedule() calls accepted and refused (Loop::stats()). Any context.
-    std::size_t scheduled() const noexcept { return scheduled_.get(); }
-    std::size_t schedule_refused() const noexcept { return schedule_refused_.get(); }
+    std::size_t scheduled() const noexcept { return schedule_counts_[ScheduleCount::accepted].get(); }
+    std::size_t schedule_refused() const noexcept { return schedule_counts_[ScheduleCount::refused].get(); }
 
     std::uint32_t wake_posted_at() const noexcept {
         // Relaxed: a hint, read after the wake-up; a stale value costs one
@@ -239,8 +239,8 @@ private:
     std::size_t schedule_mask_ = 0;
     alignas(port::cache_line) port::atomic<std::size_t> schedule_enqueue_{0};
     // schedule()'s verdicts, beside the word every schedule() writes (any context).
-    Counter scheduled_;
-    Counter schedule_refused_;
+    enum class ScheduleCount { accepted, refused, kinds };
+    [[no_unique_address]] CounterArray<ScheduleCount> schedule_counts_;
     alignas(port::cache_line) std::size_t schedule_dequeue_ = 0;
 
     port::Idle idle_;
