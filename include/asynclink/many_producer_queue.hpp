@@ -12,6 +12,7 @@
 /// | co_await put / get / next       | yes  | yes        | no     | no                   |
 /// | close                           | yes  | yes        | yes    | yes                  |
 /// | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
+/// | stats                           | yes  | yes        | yes    | yes                  |
 /// | destroy                         | yes  | yes        | yes    | no                   |
 ///
 /// * As for the single-producer queue: a blocking call on a thread that runs

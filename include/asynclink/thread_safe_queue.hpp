@@ -11,6 +11,7 @@
 /// | co_await put / get / next       | yes  | yes        | no     | no                   |
 /// | close                           | yes  | yes        | yes    | yes                  |
 /// | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
+/// | stats                           | yes  | yes        | yes    | yes                  |
 /// | destroy                         | yes  | yes        | yes    | no                   |
 ///
 /// * A blocking put_sync/get_sync on a thread that runs a loop would stop the
