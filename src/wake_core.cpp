@@ -183,12 +183,6 @@ bool WakeCore::post(RemoteNode& node) noexcept {
     return true;
 }
 
-bool WakeCore::schedule(void (*fn)(void*), void* arg) noexcept {
-    bool ok = enqueue_scheduled(fn, arg);
-    schedule_counts_[ok ? ScheduleCount::accepted : ScheduleCount::refused].add();
-    return ok;
-}
-
 bool WakeCore::enqueue_scheduled(void (*fn)(void*), void* arg) noexcept {
     // Vyukov's bounded queue: a cell whose sequence equals our position is free
     // for us; claiming the position with a CAS makes it ours alone.

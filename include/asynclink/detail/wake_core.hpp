@@ -99,7 +99,13 @@ public:
     /// the loop has closed.
     bool post(RemoteNode& node) noexcept;
     /// Loop::schedule(): false when the ring is full or the loop has closed.
-    bool schedule(void (*fn)(void*), void* arg) noexcept;
+    /// Inline, so that with the counters compiled out it is the ring's
+    /// routine itself (no extra call on the ISR path).
+    bool schedule(void (*fn)(void*), void* arg) noexcept {
+        bool ok = enqueue_scheduled(fn, arg);
+        schedule_counts_[ok ? ScheduleCount::accepted : ScheduleCount::refused].add();
+        return ok;
+    }
 #if ASYNCLINK_PORT_HAS_THREADS
     /// Loop::call_soon_threadsafe(): throws UsageError once the loop has closed.
     void call_soon_threadsafe(std::function<void()> fn);
