@@ -65,7 +65,7 @@ void Loop::fire_timers() {
         counts_[Count::timers].add_by_owner();
         // The lateness only while slices are timed: now_ is read anyway, but
         // the bucket costs a loop of shifts the hot path should not pay.
-        if (timing_slices()) [[unlikely]] {
+        if (ASYNCLINK_COUNTERS != 0 && timing_slices()) [[unlikely]] {
             auto late = std::chrono::duration_cast<std::chrono::nanoseconds>(now_ - t->deadline).count();
             counts_.at(Count::timer_lateness, Log2Histogram::bucket_of(static_cast<std::uint64_t>(late)))
                 .add_by_owner();
