@@ -27,11 +27,13 @@ using Queue = al::ThreadSafeQueue<std::uint32_t, al::many_producers>;
 // What the handler touches: set before the handler is installed.
 al::ThreadSafeFlag* handler_flag = nullptr;
 Queue* handler_queue = nullptr;
+al::Message<std::uint32_t>* handler_message = nullptr;
 std::atomic<std::uint64_t> handler_runs{0};
 std::atomic<std::uint64_t> handler_puts{0};
 
 extern "C" void count_from_handler(int) {
     if (handler_flag != nullptr) handler_flag->set();
+    if (handler_message != nullptr) handler_message->set(7u);
     if (handler_queue != nullptr && handler_queue->try_put(7u)) handler_puts.fetch_add(1, std::memory_order_relaxed);
     handler_runs.fetch_add(1, std::memory_order_relaxed);
 }
@@ -50,6 +52,7 @@ public:
         sigaction(SIGUSR2, &previous_, nullptr);
         handler_flag = nullptr;
         handler_queue = nullptr;
+        handler_message = nullptr;
     }
     SignalHandler(const SignalHandler&) = delete;
     SignalHandler& operator=(const SignalHandler&) = delete;
@@ -111,6 +114,53 @@ TEST(StatsStress, EverySetOfAThreadAndItsSignalHandlerIsCountedAndConsumedOnce) 
     EXPECT_LE(s.wakeups, completions);
     EXPECT_EQ(completions + (flag.is_set() ? 1 : 0), s.sets - s.coalesced)
         << "each set() that found the flag clear is consumed by one wait(), or is still in it";
+}
+
+// A Message's set()s are not counted one by one: each is derived from what
+// lowered the message later (a next() took it, a clear() withdrew it), what
+// replaced it untaken, or the message still up. With a thread and its signal
+// handler setting, a task taking with next() and another thread clearing, all
+// at once, the derived count is every set() made, exactly.
+TEST(StatsStress, EverySetOfAMessageIsCountedOnceWhileReadersAndClearsRace) {
+    al::Message<std::uint32_t> message;
+    SignalHandler installed;
+    handler_message = &message;
+    std::atomic<bool> stop{false};
+    std::uint64_t taken = 0;
+    std::thread consumer([&] {
+        al::run([&]() -> al::Task<void> {
+            while (!stop.load()) {
+                co_await message.next();
+                ++taken;
+            }
+        }());
+    });
+    const std::uint64_t rounds = scaled(200'000, 2'000);
+    std::uint64_t sets = 0;
+    std::atomic<bool> written{false};
+    std::thread writer([&] {
+        auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        for (; more_rounds(sets, rounds, give_up); ++sets) message.set(static_cast<std::uint32_t>(sets));
+        written = true;
+    });
+    std::thread clearer([&] {
+        while (!written.load()) {
+            message.clear();
+            std::this_thread::yield();
+        }
+    });
+    interrupt_until(writer, written);
+    writer.join();
+    clearer.join();
+    handler_message = nullptr;  // no set() from a late signal from here on
+    stop = true;
+    message.set(0);  // the last: wakes the consumer to see stop
+    consumer.join();
+
+    al::SignalStats s = message.stats();
+    EXPECT_EQ(s.sets, sets + handler_runs.load() + 1);
+    EXPECT_LE(taken, s.sets - s.coalesced);
+    EXPECT_GT(s.coalesced + taken, 0u);
 }
 
 TEST(StatsStress, AManyProducerQueuesPutsAreItsGetsPlusWhatIsLeft) {

@@ -83,6 +83,53 @@ TEST(Stats, AMessageSetThreeTimesBeforeAnyReaderCoalescesTwo) {
     EXPECT_EQ(s.wakeups, 0u);
 }
 
+// A set() that raises the flag pays for no count: sets are derived from what
+// later lowered the flag (a wait() took it, a clear()) plus a flag still up.
+// Every way of lowering it counts once.
+TEST(Stats, EveryWayOfTakingOrClearingAFlagKeepsTheSetsExact) {
+    al::ThreadSafeFlag flag;
+    al::run([&]() -> al::Task<void> {
+        flag.set();
+        co_await flag.wait();  // taken at once (await_ready)
+        flag.set();
+        flag.clear();  // lowered by a clear
+        flag.clear();  // nothing to lower: no count
+        auto waiter = al::create_task([](al::ThreadSafeFlag& f) -> al::Task<void> { co_await f.wait(); }(flag));
+        co_await settle();
+        flag.set();  // taken by the waiting task's wake-up
+        co_await waiter;
+        flag.set();  // still up at the snapshot
+    }());
+    al::SignalStats s = flag.stats();
+    EXPECT_EQ(s.sets, 4u);
+    EXPECT_EQ(s.coalesced, 0u);
+    EXPECT_EQ(s.wakeups, 1u);
+}
+
+TEST(Stats, ClearingAnEventAndReadingAMessageKeepTheSetsExact) {
+    al::ThreadSafeEvent event;
+    event.set();
+    event.clear();
+    event.clear();  // nothing to lower: no count
+    event.set();
+    event.set();  // coalesced
+    event.clear();
+    EXPECT_EQ(event.stats().sets, 3u);
+    EXPECT_EQ(event.stats().coalesced, 1u);
+
+    al::Message<int> message;
+    al::run([&]() -> al::Task<void> {
+        message.set(1);
+        EXPECT_EQ(co_await message.next(), 1);  // the reader lowers the doorbell
+        message.set(2);
+        message.set(3);  // coalesced
+        EXPECT_EQ(co_await message.next(), 3);
+        message.set(4);  // still up at the snapshot
+    }());
+    EXPECT_EQ(message.stats().sets, 4u);
+    EXPECT_EQ(message.stats().coalesced, 1u);
+}
+
 template <class Queue>
 void three_puts_into_room_for_two() {
     Queue q(2);

@@ -42,7 +42,6 @@ public:
 
     /// `op` names the set() in the trace (ThreadSafeEvent's or Message's).
     void set(trace::Op op = trace::Op::event_set) noexcept {
-        counts_[Count::sets].add();
         std::uint32_t s = state_.load(std::memory_order_relaxed);
         std::uint32_t next;
         do {
@@ -61,14 +60,28 @@ public:
         if ((s & waiting_bit) != 0) loop_.post(node_);  // the slot keeps the waiting loop's core alive
     }
 
+    /// Any context.
     void clear() noexcept {
         // release: orders the clear before a later set() for observers.
-        state_.fetch_and(~set_bit, std::memory_order_release);
+        if ((state_.fetch_and(~set_bit, std::memory_order_release) & set_bit) != 0) counts_[Count::cleared].add();
+    }
+    /// clear() by the waiters' loop only (Message's doorbell): the count
+    /// without a locked instruction.
+    void clear_on_loop() noexcept {
+        // release: as clear().
+        if ((state_.fetch_and(~set_bit, std::memory_order_release) & set_bit) != 0) {
+            counts_[Count::cleared].add_by_owner();
+        }
     }
 
+    /// Every set() either raised the flag, which a clear then lowered or
+    /// which is still up, or coalesced: so the set()s are counted without a
+    /// counter of their own, and a set() that raises the flag (the one that
+    /// wakes) pays for no count at all.
     SignalStats stats() const noexcept {
-        return {.sets = counts_[Count::sets].get(),
-                .coalesced = counts_[Count::coalesced].get(),
+        std::size_t coalesced = counts_[Count::coalesced].get();
+        return {.sets = coalesced + counts_[Count::cleared].get() + (is_set() ? 1 : 0),
+                .coalesced = coalesced,
                 .wakeups = counts_[Count::wakeups].get()};
     }
 
@@ -215,8 +228,9 @@ private:
     WaitingLoop loop_;  // the waiting tasks' loop, for set()
     RemoteNode node_{.run = &on_notify, .owner = this};
     WaiterList waiters_;  // loop thread only
-    // wakeups: counted by the waiting loop only.
-    enum class Count { sets, coalesced, wakeups, kinds };
+    // coalesced: by the setters; cleared: by clear()'s caller (the loop's
+    // own with add_by_owner); wakeups: by the waiting loop only.
+    enum class Count { coalesced, cleared, wakeups, kinds };
     [[no_unique_address]] CounterArray<Count> counts_;
 };
 
