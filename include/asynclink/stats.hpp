@@ -55,10 +55,15 @@ struct QueueStats {
 
 /// ThreadSafeFlag's, ThreadSafeEvent's and Message's counters.
 struct SignalStats {
+    /// Every set(). Not counted one by one: each set() raised the flag (a
+    /// wait() or next() then took it, a clear() withdrew it, or it is still
+    /// up) or coalesced, and those are counted; so the set() that raises the
+    /// flag and wakes a task pays for no count.
     std::size_t sets = 0;
-    /// set()s that found the flag already set (or, for a flag, its wake-up
-    /// already pending): they merged into an earlier one's wake-up. The
-    /// interrupts that seem to "go missing" are counted here.
+    /// set()s that found the flag or event already set, its wake-up still
+    /// pending, or, for a Message, that replaced a value no next() had taken:
+    /// they merged into an earlier one's wake-up. The interrupts that seem to
+    /// "go missing" are counted here.
     std::size_t coalesced = 0;
     std::size_t wakeups = 0;  ///< tasks woken by a set()
 };
