@@ -249,6 +249,7 @@ void Loop::run_nodes(detail::RemoteNode* fifo) noexcept {
         if (trace::detail::on()) [[unlikely]]
             trace_cause_ = node->trace_flow.exchange(0, std::memory_order_relaxed);
 #endif
+        counts_[Count::posts].add_by_owner();
         node->run(*node);
 #if ASYNCLINK_TRACE
         trace_cause_ = 0;
@@ -271,6 +272,7 @@ void Loop::run_scheduled_callbacks() {
 #if ASYNCLINK_TRACE
         trace_cause_ = flow;
 #endif
+        counts_[Count::posts].add_by_owner();
         call_reporting([&] { fn(arg); });
     }
 #if ASYNCLINK_TRACE
@@ -294,6 +296,7 @@ void Loop::run_calls(detail::PostedCall* fifo) noexcept {
 #if ASYNCLINK_TRACE
         trace_cause_ = call->trace_flow;
 #endif
+        counts_[Count::posts].add_by_owner();
         call_reporting(call->fn);
         delete call;
     }
@@ -468,6 +471,7 @@ void Loop::run_high_ready() {
 }
 
 void Loop::run_once(const detail::TaskBase& until) {
+    counts_[Count::iterations].add_by_owner();
     take_posted_work();
     // The callback queues are empty on almost every iteration, and one load
     // each says so: an iteration that only resumes tasks calls neither routine.
@@ -485,6 +489,23 @@ void Loop::run_once(const detail::TaskBase& until) {
     }
     if (io_watches_ != 0) core_->idle().wait(Clock::duration::zero());
     run_ready();
+}
+
+LoopStats Loop::stats() const noexcept {
+    LoopStats s{.iterations = counts_[Count::iterations].get(),
+                .sleeps = counts_[Count::sleeps].get(),
+                .woken_by_posts = counts_[Count::posts].get(),
+                .woken_by_timers = counts_[Count::timers].get(),
+                .woken_by_io = counts_[Count::io].get(),
+                .scheduled = core_->scheduled(),
+                .schedule_refused = core_->schedule_refused(),
+                .wake_latency = {},
+                .timer_lateness = {}};
+    for (std::size_t b = 0; b < Log2Histogram::buckets; ++b) {
+        s.wake_latency.counts[b] = counts_.at(Count::wake_latency, b).get();
+        s.timer_lateness.counts[b] = counts_.at(Count::timer_lateness, b).get();
+    }
+    return s;
 }
 
 void Loop::run_until_done(detail::TaskBase& task) {

@@ -66,6 +66,7 @@ std::optional<Clock::duration> Loop::step() {
         core_->end_sleep();
         host_ = HostState::running;
     }
+    counts_[Count::iterations].add_by_owner();
     take_posted_work();
     if (core_->scheduled_ready()) run_scheduled_callbacks();
     if (soon_calls_pending() || threadsafe_calls_posted()) run_threadsafe_calls();

@@ -57,8 +57,11 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
         return;
     }
     core_->idle().wait(timeout);
+    counts_[Count::sleeps].add_by_owner();
     core_->end_sleep();
     if constexpr (!port::idle_spins) return;
+    if (timing_slices()) [[unlikely]]
+        count_wake_latency(Clock::now());
     // The poster's time is the low 32 bits of the clock's ticks: the
     // difference modulo 2^32 is exact for the microseconds that matter here,
     // and a stale value (from before this idle period) comes out huge.
@@ -71,6 +74,19 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
         spin_budget_ /= 2;
         if (spin_budget_ < std::chrono::microseconds(1)) spin_budget_ = Clock::duration::zero();
     }
+}
+
+// After a sleep that posted work ended: the time from the post that woke the
+// loop (its low 32 bits of the clock's ticks, stamped by wake_if_sleeping) to
+// now. A sleep ended by a timer or a descriptor, or a stale stamp, is not a
+// post's wake-up: the difference modulo 2^32 is then huge or nothing is posted.
+void Loop::count_wake_latency(Clock::time_point now) noexcept {
+    if (!core_->has_posted_work()) return;
+    auto since = static_cast<std::uint32_t>(static_cast<std::uint32_t>(now.time_since_epoch().count()) -
+                                            core_->wake_posted_at());
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::duration(since)).count();
+    if (ns > std::chrono::nanoseconds(std::chrono::seconds(1)).count()) return;
+    counts_.at(Count::wake_latency, Log2Histogram::bucket_of(static_cast<std::uint64_t>(ns))).add_by_owner();
 }
 
 // The spin of wait_for_work(): true if posted work arrived during it.

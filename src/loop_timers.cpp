@@ -62,6 +62,14 @@ void Loop::fire_timers() {
     while (!timers_.empty() && timers_.front().deadline <= now_) {
         detail::TimerNode* t = timers_.front().node;
         remove_timer(*t);
+        counts_[Count::timers].add_by_owner();
+        // The lateness only while slices are timed: now_ is read anyway, but
+        // the bucket costs a loop of shifts the hot path should not pay.
+        if (ASYNCLINK_COUNTERS != 0 && timing_slices()) [[unlikely]] {
+            auto late = std::chrono::duration_cast<std::chrono::nanoseconds>(now_ - t->deadline).count();
+            counts_.at(Count::timer_lateness, Log2Histogram::bucket_of(static_cast<std::uint64_t>(late)))
+                .add_by_owner();
+        }
 #if ASYNCLINK_TRACE
         if (trace::detail::on()) [[unlikely]]
             trace_cause_ = trace::detail::record_timer(id_, now_ - t->deadline);

@@ -183,7 +183,7 @@ bool WakeCore::post(RemoteNode& node) noexcept {
     return true;
 }
 
-bool WakeCore::schedule(void (*fn)(void*), void* arg) noexcept {
+bool WakeCore::enqueue_scheduled(void (*fn)(void*), void* arg) noexcept {
     // Vyukov's bounded queue: a cell whose sequence equals our position is free
     // for us; claiming the position with a CAS makes it ours alone.
     // Relaxed: the position is only a ticket; the cell's sequence orders the data.

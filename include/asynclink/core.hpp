@@ -22,6 +22,7 @@
 #include "asynclink/semaphore.hpp"
 #include "asynclink/shared.hpp"
 #include "asynclink/sleep.hpp"
+#include "asynclink/stats.hpp"
 #include "asynclink/task.hpp"
 #include "asynclink/task_handle.hpp"
 #include "asynclink/thread_safe_event.hpp"

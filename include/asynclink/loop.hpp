@@ -15,6 +15,7 @@
 /// | set_stall_threshold   | yes  | no         | no     | no                   |
 /// | step / create_task    | host | no         | no     | no                   |
 /// | descriptor()          | yes  | yes        | yes    | yes                  |
+/// | stats()               | yes  | yes        | yes    | yes                  |
 ///
 /// A loop-only method called from a thread that is not running the loop throws
 /// UsageError naming the thread-safe alternative instead of corrupting it.
@@ -41,6 +42,7 @@
 /// another core there.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -53,12 +55,14 @@
 
 #include "asynclink/detail/array_store.hpp"
 #include "asynclink/detail/config.hpp"
+#include "asynclink/detail/counter.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/detail/task_base.hpp"
 #include "asynclink/detail/timer_node.hpp"
 #include "asynclink/detail/wake_core.hpp"
 #include "asynclink/port/port.hpp"
+#include "asynclink/stats.hpp"
 
 #if ASYNCLINK_PORT_HAS_THREADS
 #include <functional>
@@ -196,6 +200,10 @@ public:
     void set_stall_handler(StallHandler handler);
     /// Changes LoopOptions::stall_threshold (zero: off). Loop thread only.
     void set_stall_threshold(Clock::duration threshold);
+
+    /// The loop's counters, one by one (asynclink/stats.hpp). Any context,
+    /// while the loop lives.
+    LoopStats stats() const noexcept;
 
     /// The loop's clock, cached at the start of each iteration.
     Clock::time_point time() const noexcept { return now_; }
@@ -393,6 +401,20 @@ private:
     // next slice is timed from.
     Clock::time_point slice_mark_{};
     StallHandler stall_handler_;
+    // Written by the loop's thread only (add_by_owner); read from anywhere.
+    // The histograms' buckets follow the counts.
+    enum class Count : std::size_t {
+        iterations,
+        sleeps,
+        posts,
+        timers,
+        io,
+        wake_latency,
+        timer_lateness = wake_latency + Log2Histogram::buckets,
+        kinds = timer_lateness + Log2Histogram::buckets
+    };
+    [[no_unique_address]] detail::CounterArray<Count> counts_;
+    void count_wake_latency(Clock::time_point now) noexcept;
 #if ASYNCLINK_TRACE
     // The flow id of the hand-over whose wake-up the loop is running now (a
     // posted node, a scheduled call, a timer): the task it wakes carries it
@@ -478,6 +500,8 @@ struct LoopAccess {
     static void report(Loop& l, const std::exception_ptr& error) noexcept { l.report(error); }
 #endif
     static void add_io_watch(Loop& l) noexcept { l.add_io_watch(); }
+    /// A watched descriptor was found ready. Loop thread only.
+    static void count_io(Loop& l) noexcept { l.counts_[Loop::Count::io].add_by_owner(); }
     static void remove_io_watch(Loop& l) noexcept { l.remove_io_watch(); }
     static void run_until_done(Loop& l, TaskBase& task) { l.run_until_done(task); }
     static port::Idle& idle(Loop& l) noexcept { return l.idle(); }

@@ -12,6 +12,7 @@
 /// | co_await put / get / next       | yes  | yes        | no     | no                   |
 /// | close                           | yes  | yes        | yes    | yes                  |
 /// | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
+/// | stats                           | yes  | yes        | yes    | yes                  |
 /// | destroy                         | yes  | yes        | yes    | no                   |
 ///
 /// * As for the single-producer queue: a blocking call on a thread that runs
@@ -275,6 +276,22 @@ public:
         return (claim_.load(std::memory_order_seq_cst) & closed_bit) != 0;
     }
 
+    /// For QueueApi::stats(). The consumer never reads the claim word, so the
+    /// high-water mark is the length now, or the capacity once a put found
+    /// the queue full.
+    QueueStats counted() const noexcept {
+        QueueStats s{.puts = producer_counts_[ProducerCount::puts].get(),
+                     .gets = consumer_counts_[ConsumerCount::gets].get(),
+                     .refused_full = producer_counts_[ProducerCount::refused].get(),
+                     .producer_waits = producer_counts_[ProducerCount::waits].get(),
+                     .consumer_waits = consumer_counts_[ConsumerCount::waits].get(),
+                     .high_water = qsize(),
+                     .capacity = capacity_};
+        if (s.refused_full + s.producer_waits != 0) s.high_water = capacity_;
+        return s;
+    }
+    void count_refused() noexcept { producer_counts_[ProducerCount::refused].add(); }  // any producer
+
     // ------------------------------------------------------------ awaiters
 
     template <bool Iterating>
@@ -286,6 +303,7 @@ public:
             detail::check_awaited_on_loop(operation, "get_sync");
             if (queue_.pop(item_) || queue_.drained_and_closed()) return true;
             queue_.prepare_consumer(Loop::current(), operation);
+            queue_.consumer_counts_[ConsumerCount::waits].add_by_owner();
             return false;
         }
         template <class P>
@@ -355,6 +373,7 @@ public:
             if (this->result != PushResult::full) return true;
             detail::WakeCore& core = detail::LoopAccess::wake_core(Loop::current());
             this->entry = &queue_.entry_for(core);
+            queue_.producer_counts_[ProducerCount::waits].add();
             this->entry->wake.make();  // the entry is this loop's (entry_for)
             return false;
         }
@@ -481,6 +500,7 @@ private:
             // is visible to take_consumer_wait().
             std::uint32_t old = c.stamp.exchange(stamp_of(lap_of(ticket), true), std::memory_order_acq_rel);
             std::uint32_t trace_flow = ASYNCLINK_TRACE_HANDOVER(many_producer_put, this, false);
+            producer_counts_[ProducerCount::puts].add();
             if ((old & consumer_waits_here) != 0) take_consumer_wait(trace_flow);
             return PushResult::ok;
         }
@@ -498,6 +518,7 @@ private:
         // release: the producer of the next lap builds in the cell only after our move.
         c.stamp.store(stamp_of(lap_of(ticket) + 1, false), std::memory_order_release);
         head_ticket_ = advance(ticket);
+        consumer_counts_[ConsumerCount::gets].add_by_owner();
         // acq_rel: release hands the freed cell to a producer whose arm reads
         // this (its look at the stamp then sees it free); acquire pairs with
         // the arming RMWs, so their loops' entries are visible. Taking the
@@ -565,6 +586,7 @@ private:
     /// get_sync(block = true) once the oldest item was not there: true with
     /// an item, false once the queue is closed and drained.
     bool pop_waiting(std::optional<T>& out) noexcept {
+        consumer_counts_[ConsumerCount::waits].add_by_owner();
         std::uint32_t began = detail::WakeStamp::now();
         if (Clock::duration limit = consumer_spin_.next(); limit.count() != 0) {
             detail::SpinWait spin(limit);
@@ -628,6 +650,7 @@ private:
     /// is room, closed once the queue is closed.
     template <class Item>
     PushResult push_waiting(Item& item) {
+        producer_counts_[ProducerCount::waits].add();
         // Spin first: the consumer usually makes room within microseconds.
         PushResult r = PushResult::full;
         detail::SpinWait spin(detail::spin_before_block);
@@ -763,6 +786,9 @@ private:
     port::atomic<detail::ProducerLoop*> entries_{&first_entry_};
 
     alignas(port::cache_line) port::atomic<std::uint32_t> claim_{0};
+    // The producers' counters, on the line every put writes anyway.
+    enum class ProducerCount { puts, refused, waits, kinds };
+    [[no_unique_address]] detail::CounterArray<ProducerCount> producer_counts_;
 
     alignas(port::cache_line) port::atomic<std::uint32_t> head_{0};
     std::uint32_t head_ticket_ = 0;  // the consumer's copy of head_'s ticket
@@ -772,6 +798,8 @@ private:
     detail::WakeSlot consumer_loop_;  // the waiting consumer's loop; empty: a thread
     detail::QueueEndWakeHolder consumer_wake_{this, &on_consumer_wake};
     detail::LoopBinding consumer_home_;  // the loop the consumer end waits on; only the consumer touches it
+    enum class ConsumerCount { gets, waits, kinds };
+    [[no_unique_address]] detail::CounterArray<ConsumerCount> consumer_counts_;  // the consumer only
 
     /// Before a task of `loop` waits at the consumer end: the end waits on one
     /// loop at a time, the loop of its last async wait, until that loop has

@@ -5,7 +5,7 @@
 /// | method                    | task | other loop | thread | signal handler / ISR       |
 /// |---------------------------|------|------------|--------|----------------------------|
 /// | set(value)                | yes  | yes        | yes    | yes, if handler_safe (1)   |
-/// | clear / is_set            | yes  | yes        | yes    | yes                        |
+/// | clear / is_set / stats    | yes  | yes        | yes    | yes                        |
 /// | co_await m / wait / next  | yes  | no         | no     | no                         |
 /// | value()                   | yes  | no         | no     | no                         |
 ///
@@ -134,7 +134,20 @@ public:
         // release: orders the clear before a later set() for observers. The
         // wake-up flag is left alone: the readers treat it as a doorbell and
         // look at this bit before they trust it.
-        slots_state_.fetch_and(~set_bit, std::memory_order_release);
+        std::uint32_t old = slots_state_.fetch_and(~set_bit, std::memory_order_release);
+        if ((old & set_bit) != 0) counts_[Count::cleared].add();
+    }
+    /// Any context: set()s; those that replaced a value no next() had taken
+    /// and no clear() had withdrawn (a next() reader never sees it); and the
+    /// tasks woken (asynclink/stats.hpp). Every set() either raised the
+    /// message, which a next() then took or a clear() withdrew or which is
+    /// still up, or replaced such a value: the set()s are counted without a
+    /// counter of their own.
+    SignalStats stats() const noexcept {
+        std::size_t coalesced = counts_[Count::coalesced].get();
+        return {.sets = coalesced + counts_[Count::taken].get() + counts_[Count::cleared].get() + (is_set() ? 1 : 0),
+                .coalesced = coalesced,
+                .wakeups = core_.stats().wakeups};
     }
     /// Any context; a snapshot.
     bool is_set() const noexcept {
@@ -256,7 +269,7 @@ private:
     void bind(const char* operation) { core_.check(operation, "a ThreadSafeQueue to move values to other contexts"); }
 
     void clear_doorbell() noexcept {
-        core_.clear();
+        core_.clear_on_loop();
         port::atomic_thread_fence(std::memory_order_seq_cst);  // F4: pairs with set()'s F3
     }
 
@@ -293,6 +306,7 @@ private:
             // release: the payload written into the slot is visible to whoever
             // pins it (acquire) after seeing this index.
         } while (!slots_state_.compare_exchange_weak(s, next, std::memory_order_release, std::memory_order_relaxed));
+        if ((s & set_bit) != 0) counts_[Count::coalesced].add();  // replaced a value nobody took
     }
 
     /// Pins the current slot. Throws UsageError if no value was ever set.
@@ -315,6 +329,7 @@ private:
             // acquire: pairs with publish()'s release, making the payload visible.
         } while (!slots_state_.compare_exchange_weak(s, with_pinned(s & ~set_bit, current_of(s)),
                                                      std::memory_order_acquire, std::memory_order_relaxed));
+        counts_[Count::taken].add_by_owner();  // on the loop only
         return current_of(s);
     }
 
@@ -336,6 +351,10 @@ private:
     detail::EventCore core_;  // the doorbell: rung by set() after each publication
     Slot slots_[slot_count];
     port::atomic<std::uint32_t> slots_state_{initial_state};
+    // coalesced and cleared: by set()'s and clear()'s callers; taken: by the
+    // loop's next() only. The wake-ups are the doorbell's.
+    enum class Count { coalesced, taken, cleared, kinds };
+    [[no_unique_address]] detail::CounterArray<Count> counts_;
 };
 
 }  // namespace asynclink

@@ -6,7 +6,7 @@
 /// | method           | task | other loop | thread | signal handler / ISR |
 /// |------------------|------|------------|--------|----------------------|
 /// | set / clear      | yes  | yes        | yes    | yes                  |
-/// | is_set           | yes  | yes        | yes    | yes                  |
+/// | is_set / stats   | yes  | yes        | yes    | yes                  |
 /// | co_await wait()  | yes  | no         | no     | no                   |
 ///
 /// Use this when any number of tasks wait for a condition signalled from an
@@ -38,6 +38,9 @@ public:
     void clear() noexcept { core_.clear(); }
     /// Any context; a snapshot.
     bool is_set() const noexcept { return core_.is_set(); }
+    /// Any context: set()s, those that found the event already set, and the
+    /// tasks woken (asynclink/stats.hpp).
+    SignalStats stats() const noexcept { return core_.stats(); }
     /// Suspends until the event is set (not at all if it is). Loop thread
     /// only. Cancellable.
     [[nodiscard]] detail::EventCore::Waiter wait() noexcept { return core_.wait("ThreadSafeEvent::wait"); }

@@ -5,7 +5,7 @@
 /// | method           | task | other loop | thread | signal handler / ISR |
 /// |------------------|------|------------|--------|----------------------|
 /// | set / clear      | yes  | yes        | yes    | yes                  |
-/// | is_set           | yes  | yes        | yes    | yes                  |
+/// | is_set / stats   | yes  | yes        | yes    | yes                  |
 /// | co_await wait()  | yes  | no         | no     | no                   |
 ///
 /// Use this when exactly one task waits for "something happened" signalled from
@@ -20,15 +20,20 @@
 /// waiting task leaves a set() that raced with the cancellation in the flag, so
 /// the next wait() sees it: no wake-up is lost.
 ///
+/// stats() counts the set()s, those that coalesced into a set() no wait() had
+/// consumed yet, and the wake-ups (asynclink/stats.hpp).
+///
 /// The protocol and its memory orders are modelled in proof/thread_safe_flag.pml.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "asynclink/detail/counter.hpp"
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/waiting_loop.hpp"
+#include "asynclink/stats.hpp"
 #include "asynclink/trace.hpp"
 
 namespace asynclink {
@@ -59,6 +64,7 @@ public:
         // that set waiting_bit, so the slot's binding is visible when we see that bit.
         std::uint32_t old = state_.fetch_or(set_bit, std::memory_order_acq_rel);
         ASYNCLINK_TRACE_HANDOVER_NODE(flag_set, this, (old & set_bit) != 0, node_);
+        if ((old & set_bit) != 0) counts_[Count::coalesced].add();  // the only count a set() pays for
         // The slot holds the waiting loop's wake core: live memory even if
         // that loop is ending now (then the post is refused, harmlessly).
         if ((old & waiting_bit) != 0 && (old & set_bit) == 0) loop_.post(node_);
@@ -67,13 +73,26 @@ public:
     /// Forgets a set() that no wait() has consumed yet. Any context.
     void clear() noexcept {
         // release: a later set() is ordered after this clear for the waiter.
-        state_.fetch_and(~set_bit, std::memory_order_release);
+        std::uint32_t old = state_.fetch_and(~set_bit, std::memory_order_release);
+        if ((old & set_bit) != 0) counts_[Count::cleared].add();
     }
 
     /// Any context. Only a snapshot: another context may change it at once.
     bool is_set() const noexcept {
         // acquire: a caller that sees the flag set also sees what the setter wrote before set().
         return (state_.load(std::memory_order_acquire) & set_bit) != 0;
+    }
+
+    /// Any context; the counters one by one (see asynclink/stats.hpp). Every
+    /// set() either raised the flag, which a wait() then took or a clear()
+    /// lowered or which is still up, or coalesced: so the set()s are counted
+    /// without a counter of their own, and the set() that raises the flag
+    /// (the one that wakes) pays for no count at all.
+    SignalStats stats() const noexcept {
+        std::size_t coalesced = counts_[Count::coalesced].get();
+        return {.sets = coalesced + counts_[Count::taken].get() + counts_[Count::cleared].get() + (is_set() ? 1 : 0),
+                .coalesced = coalesced,
+                .wakeups = counts_[Count::wakeups].get()};
     }
 
     class Waiter : public detail::Parked {
@@ -102,6 +121,7 @@ public:
                     // acquire: see what the setter wrote before set().
                     if (flag_.state_.compare_exchange_weak(s, 0, std::memory_order_acquire,
                                                            std::memory_order_relaxed)) {
+                        flag_.counts_[Count::taken].add_by_owner();  // on the loop only
                         task->suspension = nullptr;
                         return false;
                     }
@@ -138,7 +158,9 @@ private:
     bool try_consume() noexcept {
         // acquire: see what the setter wrote before set(). Only the loop ever
         // clears waiting_bit, and it is not set here, so clearing set_bit is all.
-        return (state_.fetch_and(~set_bit, std::memory_order_acquire) & set_bit) != 0;
+        if ((state_.fetch_and(~set_bit, std::memory_order_acquire) & set_bit) == 0) return false;
+        counts_[Count::taken].add_by_owner();  // on the loop only
+        return true;
     }
 
     // Runs on the loop after a set() saw waiting_bit.
@@ -151,6 +173,8 @@ private:
         while ((s & set_bit) != 0) {
             if (flag.state_.compare_exchange_weak(s, 0, std::memory_order_acquire, std::memory_order_relaxed)) {
                 flag.waiter_ = nullptr;
+                flag.counts_[Count::taken].add_by_owner();  // on the loop only
+                flag.counts_[Count::wakeups].add_by_owner();
                 w->task->wake();
                 return;
             }
@@ -163,6 +187,10 @@ private:
     detail::WaitingLoop loop_;  // the waiting task's loop, for set()
     detail::RemoteNode node_{.run = &on_notify, .owner = this};
     Waiter* waiter_ = nullptr;  // loop thread only
+    // coalesced: by the setters; cleared: by clear()'s caller; taken (a
+    // wait() took the set) and wakeups: by the waiting loop only.
+    enum class Count { coalesced, taken, cleared, wakeups, kinds };
+    [[no_unique_address]] detail::CounterArray<Count> counts_;
 };
 
 }  // namespace asynclink

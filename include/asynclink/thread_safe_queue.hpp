@@ -11,6 +11,7 @@
 /// | co_await put / get / next       | yes  | yes        | no     | no                   |
 /// | close                           | yes  | yes        | yes    | yes                  |
 /// | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
+/// | stats                           | yes  | yes        | yes    | yes                  |
 /// | destroy                         | yes  | yes        | yes    | no                   |
 ///
 /// * A blocking put_sync/get_sync on a thread that runs a loop would stop the
@@ -70,6 +71,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -170,6 +172,24 @@ public:
                         index_of(producer_.word.load(std::memory_order_acquire)));
     }
     bool closed() const noexcept { return is_closed(); }
+
+    /// For QueueApi::stats(). The producer's part of the high-water mark: a
+    /// refused or waiting put saw the queue full.
+    QueueStats counted() const noexcept {
+        QueueStats s{.puts = producer_.counts[detail::QueueEnd::Count::items].get(),
+                     .gets = consumer_.counts[detail::QueueEnd::Count::items].get(),
+                     .refused_full = producer_.counts[detail::QueueEnd::Count::refused].get(),
+                     .producer_waits = producer_.counts[detail::QueueEnd::Count::waits].get(),
+                     .consumer_waits = consumer_.counts[detail::QueueEnd::Count::waits].get(),
+                     .high_water = consumer_.counts[detail::QueueEnd::Count::high_water].get(),
+                     .capacity = capacity_};
+        if (s.refused_full + s.producer_waits != 0) s.high_water = capacity_;
+        s.high_water = std::max(s.high_water, qsize());
+        return s;
+    }
+    void count_refused() noexcept {
+        producer_.counts[detail::QueueEnd::Count::refused].add_by_owner();
+    }  // the producer's context only
 
     // ------------------------------------------------------------ awaiters
 
@@ -333,6 +353,7 @@ private:
     template <Side S>
     void prepare_task(const char* operation) {
         end<S>().prepare(Loop::current(), operation);
+        end<S>().counts[detail::QueueEnd::Count::waits].add_by_owner();
     }
     /// Publishes where the parked task waits, arms, and looks once more. True:
     /// the task sleeps, armed; false: the end became ready meanwhile, and it
@@ -403,6 +424,7 @@ private:
     /// is room, closed once the queue is closed.
     template <class Item>
     PushResult push_waiting(Item& item) {
+        producer_.counts[detail::QueueEnd::Count::waits].add_by_owner();
         PushResult r = PushResult::full;
         block_until<Side::producer>([&] { return (r = push(item)) != PushResult::full; });
         return r;
@@ -411,6 +433,7 @@ private:
     /// get_sync(block = true) once the queue was empty: true with an item, false
     /// once the queue is closed and drained.
     bool pop_waiting(std::optional<T>& out) noexcept {
+        consumer_.counts[detail::QueueEnd::Count::waits].add_by_owner();
         bool got = false;
         block_until<Side::consumer>([&] {
             if (is_closed()) {
@@ -486,6 +509,7 @@ private:
             }
         }
         std::uint32_t trace_flow = ASYNCLINK_TRACE_HANDOVER(queue_put, this, false);
+        producer_.counts[detail::QueueEnd::Count::items].add_by_owner();
         if ((t & waiting_bit) != 0) wake<Side::consumer>(trace_flow);
         return PushResult::ok;
     }
@@ -498,6 +522,8 @@ private:
         if (hi == consumer_.other_index) {
             // acquire: pairs with push()'s release; the item is fully built.
             consumer_.other_index = index_of(producer_.word.load(std::memory_order_acquire));
+            // The length at this look, exact: only this end moves the head.
+            consumer_.counts[detail::QueueEnd::Count::high_water].raise_by_owner(distance(hi, consumer_.other_index));
             if (hi == consumer_.other_index) return false;
         }
         T* slot = slots_[slot_of(hi)].get();
@@ -508,6 +534,7 @@ private:
         // pairs with the producer's arm() so its loop slot is visible.
         while (!consumer_.word.compare_exchange_weak(h, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         }
+        consumer_.counts[detail::QueueEnd::Count::items].add_by_owner();
         if ((h & waiting_bit) != 0) wake<Side::producer>(ASYNCLINK_TRACE_HANDOVER(queue_get, this, false));
         return true;
     }

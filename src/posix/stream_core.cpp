@@ -182,6 +182,7 @@ void StreamCore::unwant(std::uint32_t events) noexcept {
 
 void StreamCore::on_ready(port::IoWatch& self, std::uint32_t events) noexcept {
     auto& core = static_cast<StreamCore&>(self);
+    if (core.loop_ != nullptr) detail::LoopAccess::count_io(*core.loop_);
     std::uint32_t unwanted = 0;
     if ((events & (port::io_writable | port::io_error)) != 0) {
         core.flush();

@@ -75,8 +75,8 @@ asynclink_sim_mutant(message_ring_before_publish MessageRingBeforePublish includ
   "        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3\n        core_.set(trace::Op::message_set);"
   "        port::atomic_thread_fence(std::memory_order_seq_cst);  // F3")
 asynclink_sim_mutant(flag_clear_zeroes FlagClearZeroes include/asynclink/thread_safe_flag.hpp
-  "        state_.fetch_and(~set_bit, std::memory_order_release);"
-  "        state_.store(0, std::memory_order_release);")
+  "        std::uint32_t old = state_.fetch_and(~set_bit, std::memory_order_release);"
+  "        std::uint32_t old = state_.exchange(0, std::memory_order_release);")
 asynclink_sim_mutant(message_claim_ignores_pin MessageClaimIgnoresPin include/asynclink/message.hpp
   "std::uint32_t free = ~(busy | bit(current_of(s)) | bit(pinned_of(s))) & slot_mask;"
   "std::uint32_t free = ~(busy | bit(current_of(s))) & slot_mask;")

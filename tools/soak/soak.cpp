@@ -4,7 +4,12 @@
 // the worst wake latency and the resident memory at the start and the end,
 // and exits non-zero if anything was lost, duplicated, reordered or torn.
 //
-//   soak [seconds]          (default 10)
+//   soak [--stats] [seconds] (default 10)
+//                           --stats: at the end, print the loop's and every
+//                           primitive's counters (stats()), with the loop's
+//                           slices timed (stall threshold 100 ms) so that its
+//                           wake-latency and timer-lateness histograms fill,
+//                           and check that each queue's puts are its gets
 //   soak --sim SECONDS [seed]
 //                           the sim's random search over the same channels,
 //                           small, for SECONDS (millions of schedules):
@@ -31,6 +36,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <string>
 #include <thread>
@@ -147,8 +153,22 @@ void on_signal(void* arg) noexcept {
     s.flag->set();
 }
 
-al::Task<void> soak_main(double seconds, Stats& st) {
+// Prints one primitive's counters under its name.
+template <class Primitive>
+void print_stats(const char* name, const Primitive& p) {
+    std::cout << "  " << name << ": " << p.stats() << '\n';
+}
+
+// Every item a queue accepted was taken (the soak drains them all).
+template <class Queue>
+void check_counted(const char* what, const Queue& q) {
+    al::QueueStats s = q.stats();
+    if (s.puts != s.gets + q.qsize()) fail(what, s.puts, s.gets);
+}
+
+al::Task<void> soak_main(double seconds, bool stats, Stats& st) {
     al::Loop& loop = al::Loop::current();
+    if (stats) loop.set_stall_threshold(al::LoopOptions::recommended_stall_threshold);
     Pauses pauses(1);
     auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     int other_cpu = al::port::cpu_count() > 1 ? 1 : 0;
@@ -400,6 +420,24 @@ al::Task<void> soak_main(double seconds, Stats& st) {
                 st.threadsafe_calls, st.jobs_done, st.jobs_cancelled, st.pool_reads);
     std::printf("soak: max signal->task latency %.1f us; rss start %ld KiB, end %ld KiB (growth %ld KiB)\n",
                 static_cast<double>(st.max_latency_ns) / 1000.0, rss_start, rss_end, rss_end - rss_start);
+    if (stats) {
+        std::fflush(stdout);
+        std::cout << "soak: counters\n  loop: " << loop.stats() << '\n';
+        print_stats("thread->task queue", in_q);
+        print_stats("task->thread queue", out_q);
+        print_stats("loop->loop queue", ll_q);
+        print_stats("signal->task queue", sig_q);
+        print_stats("signal->task flag", sig_flag);
+        print_stats("thread->tasks event", ev);
+        print_stats("thread->tasks message", msg);
+        std::cout.flush();
+        check_counted("thread->task queue: counted puts != gets", in_q);
+        check_counted("task->thread queue: counted puts != gets", out_q);
+        check_counted("loop->loop queue: counted puts != gets", ll_q);
+        check_counted("signal->task queue: counted puts != gets", sig_q);
+        if (sig_q.stats().refused_full != st.signal_refused)
+            fail("signal->task queue: counted refusals differ", sig_q.stats().refused_full, st.signal_refused);
+    }
 }
 
 }  // namespace
@@ -416,9 +454,12 @@ int main(int argc, char** argv) {
         std::perror("soak --sim: cannot run soak_sim");
         return 2;
     }
-    double seconds = argc > 1 ? std::atof(argv[1]) : 10.0;
+    int arg = 1;
+    bool stats = argc > arg && std::string(argv[arg]) == "--stats";
+    if (stats) ++arg;
+    double seconds = argc > arg ? std::atof(argv[arg]) : 10.0;
     Stats st;
-    al::run(soak_main(seconds, st));
+    al::run(soak_main(seconds, stats, st));
     int f = failures.load();
     if (f != 0) {
         std::printf("soak: %d check(s) FAILED\n", f);

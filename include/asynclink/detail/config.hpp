@@ -34,6 +34,24 @@
 #define ASYNCLINK_TRACE 0
 #endif
 
+/// ASYNCLINK_COUNTERS: the primitives' and the loop's counters
+/// (asynclink/stats.hpp) are compiled in (1, the default; CMake option
+/// ASYNCLINK_COUNTERS) or not (0: stats() returns zeros). Off on the sim port
+/// (each increment would be a preemption point of every explored schedule)
+/// and on ports without threads (the Cortex-M firmware: its footprint stays
+/// as measured; define it to 1 there to have them).
+#ifndef ASYNCLINK_COUNTERS
+#if !ASYNCLINK_PORT_HAS_THREADS || defined(ASYNCLINK_PORT_SIM)
+#define ASYNCLINK_COUNTERS 0
+#else
+#define ASYNCLINK_COUNTERS 1
+#endif
+#endif
+#if defined(ASYNCLINK_PORT_SIM)
+#undef ASYNCLINK_COUNTERS
+#define ASYNCLINK_COUNTERS 0
+#endif
+
 #if defined(__cpp_exceptions)
 #define ASYNCLINK_NO_EXCEPTIONS 0
 #else

@@ -14,9 +14,11 @@
 #include <atomic>
 #include <cstdint>
 
+#include "asynclink/detail/counter.hpp"
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/waiting_loop.hpp"
+#include "asynclink/stats.hpp"
 #include "asynclink/trace.hpp"
 
 namespace asynclink::detail {
@@ -45,6 +47,7 @@ public:
         do {
             if ((s & set_bit) != 0) {
                 ASYNCLINK_TRACE_HANDOVER_NODE_OP(op, this, true, node_);
+                counts_[Count::coalesced].add();
                 return;  // already set: this set() coalesces with that one
             }
             // The setter that finds waiting_bit takes it, and with it the duty to post.
@@ -57,9 +60,29 @@ public:
         if ((s & waiting_bit) != 0) loop_.post(node_);  // the slot keeps the waiting loop's core alive
     }
 
+    /// Any context.
     void clear() noexcept {
         // release: orders the clear before a later set() for observers.
-        state_.fetch_and(~set_bit, std::memory_order_release);
+        if ((state_.fetch_and(~set_bit, std::memory_order_release) & set_bit) != 0) counts_[Count::cleared].add();
+    }
+    /// clear() by the waiters' loop only (Message's doorbell): the count
+    /// without a locked instruction.
+    void clear_on_loop() noexcept {
+        // release: as clear().
+        if ((state_.fetch_and(~set_bit, std::memory_order_release) & set_bit) != 0) {
+            counts_[Count::cleared].add_by_owner();
+        }
+    }
+
+    /// Every set() either raised the flag, which a clear then lowered or
+    /// which is still up, or coalesced: so the set()s are counted without a
+    /// counter of their own, and a set() that raises the flag (the one that
+    /// wakes) pays for no count at all.
+    SignalStats stats() const noexcept {
+        std::size_t coalesced = counts_[Count::coalesced].get();
+        return {.sets = coalesced + counts_[Count::cleared].get() + (is_set() ? 1 : 0),
+                .coalesced = coalesced,
+                .wakeups = counts_[Count::wakeups].get()};
     }
 
     bool is_set() const noexcept {
@@ -184,6 +207,7 @@ private:
                     // fails and the next round looks at the state anew.
                     if (w->filter_ != nullptr && !w->filter_(*w)) continue;
                     e.waiters_.remove(*w);
+                    e.counts_[Count::wakeups].add_by_owner();  // on the loop only
                     w->task->wake();
                 }
             }
@@ -204,6 +228,10 @@ private:
     WaitingLoop loop_;  // the waiting tasks' loop, for set()
     RemoteNode node_{.run = &on_notify, .owner = this};
     WaiterList waiters_;  // loop thread only
+    // coalesced: by the setters; cleared: by clear()'s caller (the loop's
+    // own with add_by_owner); wakeups: by the waiting loop only.
+    enum class Count { coalesced, cleared, wakeups, kinds };
+    [[no_unique_address]] CounterArray<Count> counts_;
 };
 
 }  // namespace asynclink::detail

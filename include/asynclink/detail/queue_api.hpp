@@ -29,6 +29,7 @@
 #include "asynclink/detail/config.hpp"
 #include "asynclink/errors.hpp"
 #include "asynclink/loop.hpp"
+#include "asynclink/stats.hpp"
 
 namespace asynclink::detail {
 
@@ -66,7 +67,7 @@ public:
     /// the item stays with the caller: the argument of try_put(std::move(item))
     /// is moved from only on success. Never blocks (and never waits for another
     /// producer); async-signal-safe.
-    bool try_put(T&& item) noexcept { return queue().push(item) == PushResult::ok; }
+    bool try_put(T&& item) noexcept { return accepted(queue().push(item)); }
     /// The same with a copy of `item`, made only if there is room (as
     /// put_sync(item) does: an lvalue is never moved from).
     // clang-format off
@@ -74,7 +75,7 @@ public:
         requires std::is_copy_constructible_v<T>
     {
         // clang-format on
-        return queue().push(item) == PushResult::ok;
+        return accepted(queue().push(item));
     }
 
     /// Enqueues from a thread. block=false: throws QueueFull when full. block=true:
@@ -143,10 +144,17 @@ public:
 
     bool empty() const noexcept { return queue().qsize() == 0; }
     bool full() const noexcept { return queue().qsize() == queue().capacity(); }
+    /// The counters, one by one (asynclink/stats.hpp). Any context.
+    QueueStats stats() const noexcept { return queue().counted(); }
 
 private:
     Queue& queue() noexcept { return static_cast<Queue&>(*this); }
     const Queue& queue() const noexcept { return static_cast<const Queue&>(*this); }
+
+    bool accepted(PushResult r) noexcept {
+        if (r == PushResult::full) queue().count_refused();
+        return r == PushResult::ok;
+    }
 
     template <class Item>
     void put_sync_or_throw(Item& item, bool block) {
@@ -154,7 +162,10 @@ private:
         PushResult r = queue().push(item);
         if (r == PushResult::full && block) r = queue().push_waiting(item);
         if (r == PushResult::closed) ASYNCLINK_THROW(QueueClosed);
-        if (r == PushResult::full) ASYNCLINK_THROW(QueueFull);
+        if (r == PushResult::full) {
+            queue().count_refused();
+            ASYNCLINK_THROW(QueueFull);
+        }
     }
 };
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <new>
 
+#include "asynclink/detail/counter.hpp"
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/detail/spin_wait.hpp"
@@ -193,6 +194,13 @@ struct alignas(port::cache_line) QueueEnd {
     /// The other end's index as this end last read it: read again only when
     /// the queue looks full (producer) or empty (consumer).
     std::uint32_t other_index = 0;
+    /// What this end counts, beside the word it writes anyway (only this end
+    /// writes the line): the items it moved (puts or gets); the consumer's
+    /// samples of the queue's length (see QueueStats::high_water); the puts or
+    /// gets that had to wait (a task suspended or a thread blocked); the
+    /// producer's try_put / put_sync(block = false) that found the queue full.
+    enum class Count { items, high_water, waits, refused, kinds };
+    [[no_unique_address]] CounterArray<Count> counts;
 
     WaitingLoop loop;         ///< the loop of a task waiting at this end; none: a thread
     QueueEndWakeHolder wake;  ///< the node that task is woken with

@@ -37,6 +37,7 @@
 #include <utility>
 
 #include "asynclink/detail/array_store.hpp"
+#include "asynclink/detail/counter.hpp"
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/port/port.hpp"
 
@@ -98,7 +99,13 @@ public:
     /// the loop has closed.
     bool post(RemoteNode& node) noexcept;
     /// Loop::schedule(): false when the ring is full or the loop has closed.
-    bool schedule(void (*fn)(void*), void* arg) noexcept;
+    /// Inline, so that with the counters compiled out it is the ring's
+    /// routine itself (no extra call on the ISR path).
+    bool schedule(void (*fn)(void*), void* arg) noexcept {
+        bool ok = enqueue_scheduled(fn, arg);
+        schedule_counts_[ok ? ScheduleCount::accepted : ScheduleCount::refused].add();
+        return ok;
+    }
 #if ASYNCLINK_PORT_HAS_THREADS
     /// Loop::call_soon_threadsafe(): throws UsageError once the loop has closed.
     void call_soon_threadsafe(std::function<void()> fn);
@@ -167,6 +174,10 @@ public:
     /// When the poster that woke the loop posted (the low 32 bits of the
     /// clock's ticks: a 64-bit atomic is not lock-free on every target a
     /// signal handler runs on). A hint for the spin budget.
+    /// schedule() calls accepted and refused (Loop::stats()). Any context.
+    std::size_t scheduled() const noexcept { return schedule_counts_[ScheduleCount::accepted].get(); }
+    std::size_t schedule_refused() const noexcept { return schedule_counts_[ScheduleCount::refused].get(); }
+
     std::uint32_t wake_posted_at() const noexcept {
         // Relaxed: a hint, read after the wake-up; a stale value costs one
         // spin decision.
@@ -202,6 +213,8 @@ private:
     friend class WakeCorePool;
 
     static RemoteNode* closed_nodes() noexcept;
+    /// schedule() without the counting: the ring's protocol alone.
+    bool enqueue_scheduled(void (*fn)(void*), void* arg) noexcept;
 #if ASYNCLINK_PORT_HAS_THREADS
     static PostedCall* closed_calls() noexcept;
 #endif
@@ -231,6 +244,9 @@ private:
     ArrayStore<ScheduleCell, port::max_schedule_capacity> schedule_cells_;
     std::size_t schedule_mask_ = 0;
     alignas(port::cache_line) port::atomic<std::size_t> schedule_enqueue_{0};
+    // schedule()'s verdicts, beside the word every schedule() writes (any context).
+    enum class ScheduleCount { accepted, refused, kinds };
+    [[no_unique_address]] CounterArray<ScheduleCount> schedule_counts_;
     alignas(port::cache_line) std::size_t schedule_dequeue_ = 0;
 
     port::Idle idle_;
