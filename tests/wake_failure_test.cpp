@@ -56,7 +56,11 @@ TEST(WakeFailure, AFailedWakeWithNoTimerPendingIsRetriedByTheNextPost) {
             loop_tid.store(bridge_test::thread_id());
             co_await flag.wait();  // no timer pending: only a post can wake the loop
             resumed.store(true);
-            co_await al::sleep_ms(1);  // the loop's next wait reports the failure
+            // The loop's next wait reports the failure: a sleep far longer
+            // than the test, so the loop must wait (a short one could be due
+            // before the loop next went idle, on a slow or loaded machine or
+            // under valgrind, and the loop would never wait again).
+            co_await al::sleep(bridge_test::hang_limit);
         }());
     } catch (const std::system_error& e) {
         EXPECT_EQ(e.code().value(), EIO) << e.what();
