@@ -747,7 +747,10 @@ TEST(FaultWakeFailure, AFailedWakeUpIsReportedByRunNotSwallowed) {
     al::detail::LoopAccess::idle(loop).wake();  // fails as if the kernel had refused the write
     try {
         loop.run_until_complete([]() -> al::Task<void> {
-            co_await al::sleep_ms(1);  // the loop sleeps: the failure surfaces here
+            // The loop must sleep, and the failure surfaces there. Not a
+            // short sleep: one due before the loop first went idle (a slow
+            // or loaded machine, valgrind) would let the task end unreported.
+            co_await al::sleep(hang_limit);
         }());
         ADD_FAILURE() << "run() returned normally after a failed wake-up";
     } catch (const std::system_error& e) {
