@@ -6,7 +6,8 @@
 set(_asynclink_src ${CMAKE_CURRENT_LIST_DIR}/../src)
 
 # The freestanding core: the loop and the remote-wake state. The primitives are
-# headers. Builds for every port (trace.cpp is empty where the recorder is off:
+# headers. Builds for every port (trace.cpp is empty where the recorder is off,
+# trace_export.cpp also on bare metal:
 # asynclink/detail/config.hpp).
 set(ASYNCLINK_CORE_SOURCES
   ${_asynclink_src}/loop.cpp
@@ -15,6 +16,7 @@ set(ASYNCLINK_CORE_SOURCES
   ${_asynclink_src}/loop_timers.cpp
   ${_asynclink_src}/task_base.cpp
   ${_asynclink_src}/trace.cpp
+  ${_asynclink_src}/trace_export.cpp
   ${_asynclink_src}/wake_core.cpp)
 
 # One port per build: the only place asynclink meets the platform.

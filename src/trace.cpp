@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: BSL-1.0
-// The trace recorder: its lanes, the records, and the Chrome trace event
-// export. See include/asynclink/trace.hpp; the file format is in
-// docs/tracing.md.
+// The trace recorder: its lanes, the records, and the raw dump. Every port
+// that has the recorder (include/asynclink/trace.hpp); the JSON export is
+// hosted (src/trace_export.cpp). The formats are in docs/tracing.md.
 //
-// Layout. One buffer of lanes × capacity records (trace::Options), allocated
-// by the first start(). Each context (a thread, or a signal handler inside a HandlerScope)
-// claims a lane for the current recording by one CAS on the lane's session
-// word, and remembers it in a thread_local (trivially initialised: safe to
-// touch in a signal handler). A lane never wraps: its head counts the records
-// taken, and once it reaches the capacity every further record is only
-// counted as dropped, so nothing is overwritten and nobody waits.
+// Layout. One buffer of lanes × capacity records (trace::Options): allocated
+// by the first start() where there is a heap, a static ring on bare metal.
+// Each context claims a lane for the current recording by one CAS on the
+// lane's owner word, which holds the recording's session and the context's
+// key. Hosted, a context is a thread (or a signal handler inside a
+// HandlerScope) and remembers its lane in a thread_local (trivially
+// initialised: safe to touch in a signal handler); its key is 0. Bare metal,
+// a context is an exception number (0: thread mode), its key that number + 1,
+// and it finds its lane by that key. A lane never wraps: its head counts the
+// records taken, and once it reaches the capacity every further record is
+// only counted as dropped, so nothing is overwritten and nobody waits.
 //
 // Records. A record is taken by a CAS on its lane's head (a handler that
-// interrupts its own thread mid-record takes the next one: reentrant), then
+// interrupts its own context mid-record takes the next one: reentrant), then
 // written seqlock-style: the sequence word says "busy", the seven data words
 // are stored, and the sequence word is set to the record's stamp (the
 // recording's session and the record's index) with release. The reader keeps
@@ -33,109 +37,103 @@
 #if ASYNCLINK_TRACE
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
-#include <fstream>
-#include <map>
-#include <memory>
-#include <ostream>
-#include <stdexcept>
-#include <string>
-#include <vector>
+#include <string_view>
 
 #include "asynclink/errors.hpp"
 #include "asynclink/loop.hpp"
+#include "trace_format.hpp"
 
-#ifndef ASYNCLINK_VERSION
-#define ASYNCLINK_VERSION "unknown"
+#if ASYNCLINK_PORT_HAS_THREADS
+#include <string>
 #endif
 
 namespace asynclink::trace {
 
 namespace {
 
-constexpr std::size_t max_lanes = 32;
-constexpr std::uint32_t index_bits = 24;
-constexpr std::uint32_t max_records = std::uint32_t{1} << index_bits;
-constexpr std::uint32_t busy = 0xffffffffU;
+using format::coalesced_flag;
+using format::index_bits;
+using format::Kind;
+using format::LaneKind;
+using format::max_records;
+using format::name_part;
+using format::name_parts;
 
-/// What a record holds. Words 0-1: the time (clock ticks); word 2: kind |
-/// op << 8 | flags << 16; word 3: the task's trace id; word 4: a flow id;
-/// words 5-6: a 64-bit value (a duration, lateness, object address). A name
-/// record holds its task in word 3 and 20 characters in words 0, 1, 4, 5, 6.
-enum class Kind : std::uint8_t {
-    empty,
-    slice,  ///< value: duration; flow: the hand-over that woke the task
-    created,
-    finished,
-    name,      ///< flags: which 24-character part of the name
-    handover,  ///< op; flags: coalesced; flow: its own id; value: the object
-    timer,     ///< flow: its own id; value: lateness
-    stall,     ///< value: how long the task ran
-};
-constexpr std::uint32_t coalesced_flag = 1;
-constexpr std::size_t name_part = 20;  ///< characters in one name record
-constexpr std::size_t name_parts = 3;
+#if ASYNCLINK_PORT_HAS_THREADS
+constexpr std::size_t max_lanes = 32;
+#else
+constexpr std::size_t max_lanes = ASYNCLINK_TRACE_LANES;
+static_assert(ASYNCLINK_TRACE_LANES >= 1 && ASYNCLINK_TRACE_LANES <= 32, "ASYNCLINK_TRACE_LANES: 1 to 32");
+static_assert(ASYNCLINK_TRACE_RECORDS >= 1 && ASYNCLINK_TRACE_RECORDS <= max_records,
+              "ASYNCLINK_TRACE_RECORDS: 1 to 2^24");
+#endif
+constexpr std::uint32_t busy = 0xffffffffU;
 
 struct Record {
     port::atomic<std::uint32_t> sequence{0};
-    port::atomic<std::uint32_t> word[7] = {};
+    port::atomic<std::uint32_t> word[format::record_words] = {};
 };
 static_assert(sizeof(Record) == 32, "a record is half a cache line");
 
-enum class LaneKind : std::uint32_t { thread, loop, handler };
+/// An owner word: the session in the high bits, the context's key (bare metal:
+/// exception number + 1; hosted: 0) in the low ones.
+constexpr std::uint32_t key_bits = 10;
+constexpr std::uint32_t owner(std::uint32_t s, std::uint32_t key) noexcept { return (s << key_bits) | key; }
+constexpr bool owned_in(std::uint32_t owner_word, std::uint32_t s) noexcept {
+    return (owner_word >> key_bits) == (s & (~std::uint32_t{0} >> key_bits));
+}
 
 struct Lane {
-    /// The recording that claimed it; any other value: free.
-    port::atomic<std::uint32_t> session{0};
+    /// The recording and context that claimed it; any other session: free.
+    port::atomic<std::uint32_t> owner{0};
     port::atomic<std::uint32_t> head{0};  ///< records taken, dropped ones included
     port::atomic<std::uint32_t> kind{0};
-    port::atomic<std::uint32_t> number{0};  ///< the loop's id (its low 32 bits), or the thread's ordinal
+    port::atomic<std::uint32_t> number{0};  ///< the loop's id (its low 32 bits), the thread's ordinal, the exception
     port::atomic<const char*> label{nullptr};
 };
 
 Lane lanes[max_lanes];
-/// The records of every lane, lane after lane. A start() asking for another
-/// size makes a new one and keeps the old (reachable through `previous`): a
-/// writer that passed the "recording" check before may still be writing to it.
+/// The records of every lane, lane after lane. Hosted, a start() asking for
+/// another size makes a new one and keeps the old (reachable through
+/// `previous`): a writer that passed the "recording" check before may still be
+/// writing to it.
 struct Buffer {
     std::uint32_t lanes;     ///< lanes in use (Options::lanes)
     std::uint32_t capacity;  ///< records per lane
     Buffer* previous;
-    std::unique_ptr<Record[]> records;
+    Record* records;
     Record& at(std::uint32_t lane, std::uint32_t index) const noexcept {
         return records[static_cast<std::size_t>(lane) * capacity + index];
     }
 };
+#if !ASYNCLINK_PORT_HAS_THREADS
+Record ring[static_cast<std::size_t>(ASYNCLINK_TRACE_LANES) * ASYNCLINK_TRACE_RECORDS];
+Buffer ring_buffer{ASYNCLINK_TRACE_LANES, ASYNCLINK_TRACE_RECORDS, nullptr, ring};
+#endif
 port::atomic<Buffer*> buffer{nullptr};
 port::atomic<std::uint32_t> session{0};
 port::atomic<std::uint32_t> next_task_id{0};
 port::atomic<std::uint32_t> next_thread{0};
 port::atomic<std::uint32_t> lost{0};  ///< records of contexts that found no free lane
 
-/// The calling thread's lanes. Trivially initialised (constinit), so a signal
-/// handler may touch it.
-struct ThreadLanes {
-    Lane* lane = nullptr;
-    std::uint32_t session = 0;
-    Lane* handler = nullptr;  ///< inside a HandlerScope: its lane
-    const char* label = nullptr;
-};
-constinit thread_local ThreadLanes self;
-
 std::uint32_t stamp(std::uint32_t s, std::uint32_t index) noexcept { return (s << index_bits) | index; }
 std::uint32_t lane_index(const Lane& lane) noexcept { return static_cast<std::uint32_t>(&lane - lanes); }
 
-Lane* claim(std::uint32_t s, LaneKind kind, const char* label, std::uint32_t number) noexcept {
+/// The lanes this recording may use.
+std::uint32_t usable_lanes() noexcept {
     // acquire: pairs with start()'s release, as in write().
     const Buffer* b = buffer.load(std::memory_order_acquire);
-    std::uint32_t usable = b != nullptr ? b->lanes : 0;
+    return b != nullptr ? b->lanes : 0;
+}
+
+Lane* claim(std::uint32_t s, std::uint32_t key, LaneKind kind, const char* label, std::uint32_t number) noexcept {
+    std::uint32_t usable = usable_lanes();
     for (Lane& lane : lanes) {
         if (lane_index(lane) >= usable) break;
         // Relaxed: the CAS decides; the lane's words are each read whole.
-        std::uint32_t owner = lane.session.load(std::memory_order_relaxed);
-        if (owner == s) continue;
-        if (lane.session.compare_exchange_strong(owner, s, std::memory_order_relaxed)) {
+        std::uint32_t was = lane.owner.load(std::memory_order_relaxed);
+        if (owned_in(was, s)) continue;
+        if (lane.owner.compare_exchange_strong(was, owner(s, key), std::memory_order_relaxed)) {
             lane.kind.store(static_cast<std::uint32_t>(kind), std::memory_order_relaxed);
             lane.label.store(label, std::memory_order_relaxed);
             lane.number.store(number, std::memory_order_relaxed);
@@ -147,6 +145,18 @@ Lane* claim(std::uint32_t s, LaneKind kind, const char* label, std::uint32_t num
     return nullptr;
 }
 
+#if ASYNCLINK_PORT_HAS_THREADS
+
+/// The calling thread's lanes. Trivially initialised (constinit), so a signal
+/// handler may touch it.
+struct ThreadLanes {
+    Lane* lane = nullptr;
+    std::uint32_t session = 0;
+    Lane* handler = nullptr;  ///< inside a HandlerScope: its lane
+    const char* label = nullptr;
+};
+constinit thread_local ThreadLanes self;
+
 Lane* current_lane() noexcept {
     if (self.handler != nullptr) return self.handler;
     // Relaxed: a stale session only makes this context claim a lane of the
@@ -155,17 +165,44 @@ Lane* current_lane() noexcept {
     if (self.session == s && self.lane != nullptr) return self.lane;
     // A handler that interrupts this claim (without a HandlerScope) may claim
     // one too: a lane wasted, nothing torn.
-    Lane* lane = claim(s, LaneKind::thread, self.label, next_thread.fetch_add(1, std::memory_order_relaxed) + 1);
+    Lane* lane = claim(s, 0, LaneKind::thread, self.label, next_thread.fetch_add(1, std::memory_order_relaxed) + 1);
     self.lane = lane;
     self.session = s;
     return lane;
 }
 
+#else
+
+/// The exception running (IPSR): 0 in thread mode, 15 in SysTick, 16 + n in IRQ n.
+std::uint32_t exception_number() noexcept {
+    std::uint32_t ipsr = 0;
+    __asm__ __volatile__("mrs %0, ipsr" : "=r"(ipsr));
+    return ipsr & 0x1ffU;
+}
+
+/// The lane of the exception running. The owner word names the context, so a
+/// higher-priority handler that preempts a claim never takes the lane being
+/// claimed for another; the same exception does not preempt itself.
+Lane* current_lane() noexcept {
+    std::uint32_t key = exception_number() + 1;
+    // Relaxed: as hosted, a stale session only claims a lane of the recording read.
+    std::uint32_t s = session.load(std::memory_order_relaxed);
+    std::uint32_t mine = owner(s, key);
+    std::uint32_t usable = usable_lanes();
+    for (Lane& lane : lanes) {
+        if (lane_index(lane) >= usable) break;
+        if (lane.owner.load(std::memory_order_relaxed) == mine) return &lane;
+    }
+    return claim(s, key, key == 1 ? LaneKind::thread : LaneKind::handler, nullptr, key - 1);
+}
+
+#endif
+
 /// Takes the lane's next record and writes it; returns its index, or
 /// max_records if it was dropped (lane full, or no lane). With `stamp_now`,
 /// words 0-1 get the clock read once the record is taken (a dropped record
 /// costs no clock read).
-std::uint32_t write(Lane* lane, std::uint32_t (&words)[7], bool stamp_now) noexcept {
+std::uint32_t write(Lane* lane, std::uint32_t (&words)[format::record_words], bool stamp_now) noexcept {
     if (lane == nullptr) return max_records;
     // acquire: pairs with start()'s release; the buffer's records exist.
     const Buffer* b = buffer.load(std::memory_order_acquire);
@@ -189,7 +226,7 @@ std::uint32_t write(Lane* lane, std::uint32_t (&words)[7], bool stamp_now) noexc
     r.sequence.store(busy, std::memory_order_relaxed);
     // release fence: a reader that sees any data word below also sees "busy".
     port::atomic_thread_fence(std::memory_order_release);
-    for (std::size_t i = 0; i < 7; ++i) r.word[i].store(words[i], std::memory_order_relaxed);
+    for (std::size_t i = 0; i < format::record_words; ++i) r.word[i].store(words[i], std::memory_order_relaxed);
     // release: a reader that sees the stamp sees the data.
     r.sequence.store(stamp(session.load(std::memory_order_relaxed), index), std::memory_order_release);
     return index;
@@ -197,8 +234,8 @@ std::uint32_t write(Lane* lane, std::uint32_t (&words)[7], bool stamp_now) noexc
 
 std::uint64_t ticks(Clock::time_point t) noexcept { return static_cast<std::uint64_t>(t.time_since_epoch().count()); }
 
-void fill(std::uint32_t (&w)[7], Clock::time_point t, Kind kind, std::uint32_t op_and_flags, std::uint32_t task,
-          std::uint32_t flow, std::uint64_t value) noexcept {
+void fill(std::uint32_t (&w)[format::record_words], Clock::time_point t, Kind kind, std::uint32_t op_and_flags,
+          std::uint32_t task, std::uint32_t flow, std::uint64_t value) noexcept {
     std::uint64_t ts = ticks(t);
     w[0] = static_cast<std::uint32_t>(ts);
     w[1] = static_cast<std::uint32_t>(ts >> 32);
@@ -213,7 +250,7 @@ void fill(std::uint32_t (&w)[7], Clock::time_point t, Kind kind, std::uint32_t o
 constexpr Clock::time_point now{};
 std::uint32_t record(Lane* lane, Clock::time_point t, Kind kind, std::uint32_t op_and_flags, std::uint32_t task,
                      std::uint32_t flow, std::uint64_t value) noexcept {
-    std::uint32_t w[7];
+    std::uint32_t w[format::record_words];
     fill(w, t, kind, op_and_flags, task, flow, value);
     return write(lane, w, t == now);
 }
@@ -233,6 +270,29 @@ Lane* loop_lane(std::uint64_t loop_id) noexcept {
     return lane;
 }
 
+/// The name the task was given ("" if none).
+std::string_view given_name(const asynclink::detail::TaskBase& task) noexcept {
+#if ASYNCLINK_PORT_HAS_THREADS
+    return task.name;
+#else
+    return task.name != nullptr ? std::string_view(task.name) : std::string_view();
+#endif
+}
+
+/// Writes "Task-<number>" (asyncio's default name) into `out`; its length.
+std::size_t default_name(char* out, std::size_t size, std::uint32_t number) noexcept {
+    constexpr std::string_view prefix = "Task-";
+    char digits[10];
+    std::size_t n = 0;
+    do {
+        digits[n++] = static_cast<char>('0' + number % 10);
+        number /= 10;
+    } while (number != 0);
+    std::size_t length = std::min(size, prefix.size() + n);
+    for (std::size_t i = 0; i < length; ++i) out[i] = i < prefix.size() ? prefix[i] : digits[n - 1 - (i - prefix.size())];
+    return length;
+}
+
 /// Gives the task its trace id, and puts its name in this recording once
 /// (after its first step: create_task(task, name) names it after creating it).
 std::uint32_t identify(Lane* lane, asynclink::detail::TaskBase& task) noexcept {
@@ -241,15 +301,15 @@ std::uint32_t identify(Lane* lane, asynclink::detail::TaskBase& task) noexcept {
     if (task.trace_session == s || task.state == asynclink::detail::TaskState::created) return task.trace_id;
     task.trace_session = s;
     // No allocation here: the name is copied from the task's own string, or
-    // printed into this buffer ("Task-<n>").
+    // written into this buffer ("Task-<n>").
     char buf[name_part * name_parts] = {};
+    std::string_view given = given_name(task);
     std::size_t length = 0;
-    if (task.name.empty()) {
-        int n = std::snprintf(buf, sizeof buf, "Task-%" PRIu32, task.number);
-        length = n > 0 ? static_cast<std::size_t>(n) : 0;
+    if (given.empty()) {
+        length = default_name(buf, sizeof buf, task.number);
     } else {
-        length = std::min(task.name.size(), sizeof buf);
-        std::copy_n(task.name.data(), length, buf);
+        length = std::min(given.size(), sizeof buf);
+        std::copy_n(given.data(), length, buf);
     }
     for (std::size_t part = 0; part == 0 || part * name_part < length; ++part) {
         std::uint32_t packed[5];
@@ -260,7 +320,7 @@ std::uint32_t identify(Lane* lane, asynclink::detail::TaskBase& task) noexcept {
                              << (8 * b);
             }
         }
-        std::uint32_t w[7] = {
+        std::uint32_t w[format::record_words] = {
             packed[0],     packed[1], static_cast<std::uint32_t>(Kind::name) | static_cast<std::uint32_t>(part) << 16,
             task.trace_id, packed[2], packed[3],
             packed[4]};
@@ -317,26 +377,40 @@ void record_stall(asynclink::detail::TaskBase& task, Clock::duration ran_for) no
 // ---------------------------------------------------------------- control
 
 void start(const Options& options) {
-    if (options.records_per_lane == 0 || options.records_per_lane > max_records) {
-        ASYNCLINK_THROW(UsageError, "trace::start: records_per_lane must be between 1 and 2^24, got " +
+#if ASYNCLINK_PORT_HAS_THREADS
+    constexpr std::size_t most_records = max_records;
+#else
+    constexpr std::size_t most_records = ASYNCLINK_TRACE_RECORDS;
+#endif
+    if (options.records_per_lane == 0 || options.records_per_lane > most_records) {
+        ASYNCLINK_THROW(UsageError, "trace::start: records_per_lane must be between 1 and " +
+                                        std::to_string(most_records) + ", got " +
                                         std::to_string(options.records_per_lane));
     }
     if (options.lanes == 0 || options.lanes > max_lanes) {
         ASYNCLINK_THROW(UsageError, "trace::start: lanes must be between 1 and " + std::to_string(max_lanes) +
                                         ", got " + std::to_string(options.lanes));
     }
-    // The buffers stay for the program's life: a writer that passed the
-    // "recording" check before a later stop() may still be writing.
     auto cap = static_cast<std::uint32_t>(options.records_per_lane);
     auto count = static_cast<std::uint32_t>(options.lanes);
+#if ASYNCLINK_PORT_HAS_THREADS
+    // The buffers stay for the program's life: a writer that passed the
+    // "recording" check before a later stop() may still be writing.
     Buffer* current = buffer.load(std::memory_order_acquire);
     if (current == nullptr || current->capacity != cap || current->lanes != count) {
         // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): never freed, see Buffer
-        auto* fresh =
-            new Buffer{count, cap, current, std::make_unique<Record[]>(count * static_cast<std::size_t>(cap))};
+        auto* fresh = new Buffer{count, cap, current, new Record[count * static_cast<std::size_t>(cap)]};
         // release: pairs with write()'s acquire; the records exist.
         buffer.store(fresh, std::memory_order_release);
     }
+#else
+    // One static ring: a smaller shape reuses its start. Set before a
+    // recording, so no writer reads it while it changes.
+    ring_buffer.lanes = count;
+    ring_buffer.capacity = cap;
+    // release: pairs with write()'s acquire.
+    buffer.store(&ring_buffer, std::memory_order_release);
+#endif
     // A new session frees every lane and invalidates every stamp of the last
     // recording (the low 8 bits of the session are in the stamp; 0 is never used).
     std::uint32_t s = session.load(std::memory_order_relaxed) + 1;
@@ -355,6 +429,8 @@ void stop() noexcept {
 
 bool recording() noexcept { return detail::on(); }
 
+#if ASYNCLINK_PORT_HAS_THREADS
+
 void name_this_thread(const char* name) noexcept {
     self.label = name;
     if (self.lane != nullptr && self.session == session.load(std::memory_order_relaxed)) {
@@ -366,268 +442,200 @@ HandlerScope::HandlerScope(const char* name) noexcept : outer_(self.handler) {
     if (!detail::on()) return;
     std::uint32_t s = session.load(std::memory_order_relaxed);
     for (Lane& lane : lanes) {
-        if (lane.session.load(std::memory_order_relaxed) == s &&
+        if (owned_in(lane.owner.load(std::memory_order_relaxed), s) &&
             lane.kind.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(LaneKind::handler) &&
             lane.label.load(std::memory_order_relaxed) == name) {
             self.handler = &lane;
             return;
         }
     }
-    if (Lane* lane = claim(s, LaneKind::handler, name, 0)) self.handler = lane;
+    if (Lane* lane = claim(s, 0, LaneKind::handler, name, 0)) self.handler = lane;
 }
 
 HandlerScope::~HandlerScope() { self.handler = static_cast<Lane*>(outer_); }
 
-// ---------------------------------------------------------------- export
+#else
+
+// Bare metal: the exception already has its own lane; the scope names it.
+HandlerScope::HandlerScope(const char* name) noexcept : outer_(nullptr) {
+    if (!detail::on()) return;
+    if (Lane* lane = current_lane()) lane->label.store(name, std::memory_order_relaxed);
+}
+
+HandlerScope::~HandlerScope() = default;
+
+#endif
+
+// ---------------------------------------------------------------- dump
 
 namespace {
 
-struct Event {
-    std::uint32_t tid;
-    std::uint32_t index;  ///< its slot in its lane: with tid, a source's flow id
-    Kind kind;
-    std::uint32_t flags;
-    std::uint32_t task;
-    std::uint32_t flow;
-    std::uint64_t ts;  ///< nanoseconds
-    std::uint64_t value;
-    std::string text;  ///< a name record's characters
-};
+/// Little-endian words to the sink, a buffer at a time.
+class DumpWriter {
+public:
+    DumpWriter(Sink sink, void* context) noexcept : sink_(sink), context_(context) {}
+    DumpWriter(const DumpWriter&) = delete;
+    DumpWriter& operator=(const DumpWriter&) = delete;
+    ~DumpWriter() { flush(); }
 
-std::uint64_t nanoseconds(std::uint64_t t) noexcept {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::duration(static_cast<Clock::rep>(t))).count());
-}
-
-/// Microseconds with the nanoseconds as a fraction, as the format wants.
-std::string micros(std::uint64_t ns) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%" PRIu64 ".%03" PRIu64, ns / 1000, ns % 1000);
-    return buf;
-}
-
-std::string quoted(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-            out += buf;
-        } else {
-            out += c;
+    void word(std::uint32_t w) noexcept {
+        for (int i = 0; i < 4; ++i) bytes_[size_++] = static_cast<unsigned char>(w >> (8 * i));
+        if (size_ == sizeof bytes_) flush();
+    }
+    /// `text` in label_words words, cut to leave a final NUL.
+    void label(std::string_view text) noexcept {
+        constexpr std::size_t room = format::label_words * 4;
+        text = text.substr(0, room - 1);
+        for (std::size_t i = 0; i < format::label_words; ++i) {
+            std::uint32_t w = 0;
+            for (std::size_t b = 0; b < 4; ++b) {
+                std::size_t at = 4 * i + b;
+                if (at < text.size()) w |= static_cast<std::uint32_t>(static_cast<unsigned char>(text[at])) << (8 * b);
+            }
+            word(w);
         }
     }
-    return out + "\"";
-}
-
-const char* op_name(std::uint32_t op) noexcept {
-    switch (static_cast<Op>(op)) {
-    case Op::flag_set: return "ThreadSafeFlag.set";
-    case Op::event_set: return "ThreadSafeEvent.set";
-    case Op::message_set: return "Message.set";
-    case Op::queue_put: return "ThreadSafeQueue.put";
-    case Op::queue_get: return "ThreadSafeQueue.get";
-    case Op::many_producer_put: return "ThreadSafeQueue<many_producers>.put";
-    case Op::many_producer_get: return "ThreadSafeQueue<many_producers>.get";
-    case Op::schedule: return "Loop.schedule";
-    case Op::call_soon_threadsafe: return "Loop.call_soon_threadsafe";
+    void flush() noexcept {
+        if (size_ != 0) sink_(bytes_, size_, context_);
+        size_ = 0;
     }
-    return "handover";
-}
 
-std::string lane_name(const Lane& lane) {
-    const char* label = lane.label.load(std::memory_order_relaxed);
-    std::uint32_t number = lane.number.load(std::memory_order_relaxed);
-    switch (static_cast<LaneKind>(lane.kind.load(std::memory_order_relaxed))) {
-    case LaneKind::loop: return "loop #" + std::to_string(number);
-    case LaneKind::handler: return std::string("handler ") + (label != nullptr ? label : "?");
-    case LaneKind::thread: break;
+private:
+    Sink sink_;
+    void* context_;
+    unsigned char bytes_[64];
+    std::size_t size_ = 0;
+};
+
+/// The lane's label as the dump carries it: the name given, or (bare metal)
+/// the exception's. Hosted, the export names unlabelled lanes by number.
+std::string_view label_of(const Lane& lane, char (&scratch)[16]) noexcept {
+    if (const char* label = lane.label.load(std::memory_order_relaxed)) return label;
+#if !ASYNCLINK_PORT_HAS_THREADS
+    std::uint32_t exception = lane.number.load(std::memory_order_relaxed);
+    if (lane.kind.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(LaneKind::handler)) {
+        switch (exception) {
+        case 2: return "NMI";
+        case 3: return "HardFault";
+        case 11: return "SVCall";
+        case 14: return "PendSV";
+        case 15: return "SysTick";
+        default: break;
+        }
+        bool irq = exception >= 16;
+        std::size_t n = 0;
+        for (char c : std::string_view(irq ? "IRQ" : "exception ")) scratch[n++] = c;
+        std::size_t length = default_name(scratch + n, sizeof scratch - n, irq ? exception - 16 : exception);
+        // default_name wrote "Task-<n>"; keep only the digits.
+        std::size_t digits = length - 5;
+        for (std::size_t i = 0; i < digits; ++i) scratch[n + i] = scratch[n + 5 + i];
+        return {scratch, n + digits};
     }
-    return "thread " + (label != nullptr ? std::string(label) : std::to_string(number));
+#else
+    (void)scratch;
+#endif
+    return {};
 }
 
 }  // namespace
 
-namespace {
-
-/// Copies out the valid records of the current recording.
-std::vector<Event> collect(std::vector<std::uint32_t>& tids, std::map<std::string, std::uint64_t>& dropped) {
-    std::vector<Event> events;
+void dump(Sink sink, void* context) noexcept {
+    DumpWriter out(sink, context);
     // acquire: pairs with start()'s release (the buffer's records exist).
     const Buffer* b = buffer.load(std::memory_order_acquire);
-    if (b == nullptr) return events;
-    std::uint32_t cap = b->capacity;
     std::uint32_t s = session.load(std::memory_order_relaxed);
-    for (std::uint32_t li = 0; li < b->lanes; ++li) {
+    std::uint32_t cap = b != nullptr ? b->capacity : 0;
+    std::uint32_t count = 0;
+    for (std::uint32_t li = 0; b != nullptr && li < b->lanes; ++li) {
+        if (owned_in(lanes[li].owner.load(std::memory_order_relaxed), s)) ++count;
+    }
+    out.word(format::magic);
+    out.word(format::version);
+    out.word(static_cast<std::uint32_t>(Clock::period::num));
+    out.word(static_cast<std::uint32_t>(Clock::period::den));
+    out.word(static_cast<std::uint32_t>(ASYNCLINK_PORT_HAS_THREADS ? format::Port::hosted : format::Port::cortex_m));
+    out.word(cap);
+    out.word(lost.load(std::memory_order_relaxed));
+    out.word(count);
+    for (std::uint32_t li = 0; b != nullptr && li < b->lanes; ++li) {
         const Lane& lane = lanes[li];
-        if (lane.session.load(std::memory_order_relaxed) != s) continue;
+        if (!owned_in(lane.owner.load(std::memory_order_relaxed), s)) continue;
         std::uint32_t head = lane.head.load(std::memory_order_relaxed);
-        if (head > cap) dropped[lane_name(lane)] += head - cap;
-        tids.push_back(li + 1);
-        for (std::uint32_t i = 0; i < std::min(head, cap); ++i) {
+        std::uint32_t taken = std::min(head, cap);
+        // The valid records first (a record being written is left out).
+        std::uint32_t valid = 0;
+        for (std::uint32_t i = 0; i < taken; ++i) {
+            // acquire: pairs with the writer's release of the stamp.
+            if (b->at(li, i).sequence.load(std::memory_order_acquire) == stamp(s, i)) ++valid;
+        }
+        char scratch[16];
+        out.word(li + 1);
+        out.word(lane.kind.load(std::memory_order_relaxed));
+        out.word(lane.number.load(std::memory_order_relaxed));
+        out.word(head);
+        out.label(label_of(lane, scratch));
+        out.word(valid);
+        std::uint32_t written = 0;
+        for (std::uint32_t i = 0; i < taken && written < valid; ++i) {
             const Record& r = b->at(li, i);
             // acquire: pairs with the writer's release of the stamp.
             std::uint32_t before = r.sequence.load(std::memory_order_acquire);
             if (before != stamp(s, i)) continue;  // being written, or another recording's
-            std::uint32_t w[7];
-            for (std::size_t k = 0; k < 7; ++k) w[k] = r.word[k].load(std::memory_order_relaxed);
+            std::uint32_t w[format::record_words];
+            for (std::size_t k = 0; k < format::record_words; ++k) w[k] = r.word[k].load(std::memory_order_relaxed);
             // acquire fence: the data loads above happen before the re-check.
             port::atomic_thread_fence(std::memory_order_acquire);
-            if (r.sequence.load(std::memory_order_relaxed) != before) continue;
-            Event e{};
-            e.tid = li + 1;
-            e.index = i;
-            e.kind = static_cast<Kind>(w[2] & 0xff);
-            e.flags = w[2] >> 8;
-            e.task = w[3];
-            if (e.kind == Kind::name) {
-                for (std::uint32_t word : {w[0], w[1], w[4], w[5], w[6]}) {
-                    for (int byte = 0; byte < 4; ++byte) {
-                        auto c = static_cast<char>((word >> (8 * byte)) & 0xff);
-                        if (c != '\0') e.text += c;
-                    }
-                }
-            } else {
-                e.ts = nanoseconds(w[0] | static_cast<std::uint64_t>(w[1]) << 32);
-                e.flow = w[4];
-                e.value = w[5] | static_cast<std::uint64_t>(w[6]) << 32;
-            }
-            events.push_back(std::move(e));
+            // A record rewritten since the count (a late writer of a later
+            // recording) is written as empty, keeping the count promised.
+            bool still = r.sequence.load(std::memory_order_relaxed) == before;
+            out.word(i);
+            for (std::uint32_t word : w) out.word(still ? word : 0);
+            ++written;
+        }
+        // Records that turned invalid after the count: empty ones in their place.
+        for (; written < valid; ++written) {
+            out.word(0);
+            for (std::size_t k = 0; k < format::record_words; ++k) out.word(0);
         }
     }
-    if (std::uint32_t n = lost.load(std::memory_order_relaxed); n != 0) dropped["(no free lane)"] += n;
-    return events;
+    out.word(format::end_magic);
 }
 
-std::string hex(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "\"0x%" PRIx64 "\"", v);
-    return buf;
+#if defined(__arm__) && !ASYNCLINK_PORT_HAS_THREADS
+
+namespace {
+
+/// A semihosting call (the debugger, or QEMU, carries it out).
+int semihost(int operation, const void* argument) noexcept {
+    register int r0 __asm__("r0") = operation;
+    register const void* r1 __asm__("r1") = argument;
+    __asm__ __volatile__("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+void semihosting_sink(const void* bytes, std::size_t size, void* context) noexcept {
+    auto* handle = static_cast<int*>(context);
+    if (*handle < 0) return;
+    const std::uintptr_t block[3] = {static_cast<std::uintptr_t>(*handle), reinterpret_cast<std::uintptr_t>(bytes),
+                                     size};
+    if (semihost(0x05, block) != 0) *handle = -1;  // SYS_WRITE: the bytes not written
 }
 
 }  // namespace
 
-void write_chrome_json(std::ostream& out) {
-    std::vector<std::uint32_t> tids;
-    std::map<std::string, std::uint64_t> dropped;
-    std::vector<Event> events = collect(tids, dropped);
-
-    // Names (in parts), the sources an arrow may start at (by flow id), and
-    // the slices that end one (each gets an arrow of its own).
-    std::map<std::uint32_t, std::map<std::uint32_t, std::string>> parts;
-    std::map<std::uint32_t, std::size_t> sources;
-    std::map<std::size_t, std::vector<std::size_t>> woken;  // source -> slices
-    std::uint64_t base = UINT64_MAX;
-    for (std::size_t i = 0; i < events.size(); ++i) {
-        const Event& e = events[i];
-        if (e.kind == Kind::name) {
-            parts[e.task][e.flags >> 8] = e.text;
-            continue;
-        }
-        base = std::min(base, e.ts);
-        if (e.kind == Kind::handover || e.kind == Kind::timer) sources[(e.tid << index_bits) | e.index] = i;
-    }
-    for (std::size_t i = 0; i < events.size(); ++i) {
-        const Event& e = events[i];
-        if (e.kind != Kind::slice || e.flow == 0) continue;
-        if (auto it = sources.find(e.flow); it != sources.end()) woken[it->second].push_back(i);
-    }
-    if (base == UINT64_MAX) base = 0;
-    auto name_of = [&](std::uint32_t task) {
-        auto it = parts.find(task);
-        if (it == parts.end()) return "task#" + std::to_string(task);
-        std::string n;
-        for (const auto& part : it->second) n += part.second;
-        return n;
-    };
-    auto at = [&](const Event& e) {
-        return ",\"pid\":1,\"tid\":" + std::to_string(e.tid) + ",\"ts\":" + micros(e.ts - base);
-    };
-
-    out << "{\"traceEvents\":[\n";
-    bool first = true;
-    auto emit = [&](const std::string& json) {
-        out << (first ? "" : ",\n") << json;
-        first = false;
-    };
-    for (std::uint32_t tid : tids) {
-        const Lane& lane = lanes[tid - 1];
-        auto kind = static_cast<LaneKind>(lane.kind.load(std::memory_order_relaxed));
-        std::uint32_t order = kind == LaneKind::loop ? 0 : kind == LaneKind::thread ? 1 : 2;
-        emit("{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":" + std::to_string(tid) +
-             ",\"args\":{\"name\":" + quoted(lane_name(lane)) + "}}");
-        emit("{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":1,\"tid\":" + std::to_string(tid) +
-             ",\"args\":{\"sort_index\":" + std::to_string(order * 100 + tid) + "}}");
-    }
-    std::uint64_t next_arrow = 0;
-    for (std::size_t i = 0; i < events.size(); ++i) {
-        const Event& e = events[i];
-        std::string task = std::to_string(e.task);
-        switch (e.kind) {
-        case Kind::slice:
-            emit("{\"ph\":\"X\",\"cat\":\"task\",\"name\":" + quoted(name_of(e.task)) + at(e) +
-                 ",\"dur\":" + micros(nanoseconds(e.value)) + ",\"args\":{\"task\":" + task + "}}");
-            break;
-        case Kind::created:
-        case Kind::finished:
-            emit(std::string("{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"task\",\"name\":") +
-                 quoted((e.kind == Kind::created ? "create " : "finish ") + name_of(e.task)) + at(e) +
-                 ",\"args\":{\"task\":" + task + "}}");
-            break;
-        case Kind::stall:
-            emit("{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"stall\",\"name\":" + quoted("stall " + name_of(e.task)) + at(e) +
-                 ",\"args\":{\"task\":" + task + ",\"duration_ns\":" + std::to_string(nanoseconds(e.value)) + "}}");
-            break;
-        case Kind::handover:
-        case Kind::timer: {
-            auto it = woken.find(i);
-            std::string args;
-            if (e.kind == Kind::handover) {
-                args = "\"object\":" + hex(e.value);
-                if (it != woken.end()) args += ",\"task\":" + std::to_string(events[it->second.front()].task);
-                if (((e.flags >> 8) & coalesced_flag) != 0) args += ",\"coalesced\":true";
-                emit(std::string("{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"handover\",\"name\":\"") +
-                     op_name(e.flags & 0xff) + "\"" + at(e) + ",\"args\":{" + args + "}}");
-            } else {
-                args = "\"lateness_ns\":" + std::to_string(nanoseconds(e.value));
-                if (it != woken.end()) args += ",\"task\":" + std::to_string(events[it->second.front()].task);
-                emit("{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"timer\",\"name\":\"timer fired\"" + at(e) + ",\"args\":{" +
-                     args + "}}");
-            }
-            if (it == woken.end()) break;
-            for (std::size_t slice : it->second) {
-                const Event& f = events[slice];
-                std::string id = std::to_string(++next_arrow);
-                std::uint64_t latency = f.ts > e.ts ? f.ts - e.ts : 0;
-                emit("{\"ph\":\"s\",\"cat\":\"wake\",\"name\":\"wake\",\"id\":" + id + at(e) + "}");
-                emit("{\"ph\":\"f\",\"bp\":\"e\",\"cat\":\"wake\",\"name\":\"wake\",\"id\":" + id + at(f) +
-                     ",\"args\":{\"latency_ns\":" + std::to_string(latency) + "}}");
-            }
-            break;
-        }
-        case Kind::empty:
-        case Kind::name: break;
-        }
-    }
-    out << "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{\"asynclink\":\"" ASYNCLINK_VERSION "\",\"dropped\":{";
-    bool first_drop = true;
-    for (const auto& [lane, n] : dropped) {
-        out << (first_drop ? "" : ",") << quoted(lane) << ":" << n;
-        first_drop = false;
-    }
-    out << "},\"clock\":\"steady\"}}\n";
+bool dump_semihosting(const char* path) noexcept {
+    std::size_t length = std::string_view(path).size();
+    const std::uintptr_t open_block[3] = {reinterpret_cast<std::uintptr_t>(path), 5, length};  // mode 5: "wb"
+    int handle = semihost(0x01, open_block);                                                    // SYS_OPEN
+    if (handle < 0) return false;
+    int file = handle;
+    dump(semihosting_sink, &handle);
+    const std::uintptr_t close_block[1] = {static_cast<std::uintptr_t>(file)};
+    bool closed = semihost(0x02, close_block) == 0;  // SYS_CLOSE
+    return handle >= 0 && closed;
 }
 
-void write_chrome_json(const std::string& path) {
-    std::ofstream file(path);
-    if (!file) throw std::runtime_error("asynclink: cannot write the trace to " + path);
-    write_chrome_json(file);
-    file.close();
-    if (!file) throw std::runtime_error("asynclink: writing the trace to " + path + " failed");
-}
+#endif
 
 }  // namespace asynclink::trace
 

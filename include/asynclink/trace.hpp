@@ -8,7 +8,9 @@
 /// |--------------------------|------|------------|--------|----------------------|
 /// | start / stop             | yes  | yes        | yes    | no (start allocates) |
 /// | recording                | yes  | yes        | yes    | yes                  |
+/// | dump                     | yes  | yes        | yes    | no                   |
 /// | write_chrome_json        | yes  | yes        | yes    | no                   |
+/// | convert_dump             | yes  | yes        | yes    | no                   |
 /// | name_this_thread         | yes  | yes        | yes    | no                   |
 /// | HandlerScope             | -    | -          | -      | yes                  |
 ///
@@ -36,11 +38,18 @@
 ///     asynclink::trace::stop();
 ///     asynclink::trace::write_chrome_json("trace.json");
 ///
-/// Cost: compiled in by default (CMake option ASYNCLINK_TRACE); while it is
-/// not recording each hook is one relaxed load and a branch predicted not
-/// taken. -DASYNCLINK_TRACE=OFF removes every hook at compile time. Hosted
-/// ports only for now: on Cortex-M and the sim port the hooks compile to
-/// nothing. docs/tracing.md has the file format and the figures.
+/// Cost: compiled in by default on Linux (CMake option ASYNCLINK_TRACE); while
+/// it is not recording each hook is one relaxed load and a branch predicted
+/// not taken. -DASYNCLINK_TRACE=OFF removes every hook at compile time.
+///
+/// On Cortex-M the recorder is opt-in (define ASYNCLINK_TRACE=1 for the whole
+/// firmware): its lanes are a static RAM ring of ASYNCLINK_TRACE_LANES (4) ×
+/// ASYNCLINK_TRACE_RECORDS (64) records, one lane per exception number (thread
+/// mode, SysTick, each IRQ), and nothing is allocated. dump() sends the raw
+/// records to any byte sink (a UART); dump_semihosting() writes them to a file
+/// on the debugger's host; the host's tools/trace-convert (or convert_dump())
+/// turns that file into the same JSON. On the sim port the hooks compile to
+/// nothing. docs/tracing.md has the file formats and the figures.
 #pragma once
 
 #include <cstddef>
@@ -50,9 +59,20 @@
 #include "asynclink/detail/remote_node.hpp"
 #include "asynclink/port/port.hpp"
 
-#if ASYNCLINK_TRACE
+#if ASYNCLINK_TRACE && ASYNCLINK_PORT_HAS_THREADS
 #include <iosfwd>
 #include <string>
+#endif
+
+#if !ASYNCLINK_PORT_HAS_THREADS
+/// Bare metal: the lanes of the static ring (at most 32).
+#ifndef ASYNCLINK_TRACE_LANES
+#define ASYNCLINK_TRACE_LANES 4
+#endif
+/// Bare metal: the records each lane of the static ring holds (32 bytes each).
+#ifndef ASYNCLINK_TRACE_RECORDS
+#define ASYNCLINK_TRACE_RECORDS 64
+#endif
 #endif
 
 namespace asynclink::trace {
@@ -73,6 +93,7 @@ enum class Op : std::uint8_t {
 #if ASYNCLINK_TRACE
 
 struct Options {
+#if ASYNCLINK_PORT_HAS_THREADS
     /// Records each lane holds (32 bytes each) before it drops; at most 2^24.
     /// The default, 8192 per lane for 32 lanes, takes 8 MiB.
     /// A start() that asks for another size than the last one allocates new
@@ -81,11 +102,17 @@ struct Options {
     /// Contexts (threads, loops, handlers in a HandlerScope) that get a lane;
     /// at most 32. Records of the others are counted as dropped.
     std::size_t lanes = 32;
+#else
+    /// Bare metal: the static ring's sizes are the most there is.
+    std::size_t records_per_lane = ASYNCLINK_TRACE_RECORDS;
+    std::size_t lanes = ASYNCLINK_TRACE_LANES;
+#endif
 };
 
 /// Clears what an earlier recording left and starts recording. Allocates the
-/// lanes' buffers the first time (lanes × records_per_lane × 32 bytes).
-/// Throws UsageError for sizes the recorder cannot index.
+/// lanes' buffers the first time (lanes × records_per_lane × 32 bytes; on bare
+/// metal the static ring, sizes at most its own). Throws UsageError (bare
+/// metal: port::fatal) for sizes the recorder cannot index.
 void start(const Options& options = {});
 /// Stops recording. What was recorded stays for the export. A context already
 /// inside a hook may still finish its record.
@@ -93,20 +120,48 @@ void stop() noexcept;
 /// True between start() and stop(). Any context.
 bool recording() noexcept;
 
+/// Where dump() sends its bytes, in order, a piece at a time.
+using Sink = void (*)(const void* bytes, std::size_t size, void* context) noexcept;
+/// Writes what was recorded, raw and compact (the dump format of
+/// docs/tracing.md: the lanes and their valid records), to `sink`; on bare
+/// metal the way out of the device (a UART, semihosting). Allocates nothing.
+/// Call it after stop(): records being written meanwhile are skipped, never
+/// torn. convert_dump() or tools/trace-convert turn it into JSON.
+void dump(Sink sink, void* context) noexcept;
+
+#if defined(__arm__) && !ASYNCLINK_PORT_HAS_THREADS
+/// Bare metal under a debugger or QEMU (-semihosting): dump() into the file
+/// `path` on the host (semihosting SYS_OPEN/SYS_WRITE). False if the host
+/// refused the file. Without a debugger attached, a semihosting call is a
+/// HardFault: on a board in the field, dump() to the UART instead.
+bool dump_semihosting(const char* path) noexcept;
+#endif
+
+#if ASYNCLINK_PORT_HAS_THREADS
 /// Writes what was recorded as Chrome trace event JSON (the contract in
 /// docs/tracing.md). Call it after stop(): records being written
 /// meanwhile are skipped, never torn.
 void write_chrome_json(std::ostream& out);
 /// As above, to a file; throws std::runtime_error naming it if it cannot be written.
 void write_chrome_json(const std::string& path);
+/// Turns a dump() (from this program, or read back from a device) into the
+/// JSON write_chrome_json() writes. Throws std::runtime_error saying what is
+/// wrong and at which byte, for input that is not a whole dump.
+void convert_dump(std::istream& in, std::ostream& out);
 
 /// Names the calling thread's lane "thread <name>" (a loop's lane is named
 /// after the loop). `name` must outlive the export (a string literal).
 void name_this_thread(const char* name) noexcept;
+#else
+/// Bare metal: thread mode has one lane, named after its loop.
+inline void name_this_thread(const char*) noexcept {}
+#endif
 
 /// Records made in a signal handler while one lives go to the handler's own
 /// lane "handler <name>". Async-signal-safe; put one at the top of the
 /// handler. `name` must outlive the export (a string literal: "SIGUSR1").
+/// Bare metal: every exception has its own lane anyway ("handler IRQ3",
+/// "handler SysTick"); a scope only names it.
 class HandlerScope {
 public:
     explicit HandlerScope(const char* name) noexcept;

@@ -22,14 +22,19 @@
 #include "asynclink/port/port.hpp"
 
 /// ASYNCLINK_TRACE: the trace recorder's hooks (asynclink/trace.hpp) are
-/// compiled in (1, the default; CMake option ASYNCLINK_TRACE) or not (0). The
-/// recorder needs a heap for its lanes and iostreams for its export, and the
-/// sim port would make each of its atomics a preemption point of every
-/// explored schedule: off there, whatever was asked.
+/// compiled in (1) or not (0). Hosted, 1 is the default (CMake option
+/// ASYNCLINK_TRACE). Bare metal, 0 is: the recorder's static RAM ring and its
+/// code are paid only by a firmware that asks (-DASYNCLINK_TRACE=1, for every
+/// file of the firmware). The sim port would make each of its atomics a
+/// preemption point of every explored schedule: off there, whatever was asked.
 #ifndef ASYNCLINK_TRACE
+#if ASYNCLINK_PORT_HAS_THREADS
 #define ASYNCLINK_TRACE 1
+#else
+#define ASYNCLINK_TRACE 0
 #endif
-#if !ASYNCLINK_PORT_HAS_THREADS || defined(ASYNCLINK_PORT_SIM)
+#endif
+#if defined(ASYNCLINK_PORT_SIM)
 #undef ASYNCLINK_TRACE
 #define ASYNCLINK_TRACE 0
 #endif
