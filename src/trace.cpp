@@ -289,7 +289,8 @@ std::size_t default_name(char* out, std::size_t size, std::uint32_t number) noex
         number /= 10;
     } while (number != 0);
     std::size_t length = std::min(size, prefix.size() + n);
-    for (std::size_t i = 0; i < length; ++i) out[i] = i < prefix.size() ? prefix[i] : digits[n - 1 - (i - prefix.size())];
+    for (std::size_t i = 0; i < length; ++i)
+        out[i] = i < prefix.size() ? prefix[i] : digits[n - 1 - (i - prefix.size())];
     return length;
 }
 
@@ -626,7 +627,7 @@ void semihosting_sink(const void* bytes, std::size_t size, void* context) noexce
 bool dump_semihosting(const char* path) noexcept {
     std::size_t length = std::string_view(path).size();
     const std::uintptr_t open_block[3] = {reinterpret_cast<std::uintptr_t>(path), 5, length};  // mode 5: "wb"
-    int handle = semihost(0x01, open_block);                                                    // SYS_OPEN
+    int handle = semihost(0x01, open_block);                                                   // SYS_OPEN
     if (handle < 0) return false;
     int file = handle;
     dump(semihosting_sink, &handle);
