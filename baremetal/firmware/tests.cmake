@@ -10,3 +10,7 @@ set(ASYNCLINK_FIRMWARE_DUAL_CORE_TESTS dual_core)
 set(ASYNCLINK_FIRMWARE_COUNT_TESTS instruction_counts)
 # These end through port::fatal on purpose: ctest checks their message.
 set(ASYNCLINK_FIRMWARE_FATAL_TESTS misuse)
+# Built with the trace recorder and the counters (ASYNCLINK_TRACE=1,
+# ASYNCLINK_COUNTERS=1); baremetal/run-traced-firmware converts the dump each
+# writes over semihosting and checks it.
+set(ASYNCLINK_FIRMWARE_TRACE_TESTS trace_isr)

@@ -44,6 +44,9 @@
 #if defined(FP_QUEUE)
 #include "asynclink/queue.hpp"
 #endif
+#if defined(FP_TRACE)
+#include "asynclink/trace.hpp"
+#endif
 
 #if defined(FP_LOOP)
 namespace al = asynclink;
@@ -191,11 +194,26 @@ al::Task<int> run() {
 }  // namespace
 #endif
 
+#if defined(FP_TRACE)
+namespace {
+std::uint32_t dumped = 0;  // the dump's bytes: the recorder's whole way out, into a sink that only counts
+void count_bytes(const void*, std::size_t size, void*) noexcept { dumped += static_cast<std::uint32_t>(size); }
+}  // namespace
+#endif
+
 extern "C" int firmware_main() {
 #if defined(FP_LOOP)
     board::init();
     al::Loop loop(al::LoopOptions{.schedule_capacity = 8, .spin_before_sleep = al::Clock::duration::zero()});
+#if defined(FP_TRACE)
+    al::trace::start();
+    int result = loop.run_until_complete(run());
+    al::trace::stop();
+    al::trace::dump(count_bytes, nullptr);
+    return dumped != 0 ? result : 1;
+#else
     return loop.run_until_complete(run());
+#endif
 #else
     return 0;
 #endif
