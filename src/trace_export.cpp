@@ -75,8 +75,10 @@ public:
                static_cast<std::uint32_t>(b[3]) << 24;
     }
     std::size_t offset() const noexcept { return offset_; }
-    [[noreturn]] void fail(const std::string& what) const {
-        throw std::runtime_error("asynclink trace dump: " + what + " (at byte " + std::to_string(offset_ - 4) + ")");
+    /// Fails on the word just read, or on the one at byte `at`.
+    [[noreturn]] void fail(const std::string& what) const { fail(what, offset_ - 4); }
+    [[noreturn]] static void fail(const std::string& what, std::size_t at) {
+        throw std::runtime_error("asynclink trace dump: " + what + " (at byte " + std::to_string(at) + ")");
     }
 
 private:
@@ -145,6 +147,7 @@ Snapshot parse(std::istream& in) {
         if (records > cap) r.fail(std::to_string(records) + " records in a lane of " + std::to_string(cap));
         if (head > cap) snap.dropped[lane_name(lane)] += head - cap;
         for (std::uint32_t k = 0; k < records; ++k) {
+            std::size_t record_at = r.offset();
             std::uint32_t index = r.word("a record");
             if (index >= cap) r.fail("record index " + std::to_string(index) + " in a lane of " + std::to_string(cap));
             std::uint32_t w[format::record_words];
@@ -153,7 +156,7 @@ Snapshot parse(std::istream& in) {
             e.tid = lane.tid;
             e.index = index;
             e.kind = static_cast<Kind>(w[2] & 0xff);
-            if (e.kind > Kind::stall) r.fail("unknown record kind " + std::to_string(w[2] & 0xff));
+            if (e.kind > Kind::stall) r.fail("unknown record kind " + std::to_string(w[2] & 0xff), record_at);
             e.flags = w[2] >> 8;
             e.task = w[3];
             if (e.kind == Kind::name) {
