@@ -144,10 +144,8 @@ public:
     /// still up, or replaced such a value: the set()s are counted without a
     /// counter of their own.
     SignalStats stats() const noexcept {
-        std::size_t coalesced = counts_[Count::coalesced].get();
-        return {.sets = coalesced + counts_[Count::taken].get() + counts_[Count::cleared].get() + (is_set() ? 1 : 0),
-                .coalesced = coalesced,
-                .wakeups = core_.stats().wakeups};
+        return detail::derived_signal_stats(counts_[Count::coalesced].get(), counts_[Count::taken].get(),
+                                            counts_[Count::cleared].get(), is_set(), core_.wakeups());
     }
     /// Any context; a snapshot.
     bool is_set() const noexcept {

@@ -68,6 +68,17 @@ struct SignalStats {
     std::size_t wakeups = 0;  ///< tasks woken by a set()
 };
 
+namespace detail {
+/// A SignalStats from what a flag, event or message counts. Every set()
+/// either raised it, which a wait()/next() then took (`taken`), a clear()
+/// withdrew (`cleared`), or which is still up, or coalesced: so sets need no
+/// counter of their own.
+constexpr SignalStats derived_signal_stats(std::size_t coalesced, std::size_t taken, std::size_t cleared,
+                                           bool still_set, std::size_t wakeups) noexcept {
+    return {.sets = coalesced + taken + cleared + (still_set ? 1 : 0), .coalesced = coalesced, .wakeups = wakeups};
+}
+}  // namespace detail
+
 /// A histogram of durations in log2 buckets of microseconds: bucket 0 counts
 /// those under 1 us, bucket k those in [2^(k-1), 2^k) us, the last one the
 /// rest (2^30 us and more, about 18 minutes).

@@ -89,10 +89,8 @@ public:
     /// without a counter of their own, and the set() that raises the flag
     /// (the one that wakes) pays for no count at all.
     SignalStats stats() const noexcept {
-        std::size_t coalesced = counts_[Count::coalesced].get();
-        return {.sets = coalesced + counts_[Count::taken].get() + counts_[Count::cleared].get() + (is_set() ? 1 : 0),
-                .coalesced = coalesced,
-                .wakeups = counts_[Count::wakeups].get()};
+        return detail::derived_signal_stats(counts_[Count::coalesced].get(), counts_[Count::taken].get(),
+                                            counts_[Count::cleared].get(), is_set(), counts_[Count::wakeups].get());
     }
 
     class Waiter : public detail::Parked {

@@ -62,28 +62,24 @@ public:
 
     /// Any context.
     void clear() noexcept {
-        // release: orders the clear before a later set() for observers.
-        if ((state_.fetch_and(~set_bit, std::memory_order_release) & set_bit) != 0) counts_[Count::cleared].add();
+        if (lower()) counts_[Count::cleared].add();
     }
     /// clear() by the waiters' loop only (Message's doorbell): the count
     /// without a locked instruction.
     void clear_on_loop() noexcept {
-        // release: as clear().
-        if ((state_.fetch_and(~set_bit, std::memory_order_release) & set_bit) != 0) {
-            counts_[Count::cleared].add_by_owner();
-        }
+        if (lower()) counts_[Count::cleared].add_by_owner();
     }
 
     /// Every set() either raised the flag, which a clear then lowered or
-    /// which is still up, or coalesced: so the set()s are counted without a
-    /// counter of their own, and a set() that raises the flag (the one that
-    /// wakes) pays for no count at all.
+    /// which is still up, or coalesced (nothing takes an event): so the set()s
+    /// are counted without a counter of their own, and a set() that raises
+    /// the flag (the one that wakes) pays for no count at all.
     SignalStats stats() const noexcept {
-        std::size_t coalesced = counts_[Count::coalesced].get();
-        return {.sets = coalesced + counts_[Count::cleared].get() + (is_set() ? 1 : 0),
-                .coalesced = coalesced,
-                .wakeups = counts_[Count::wakeups].get()};
+        return derived_signal_stats(counts_[Count::coalesced].get(), 0, counts_[Count::cleared].get(), is_set(),
+                                    wakeups());
     }
+    /// The tasks woken by a set() (Message counts its sets itself).
+    std::size_t wakeups() const noexcept { return counts_[Count::wakeups].get(); }
 
     bool is_set() const noexcept {
         // acquire: whoever sees it set also sees what the setter wrote before set().
@@ -185,6 +181,12 @@ public:
     Waiter wait(const char* operation) noexcept { return Waiter(*this, operation); }
 
 private:
+    /// Lowers the flag; true if it was up (the clear counts).
+    bool lower() noexcept {
+        // release: orders the clear before a later set() for observers.
+        return (state_.fetch_and(~set_bit, std::memory_order_release) & set_bit) != 0;
+    }
+
     // Runs on the loop after a set() took waiting_bit: wake every waiter if
     // the event is set (every waiter began with it clear, so a set() came
     // since), else every waiter that started waiting before the current
