@@ -38,9 +38,11 @@ constexpr std::uint32_t restart_cycles = 2;
 void (*fatal_handler)(const char*) noexcept = nullptr;
 
 // Keeps out this core's interrupts (PRIMASK) and the other cores (a spin lock
-// on a 32-bit word) while a 64-bit value is read and written.
+// on a 32-bit word) while a 64-bit value is read and written. A one-core
+// build has no other core to keep out: PRIMASK alone.
 class CrossCoreGuard {
 public:
+#if defined(ASYNCLINK_CORTEX_M_IDLE_WFE)
     CrossCoreGuard() noexcept {
         // acquire: the data read below is what the last holder wrote.
         while (lock_.exchange(1, std::memory_order_acquire) != 0) {
@@ -48,10 +50,17 @@ public:
     }
     // release: our writes are visible to the next holder.
     ~CrossCoreGuard() { lock_.store(0, std::memory_order_release); }
+#else
+    CrossCoreGuard() noexcept = default;
+#endif
+    CrossCoreGuard(const CrossCoreGuard&) = delete;
+    CrossCoreGuard& operator=(const CrossCoreGuard&) = delete;
 
 private:
     CriticalSection masked_;
+#if defined(ASYNCLINK_CORTEX_M_IDLE_WFE)
     static inline std::atomic<std::uint32_t> lock_{0};
+#endif
 };
 
 // The clock, tickless: SysTick runs periods of up to 2^24 cycles, and the
@@ -281,14 +290,14 @@ bool Idle::wake() noexcept {
     return true;
 }
 
-void block_thread(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
+void block_thread(const atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
     // A SEV after our load sets this core's event register, so the WFE
     // returns at once: the change is never slept through.
     // acquire: the caller re-checks state published with the word.
     while (word.load(std::memory_order_acquire) == expected) __asm__ __volatile__("wfe" : : : "memory");
 }
 
-void unblock_threads(const std::atomic<std::uint32_t>&) noexcept { __asm__ __volatile__("dsb\n sev" : : : "memory"); }
+void unblock_threads(const atomic<std::uint32_t>&) noexcept { __asm__ __volatile__("dsb\n sev" : : : "memory"); }
 
 Loop*& current_loop() noexcept {
     static Loop* loop = nullptr;

@@ -19,8 +19,12 @@
 /// |                  | a pending interrupt ends it too).                           |
 /// | thread blocking  | WFE until the word changes; unblock_threads is DSB + SEV    |
 /// |                  | (a core other than the loop's, blocked in put_sync/get_sync)|
+/// | atomics          | one core: std::atomic's interface without DMB (see atomic  |
+/// |                  | below); several cores (ASYNCLINK_CORTEX_M_IDLE_WFE):       |
+/// |                  | std::atomic itself                                          |
 /// | critical section | PRIMASK; 64-bit atomics (which no M profile has) take it    |
-/// |                  | plus a spin lock, so they hold across cores                 |
+/// |                  | (plus a spin lock on several cores, so they hold across     |
+/// |                  | cores)                                                      |
 /// | ARMv6-M atomics  | M0/M0+ have no exclusive load/store: every 8-, 16- and     |
 /// |                  | 32-bit read-modify-write is a libatomic call this port     |
 /// |                  | defines under PRIMASK (one core only)                       |
@@ -57,11 +61,126 @@ namespace asynclink::port {
 
 /// Every atomic operation and fence above the port goes through these names,
 /// so that a port can watch them (the sim port makes each one a preemption
-/// point). Here they are the standard library's own: an alias, so the code
-/// is the same as if std::atomic were written.
+/// point).
+#if defined(ASYNCLINK_CORTEX_M_IDLE_WFE)
+/// Several cores: the standard library's own, with their barriers (DMB), as
+/// if std::atomic were written.
 template <class T>
 using atomic = std::atomic<T>;
 using std::atomic_thread_fence;
+#else
+/// One core: std::atomic's interface without barrier instructions. Every
+/// context (thread mode and each interrupt handler) runs on this one core,
+/// which observes its own memory accesses in program order, and an interrupt
+/// is taken between two instructions: so what one context wrote before an
+/// atomic store is there for any context that later reads it, and only the
+/// compiler could reorder it. Each operation is the relaxed one (a plain load
+/// or store; LDREX/STREX for a read-modify-write on ARMv7-M and ARMv8-M, the
+/// PRIMASK helpers on ARMv6-M), with a compiler fence (std::atomic_signal_fence,
+/// no instruction) on the side its memory order asks for. Every schedule of
+/// such a program is an interleaving of program orders: what the sim port
+/// explores. A part whose memory other bus masters (DMA) share with the
+/// primitives' words is not covered, nor two cores: ASYNCLINK_CORTEX_M_IDLE_WFE
+/// builds keep std::atomic.
+template <class T>
+class atomic {
+public:
+    using value_type = T;
+    static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
+
+    constexpr atomic() noexcept = default;
+    constexpr atomic(T desired) noexcept : value_(desired) {}  // NOLINT(google-explicit-constructor): as std::atomic
+    atomic(const atomic&) = delete;
+    atomic& operator=(const atomic&) = delete;
+
+    [[gnu::always_inline]] T load(std::memory_order order = std::memory_order_seq_cst) const noexcept {
+        T v = value_.load(std::memory_order_relaxed);
+        after(order);
+        return v;
+    }
+    [[gnu::always_inline]] void store(T v, std::memory_order order = std::memory_order_seq_cst) noexcept {
+        before(order);
+        value_.store(v, std::memory_order_relaxed);
+        if (order == std::memory_order_seq_cst) std::atomic_signal_fence(order);
+    }
+    [[gnu::always_inline]] T exchange(T v, std::memory_order order = std::memory_order_seq_cst) noexcept {
+        before(order);
+        T old = value_.exchange(v, std::memory_order_relaxed);
+        after(order);
+        return old;
+    }
+    [[gnu::always_inline]] bool compare_exchange_weak(T& expected, T desired, std::memory_order success,
+                                                      std::memory_order failure) noexcept {
+        before(success);
+        bool ok = value_.compare_exchange_weak(expected, desired, std::memory_order_relaxed, std::memory_order_relaxed);
+        after(ok ? success : failure);
+        return ok;
+    }
+    [[gnu::always_inline]] bool compare_exchange_weak(T& expected, T desired,
+                                                      std::memory_order order = std::memory_order_seq_cst) noexcept {
+        return compare_exchange_weak(expected, desired, order, order);
+    }
+    [[gnu::always_inline]] bool compare_exchange_strong(T& expected, T desired, std::memory_order success,
+                                                        std::memory_order failure) noexcept {
+        before(success);
+        bool ok =
+            value_.compare_exchange_strong(expected, desired, std::memory_order_relaxed, std::memory_order_relaxed);
+        after(ok ? success : failure);
+        return ok;
+    }
+    [[gnu::always_inline]] bool compare_exchange_strong(T& expected, T desired,
+                                                        std::memory_order order = std::memory_order_seq_cst) noexcept {
+        return compare_exchange_strong(expected, desired, order, order);
+    }
+    template <class U>
+    [[gnu::always_inline]] T fetch_add(U arg, std::memory_order order = std::memory_order_seq_cst) noexcept {
+        before(order);
+        T old = value_.fetch_add(arg, std::memory_order_relaxed);
+        after(order);
+        return old;
+    }
+    template <class U>
+    [[gnu::always_inline]] T fetch_sub(U arg, std::memory_order order = std::memory_order_seq_cst) noexcept {
+        before(order);
+        T old = value_.fetch_sub(arg, std::memory_order_relaxed);
+        after(order);
+        return old;
+    }
+    [[gnu::always_inline]] T fetch_and(T arg, std::memory_order order = std::memory_order_seq_cst) noexcept {
+        before(order);
+        T old = value_.fetch_and(arg, std::memory_order_relaxed);
+        after(order);
+        return old;
+    }
+    [[gnu::always_inline]] T fetch_or(T arg, std::memory_order order = std::memory_order_seq_cst) noexcept {
+        before(order);
+        T old = value_.fetch_or(arg, std::memory_order_relaxed);
+        after(order);
+        return old;
+    }
+
+private:
+    // The compiler keeps what the order asks for on each side: earlier
+    // accesses before a release, later ones after an acquire.
+    [[gnu::always_inline]] static void before(std::memory_order order) noexcept {
+        if (order != std::memory_order_relaxed && order != std::memory_order_acquire &&
+            order != std::memory_order_consume) {
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+        }
+    }
+    [[gnu::always_inline]] static void after(std::memory_order order) noexcept {
+        if (order != std::memory_order_relaxed && order != std::memory_order_release) {
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+        }
+    }
+
+    std::atomic<T> value_{};
+};
+/// One core: a fence only keeps the compiler from moving accesses across it.
+[[gnu::always_inline]] inline void atomic_thread_fence(std::memory_order order) noexcept {
+    std::atomic_signal_fence(order);
+}
+#endif
 
 /// The monotonic clock every timer in the loop runs on: nanoseconds since
 /// start_clock(), with the resolution of one core clock cycle.
@@ -103,9 +222,9 @@ private:
 };
 
 /// Waits (WFE) while `word` holds `expected`; spurious returns are possible.
-void block_thread(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
+void block_thread(const atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
 /// Ends the block_thread() of another core (SEV).
-void unblock_threads(const std::atomic<std::uint32_t>& word) noexcept;
+void unblock_threads(const atomic<std::uint32_t>& word) noexcept;
 
 inline void cpu_relax() noexcept { __asm__ __volatile__("nop"); }
 /// No threads here: there is nobody to yield to.
