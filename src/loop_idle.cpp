@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "asynclink/detail/spin_wait.hpp"
+#include "asynclink/trace.hpp"
 
 namespace asynclink {
 
@@ -56,7 +57,15 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
         core_->end_sleep();
         return;
     }
+#if ASYNCLINK_TRACE
+    bool traced = trace::detail::on();
+    Clock::time_point slept_at = traced ? Clock::now() : Clock::time_point{};
+#endif
     core_->idle().wait(timeout);
+#if ASYNCLINK_TRACE
+    if (traced) [[unlikely]]
+        trace::detail::record_sleep(id_, slept_at, Clock::now());
+#endif
     counts_[Count::sleeps].add_by_owner();
     core_->end_sleep();
     if constexpr (!port::idle_spins) return;

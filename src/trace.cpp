@@ -373,6 +373,10 @@ void record_stall(asynclink::detail::TaskBase& task, Clock::duration ran_for) no
     record(lane, now, Kind::stall, 0, identify(lane, task), 0, static_cast<std::uint64_t>(ran_for.count()));
 }
 
+void record_sleep(std::uint64_t loop_id, Clock::time_point begin, Clock::time_point end) noexcept {
+    record(loop_lane(loop_id), begin, Kind::sleep, 0, 0, 0, ticks(end) - ticks(begin));
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------- control

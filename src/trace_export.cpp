@@ -156,7 +156,7 @@ Snapshot parse(std::istream& in) {
             e.tid = lane.tid;
             e.index = index;
             e.kind = static_cast<Kind>(w[2] & 0xff);
-            if (e.kind > Kind::stall) r.fail("unknown record kind " + std::to_string(w[2] & 0xff), record_at);
+            if (e.kind > Kind::sleep) r.fail("unknown record kind " + std::to_string(w[2] & 0xff), record_at);
             e.flags = w[2] >> 8;
             e.task = w[3];
             if (e.kind == Kind::name) {
@@ -166,7 +166,9 @@ Snapshot parse(std::istream& in) {
                 e.flow = w[4];
                 e.value = w[5] | static_cast<std::uint64_t>(w[6]) << 32;
                 // Durations and lateness are clock ticks too.
-                if (e.kind == Kind::slice || e.kind == Kind::timer || e.kind == Kind::stall) e.value = to_ns(e.value);
+                if (e.kind == Kind::slice || e.kind == Kind::timer || e.kind == Kind::stall || e.kind == Kind::sleep) {
+                    e.value = to_ns(e.value);
+                }
             }
             if (e.kind != Kind::empty) snap.events.push_back(std::move(e));
         }
@@ -278,6 +280,10 @@ void write_json(const Snapshot& snap, std::ostream& out) {
         case Kind::slice:
             emit("{\"ph\":\"X\",\"cat\":\"task\",\"name\":" + quoted(name_of(e.task)) + at(e) +
                  ",\"dur\":" + micros(e.value) + ",\"args\":{\"task\":" + task + "}}");
+            break;
+        case Kind::sleep:
+            emit("{\"ph\":\"X\",\"cat\":\"idle\",\"name\":\"loop asleep\"" + at(e) + ",\"dur\":" + micros(e.value) +
+                 "}");
             break;
         case Kind::created:
         case Kind::finished:

@@ -38,6 +38,7 @@ enum class Kind : std::uint8_t {
     handover,  ///< op; flags: coalesced; flow: its own id; value: the object
     timer,     ///< flow: its own id; value: lateness
     stall,     ///< value: how long the task ran
+    sleep,     ///< the loop slept in its port's idle wait; value: for how long
 };
 inline constexpr std::uint32_t coalesced_flag = 1;
 inline constexpr std::size_t name_part = 20;  ///< characters in one name record

@@ -376,6 +376,33 @@ TEST(Trace, ScheduleAndCallSoonThreadsafeDrawArrows) {
     EXPECT_TRUE(call) << "call_soon_threadsafe() did not draw an arrow to the task its call woke";
 }
 
+TEST(Trace, TheLoopsSleepIsAnIdleSliceOnItsLane) {
+    al::trace::start();
+    al::run([]() -> al::Task<void> { co_await al::sleep(20ms); }());
+    al::trace::stop();
+
+    TraceFile t = read_trace();
+    double loop = t.lane("loop #");
+    ASSERT_NE(loop, -1);
+    // The loop had nothing to do but the timer: it slept until the deadline
+    // (less its spin before sleeping, at most spin_before_sleep), never less.
+    double longest = 0;
+    for (const auto& x : t.with("X", "idle")) {
+        EXPECT_EQ(x["name"].string, "loop asleep");
+        EXPECT_EQ(x["tid"].number, loop);
+        longest = std::max(longest, x["dur"].number);
+    }
+    EXPECT_GE(longest, 10'000.0) << "no sleep of the loop of 10 ms or more recorded (in us)";
+    // The timer that ended the sleep comes after it.
+    bool timer_after_sleep = false;
+    for (const auto& x : t.with("X", "idle")) {
+        for (const auto& i : t.with("i", "timer")) {
+            if (i["ts"].number >= x["ts"].number + x["dur"].number) timer_after_sleep = true;
+        }
+    }
+    EXPECT_TRUE(timer_after_sleep);
+}
+
 TEST(Trace, StartRefusesASizeItCannotIndex) {
     al::trace::Options options;
     options.records_per_lane = 0;

@@ -23,7 +23,7 @@
 /// thread-safe primitive carries (ThreadSafeFlag/ThreadSafeEvent/Message set,
 /// ThreadSafeQueue put and get, Loop::schedule, call_soon_threadsafe) with a
 /// flow arrow to the slice of the task it woke, timers firing with their
-/// lateness, and stalls (LoopOptions::stall_threshold).
+/// lateness, the loop's sleeps, and stalls (LoopOptions::stall_threshold).
 ///
 /// Each context writes to its own lane: a fixed-size buffer of 32-byte records
 /// taken by one compare-and-swap, so recording takes no lock, allocates
@@ -216,6 +216,8 @@ void record_task_finished(asynclink::detail::TaskBase& task) noexcept;
 /// The flow id of the timer's instant.
 std::uint32_t record_timer(std::uint64_t loop_id, Clock::duration lateness) noexcept;
 void record_stall(asynclink::detail::TaskBase& task, Clock::duration ran_for) noexcept;
+/// The loop slept (its port's idle wait) from `begin` to `end`.
+void record_sleep(std::uint64_t loop_id, Clock::time_point begin, Clock::time_point end) noexcept;
 
 inline std::uint32_t handover(Op op, const void* object, bool coalesced) noexcept {
     if (on()) [[unlikely]]

@@ -52,8 +52,8 @@ if(ASYNCLINK_SANITIZE MATCHES "address")
 endif()
 
 asynclink_sim_mutant(loop_sleeps_without_recheck LoopSleepsWithoutRecheck src/loop_idle.cpp
-  "    if (core_->has_posted_work()) {\n        core_->end_sleep();\n        return;\n    }\n    core_->idle().wait(timeout);"
-  "    core_->idle().wait(timeout);")
+  "    if (core_->has_posted_work()) {\n        core_->end_sleep();\n        return;\n    }\n#if ASYNCLINK_TRACE"
+  "#if ASYNCLINK_TRACE")
 asynclink_sim_mutant(queue_close_reads_bit QueueCloseReadsTheBit include/asynclink/thread_safe_queue.hpp
   "if ((consumer_.word.fetch_and(~waiting_bit, std::memory_order_seq_cst) & waiting_bit) != 0) {"
   "if ((consumer_.word.load(std::memory_order_seq_cst) & waiting_bit) != 0) {")
