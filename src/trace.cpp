@@ -377,6 +377,8 @@ void record_sleep(std::uint64_t loop_id, Clock::time_point begin, Clock::time_po
     record(loop_lane(loop_id), begin, Kind::sleep, 0, 0, 0, ticks(end) - ticks(begin));
 }
 
+void record_thread_woken(std::uint32_t flow) noexcept { record(current_lane(), now, Kind::woken, 0, 0, flow, 0); }
+
 }  // namespace detail
 
 // ---------------------------------------------------------------- control

@@ -156,7 +156,7 @@ Snapshot parse(std::istream& in) {
             e.tid = lane.tid;
             e.index = index;
             e.kind = static_cast<Kind>(w[2] & 0xff);
-            if (e.kind > Kind::sleep) r.fail("unknown record kind " + std::to_string(w[2] & 0xff), record_at);
+            if (e.kind > Kind::woken) r.fail("unknown record kind " + std::to_string(w[2] & 0xff), record_at);
             e.flags = w[2] >> 8;
             e.task = w[3];
             if (e.kind == Kind::name) {
@@ -244,9 +244,16 @@ void write_json(const Snapshot& snap, std::ostream& out) {
     }
     for (std::size_t i = 0; i < events.size(); ++i) {
         const Event& e = events[i];
-        if (e.kind != Kind::slice || e.flow == 0) continue;
+        if ((e.kind != Kind::slice && e.kind != Kind::woken) || e.flow == 0) continue;
         if (auto it = sources.find(e.flow); it != sources.end()) woken[it->second].push_back(i);
     }
+    std::map<std::uint32_t, std::string> lane_names;
+    for (const LaneInfo& lane : snap.lanes) lane_names[lane.tid] = lane_name(lane);
+    // What a hand-over's instant names as woken: a task, or a blocked thread.
+    auto target = [&](const Event& f) {
+        if (f.kind == Kind::woken) return ",\"thread\":" + quoted(lane_names[f.tid]);
+        return ",\"task\":" + std::to_string(f.task);
+    };
     if (base == UINT64_MAX) base = 0;
     auto name_of = [&](std::uint32_t task) {
         auto it = parts.find(task);
@@ -281,6 +288,7 @@ void write_json(const Snapshot& snap, std::ostream& out) {
             emit("{\"ph\":\"X\",\"cat\":\"task\",\"name\":" + quoted(name_of(e.task)) + at(e) +
                  ",\"dur\":" + micros(e.value) + ",\"args\":{\"task\":" + task + "}}");
             break;
+        case Kind::woken: emit("{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"thread\",\"name\":\"woken\"" + at(e) + "}"); break;
         case Kind::sleep:
             emit("{\"ph\":\"X\",\"cat\":\"idle\",\"name\":\"loop asleep\"" + at(e) + ",\"dur\":" + micros(e.value) +
                  "}");
@@ -301,7 +309,7 @@ void write_json(const Snapshot& snap, std::ostream& out) {
             std::string args;
             if (e.kind == Kind::handover) {
                 args = "\"object\":" + hex(e.value);
-                if (it != woken.end()) args += ",\"task\":" + std::to_string(events[it->second.front()].task);
+                if (it != woken.end()) args += target(events[it->second.front()]);
                 if (((e.flags >> 8) & coalesced_flag) != 0) args += ",\"coalesced\":true";
                 emit(std::string("{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"handover\",\"name\":\"") +
                      op_name(e.flags & 0xff) + "\"" + at(e) + ",\"args\":{" + args + "}}");

@@ -39,6 +39,7 @@ enum class Kind : std::uint8_t {
     timer,     ///< flow: its own id; value: lateness
     stall,     ///< value: how long the task ran
     sleep,     ///< the loop slept in its port's idle wait; value: for how long
+    woken,     ///< a thread blocked in the kernel ran again; flow: the hand-over that woke it
 };
 inline constexpr std::uint32_t coalesced_flag = 1;
 inline constexpr std::size_t name_part = 20;  ///< characters in one name record

@@ -403,6 +403,82 @@ TEST(Trace, TheLoopsSleepIsAnIdleSliceOnItsLane) {
     EXPECT_TRUE(timer_after_sleep);
 }
 
+namespace {
+
+template <class Queue>
+void put_draws_an_arrow_to_the_thread_it_unblocked(const std::string& put_name) {
+    // A thread takes 20 items with get_sync; the loop puts each 2 ms after
+    // the last was taken, so the thread's wait outlasts its spin (50 us at
+    // most) and it blocks in the kernel: the put that unblocks it has an
+    // arrow to the thread's "woken" instant.
+    constexpr int rounds = 20;
+    al::trace::start();
+    Queue queue(1);
+    al::ThreadSafeQueue<int> taken(rounds);
+    std::thread consumer([&] {
+        al::trace::name_this_thread("consumer");
+        for (int i = 0; i < rounds; ++i) {
+            int v = queue.get_sync(true);
+            taken.put_sync(v, true);
+        }
+    });
+    al::run([&]() -> al::Task<void> {
+        for (int i = 0; i < rounds; ++i) {
+            co_await al::sleep(2ms);
+            co_await queue.put(i);
+            EXPECT_EQ(co_await taken.get(), i);
+        }
+    }());
+    consumer.join();
+    al::trace::stop();
+
+    TraceFile t = read_trace();
+    double loop = t.lane("loop #");
+    double thread = t.lane("thread consumer");
+    ASSERT_NE(loop, -1);
+    ASSERT_NE(thread, -1);
+    std::map<double, double> woken_at;  // ts of each "woken" instant on the consumer's lane
+    for (const auto& i : t.with("i", "thread")) {
+        EXPECT_EQ(i["name"].string, "woken");
+        EXPECT_EQ(i["tid"].number, thread);
+        woken_at[i["ts"].number] = 1;
+    }
+    EXPECT_FALSE(woken_at.empty()) << "the consumer never blocked in the kernel in " << rounds << " waits of 2 ms";
+    // Every arrow into the consumer's lane leaves a put of the loop's lane
+    // that names the thread, and ends on a "woken" instant.
+    std::map<double, mini_json::Value> starts;
+    for (const auto& s : t.with("s", "wake")) starts[s["id"].number] = s;
+    int arrows = 0;
+    for (const auto& f : t.with("f", "wake")) {
+        if (f["tid"].number != thread) continue;
+        ++arrows;
+        EXPECT_EQ(woken_at.count(f["ts"].number), 1u)
+            << "an arrow into the thread's lane that ends on no woken instant";
+        ASSERT_EQ(starts.count(f["id"].number), 1u);
+        EXPECT_EQ(starts[f["id"].number]["tid"].number, loop);
+    }
+    EXPECT_GE(arrows, 1);
+    int naming = 0;
+    for (const auto& i : t.with("i", "handover")) {
+        if (i["name"].string == put_name && i["args"].has("thread")) {
+            EXPECT_EQ(i["args"]["thread"].string, "thread consumer");
+            ++naming;
+        }
+    }
+    EXPECT_EQ(naming, arrows);
+}
+
+}  // namespace
+
+TEST(Trace, APutDrawsAnArrowToTheThreadItUnblocked) {
+    put_draws_an_arrow_to_the_thread_it_unblocked<al::ThreadSafeQueue<int>>("ThreadSafeQueue.put");
+}
+
+TEST(Trace, AManyProducerPutDrawsAnArrowToTheConsumerThreadItUnblocked) {
+    put_draws_an_arrow_to_the_thread_it_unblocked<al::ThreadSafeQueue<int, al::many_producers>>(
+        "ThreadSafeQueue<many_producers>.put");
+}
+
 TEST(Trace, StartRefusesASizeItCannotIndex) {
     al::trace::Options options;
     options.records_per_lane = 0;

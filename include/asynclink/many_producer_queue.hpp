@@ -579,6 +579,9 @@ private:
                 [this, trace_flow](detail::WakeCore& core) noexcept { consumer_wake_->post(core, trace_flow); })) {
             // relaxed: a hint for the sleeper's spin budget.
             consumer_woken_at_.store(detail::WakeStamp::now(), std::memory_order_relaxed);
+#if ASYNCLINK_TRACE
+            trace::detail::leave_flow(consumer_thread_flow_, trace_flow);
+#endif
             port::unblock_threads(head_);
         }
     }
@@ -609,6 +612,9 @@ private:
                 slept = true;
             }
         }
+#if ASYNCLINK_TRACE
+        if (slept) trace::detail::thread_woken(consumer_thread_flow_);
+#endif
         // relaxed: a hint (see SpinBudget).
         std::uint32_t answered_at =
             slept ? consumer_woken_at_.load(std::memory_order_relaxed) : detail::WakeStamp::now();
@@ -795,6 +801,10 @@ private:
     port::atomic<bool> consumer_busy_{false};
     detail::SpinBudget consumer_spin_{detail::spin_before_block};
     port::atomic<std::uint32_t> consumer_woken_at_{0};
+#if ASYNCLINK_TRACE
+    /// The hand-over that last unblocked the consumer's thread (see QueueEnd::thread_flow).
+    port::atomic<std::uint32_t> consumer_thread_flow_{0};
+#endif
     detail::WakeSlot consumer_loop_;  // the waiting consumer's loop; empty: a thread
     detail::QueueEndWakeHolder consumer_wake_{this, &on_consumer_wake};
     detail::LoopBinding consumer_home_;  // the loop the consumer end waits on; only the consumer touches it

@@ -412,6 +412,9 @@ private:
                 [&sleeper, trace_flow](detail::WakeCore& core) noexcept { sleeper.wake->post(core, trace_flow); })) {
             // relaxed: a hint for the sleeper's spin budget (see block_until).
             sleeper.woken_at.store(detail::WakeStamp::now(), std::memory_order_relaxed);
+#if ASYNCLINK_TRACE
+            trace::detail::leave_flow(sleeper.thread_flow, trace_flow);
+#endif
             port::unblock_threads(watched<S>());
         }
     }
@@ -473,6 +476,9 @@ private:
                 slept = true;
             }
         }
+#if ASYNCLINK_TRACE
+        if (slept) trace::detail::thread_woken(e.thread_flow);
+#endif
         // Would a full spin have caught the answer? Relaxed: a hint; a stale
         // stamp only costs one spin decision.
         std::uint32_t answered_at = slept ? e.woken_at.load(std::memory_order_relaxed) : detail::WakeStamp::now();

@@ -218,6 +218,24 @@ std::uint32_t record_timer(std::uint64_t loop_id, Clock::duration lateness) noex
 void record_stall(asynclink::detail::TaskBase& task, Clock::duration ran_for) noexcept;
 /// The loop slept (its port's idle wait) from `begin` to `end`.
 void record_sleep(std::uint64_t loop_id, Clock::time_point begin, Clock::time_point end) noexcept;
+/// The calling thread, blocked in the kernel at a queue's end, was woken by
+/// the hand-over `flow` (0: none recorded).
+void record_thread_woken(std::uint32_t flow) noexcept;
+
+/// A hand-over that unblocks a thread leaves its flow id in `cell` (the
+/// waiting end's); the thread takes it once it runs again.
+inline void leave_flow(port::atomic<std::uint32_t>& cell, std::uint32_t flow) noexcept {
+    // Relaxed: the woken thread may read it before it lands, and then only
+    // loses the arrow; the hand-over itself is recorded either way.
+    if (flow != 0) cell.store(flow, std::memory_order_relaxed);
+}
+inline void thread_woken(port::atomic<std::uint32_t>& cell) noexcept {
+    // Relaxed: as leave_flow(). Taken even when not recording, so a stale id
+    // does not draw an arrow in a later recording.
+    std::uint32_t flow = cell.exchange(0, std::memory_order_relaxed);
+    if (on()) [[unlikely]]
+        record_thread_woken(flow);
+}
 
 inline std::uint32_t handover(Op op, const void* object, bool coalesced) noexcept {
     if (on()) [[unlikely]]

@@ -210,6 +210,11 @@ struct alignas(port::cache_line) QueueEnd {
     SpinBudget spin{spin_before_block};
     /// When the other end last unblocked this one from the futex (written there).
     port::atomic<std::uint32_t> woken_at{0};
+#if ASYNCLINK_TRACE
+    /// The trace flow id of the hand-over that last unblocked this end's
+    /// thread (written there): the thread's "woken" record ends its arrow.
+    port::atomic<std::uint32_t> thread_flow{0};
+#endif
 };
 static_assert(alignof(QueueEnd) == port::cache_line, "each end of a queue starts a cache line of its own");
 
