@@ -101,3 +101,86 @@ TEST(QueueSpin, AWakeStampMeasuresAcrossItsWrap) {
     EXPECT_EQ(al::detail::WakeStamp::between(0xffff'fff0u, 0x10u), al::Clock::duration(0x20 << 10));
     EXPECT_EQ(al::detail::WakeStamp::between(5, 5), al::Clock::duration::zero());
 }
+
+TEST(QueueSpin, TheLimitCapsTheBudgetAndZeroNeverSpins) {
+    const auto full = std::chrono::duration_cast<al::Clock::duration>(50us);
+    const auto twenty = std::chrono::duration_cast<al::Clock::duration>(20us);
+    al::detail::SpinBudget budget(full);
+    budget.set_limit(twenty);
+    EXPECT_EQ(budget.limit(), twenty);
+    EXPECT_EQ(budget.next(), twenty) << "the budget learnt before is capped by the new limit";
+    budget.waited(10us);  // a spin of the limit would have caught it
+    EXPECT_EQ(budget.next(), twenty);
+    budget.set_limit(al::Clock::duration::zero());
+    EXPECT_EQ(budget.next(), al::Clock::duration::zero());
+    budget.waited(al::Clock::duration::zero());  // even an answer at once does not bring a spin back
+    EXPECT_EQ(budget.next(), al::Clock::duration::zero());
+    budget.set_limit(full);
+    budget.waited(1us);
+    EXPECT_EQ(budget.next(), full);
+}
+
+namespace {
+
+template <class Queue>
+void spin_limit_is_set_and_checked() {
+    Queue q(4);
+    EXPECT_EQ(q.spin_before_block(), std::chrono::duration_cast<al::Clock::duration>(50us));
+    q.set_spin_before_block(al::Clock::duration::zero());
+    EXPECT_EQ(q.spin_before_block(), al::Clock::duration::zero());
+    q.set_spin_before_block(std::chrono::duration_cast<al::Clock::duration>(1s));
+    EXPECT_EQ(q.spin_before_block(), std::chrono::duration_cast<al::Clock::duration>(1s));
+    try {
+        q.set_spin_before_block(std::chrono::duration_cast<al::Clock::duration>(-1us));
+        ADD_FAILURE() << "a negative limit was taken";
+    } catch (const al::UsageError& e) {
+        EXPECT_STREQ(
+            e.what(),
+            "asynclink: ThreadSafeQueue::set_spin_before_block: the limit must be between 0 and 1 s, got -1000 ns");
+    }
+    EXPECT_THROW(q.set_spin_before_block(std::chrono::duration_cast<al::Clock::duration>(1001ms)), al::UsageError);
+    EXPECT_EQ(q.spin_before_block(), std::chrono::duration_cast<al::Clock::duration>(1s))
+        << "a refused limit changed it";
+}
+
+// Two threads through a queue of one slot with no spin at either end: every
+// wait goes through arm, the last look and the futex. Every item arrives once,
+// in order, and both ends waited.
+template <class Queue>
+void without_a_spin_every_item_arrives() {
+    const std::uint64_t items = bridge_test::scaled(20'000, 2'000);
+    Queue q(1);
+    q.set_spin_before_block(al::Clock::duration::zero());
+    std::thread producer([&] {
+        for (std::uint64_t i = 0; i < items; ++i) q.put_sync(i, true);
+    });
+    for (std::uint64_t i = 0; i < items; ++i) {
+        std::uint64_t got = q.get_sync(true);
+        if (got != i) {
+            ADD_FAILURE() << "item " << i << " arrived as " << got;
+            break;
+        }
+    }
+    producer.join();
+    al::QueueStats s = q.stats();
+    EXPECT_EQ(s.puts, items);
+    EXPECT_EQ(s.gets, items);
+    EXPECT_GT(s.consumer_waits + s.producer_waits, 0u);
+    std::printf("no spin, %llu items: %zu consumer waits, %zu producer waits\n", static_cast<unsigned long long>(items),
+                s.consumer_waits, s.producer_waits);
+}
+
+}  // namespace
+
+TEST(QueueSpin, TheLimitIsSetForBothEndsAndABadOneIsRefused) {
+    spin_limit_is_set_and_checked<al::ThreadSafeQueue<std::uint64_t>>();
+    spin_limit_is_set_and_checked<al::ThreadSafeQueue<std::uint64_t, al::many_producers>>();
+}
+
+TEST(QueueSpin, WithoutASpinEveryItemStillArrives) {
+    without_a_spin_every_item_arrives<al::ThreadSafeQueue<std::uint64_t>>();
+}
+
+TEST(QueueSpin, WithoutASpinEveryItemStillArrivesManyProducers) {
+    without_a_spin_every_item_arrives<al::ThreadSafeQueue<std::uint64_t, al::many_producers>>();
+}

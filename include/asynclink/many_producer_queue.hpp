@@ -13,6 +13,8 @@
 /// | close                           | yes  | yes        | yes    | yes                  |
 /// | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
 /// | stats                           | yes  | yes        | yes    | yes                  |
+/// | set_spin_before_block           | yes  | yes        | yes    | no (may throw)       |
+/// | spin_before_block               | yes  | yes        | yes    | yes                  |
 /// | destroy                         | yes  | yes        | yes    | no                   |
 ///
 /// * As for the single-producer queue: a blocking call on a thread that runs
@@ -291,6 +293,10 @@ public:
         return s;
     }
     void count_refused() noexcept { producer_counts_[ProducerCount::refused].add(); }  // any producer
+    /// For QueueApi::set_spin_before_block(): the consumer's budget holds the
+    /// limit, which the blocked producers' spins use too.
+    void set_block_spin(Clock::duration limit) noexcept { consumer_spin_.set_limit(limit); }
+    Clock::duration block_spin() const noexcept { return consumer_spin_.limit(); }
 
     // ------------------------------------------------------------ awaiters
 
@@ -657,10 +663,13 @@ private:
     template <class Item>
     PushResult push_waiting(Item& item) {
         producer_counts_[ProducerCount::waits].add();
-        // Spin first: the consumer usually makes room within microseconds.
+        // Spin first, up to the queue's limit: the consumer usually makes room
+        // within microseconds.
         PushResult r = PushResult::full;
-        detail::SpinWait spin(detail::spin_before_block);
-        while (r == PushResult::full && spin.once()) r = push(item);
+        if (Clock::duration limit = block_spin(); limit.count() != 0) {
+            detail::SpinWait spin(limit);
+            while (r == PushResult::full && spin.once()) r = push(item);
+        }
         while (r == PushResult::full) {
             // seq_cst: see close(). The bit stays set if there is room
             // after all: it may be another waiter's too.

@@ -12,6 +12,8 @@
 /// | close                           | yes  | yes        | yes    | yes                  |
 /// | qsize / empty / full / closed   | yes  | yes        | yes    | yes                  |
 /// | stats                           | yes  | yes        | yes    | yes                  |
+/// | set_spin_before_block           | yes  | yes        | yes    | no (may throw)       |
+/// | spin_before_block               | yes  | yes        | yes    | yes                  |
 /// | destroy                         | yes  | yes        | yes    | no                   |
 ///
 /// * A blocking put_sync/get_sync on a thread that runs a loop would stop the
@@ -190,6 +192,12 @@ public:
     void count_refused() noexcept {
         producer_.counts[detail::QueueEnd::Count::refused].add_by_owner();
     }  // the producer's context only
+    /// For QueueApi::set_spin_before_block(): both blocking ends' limit.
+    void set_block_spin(Clock::duration limit) noexcept {
+        producer_.spin.set_limit(limit);
+        consumer_.spin.set_limit(limit);
+    }
+    Clock::duration block_spin() const noexcept { return consumer_.spin.limit(); }
 
     // ------------------------------------------------------------ awaiters
 

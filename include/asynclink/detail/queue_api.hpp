@@ -20,6 +20,7 @@
 /// own: see thread_safe_queue.hpp and many_producer_queue.hpp.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@
 #include <utility>
 
 #include "asynclink/detail/config.hpp"
+#include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/errors.hpp"
 #include "asynclink/loop.hpp"
 #include "asynclink/stats.hpp"
@@ -144,6 +146,27 @@ public:
 
     bool empty() const noexcept { return queue().qsize() == 0; }
     bool full() const noexcept { return queue().qsize() == queue().capacity(); }
+
+    /// The most a blocked put_sync(item, true) or get_sync(true) spins for the
+    /// other end's answer before it sleeps in the kernel: 50 us by default,
+    /// and each end adapts below it (a partner slower than the limit soon
+    /// finds the end sleeping at once; docs/benchmarks.md has what a spin and
+    /// a sleep cost). Zero: the blocking ends never spin, for a program that
+    /// pays for CPU time or battery more than for latency. Both ends; tasks
+    /// never spin. Any context, any time: the next wait uses it. UsageError
+    /// outside [0, 1 s].
+    void set_spin_before_block(Clock::duration limit) {
+        if (limit < Clock::duration::zero() || limit > SpinBudget::longest) {
+            ASYNCLINK_THROW(UsageError,
+                            "ThreadSafeQueue::set_spin_before_block: the limit must be between 0 and 1 s, "
+                            "got " +
+                                std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(limit).count()) +
+                                " ns");
+        }
+        queue().set_block_spin(limit);
+    }
+    /// The limit set_spin_before_block() set (50 us by default). Any context.
+    Clock::duration spin_before_block() const noexcept { return queue().block_spin(); }
     /// The counters, one by one (asynclink/stats.hpp). Any context.
     QueueStats stats() const noexcept { return queue().counted(); }
 

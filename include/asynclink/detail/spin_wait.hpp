@@ -83,7 +83,18 @@ private:
 /// it happens again (16 to 4096).
 class SpinBudget {
 public:
-    explicit SpinBudget(Clock::duration full) noexcept : full_(full), budget_(full) {}
+    explicit SpinBudget(Clock::duration full) noexcept : full_ns_(to_ns(full)), budget_(full) {}
+
+    /// The most a wait may spin (the user's setting; any context, any time).
+    void set_limit(Clock::duration full) noexcept {
+        // Relaxed: a setting the waiter reads at its next wait; nothing else hangs on it.
+        full_ns_.store(to_ns(full), std::memory_order_relaxed);
+    }
+    Clock::duration limit() const noexcept {
+        // Relaxed: as set_limit().
+        return std::chrono::duration_cast<Clock::duration>(
+            std::chrono::nanoseconds(full_ns_.load(std::memory_order_relaxed)));
+    }
 
     /// The spin the next wait may do; zero: sleep at once.
     Clock::duration next() noexcept {
@@ -91,7 +102,7 @@ public:
             --skip_;
             return Clock::duration::zero();
         }
-        return budget_;
+        return std::min(budget_, limit());
     }
     /// After a spin of next()'s length, which ended with the answer or not.
     void spun(const SpinWait& spin, bool answered) noexcept {
@@ -105,16 +116,24 @@ public:
     /// After a wait the spin did not end: the partner answered `answered_after`
     /// the wait began.
     void waited(Clock::duration answered_after) noexcept {
-        if (answered_after <= full_) {
-            budget_ = full_;
+        Clock::duration full = limit();
+        if (answered_after <= full) {
+            budget_ = full;
         } else {
             budget_ /= 2;
             if (budget_ < std::chrono::microseconds(1)) budget_ = Clock::duration::zero();
         }
     }
 
+    /// The longest limit set_limit() takes: a spin of a second would be a busy wait, not a spin.
+    static constexpr Clock::duration longest = std::chrono::seconds(1);
+
 private:
-    Clock::duration full_;
+    static std::uint32_t to_ns(Clock::duration d) noexcept {
+        return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    }
+
+    port::atomic<std::uint32_t> full_ns_;  ///< the limit in ns (at most `longest`: fits 32 bits)
     Clock::duration budget_;
     std::uint32_t skip_ = 0;     // waits left without a spin
     std::uint32_t penalty_ = 0;  // how many the next overrun skips
