@@ -15,6 +15,10 @@
 //       before its next item. What a blocking get_sync spends waiting for a
 //       producer that answers after d (its spin is the queue end's adaptive
 //       one, detail::SpinBudget, whatever the loop's option says).
+//   .../queue_spin:0us
+//       The same two exchanges with the queue's blocking ends never spinning
+//       either (ThreadSafeQueue::set_spin_before_block(0)), with the loop's
+//       spin_before_sleep 0: nothing spins anywhere.
 //   floor/<placement>/partner:<d>us
 //       The flag exchange without asynclink and without any spin: the thread
 //       busy-waits d and writes an eventfd another thread sleeps on in
@@ -178,10 +182,17 @@ struct Config {
     Placement placement;
     std::chrono::microseconds delay;
     al::Clock::duration spin;
+    /// The queue's blocking ends' limit (ThreadSafeQueue::set_spin_before_block).
+    al::Clock::duration block_spin = std::chrono::microseconds(50);
 
     std::string label() const {
         auto spin_us = std::chrono::duration_cast<std::chrono::microseconds>(spin).count();
         std::string spin_text = "/spin:" + std::to_string(spin_us) + "us";
+        if (block_spin != std::chrono::microseconds(50)) {
+            spin_text += "/queue_spin:" +
+                         std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(block_spin).count()) +
+                         "us";
+        }
         switch (kind) {
         case Kind::flag:
             return std::string("flag/") + name(placement) + "/partner:" + std::to_string(delay.count()) + "us" +
@@ -300,6 +311,7 @@ Run exchange(const Config& c, std::uint32_t warmup, std::uint32_t rounds) {
     Run run;
     run.rounds = rounds;
     Exchange x(warmup, rounds);
+    x.queue.set_spin_before_block(c.block_spin);
     al::LoopOptions options;
     options.spin_before_sleep = c.spin;
     run_sides(
@@ -593,6 +605,13 @@ int main(int argc, char** argv) {
             for (auto delay : delays) {
                 for (auto spin : spins) configs.push_back({kind, placement, delay, spin});
             }
+        }
+    }
+    // Nothing spinning anywhere: the loop's option and the queue's both 0.
+    for (auto kind : {Config::Kind::flag, Config::Kind::get_sync}) {
+        for (auto delay : delays) {
+            configs.push_back(
+                {kind, Placement::across, delay, al::Clock::duration::zero(), al::Clock::duration::zero()});
         }
     }
     for (Placement placement : {Placement::across, Placement::same_cpu}) {
