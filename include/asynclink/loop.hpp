@@ -400,6 +400,11 @@ private:
     // The end of the last timed slice, or the start of the batch: where the
     // next slice is timed from.
     Clock::time_point slice_mark_{};
+    /// timing_slices() as it was when the current batch began (run_ready):
+    /// resume() tests this instead of the global recording word and the
+    /// threshold on every task. Timing switched on mid-batch (trace::start,
+    /// set_stall_threshold in a task) starts with the next batch.
+    bool timing_batch_ = false;
     StallHandler stall_handler_;
     // Written by the loop's thread only (add_by_owner); read from anywhere.
     // The histograms' buckets follow the counts.
