@@ -371,7 +371,7 @@ void Loop::resume(detail::TaskBase& task) noexcept {
     // The extra reference keeps its state alive if it finishes meanwhile.
     task.add_ref();
     detail::TaskBase* outer = std::exchange(running_, &task);
-    if (timing_batch_) [[unlikely]] {
+    if (timing_this_batch()) [[unlikely]] {
         run_timed(task);
     } else {
         task.resume_point.resume();
@@ -389,7 +389,7 @@ void Loop::resume(detail::TaskBase& task) noexcept {
         return;
     }
     detail::TaskBase* outer = std::exchange(running_, &task);
-    if (timing_batch_) [[unlikely]] {
+    if (timing_this_batch()) [[unlikely]] {
         // The extra reference keeps the task's state (in its frame) alive
         // for the slice's end if it finishes meanwhile.
         task.add_ref();
@@ -449,8 +449,11 @@ void Loop::run_ready() {
     // readies runs after the one normal task, not after the whole batch.
     // A mark from an earlier batch would time this batch's first slice from
     // then (when timing starts mid-batch: trace::start, set_stall_threshold).
-    timing_batch_ = timing_slices();
-    slice_mark_ = timing_batch_ ? Clock::now() : Clock::time_point{};
+    bool timing = timing_slices();
+#if ASYNCLINK_TRACE
+    timing_batch_ = timing;
+#endif
+    slice_mark_ = timing ? Clock::now() : Clock::time_point{};
     if (high_ready_.head != nullptr) run_high_ready();
     for (detail::TaskBase* batch = ready_.take(); batch != nullptr;) {
         detail::TaskBase* task = std::exchange(batch, batch->next_ready);

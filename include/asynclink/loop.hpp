@@ -400,11 +400,23 @@ private:
     // The end of the last timed slice, or the start of the batch: where the
     // next slice is timed from.
     Clock::time_point slice_mark_{};
+#if ASYNCLINK_TRACE
     /// timing_slices() as it was when the current batch began (run_ready):
     /// resume() tests this instead of the global recording word and the
     /// threshold on every task. Timing switched on mid-batch (trace::start,
-    /// set_stall_threshold in a task) starts with the next batch.
+    /// set_stall_threshold in a task) starts with the next batch. Without
+    /// the recorder the threshold alone is as cheap to test (a Cortex-M
+    /// interrupt -> task path would pay 3 instructions for the flag).
     bool timing_batch_ = false;
+#endif
+    /// Whether resume() times the slice it runs (see timing_batch_).
+    bool timing_this_batch() const noexcept {
+#if ASYNCLINK_TRACE
+        return timing_batch_;
+#else
+        return timing_slices();
+#endif
+    }
     StallHandler stall_handler_;
     // Written by the loop's thread only (add_by_owner); read from anywhere.
     // The histograms' buckets follow the counts.
