@@ -207,9 +207,16 @@ public:
     }
 
     /// The SignalHandler context: the round the driver asked for.
+    /// A round runs once: a resent signal (see drive_from_thread) whose first
+    /// copy did arrive finds its round handled. Only this handler writes
+    /// handled_round_, and it does not interrupt itself.
     void run_signalled_round() noexcept {
         // acquire: pairs with the driver's release of the round number.
-        signal_round(pending_round_.load(std::memory_order_acquire));
+        std::uint32_t round = pending_round_.load(std::memory_order_acquire);
+        if (handled_round_.load(std::memory_order_relaxed) == round) return;
+        signal_round(round);
+        // release: the driver that sees it sees the round's operations done.
+        handled_round_.store(round, std::memory_order_release);
     }
 
 private:
@@ -251,6 +258,20 @@ private:
                 // release: the handler reads the round after the signal.
                 pending_round_.store(round, std::memory_order_release);
                 pthread_kill(loop_handle_, signal_number());
+                // clang-14's ThreadSanitizer can lose a signal that reaches a
+                // thread shortly after a thread was created (a plain program
+                // lost 48 of 200; see signal_wake_test): resend it if the
+                // handler has not run within a second. This retries only the
+                // delivery; a wake-up the library lost still stops the round.
+                for (int waited_ms = 0;
+                     handled_round_.load(std::memory_order_acquire) < round;) {  // acquire: as the handler's release
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                    if (++waited_ms == 1000) {
+                        waited_ms = 0;
+                        signals_resent_.fetch_add(1, std::memory_order_relaxed);
+                        pthread_kill(loop_handle_, signal_number());
+                    }
+                }
                 break;
             case Source::scheduled_callback:
                 pending_round_.store(round, std::memory_order_release);  // release: as above
@@ -648,6 +669,8 @@ private:
     al::Event loop_event_;
     std::atomic<std::uint32_t> ready_{0};
     std::atomic<std::uint32_t> pending_round_{0};
+    std::atomic<std::uint32_t> handled_round_{0};   ///< the last round the signal handler ran
+    std::atomic<std::uint32_t> signals_resent_{0};  ///< deliveries retried (see drive_from_thread)
     std::atomic<std::uint32_t> sent_{0};
     std::atomic<std::uint32_t> stamp_{0};
 
