@@ -279,9 +279,9 @@ std::string_view given_name(const asynclink::detail::TaskBase& task) noexcept {
 #endif
 }
 
-/// Writes "Task-<number>" (asyncio's default name) into `out`; its length.
-std::size_t default_name(char* out, std::size_t size, std::uint32_t number) noexcept {
-    constexpr std::string_view prefix = "Task-";
+/// Writes `prefix` and `number` in decimal into `out` (no allocation, no
+/// printf: legal in a handler, small on bare metal), cut at `size`; its length.
+std::size_t prefixed_number(char* out, std::size_t size, std::string_view prefix, std::uint32_t number) noexcept {
     char digits[10];
     std::size_t n = 0;
     do {
@@ -307,7 +307,7 @@ std::uint32_t identify(Lane* lane, asynclink::detail::TaskBase& task) noexcept {
     std::string_view given = given_name(task);
     std::size_t length = 0;
     if (given.empty()) {
-        length = default_name(buf, sizeof buf, task.number);
+        length = prefixed_number(buf, sizeof buf, "Task-", task.number);  // asyncio's default name
     } else {
         length = std::min(given.size(), sizeof buf);
         std::copy_n(given.data(), length, buf);
@@ -530,13 +530,8 @@ std::string_view label_of(const Lane& lane, char (&scratch)[16]) noexcept {
         default: break;
         }
         bool irq = exception >= 16;
-        std::size_t n = 0;
-        for (char c : std::string_view(irq ? "IRQ" : "exception ")) scratch[n++] = c;
-        std::size_t length = default_name(scratch + n, sizeof scratch - n, irq ? exception - 16 : exception);
-        // default_name wrote "Task-<n>"; keep only the digits.
-        std::size_t digits = length - 5;
-        for (std::size_t i = 0; i < digits; ++i) scratch[n + i] = scratch[n + 5 + i];
-        return {scratch, n + digits};
+        return {scratch,
+                prefixed_number(scratch, sizeof scratch, irq ? "IRQ" : "exception ", irq ? exception - 16 : exception)};
     }
 #else
     (void)scratch;
