@@ -403,13 +403,6 @@ void Loop::resume(detail::TaskBase& task) noexcept {
 #endif
 }
 
-bool Loop::timing_slices() const noexcept {
-#if ASYNCLINK_TRACE
-    if (trace::detail::on()) return true;
-#endif
-    return options_.stall_threshold != Clock::duration::zero();
-}
-
 // One clock read per slice: a slice runs from the previous one's end (or the
 // start of the batch, see run_ready) to now, which includes the loop's own
 // few instructions between two tasks.

@@ -183,7 +183,9 @@ bool WakeCore::post(RemoteNode& node) noexcept {
     return true;
 }
 
-bool WakeCore::enqueue_scheduled(void (*fn)(void*), void* arg) noexcept {
+// Inlined into both callers below (one translation unit).
+inline bool WakeCore::claim_and_publish(void (*fn)(void*), void* arg,
+                                        [[maybe_unused]] std::uint32_t trace_flow) noexcept {
     // Vyukov's bounded queue: a cell whose sequence equals our position is free
     // for us; claiming the position with a CAS makes it ours alone.
     // Relaxed: the position is only a ticket; the cell's sequence orders the data.
@@ -201,7 +203,7 @@ bool WakeCore::enqueue_scheduled(void (*fn)(void*), void* arg) noexcept {
                 cell.fn = fn;
                 cell.arg = arg;
 #if ASYNCLINK_TRACE
-                cell.trace_flow = ASYNCLINK_TRACE_HANDOVER(schedule, owner_, false);
+                cell.trace_flow = trace_flow;
 #endif
                 // Publish, unless the loop closed meanwhile and marked the cell
                 // dead: one CAS decides accepted or refused, and the loop never
@@ -221,6 +223,20 @@ bool WakeCore::enqueue_scheduled(void (*fn)(void*), void* arg) noexcept {
         }
     }
 }
+
+bool WakeCore::enqueue_scheduled(void (*fn)(void*), void* arg) noexcept {
+#if ASYNCLINK_TRACE
+    if (trace::detail::on()) [[unlikely]]
+        return enqueue_scheduled_traced(fn, arg);  // a tail call: no frame here
+#endif
+    return claim_and_publish(fn, arg, 0);
+}
+
+#if ASYNCLINK_TRACE
+bool WakeCore::enqueue_scheduled_traced(void (*fn)(void*), void* arg) noexcept {
+    return claim_and_publish(fn, arg, ASYNCLINK_TRACE_HANDOVER(schedule, owner_, false));
+}
+#endif
 
 #if ASYNCLINK_PORT_HAS_THREADS
 void WakeCore::call_soon_threadsafe(std::function<void()> fn) {

@@ -63,6 +63,7 @@
 #include "asynclink/detail/wake_core.hpp"
 #include "asynclink/port/port.hpp"
 #include "asynclink/stats.hpp"
+#include "asynclink/trace.hpp"
 
 #if ASYNCLINK_PORT_HAS_THREADS
 #include <functional>
@@ -338,6 +339,9 @@ private:
     void run_calls(detail::PostedCall* fifo) noexcept;
 #endif
     void fire_timers();
+    /// A due timer's lateness, while slices are timed: its histogram bucket
+    /// and its trace instant (which becomes the cause of what it wakes).
+    void note_lateness(const detail::TimerNode& timer) noexcept;
     void run_ready();
     struct ReadyQueue {
         detail::TaskBase* head = nullptr;
@@ -354,8 +358,14 @@ private:
     bool run_posted_work() noexcept;
     void close() noexcept;
     void resume(detail::TaskBase& task) noexcept;
-    /// Slices are timed (one clock read each) for the stall detector or the trace.
-    bool timing_slices() const noexcept;
+    /// Slices are timed (one clock read each) for the stall detector or the
+    /// trace. Inline: asked once per batch and once per due timer.
+    bool timing_slices() const noexcept {
+#if ASYNCLINK_TRACE
+        if (trace::detail::on()) return true;
+#endif
+        return options_.stall_threshold != Clock::duration::zero();
+    }
     void run_timed(detail::TaskBase& task) noexcept;
     void report_stall(detail::TaskBase& task, Clock::duration ran_for) noexcept;
     template <class F>

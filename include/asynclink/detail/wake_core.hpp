@@ -215,6 +215,14 @@ private:
     static RemoteNode* closed_nodes() noexcept;
     /// schedule() without the counting: the ring's protocol alone.
     bool enqueue_scheduled(void (*fn)(void*), void* arg) noexcept;
+#if ASYNCLINK_TRACE
+    /// The same while recording: the hand-over is recorded and its flow id
+    /// travels in the cell. Out of line, so the call into the recorder does
+    /// not make enqueue_scheduled() save registers on every schedule().
+    bool enqueue_scheduled_traced(void (*fn)(void*), void* arg) noexcept;
+#endif
+    /// The protocol itself; `trace_flow` goes into the cell (0: none).
+    bool claim_and_publish(void (*fn)(void*), void* arg, std::uint32_t trace_flow) noexcept;
 #if ASYNCLINK_PORT_HAS_THREADS
     static PostedCall* closed_calls() noexcept;
 #endif
