@@ -17,6 +17,8 @@
 
 #include <pthread.h>
 
+#include "support/bridge.hpp"
+
 namespace al = asynclink;
 
 namespace {
@@ -66,8 +68,14 @@ TEST(ManyProducerMisuseDeathTest, TwoContextsGettingAtOnceAbortNamingTheConsumer
 namespace {
 Queue* handler_queue = nullptr;
 std::atomic<bool> handler_put{false};
+std::atomic<bool> handler_ran{false};
 extern "C" void put_from_handler(int) {
-    handler_put.store(handler_queue->try_put(Gated(100)), std::memory_order_release);  // release: read after join
+    // A copy of the signal resent by signal_until_handled() (bridge.hpp)
+    // whose first copy arrived puts nothing. Relaxed: the handler does not
+    // interrupt itself.
+    if (handler_ran.load(std::memory_order_relaxed)) return;
+    handler_put.store(handler_queue->try_put(Gated(100)), std::memory_order_relaxed);  // relaxed: published below
+    handler_ran.store(true, std::memory_order_release);  // release: the test's acquire sees handler_put
 }
 }  // namespace
 
@@ -77,6 +85,7 @@ extern "C" void put_from_handler(int) {
 TEST(ManyProducerMisuse, AHandlerPuttingWhileItsThreadIsMidPutIsFine) {
     Queue q(4);
     handler_queue = &q;
+    handler_ran.store(false, std::memory_order_relaxed);  // relaxed: before the handler is installed
     struct sigaction action {};
     action.sa_handler = &put_from_handler;
     sigemptyset(&action.sa_mask);
@@ -86,10 +95,11 @@ TEST(ManyProducerMisuse, AHandlerPuttingWhileItsThreadIsMidPutIsFine) {
     Gated::inside = false;
     std::thread producer([&] { EXPECT_TRUE(q.try_put(Gated(1, true))); });
     wait_inside();
-    pthread_kill(producer.native_handle(), SIGUSR2);
-    while (!handler_put.load(std::memory_order_acquire)) {  // acquire: pairs with the handler
-        std::this_thread::yield();
-    }
+    // acquire: pairs with the handler's release.
+    EXPECT_TRUE(bridge_test::signal_until_handled(producer.native_handle(), SIGUSR2, [] {
+        return handler_ran.load(std::memory_order_acquire);
+    })) << "the signal handler never ran";
+    EXPECT_TRUE(handler_put.load(std::memory_order_relaxed)) << "the handler's put was refused";
     Gated::closed = false;
     producer.join();
     sigaction(SIGUSR2, &previous, nullptr);

@@ -47,15 +47,25 @@ al::Loop* signal_loop = nullptr;
 Landing* signal_landing = nullptr;
 std::atomic<int> refused_in_handler{0};
 
+// The handler's work is done once per ScopedHandler: a copy of the signal
+// resent by signal_until_handled() (bridge.hpp) whose first copy did arrive
+// does nothing.
+std::atomic<bool> handler_done{false};
+
 void schedule_from_handler(int) {
+    // Relaxed: the handler does not interrupt itself, and the sender's
+    // acquire below pairs with the release at the end.
+    if (handler_done.load(std::memory_order_relaxed)) return;
     handler_running.store(true, std::memory_order_relaxed);  // relaxed: read on this thread only
     if (!signal_loop->schedule(&land, signal_landing)) refused_in_handler.fetch_add(1, std::memory_order_relaxed);
     handler_running.store(false, std::memory_order_relaxed);
+    handler_done.store(true, std::memory_order_release);
 }
 
 class ScopedHandler {
 public:
     ScopedHandler(int signo, void (*handler)(int)) : signo_(signo) {
+        handler_done.store(false, std::memory_order_relaxed);  // relaxed: before the signal is sent
         struct sigaction action {};
         action.sa_handler = handler;
         sigemptyset(&action.sa_mask);
@@ -121,7 +131,9 @@ TEST(Schedule, FromASignalHandlerWakesASleepingLoopAndRunsOutsideTheHandler) {
         // acquire: pairs with the loop's release below.
         while (loop_tid.load(std::memory_order_acquire) == 0) std::this_thread::yield();
         EXPECT_TRUE(bridge_test::wait_until_asleep_in_epoll(loop_tid.load()));
-        pthread_kill(loop_thread.load(), SIGUSR2);
+        // acquire: pairs with the handler's release.
+        EXPECT_TRUE(bridge_test::signal_until_handled(loop_thread.load(), SIGUSR2,
+                                                      [] { return handler_done.load(std::memory_order_acquire); }));
     });
     al::run([&]() -> al::Task<void> {
         signal_loop = &al::Loop::current();
@@ -146,7 +158,9 @@ TEST(Schedule, FromASignalHandlerOnAnotherThreadWakesTheSleepingLoop) {
         // acquire: pairs with the loop's release below.
         while (loop_tid.load(std::memory_order_acquire) == 0) std::this_thread::yield();
         EXPECT_TRUE(bridge_test::wait_until_asleep_in_epoll(loop_tid.load()));
-        pthread_kill(pthread_self(), SIGUSR2);
+        // acquire: pairs with the handler's release.
+        EXPECT_TRUE(bridge_test::signal_until_handled(pthread_self(), SIGUSR2,
+                                                      [] { return handler_done.load(std::memory_order_acquire); }));
     });
     al::run([&]() -> al::Task<void> {
         signal_loop = &al::Loop::current();
