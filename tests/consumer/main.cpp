@@ -68,9 +68,19 @@ int library_exception_is_caught() {
     return 1;
 }
 
+/// A call run on a Context's worker thread: its job type derives from a
+/// library class whose RTTI and vtable only the library defines (a shared
+/// library that did not export them failed to link this program).
+al::Task<int> offloaded() {
+    al::Context ctx(4, 1);
+    int answer = co_await ctx.assign([](int x) { return x + 1; }, 41);
+    co_return answer == 42 ? 0 : 1;
+}
+
 int main() {
     int errors = library_exception_is_caught();
     errors += al::run(run_all());
+    errors += al::run(offloaded());
     std::printf("consumer: %s\n", errors == 0 ? "ok" : "FAILED");
     return errors == 0 ? 0 : 1;
 }
