@@ -219,9 +219,4 @@ void fatal(const char* message) noexcept {
     std::abort();
 }
 
-Loop*& current_loop() noexcept {
-    thread_local Loop* loop = nullptr;
-    return loop;
-}
-
 }  // namespace asynclink::port

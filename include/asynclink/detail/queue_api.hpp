@@ -38,13 +38,25 @@ namespace asynclink::detail {
 /// What one attempt to put found. `item` stays with the caller unless ok.
 enum class PushResult { ok, full, closed };
 
+/// The misuse reports below, out of line: the checks sit on every queue
+/// operation and inline to a load and a branch.
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_awaited_off_loop(const char* operation,
+                                                                          const char* alternative) {
+    ASYNCLINK_THROW(UsageError, std::string(operation) + " awaited on a thread that is not running a loop; use " +
+                                    alternative + " there");
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_blocking_on_loop(const char* operation,
+                                                                          const char* alternative) {
+    ASYNCLINK_THROW(UsageError, std::string(operation) +
+                                    " called on a thread running a loop: it would stop the loop; use " + alternative +
+                                    " in a task, or the non-blocking form");
+}
+
 /// A co_await of a queue awaiter on a thread that runs no loop: nothing could
 /// ever resume the task.
 inline void check_awaited_on_loop(const char* operation, const char* alternative) {
-    if (Loop::current_or_null() == nullptr) {
-        ASYNCLINK_THROW(UsageError, std::string(operation) + " awaited on a thread that is not running a loop; use " +
-                                        alternative + " there");
-    }
+    if (Loop::current_or_null() == nullptr) [[unlikely]]
+        throw_awaited_off_loop(operation, alternative);
 }
 
 /// A blocking put_sync/get_sync would stop the loop this thread runs (and
@@ -52,11 +64,8 @@ inline void check_awaited_on_loop(const char* operation, const char* alternative
 /// current_loop() is per thread can tell (not Cortex-M: one for all contexts).
 inline void check_may_block(const char* operation, const char* alternative) {
     if constexpr (ASYNCLINK_PORT_HAS_THREADS != 0) {
-        if (Loop::current_or_null() != nullptr) {
-            ASYNCLINK_THROW(UsageError, std::string(operation) +
-                                            " called on a thread running a loop: it would stop the loop; use " +
-                                            alternative + " in a task, or the non-blocking form");
-        }
+        if (Loop::current_or_null() != nullptr) [[unlikely]]
+            throw_blocking_on_loop(operation, alternative);
     }
 }
 

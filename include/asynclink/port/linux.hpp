@@ -142,8 +142,14 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<voi
                   std::atomic<int>::is_always_lock_free,
               "the Linux port relies on lock-free atomics for signal-handler safety");
 
+/// The slot behind current_loop(). Inline and constant-initialized, so a read
+/// is one load relative to the thread pointer where the library is linked
+/// into the program: no call and no TLS wrapper (queue operations ask on
+/// every call; in a shared library it is the usual TLS look-up).
+inline constinit thread_local Loop* current_loop_slot = nullptr;
+
 /// The loop running on the calling thread (nullptr if none).
-Loop*& current_loop() noexcept;
+inline Loop*& current_loop() noexcept { return current_loop_slot; }
 
 /// Ends the process after misuse that cannot be reported by throwing: prints
 /// `message` to stderr and aborts. Async-signal-safe.
