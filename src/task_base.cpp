@@ -40,8 +40,9 @@ bool TaskBase::cancel() noexcept {
 void TaskBase::wake() noexcept {
     suspension = nullptr;
 #if ASYNCLINK_TRACE
-    // The first wake-up since its last slice draws the arrow.
-    if (trace::detail::on() && trace_flow == 0) [[unlikely]]
+    // The first wake-up since its last slice draws the arrow (a flow id an
+    // earlier recording left behind does not count).
+    if (trace::detail::on() && (trace_flow == 0 || trace::detail::holds_old_flow(*this))) [[unlikely]]
         trace_flow = detail::LoopAccess::trace_cause(*loop);
 #endif
     detail::LoopAccess::enqueue(*loop, *this);

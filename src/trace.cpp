@@ -87,6 +87,11 @@ struct Lane {
     /// The recording and context that claimed it; any other session: free.
     port::atomic<std::uint32_t> owner{0};
     port::atomic<std::uint32_t> head{0};  ///< records taken, dropped ones included
+    /// Added to a record's index in its flow id (modulo 2^24): advanced by
+    /// the records a recording took whenever the lane is claimed again, so a
+    /// flow id left behind by an earlier recording (in a task, a posted node)
+    /// names no record of a later one.
+    port::atomic<std::uint32_t> flow_base{0};
     port::atomic<std::uint32_t> kind{0};
     port::atomic<std::uint32_t> number{0};  ///< the loop's id (its low 32 bits), the thread's ordinal, the exception
     port::atomic<const char*> label{nullptr};
@@ -137,7 +142,10 @@ Lane* claim(std::uint32_t s, std::uint32_t key, LaneKind kind, const char* label
             lane.kind.store(static_cast<std::uint32_t>(kind), std::memory_order_relaxed);
             lane.label.store(label, std::memory_order_relaxed);
             lane.number.store(number, std::memory_order_relaxed);
-            lane.head.store(0, std::memory_order_relaxed);
+            // Relaxed, as the words above: only the claimer writes them now.
+            std::uint32_t taken = lane.head.exchange(0, std::memory_order_relaxed);
+            lane.flow_base.store((lane.flow_base.load(std::memory_order_relaxed) + taken) & (max_records - 1),
+                                 std::memory_order_relaxed);
             return &lane;
         }
     }
@@ -202,6 +210,8 @@ Lane* current_lane() noexcept {
 /// max_records if it was dropped (lane full, or no lane). With `stamp_now`,
 /// words 0-1 get the clock read once the record is taken (a dropped record
 /// costs no clock read).
+std::uint32_t flow_id(const Lane* lane, std::uint32_t index) noexcept;
+
 std::uint32_t write(Lane* lane, std::uint32_t (&words)[format::record_words], bool stamp_now) noexcept {
     if (lane == nullptr) return max_records;
     // acquire: pairs with start()'s release; the buffer's records exist.
@@ -217,6 +227,11 @@ std::uint32_t write(Lane* lane, std::uint32_t (&words)[format::record_words], bo
         }
         // Relaxed: the CAS only hands out the index; the sequence word orders the data.
     } while (!lane->head.compare_exchange_weak(index, index + 1, std::memory_order_relaxed));
+    // A hand-over or a timer carries its own flow id: the export pairs the
+    // ids the woken carry with these (format version 2).
+    if (auto kind = static_cast<Kind>(words[2] & 0xff); kind == Kind::handover || kind == Kind::timer) {
+        words[4] = flow_id(lane, index);
+    }
     if (stamp_now) {
         auto taken_at = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
         words[0] = static_cast<std::uint32_t>(taken_at);
@@ -257,7 +272,10 @@ std::uint32_t record(Lane* lane, Clock::time_point t, Kind kind, std::uint32_t o
 
 std::uint32_t flow_id(const Lane* lane, std::uint32_t index) noexcept {
     if (index >= max_records) return 0;
-    return ((lane_index(*lane) + 1) << index_bits) | index;
+    // Relaxed: set by the claim of this lane for this recording, on this
+    // context or before the lane was handed to it.
+    std::uint32_t numbered = (lane->flow_base.load(std::memory_order_relaxed) + index) & (max_records - 1);
+    return ((lane_index(*lane) + 1) << index_bits) | numbered;
 }
 
 /// The lane of the loop thread calling: named after the loop from now on.
@@ -378,6 +396,13 @@ void record_sleep(std::uint64_t loop_id, Clock::time_point begin, Clock::time_po
 }
 
 void record_thread_woken(std::uint32_t flow) noexcept { record(current_lane(), now, Kind::woken, 0, 0, flow, 0); }
+
+bool holds_old_flow(const asynclink::detail::TaskBase& task) noexcept {
+    // A task's first recorded slice in a recording writes its name there and
+    // takes its flow id: until then, any flow id it holds is an older one's.
+    // Relaxed: as current_lane().
+    return task.trace_session != session.load(std::memory_order_relaxed);
+}
 
 }  // namespace detail
 

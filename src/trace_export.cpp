@@ -54,6 +54,7 @@ struct LaneInfo {
 
 /// A dump read back: its lanes, their records, and what was dropped.
 struct Snapshot {
+    std::uint32_t version = format::version;
     format::Port port = format::Port::hosted;
     std::vector<LaneInfo> lanes;
     std::vector<Event> events;
@@ -112,8 +113,10 @@ Snapshot parse(std::istream& in) {
     WordReader r(in);
     Snapshot snap;
     if (r.word("the header") != format::magic) r.fail("not a trace dump (no \"ALTR\" at its start)");
-    if (std::uint32_t v = r.word("the header"); v != format::version) {
-        r.fail("dump format version " + std::to_string(v) + ", this reader knows " + std::to_string(format::version));
+    snap.version = r.word("the header");
+    if (snap.version < format::oldest_version || snap.version > format::version) {
+        r.fail("dump format version " + std::to_string(snap.version) + ", this reader knows " +
+               std::to_string(format::oldest_version) + " to " + std::to_string(format::version));
     }
     std::uint32_t num = r.word("the header");
     std::uint32_t den = r.word("the header");
@@ -240,7 +243,10 @@ void write_json(const Snapshot& snap, std::ostream& out) {
             continue;
         }
         base = std::min(base, e.ts);
-        if (e.kind == Kind::handover || e.kind == Kind::timer) sources[(e.tid << index_bits) | e.index] = i;
+        // Version 2: a source carries its own flow id; version 1: the id was
+        // its lane's and its index.
+        if (e.kind == Kind::handover || e.kind == Kind::timer)
+            sources[snap.version >= 2 ? e.flow : (e.tid << index_bits) | e.index] = i;
     }
     for (std::size_t i = 0; i < events.size(); ++i) {
         const Event& e = events[i];

@@ -17,7 +17,10 @@ namespace asynclink::trace::format {
 ///   trailer:  end_magic
 inline constexpr std::uint32_t magic = 0x52544c41U;      ///< "ALTR"
 inline constexpr std::uint32_t end_magic = 0x21444e45U;  ///< "END!"
-inline constexpr std::uint32_t version = 1;
+/// Version 2: a hand-over's or a timer's record holds its own flow id, which
+/// is no longer its lane and index (see below). The reader takes 1 too.
+inline constexpr std::uint32_t version = 2;
+inline constexpr std::uint32_t oldest_version = 1;
 inline constexpr std::size_t label_words = 8;  ///< 32 bytes, the last one NUL
 inline constexpr std::size_t record_words = 7;
 

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -82,20 +83,31 @@ constexpr std::uint32_t slice = 1, name = 4, handover = 5;
 
 /// A Cortex-M dump at 25 MHz (a tick is 1/25e6 s = 40 ns): the loop's lane
 /// with a task named "waiter" and its slice, the IRQ3 handler's lane with the
-/// ThreadSafeFlag.set that woke it.
-DumpBuilder device_dump() {
+/// ThreadSafeFlag.set that woke it. Version 1 names the set by its lane and
+/// index (lane 2, record 0); version 2 by the id the set's record holds (its
+/// lane, and its index plus the 100 records earlier recordings took there).
+/// `slice_flow` replaces the flow id the slice carries.
+DumpBuilder device_dump(std::uint32_t version = 2, std::optional<std::uint32_t> slice_flow = std::nullopt) {
     DumpBuilder d;
-    d.words({magic, 1, 1, 25'000'000, /*port: cortex_m*/ 1, /*records per lane*/ 64, /*lost*/ 0, /*lanes*/ 2});
+    d.words({magic, version, 1, 25'000'000, /*port: cortex_m*/ 1, /*records per lane*/ 64, /*lost*/ 0, /*lanes*/ 2});
     // The loop's lane (kind loop, loop #1), 70 records taken of 64: 6 dropped.
     d.words({1, 1, 1, 70}).label("").word(2);
-    std::uint32_t flow = (2U << 24) | 0;  // lane 2, record 0
+    std::uint32_t flow = (2U << 24) | (version >= 2 ? 100 : 0);
     d.words({0, 'w' | 'a' << 8 | 'i' << 16 | 't' << 24, 'e' | 'r' << 8, name, 7, 0, 0, 0});
-    d.words({1, 1000, 0, slice, 7, flow, 50, 0});  // at tick 1000, 50 ticks long
+    d.words({1, 1000, 0, slice, 7, slice_flow.value_or(flow), 50, 0});  // at tick 1000, 50 ticks long
     // IRQ3's lane (kind handler), one record.
     d.words({2, 2, 19, 1}).label("IRQ3").word(1);
-    d.words({0, 900, 0, handover | (0 << 8), 0, 0, 0x1234, 0});  // Op 0: ThreadSafeFlag.set, at tick 900
+    // Op 0: ThreadSafeFlag.set, at tick 900.
+    d.words({0, 900, 0, handover | (0 << 8), 0, version >= 2 ? flow : 0, 0x1234, 0});
     d.word(end_mark);
     return d;
+}
+
+int arrows_in(const std::string& json) {
+    int arrows = 0;
+    mini_json::Value root = mini_json::parse(json);
+    for (const auto& e : root["traceEvents"].array) arrows += e["ph"].string == "f" ? 1 : 0;
+    return arrows;
 }
 
 }  // namespace
@@ -124,8 +136,27 @@ TEST(TraceDump, ConvertingThisProgramsDumpGivesWhatTheExportWrites) {
     EXPECT_NE(converted.find("\"ph\":\"f\""), std::string::npos) << "no arrow in " << converted;
 }
 
+// The converted device_dump(): its clock, lanes, slice, set and arrow.
+void check_device_dump(const std::string& json);
+
 TEST(TraceDump, ADevicesDumpConvertsWithItsClockAndItsLanes) {
-    std::string json = convert(device_dump().bytes());
+    for (std::uint32_t version : {1U, 2U}) {
+        SCOPED_TRACE("dump format version " + std::to_string(version));
+        check_device_dump(convert(device_dump(version).bytes()));
+    }
+}
+
+// Version 2 pairs the id a woken task carries with the id its source's record
+// holds, not with a place in a lane: an id that names the place of the set
+// (lane 2, record 0) but not the set itself, as one left over from an earlier
+// recording would, draws no arrow.
+TEST(TraceDump, AnArrowPairsTheIdTheSourceHoldsNotItsPlace) {
+    EXPECT_EQ(arrows_in(convert(device_dump(2).bytes())), 1);
+    EXPECT_EQ(arrows_in(convert(device_dump(2, (2U << 24) | 0).bytes())), 0);
+    EXPECT_EQ(arrows_in(convert(device_dump(1, (2U << 24) | 0).bytes())), 1);  // version 1: by place
+}
+
+void check_device_dump(const std::string& json) {
     mini_json::Value root = mini_json::parse(json);
     EXPECT_EQ(root["otherData"]["clock"].string, "cortex-m");
     EXPECT_EQ(root["otherData"]["dropped"]["loop #1"].number, 6);
@@ -175,8 +206,8 @@ TEST(TraceDump, InputThatIsNotAWholeDumpIsRefusedSayingWhy) {
               "asynclink trace dump: bytes after the end mark (at byte " + std::to_string(good.size() - 4) + ")");
 
     std::string newer = good;
-    newer[4] = 2;  // version 2
-    EXPECT_EQ(refusal(newer), "asynclink trace dump: dump format version 2, this reader knows 1 (at byte 4)");
+    newer[4] = 3;  // version 3
+    EXPECT_EQ(refusal(newer), "asynclink trace dump: dump format version 3, this reader knows 1 to 2 (at byte 4)");
 
     DumpBuilder bad_index;
     bad_index.words({magic, 1, 1, 1'000'000'000, 0, 4, 0, 1}).words({1, 0, 1, 1}).label("").word(1);

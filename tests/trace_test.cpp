@@ -266,6 +266,57 @@ TEST(Trace, AThreadSettingAFlagDrawsAnArrowToTheTaskItWakes) {
     EXPECT_TRUE(finished);
 }
 
+// A wake-up whose recording stopped before the task's slice leaves its flow id
+// behind in the task. The next recording must neither draw an arrow from it
+// (the ids of the lane's records start again) nor keep it in place of the
+// wake-up that really comes next.
+TEST(Trace, AWakeUpLeftOverFromAStoppedRecordingDrawsNoArrowInTheNext) {
+    al::trace::start();
+    al::ThreadSafeFlag flag;
+    std::thread setter;
+    al::run([&]() -> al::Task<void> {
+        auto waiter = al::create_task(
+            [](al::ThreadSafeFlag& f) -> al::Task<void> {
+                co_await f.wait();
+                co_await f.wait();
+            }(flag),
+            "waiter");
+        co_await settle();  // the waiter is parked on the flag
+        // The loop takes the set (the waiter is woken, with its flow id), then
+        // runs the scheduled stop(), then the waiter's slice, unrecorded.
+        flag.set();
+        EXPECT_TRUE(al::Loop::current().schedule([](void*) { al::trace::stop(); }, nullptr));
+        co_await settle();  // the waiter ran and is parked again
+        EXPECT_FALSE(al::trace::recording());
+        al::trace::start();
+        // Hand-overs on the loop's lane: one of them takes the place in the
+        // lane that the left-over flow id names.
+        al::ThreadSafeFlag unrelated;
+        for (int i = 0; i < 32; ++i) unrelated.set();
+        co_await settle();
+        setter = std::thread([&] {
+            al::trace::name_this_thread("setter");
+            flag.set();
+        });
+        co_await waiter;
+    }());
+    setter.join();
+    al::trace::stop();
+
+    TraceFile t = read_trace();
+    double thread = t.lane("thread setter");
+    ASSERT_NE(thread, -1);
+    double waiter = task_id(t, "waiter");
+    ASSERT_NE(waiter, -1);
+    int arrows = 0;
+    for (const auto& [s, f] : arrows_to(t, waiter)) {
+        ++arrows;
+        EXPECT_EQ(s["tid"].number, thread) << "an arrow into the waiter from " << t.lanes[s["tid"].number] << " ("
+                                           << s["name"].string << "): a flow id of the stopped recording";
+    }
+    EXPECT_EQ(arrows, 1) << "the setter's wake-up draws the one arrow into the waiter";
+}
+
 TEST(Trace, ASignalHandlerPuttingOnAQueueGetsItsOwnLaneAndAnArrow) {
     al::ThreadSafeQueue<int> queue(4);
     signal_queue = &queue;

@@ -221,6 +221,9 @@ void record_sleep(std::uint64_t loop_id, Clock::time_point begin, Clock::time_po
 /// The calling thread, blocked in the kernel at a queue's end, was woken by
 /// the hand-over `flow` (0: none recorded).
 void record_thread_woken(std::uint32_t flow) noexcept;
+/// True if the flow id `task` holds was left by an earlier recording (one
+/// stopped between its wake-up and its slice): the next wake-up replaces it.
+bool holds_old_flow(const asynclink::detail::TaskBase& task) noexcept;
 
 /// A hand-over that unblocks a thread leaves its flow id in `cell` (the
 /// waiting end's); the thread takes it once it runs again.
