@@ -227,6 +227,36 @@ TEST(Tcp, ResolvesLocalhostOffTheLoopAndConnects) {
     }());
 }
 
+TEST(Tcp, ALocalhostNameIsTheLoopbackWhateverTheSystemResolverKnows) {
+    // RFC 6761: "localhost", any name under it, any case, with or without the
+    // root's dot, is the loopback. The system resolver here knows none of
+    // "app.localhost" and "LOCALHOST." (and a minimal root with no /etc/hosts
+    // knows not even "localhost"); the library answers them itself.
+    require_ipv6_loopback();
+    run_bounded([]() -> al::Task<void> {
+        al::Server server = co_await al::start_server(echo, "Localhost", 0);
+        std::vector<std::string> hosts;
+        for (const al::Endpoint& e : server.sockets()) hosts.push_back(e.host);
+        std::sort(hosts.begin(), hosts.end());
+        EXPECT_EQ(hosts, (std::vector<std::string>{"127.0.0.1", "::1"}));
+        for (const char* host : {"app.localhost", "LOCALHOST.", "a.b.localhost."}) {
+            al::Stream c = co_await al::open_connection(host, server.port());
+            c.write(host);
+            c.write_eof();
+            EXPECT_EQ(co_await read_to_eof(c), host);
+        }
+        server.close();
+        co_await server.wait_closed();
+    }());
+    // What counts as one; the rest go to the system resolver.
+    for (const char* host : {"localhost", "LocalHost", "localhost.", "app.localhost", "x.y.LOCALHOST."}) {
+        EXPECT_TRUE(al::detail::is_localhost_name(host)) << host;
+    }
+    for (const char* host : {"", ".", "localhos", "notlocalhost", "localhost.example", "localhost..", "127.0.0.1"}) {
+        EXPECT_FALSE(al::detail::is_localhost_name(host)) << host;
+    }
+}
+
 TEST(Tcp, ANameThatDoesNotResolveIsAClearError) {
     // The resolver's answer comes from the test seam: no DNS server is asked.
     struct NoSuchName {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <system_error>
 
 #include <arpa/inet.h>
@@ -77,6 +78,41 @@ std::vector<SocketAddress> addresses_of(const addrinfo* list) {
         });
         if (!seen) addresses.push_back(a);
     }
+    return addresses;
+}
+
+// Whether ::1 can be bound here: IPv6 can be off on loopback (a container
+// started without it, or net.ipv6.conf.lo.disable_ipv6).
+bool ipv6_loopback_works() noexcept {
+    FdGuard fd(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (fd.get() < 0) return false;
+    sockaddr_in6 address{};
+    address.sin6_family = AF_INET6;
+    address.sin6_addr = in6addr_loopback;
+    return ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+}
+
+// The loopback addresses a localhost name stands for, in the order glibc's
+// getaddrinfo gives them for Debian's /etc/hosts (RFC 6724 puts ::1 first):
+// ::1 where IPv6 works on loopback, then 127.0.0.1.
+std::vector<SocketAddress> loopback_addresses(std::uint16_t port) {
+    std::vector<SocketAddress> addresses;
+    if (ipv6_loopback_works()) {
+        SocketAddress a;
+        auto* six = reinterpret_cast<sockaddr_in6*>(&a.storage);
+        six->sin6_family = AF_INET6;
+        six->sin6_addr = in6addr_loopback;
+        a.length = sizeof(sockaddr_in6);
+        a.set_port(port);
+        addresses.push_back(a);
+    }
+    SocketAddress a;
+    auto* four = reinterpret_cast<sockaddr_in*>(&a.storage);
+    four->sin_family = AF_INET;
+    four->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.length = sizeof(sockaddr_in);
+    a.set_port(port);
+    addresses.push_back(a);
     return addresses;
 }
 
@@ -245,6 +281,9 @@ std::vector<SocketAddress> resolve_blocking(const std::string& host, std::uint16
     if (ResolveHook hook = resolve_hook.load(std::memory_order_acquire)) {
         if (int code = hook(host.c_str()); code != 0) throw_resolve_error(code, 0, host);
     }
+    // A localhost name is the loopback, whatever the system resolver says or
+    // lacks (a minimal root has no /etc/hosts, and glibc then asks DNS).
+    if (is_localhost_name(host)) return loopback_addresses(port);
     addrinfo hints = hints_for(use, 0);
     AddrinfoList list;
     const std::string service = std::to_string(port);
@@ -253,6 +292,17 @@ std::vector<SocketAddress> resolve_blocking(const std::string& host, std::uint16
     std::vector<SocketAddress> addresses = addresses_of(list.head);
     if (addresses.empty()) throw_resolve_error(EAI_NODATA, 0, host);
     return addresses;
+}
+
+bool is_localhost_name(std::string_view host) noexcept {
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    constexpr std::string_view localhost = "localhost";
+    if (host.size() < localhost.size()) return false;
+    std::string_view tail = host.substr(host.size() - localhost.size());
+    bool same = std::equal(tail.begin(), tail.end(), localhost.begin(), [](char a, char b) {
+        return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;  // ASCII, whatever the locale
+    });
+    return same && (host.size() == localhost.size() || host[host.size() - localhost.size() - 1] == '.');
 }
 
 void set_resolve_hook(ResolveHook hook) noexcept {

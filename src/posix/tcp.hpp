@@ -39,6 +39,7 @@ std::vector<SocketAddress> resolve_numeric(const std::string& host, std::uint16_
 
 /// getaddrinfo for a host name: blocks (DNS, /etc/hosts), so it runs on a
 /// worker (unblock). Duplicates are dropped; the resolver's order is kept.
+/// A localhost name (is_localhost_name) is answered here as the loopback.
 /// Throws std::system_error in resolve_error_category() ("resolve 'name'
 /// port 80: Name or service not known").
 std::vector<SocketAddress> resolve_blocking(const std::string& host, std::uint16_t port, ResolveFor use);

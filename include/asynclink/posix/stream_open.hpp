@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -103,7 +104,9 @@ const std::error_category& resolve_category() noexcept;
 /// numeric IPv4 or IPv6 address ("192.0.2.7", "::1") or a name ("localhost",
 /// "example.com"); a name is resolved off the loop (getaddrinfo on a worker
 /// of unblock()'s Context) while the loop runs other tasks. Each address is
-/// tried in the resolver's order until one connects.
+/// tried in the resolver's order until one connects. "localhost" and the
+/// names under it are the loopback (::1 where IPv6 works on loopback, then
+/// 127.0.0.1) without asking the system resolver, as RFC 6761 asks.
 ///
 /// Errors: a name that does not resolve throws std::system_error in
 /// resolve_category() ("resolve 'nosuch.invalid': Name or service not
@@ -170,6 +173,11 @@ namespace detail {
 /// EAI_* code to fail with instead. Not for programs.
 using ResolveHook = int (*)(const char* host);
 void set_resolve_hook(ResolveHook hook) noexcept;
+
+/// Whether open_connection and start_server answer `host` as the loopback
+/// themselves, without the system resolver: "localhost" and every name under
+/// it, in any case, with or without the root's trailing dot (RFC 6761).
+bool is_localhost_name(std::string_view host) noexcept;
 }  // namespace detail
 
 }  // namespace asynclink
