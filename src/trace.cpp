@@ -572,9 +572,16 @@ void dump(Sink sink, void* context) noexcept {
     const Buffer* b = buffer.load(std::memory_order_acquire);
     std::uint32_t s = session.load(std::memory_order_relaxed);
     std::uint32_t cap = b != nullptr ? b->capacity : 0;
+    // The lanes owned now are the ones written: the header promises their
+    // count, and a late writer may claim another before the loop below gets
+    // there (it is in the next dump).
+    std::uint32_t counted = 0;  // bit li: lane li
     std::uint32_t count = 0;
     for (std::uint32_t li = 0; b != nullptr && li < b->lanes; ++li) {
-        if (owned_in(lanes[li].owner.load(std::memory_order_relaxed), s)) ++count;
+        if (owned_in(lanes[li].owner.load(std::memory_order_relaxed), s)) {
+            counted |= std::uint32_t{1} << li;
+            ++count;
+        }
     }
     out.word(format::magic);
     out.word(format::version);
@@ -586,7 +593,7 @@ void dump(Sink sink, void* context) noexcept {
     out.word(count);
     for (std::uint32_t li = 0; b != nullptr && li < b->lanes; ++li) {
         const Lane& lane = lanes[li];
-        if (!owned_in(lane.owner.load(std::memory_order_relaxed), s)) continue;
+        if ((counted & (std::uint32_t{1} << li)) == 0) continue;
         std::uint32_t head = lane.head.load(std::memory_order_relaxed);
         std::uint32_t taken = std::min(head, cap);
         // The valid records first (a record being written is left out).
