@@ -270,6 +270,15 @@ std::uint32_t record(Lane* lane, Clock::time_point t, Kind kind, std::uint32_t o
     return write(lane, w, t == now);
 }
 
+/// A hand-over or a timer, recorded now: its flow id, which write() put in
+/// the record (0 if it was dropped).
+std::uint32_t record_source(Lane* lane, Kind kind, std::uint32_t op_and_flags, std::uint64_t value) noexcept {
+    std::uint32_t w[format::record_words];
+    fill(w, now, kind, op_and_flags, 0, 0, value);
+    write(lane, w, true);
+    return w[4];
+}
+
 std::uint32_t flow_id(const Lane* lane, std::uint32_t index) noexcept {
     if (index >= max_records) return 0;
     // Relaxed: set by the claim of this lane for this recording, on this
@@ -355,11 +364,9 @@ std::uint32_t identify(Lane* lane, asynclink::detail::TaskBase& task) noexcept {
 namespace detail {
 
 std::uint32_t record_handover(Op op, const void* object, bool coalesced) noexcept {
-    Lane* lane = current_lane();
     std::uint32_t flags =
         (static_cast<std::uint32_t>(coalesced ? coalesced_flag : 0) << 8) | static_cast<std::uint32_t>(op);
-    std::uint32_t index = record(lane, now, Kind::handover, flags, 0, 0, reinterpret_cast<std::uintptr_t>(object));
-    return flow_id(lane, index);
+    return record_source(current_lane(), Kind::handover, flags, reinterpret_cast<std::uintptr_t>(object));
 }
 
 void record_slice(std::uint64_t loop_id, asynclink::detail::TaskBase& task, Clock::time_point begin,
@@ -380,10 +387,8 @@ void record_task_finished(asynclink::detail::TaskBase& task) noexcept {
 }
 
 std::uint32_t record_timer(std::uint64_t loop_id, Clock::duration lateness) noexcept {
-    Lane* lane = loop_lane(loop_id);
-    std::uint32_t index =
-        record(lane, now, Kind::timer, 0, 0, 0, static_cast<std::uint64_t>(std::max(lateness.count(), {})));
-    return flow_id(lane, index);
+    return record_source(loop_lane(loop_id), Kind::timer, 0,
+                         static_cast<std::uint64_t>(std::max(lateness.count(), {})));
 }
 
 void record_stall(asynclink::detail::TaskBase& task, Clock::duration ran_for) noexcept {

@@ -234,7 +234,8 @@ bool WakeCore::enqueue_scheduled(void (*fn)(void*), void* arg) noexcept {
 
 #if ASYNCLINK_TRACE
 bool WakeCore::enqueue_scheduled_traced(void (*fn)(void*), void* arg) noexcept {
-    return claim_and_publish(fn, arg, ASYNCLINK_TRACE_HANDOVER(schedule, owner_, false));
+    // Recorded without testing the recording word again: the caller did.
+    return claim_and_publish(fn, arg, trace::detail::record_handover(trace::Op::schedule, owner_, false));
 }
 #endif
 

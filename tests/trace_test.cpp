@@ -167,6 +167,14 @@ std::vector<std::pair<mini_json::Value, mini_json::Value>> arrows_to(const Trace
     return out;
 }
 
+// A thread whose lane is "thread setter" sets `flag`; the caller joins it.
+std::thread set_from_thread(al::ThreadSafeFlag& flag) {
+    return std::thread([&flag] {
+        al::trace::name_this_thread("setter");
+        flag.set();
+    });
+}
+
 double task_id(const TraceFile& t, const std::string& name) {
     for (const auto& x : t.with("X", "task")) {
         if (x["name"].string == name) return x["args"]["task"].number;
@@ -209,10 +217,7 @@ TEST(Trace, AThreadSettingAFlagDrawsAnArrowToTheTaskItWakes) {
             }(flag),
             "waiter");
         co_await settle();  // the waiter is parked on the flag now
-        setter = std::thread([&] {
-            al::trace::name_this_thread("setter");
-            flag.set();
-        });
+        setter = set_from_thread(flag);
         co_await waiter;
     }());
     setter.join();
@@ -294,10 +299,7 @@ TEST(Trace, AWakeUpLeftOverFromAStoppedRecordingDrawsNoArrowInTheNext) {
         al::ThreadSafeFlag unrelated;
         for (int i = 0; i < 32; ++i) unrelated.set();
         co_await settle();
-        setter = std::thread([&] {
-            al::trace::name_this_thread("setter");
-            flag.set();
-        });
+        setter = set_from_thread(flag);
         co_await waiter;
     }());
     setter.join();
