@@ -171,7 +171,9 @@ TEST(TraceStress, StartStopAndExportRaceWithWriters) {
     }
     pthread_t signalled = writers[0].native_handle();
     int exports = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
+    // At least a few exports however long the threads took to start (under
+    // valgrind on a loaded machine, longer than the whole deadline).
+    while (exports < 4 || std::chrono::steady_clock::now() < deadline) {
         al::trace::start();
         pthread_kill(signalled, SIGUSR2);
         std::this_thread::sleep_for(1ms);
@@ -184,7 +186,6 @@ TEST(TraceStress, StartStopAndExportRaceWithWriters) {
     for (auto& w : writers) w.join();
     wake.set();  // the loop's task sees `stop`
     loop_thread.join();
-    EXPECT_GT(exports, 0);
 }
 
 #else
