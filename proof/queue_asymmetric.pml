@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: BSL-1.0 */
+/* A ThreadSafeQueue protocol without a locked instruction per item (issue 16;
+ * the plan in docs/benchmarks.md, "The queue rows against the raw ceiling"):
+ * NOT what include/asynclink/thread_safe_queue.hpp does today (one CAS per
+ * item, proof/thread_safe_queue.pml), but the design the next version is to
+ * follow, checked before it is written.
+ *
+ * Each end publishes its index with a plain store and then reads the other
+ * side's "waiting" flag with a plain load: a store then a load, which x86-TSO
+ * (and ARM) may reorder, so a side about to sleep pays for both: it sets its
+ * flag, calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (every CPU running
+ * a thread of the process passes a full fence during the call) and looks once
+ * more. close() from a third context needs more, because a producer can be
+ * preempted between "not closed" and its publishing store: the producer marks
+ * its tail BUSY before it reads the closed flag and clears the mark with the
+ * publishing store; a consumer that sees closed and an empty queue calls
+ * membarrier and ends only if the tail is not BUSY (else it waits; the
+ * producer's next tail store is followed by its look at the flag).
+ *
+ * Unlike the other models here, this one has weak memory: each thread's plain
+ * stores go to a FIFO store buffer of B entries that drains to memory at any
+ * moment (x86-TSO); a load reads its own buffer's newest entry for the word,
+ * else memory; a locked RMW and a futex call first drain the caller's buffer;
+ * membarrier waits for an instant at which every buffer is empty. close() is
+ * seq_cst RMWs (its buffer is empty at each).
+ *
+ * Both ends are threads here (put_sync / get_sync blocking on a futex); a
+ * task differs only in how it sleeps and is woken (loop_wake.pml).
+ * Checked: every item whose put returned ok arrives, once, in order; the
+ * consumer ends only after it has every such item; no lost wake-up or
+ * deadlock (no invalid end state).
+ * Switches: -DCLOSER (a third context closes at any moment; else the producer
+ *            closes after its N items),
+ *           -DMUTANT_CONSUMER_OWN_FENCE_ONLY (the consumer arms with a full
+ *            fence of its own instead of membarrier: a store-buffering lost
+ *            wake-up; must fail),
+ *           -DMUTANT_PRODUCER_OWN_FENCE_ONLY (the same on the producer's
+ *            wait for room; must fail),
+ *           -DMUTANT_NO_BUSY (with CLOSER: the producer does not mark its
+ *            tail busy, so a put preempted after "not closed" publishes after
+ *            the consumer has ended: an accepted item is lost; must fail),
+ *           -DMUTANT_END_WITHOUT_MEMBARRIER (with CLOSER: the consumer ends on
+ *            closed-and-empty without membarrier; must fail),
+ *           -DMUTANT_CLOSED_PUSH_NO_LOOK (with CLOSER: a put that finds the
+ *            queue closed clears BUSY without looking at the consumer's flag,
+ *            and a consumer waiting for that BUSY to clear sleeps forever;
+ *            must fail),
+ *           -DSEQUENTIALLY_CONSISTENT (stores go straight to memory: with
+ *            the OWN_FENCE_ONLY mutants this verifies, which shows their
+ *            failure is the store buffers'). */
+
+#ifndef C
+#define C 2                 /* capacity (-DC=1: a full queue after one put) */
+#endif
+#define N 3                 /* items */
+#define B 3                 /* store buffer entries per thread: one put's stores */
+#define BUSY 1              /* tail = index * 2 + BUSY */
+#define IDX(t) ((t) / 2)
+#define NEXT(i) (((i) + 1) % (2 * C))
+#define DIST(h, t) (((t) + 2 * C - (h)) % (2 * C))
+
+/* Memory words. */
+#define TAIL 0              /* written by the producer only */
+#define HEAD 1              /* written by the consumer only */
+#define CW 2                /* consumer waiting */
+#define PW 3                /* producer waiting */
+#define CLOSED 4
+#define SLOT 5              /* SLOT + 0 .. SLOT + C - 1 */
+#define WORDS 7
+byte mem[WORDS];
+
+/* Store buffers: thread 0 the producer, 1 the consumer. */
+byte bword[2 * B];
+byte bvalue[2 * B];
+byte blen[2];
+
+bool c_parked = false;      /* consumer asleep in futex_wait(CW, 1) */
+bool p_parked = false;      /* producer asleep in futex_wait(PW, 1) */
+byte accepted = 0;          /* puts that returned ok */
+byte taken = 0;             /* items the consumer received */
+bool p_done = false;
+bool c_done = false;
+
+inline st(P, x, v) {
+#ifdef SEQUENTIALLY_CONSISTENT
+    mem[x] = v
+#else
+    atomic {
+        blen[P] < B;
+        bword[P * B + blen[P]] = x;
+        bvalue[P * B + blen[P]] = v;
+        blen[P]++
+    }
+#endif
+}
+
+inline ld(P, x, out) {
+    atomic {
+        out = mem[x];
+        i = 0;
+        do
+        :: i < blen[P] ->
+            if
+            :: bword[P * B + i] == x -> out = bvalue[P * B + i]
+            :: else -> skip
+            fi;
+            i++
+        :: else -> break
+        od;
+        i = 0
+    }
+}
+
+/* A full fence of the caller's own (mfence; also what a locked RMW does). */
+inline fence(P) {
+    blen[P] == 0
+}
+
+/* exchange(x, v) -> old: a locked instruction. */
+inline xchg(P, x, v, old) {
+    atomic {
+        blen[P] == 0;
+        old = mem[x];
+        mem[x] = v
+    }
+}
+
+/* membarrier(PRIVATE_EXPEDITED): the caller's fences around the call, and an
+ * instant at which the other thread has passed a full fence. */
+inline membarrier(P) {
+    atomic {
+        blen[0] == 0 && blen[1] == 0
+    }
+}
+
+/* futex_wait(x, expected): sleeps unless the word differs, checked with the
+ * sleep; the system call drains the caller's buffer first. */
+inline futex_wait(P, x, expected, parked) {
+    atomic {
+        blen[P] == 0;
+        if
+        :: mem[x] == expected -> parked = true
+        :: else -> skip
+        fi
+    }
+    !parked
+}
+
+/* After every store that moves the tail or clears BUSY: the consumer may
+ * wait for exactly that. A plain load; the RMW only if the flag is up. */
+inline producer_looks() {
+    ld(0, CW, w);
+    if
+    :: w ->
+        xchg(0, CW, 0, old);
+        if
+        :: old -> c_parked = false      /* futex_wake */
+        :: else -> skip
+        fi
+    :: else -> skip
+    fi
+}
+
+inline consumer_looks() {
+    ld(1, PW, w);
+    if
+    :: w ->
+        xchg(1, PW, 0, old);
+        if
+        :: old -> p_parked = false
+        :: else -> skip
+        fi
+    :: else -> skip
+    fi
+}
+
+inline close_queue(P) {
+    xchg(P, CLOSED, 1, old);
+    xchg(P, CW, 0, old);
+    if
+    :: old -> c_parked = false
+    :: else -> skip
+    fi;
+    xchg(P, PW, 0, old);
+    if
+    :: old -> p_parked = false
+    :: else -> skip
+    fi
+}
+
+proctype flusher(byte P) {
+    byte k;
+end:
+    do
+    :: atomic {
+        blen[P] > 0 ->
+        mem[bword[P * B]] = bvalue[P * B];
+        k = 0;
+        do
+        :: k + 1 < blen[P] ->
+            bword[P * B + k] = bword[P * B + k + 1];
+            bvalue[P * B + k] = bvalue[P * B + k + 1];
+            k++
+        :: else -> break
+        od;
+        blen[P]--;
+        k = 0
+    }
+    od
+}
+
+proctype producer() {
+    byte k = 0;             /* items put */
+    byte t;                 /* the tail as this producer wrote it last */
+    byte h, c, w, old, i;
+    byte r;                 /* 0 ok, 1 full, 2 closed */
+    do
+    :: k < N ->
+        ld(0, HEAD, h);
+        if
+        :: DIST(h, IDX(t)) == C ->
+            ld(0, CLOSED, c);
+            r = (c -> 2 : 1)
+        :: else ->
+#ifndef MUTANT_NO_BUSY
+            st(0, TAIL, t + BUSY);
+#endif
+            ld(0, CLOSED, c);
+            if
+            :: c ->
+#ifndef MUTANT_NO_BUSY
+                st(0, TAIL, t);
+#endif
+#ifndef MUTANT_CLOSED_PUSH_NO_LOOK
+                producer_looks();
+#endif
+                r = 2
+            :: else ->
+                st(0, SLOT + IDX(t) % C, k + 1);
+                t = NEXT(IDX(t)) * 2;
+                st(0, TAIL, t);
+                producer_looks();
+                r = 0
+            fi
+        fi;
+        if
+        :: r == 0 -> k++; accepted++
+        :: r == 2 -> break
+        :: r == 1 ->
+            /* Wait for room: arm, membarrier, look once more. */
+            st(0, PW, 1);
+#ifdef MUTANT_PRODUCER_OWN_FENCE_ONLY
+            fence(0);
+#else
+            membarrier(0);
+#endif
+            ld(0, HEAD, h);
+            ld(0, CLOSED, c);
+            if
+            :: DIST(h, IDX(t)) < C || c -> xchg(0, PW, 0, old)
+            :: else -> futex_wait(0, PW, 1, p_parked)
+            fi
+        fi
+    :: else -> break
+    od;
+#ifndef CLOSER
+    close_queue(0);
+#endif
+    p_done = true
+}
+
+proctype consumer() {
+    byte h = 0;             /* the head index, this end's own */
+    byte t, c, v, w, old, i;
+    do
+    :: ld(1, TAIL, t);
+        if
+        :: IDX(t) != h ->
+            ld(1, SLOT + h % C, v);
+            assert(v == taken + 1);      /* once, in order */
+            taken++;
+            h = NEXT(h);
+            st(1, HEAD, h);
+            consumer_looks()
+        :: else ->
+            ld(1, CLOSED, c);
+            if
+            :: c ->
+#ifndef MUTANT_END_WITHOUT_MEMBARRIER
+                membarrier(1);
+#endif
+                ld(1, TAIL, t);
+                if
+                :: IDX(t) != h -> skip          /* an item: take it */
+                :: IDX(t) == h && (t & BUSY) == 0 -> break   /* the end */
+                :: else -> skip                 /* a put in flight: wait below */
+                fi
+            :: else -> skip
+            fi;
+            if
+            :: IDX(t) == h && (c == 0 || (t & BUSY) != 0) ->
+                /* Wait: arm, membarrier, look once more. */
+                st(1, CW, 1);
+#ifdef MUTANT_CONSUMER_OWN_FENCE_ONLY
+                fence(1);
+#else
+                membarrier(1);
+#endif
+                ld(1, TAIL, t);
+                ld(1, CLOSED, c);
+                if
+                :: IDX(t) != h || (c && (t & BUSY) == 0) -> xchg(1, CW, 0, old)
+                :: else -> futex_wait(1, CW, 1, c_parked)
+                fi
+            :: else -> skip
+            fi
+        fi
+    od;
+    c_done = true
+}
+
+#ifdef CLOSER
+proctype closer() {
+    byte old;
+    /* No buffer of its own: close() is seq_cst RMWs. Thread 2's "buffer" is
+     * never used, so xchg's drain condition is checked on an empty one. */
+    atomic { old = mem[CLOSED]; mem[CLOSED] = 1 };
+    atomic { old = mem[CW]; mem[CW] = 0 };
+    if
+    :: old -> c_parked = false
+    :: else -> skip
+    fi;
+    atomic { old = mem[PW]; mem[PW] = 0 };
+    if
+    :: old -> p_parked = false
+    :: else -> skip
+    fi
+}
+#endif
+
+/* Once both ends are done: every accepted item arrived. */
+active proctype check() {
+    (p_done && c_done);
+    assert(taken == accepted)
+}
+
+init {
+    atomic {
+        run flusher(0);
+        run flusher(1);
+        run producer();
+        run consumer();
+#ifdef CLOSER
+        run closer();
+#endif
+    }
+}
