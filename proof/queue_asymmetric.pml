@@ -24,12 +24,15 @@
  * membarrier waits for an instant at which every buffer is empty. close() is
  * seq_cst RMWs (its buffer is empty at each).
  *
- * Both ends are threads here (put_sync / get_sync blocking on a futex); a
- * task differs only in how it sleeps and is woken (loop_wake.pml).
+ * Each end is a thread (put_sync / get_sync blocking on a futex) or a task
+ * on a loop of its own (co_await put / get: the taker of its flag posts the
+ * end's node, whose on_wake looks, arms and looks again; loop_wake.pml).
  * Checked: every item whose put returned ok arrives, once, in order; the
  * consumer ends only after it has every such item; no lost wake-up or
  * deadlock (no invalid end state).
- * Switches: -DCLOSER (a third context closes at any moment; else the producer
+ * Switches: -DASYNC_CONSUMER (the consumer is a task on loop 0),
+ *           -DASYNC_PRODUCER (the producer is a task on loop 1),
+ *           -DCLOSER (a third context closes at any moment; else the producer
  *            closes after its N items),
  *           -DMUTANT_CONSUMER_OWN_FENCE_ONLY (the consumer arms with a full
  *            fence of its own instead of membarrier: a store-buffering lost
@@ -48,6 +51,8 @@
  *           -DSEQUENTIALLY_CONSISTENT (stores go straight to memory: with
  *            the OWN_FENCE_ONLY mutants this verifies, which shows their
  *            failure is the store buffers'). */
+
+#include "loop_wake.pml"
 
 #ifndef C
 #define C 2                 /* capacity (-DC=1: a full queue after one put) */
@@ -74,8 +79,10 @@ byte bword[2 * B];
 byte bvalue[2 * B];
 byte blen[2];
 
-bool c_parked = false;      /* consumer asleep in futex_wait(CW, 1) */
-bool p_parked = false;      /* producer asleep in futex_wait(PW, 1) */
+bool c_parked = false;      /* consumer thread asleep in futex_wait(CW, 1) */
+bool p_parked = false;      /* producer thread asleep in futex_wait(PW, 1) */
+bool c_queued = false; bool c_posted = false;   /* the consumer end's node (loop 0) */
+bool p_queued = false; bool p_posted = false;   /* the producer end's node (loop 1) */
 byte accepted = 0;          /* puts that returned ok */
 byte taken = 0;             /* items the consumer received */
 bool p_done = false;
@@ -133,6 +140,22 @@ inline membarrier(P) {
     }
 }
 
+/* What a side going to sleep calls between arming and its last look. */
+inline producer_barrier() {
+#ifdef MUTANT_PRODUCER_OWN_FENCE_ONLY
+    fence(0)
+#else
+    membarrier(0)
+#endif
+}
+inline consumer_barrier() {
+#ifdef MUTANT_CONSUMER_OWN_FENCE_ONLY
+    fence(1)
+#else
+    membarrier(1)
+#endif
+}
+
 /* futex_wait(x, expected): sleeps unless the word differs, checked with the
  * sleep; the system call drains the caller's buffer first. */
 inline futex_wait(P, x, expected, parked) {
@@ -146,6 +169,24 @@ inline futex_wait(P, x, expected, parked) {
     !parked
 }
 
+/* The other side took our flag: futex_wake, or post the end's node to the
+ * loop of its task (loop_wake.pml; RMWs, after the taking RMW drained the
+ * buffer). */
+inline wake_consumer() {
+#ifdef ASYNC_CONSUMER
+    notify(0, c_queued, c_posted)
+#else
+    c_parked = false
+#endif
+}
+inline wake_producer() {
+#ifdef ASYNC_PRODUCER
+    notify(1, p_queued, p_posted)
+#else
+    p_parked = false
+#endif
+}
+
 /* After every store that moves the tail or clears BUSY: the consumer may
  * wait for exactly that. A plain load; the RMW only if the flag is up. */
 inline producer_looks() {
@@ -154,7 +195,7 @@ inline producer_looks() {
     :: w ->
         xchg(0, CW, 0, old);
         if
-        :: old -> c_parked = false      /* futex_wake */
+        :: old -> wake_consumer()
         :: else -> skip
         fi
     :: else -> skip
@@ -167,7 +208,7 @@ inline consumer_looks() {
     :: w ->
         xchg(1, PW, 0, old);
         if
-        :: old -> p_parked = false
+        :: old -> wake_producer()
         :: else -> skip
         fi
     :: else -> skip
@@ -178,12 +219,12 @@ inline close_queue(P) {
     xchg(P, CLOSED, 1, old);
     xchg(P, CW, 0, old);
     if
-    :: old -> c_parked = false
+    :: old -> wake_consumer()
     :: else -> skip
     fi;
     xchg(P, PW, 0, old);
     if
-    :: old -> p_parked = false
+    :: old -> wake_producer()
     :: else -> skip
     fi
 }
@@ -214,6 +255,7 @@ proctype producer() {
     byte t;                 /* the tail as this producer wrote it last */
     byte h, c, w, old, i;
     byte r;                 /* 0 ok, 1 full, 2 closed */
+    bool p_woken;
     do
     :: k < N ->
         ld(0, HEAD, h);
@@ -249,16 +291,47 @@ proctype producer() {
         :: r == 1 ->
             /* Wait for room: arm, membarrier, look once more. */
             st(0, PW, 1);
-#ifdef MUTANT_PRODUCER_OWN_FENCE_ONLY
-            fence(0);
-#else
-            membarrier(0);
-#endif
+            producer_barrier();
             ld(0, HEAD, h);
             ld(0, CLOSED, c);
             if
             :: DIST(h, IDX(t)) < C || c -> xchg(0, PW, 0, old)
-            :: else -> futex_wait(0, PW, 1, p_parked)
+            :: else ->
+#ifdef ASYNC_PRODUCER
+                /* The task is parked; loop 1 runs the end's node when it is
+                 * posted (on_wake: a plain look, then arm, membarrier and
+                 * look again), and sleeps otherwise. */
+                p_woken = false;
+                do
+                :: p_woken -> break
+                :: else ->
+                    if
+                    :: p_posted ->
+                        p_posted = false; p_queued = false;
+                        ld(0, HEAD, h);
+                        ld(0, CLOSED, c);
+                        if
+                        :: DIST(h, IDX(t)) < C || c -> p_woken = true
+                        :: else ->
+                            st(0, PW, 1);
+                            producer_barrier();
+                            ld(0, HEAD, h);
+                            ld(0, CLOSED, c);
+                            if
+                            :: DIST(h, IDX(t)) < C || c -> xchg(0, PW, 0, old); p_woken = true
+                            :: else -> skip
+                            fi
+                        fi
+                    :: else -> skip
+                    fi;
+                    if
+                    :: p_woken -> skip
+                    :: else -> fence(0); sleep_unless(1, p_posted)
+                    fi
+                od
+#else
+                futex_wait(0, PW, 1, p_parked)
+#endif
             fi
         fi
     :: else -> break
@@ -272,6 +345,7 @@ proctype producer() {
 proctype consumer() {
     byte h = 0;             /* the head index, this end's own */
     byte t, c, v, w, old, i;
+    bool c_woken;
     do
     :: ld(1, TAIL, t);
         if
@@ -301,16 +375,44 @@ proctype consumer() {
             :: IDX(t) == h && (c == 0 || (t & BUSY) != 0) ->
                 /* Wait: arm, membarrier, look once more. */
                 st(1, CW, 1);
-#ifdef MUTANT_CONSUMER_OWN_FENCE_ONLY
-                fence(1);
-#else
-                membarrier(1);
-#endif
+                consumer_barrier();
                 ld(1, TAIL, t);
                 ld(1, CLOSED, c);
                 if
                 :: IDX(t) != h || (c && (t & BUSY) == 0) -> xchg(1, CW, 0, old)
-                :: else -> futex_wait(1, CW, 1, c_parked)
+                :: else ->
+#ifdef ASYNC_CONSUMER
+                    c_woken = false;
+                    do
+                    :: c_woken -> break
+                    :: else ->
+                        if
+                        :: c_posted ->
+                            c_posted = false; c_queued = false;
+                            ld(1, TAIL, t);
+                            ld(1, CLOSED, c);
+                            if
+                            :: IDX(t) != h || (c && (t & BUSY) == 0) -> c_woken = true
+                            :: else ->
+                                st(1, CW, 1);
+                                consumer_barrier();
+                                ld(1, TAIL, t);
+                                ld(1, CLOSED, c);
+                                if
+                                :: IDX(t) != h || (c && (t & BUSY) == 0) -> xchg(1, CW, 0, old); c_woken = true
+                                :: else -> skip
+                                fi
+                            fi
+                        :: else -> skip
+                        fi;
+                        if
+                        :: c_woken -> skip
+                        :: else -> fence(1); sleep_unless(0, c_posted)
+                        fi
+                    od
+#else
+                    futex_wait(1, CW, 1, c_parked)
+#endif
                 fi
             :: else -> skip
             fi
@@ -322,17 +424,16 @@ proctype consumer() {
 #ifdef CLOSER
 proctype closer() {
     byte old;
-    /* No buffer of its own: close() is seq_cst RMWs. Thread 2's "buffer" is
-     * never used, so xchg's drain condition is checked on an empty one. */
+    /* A third context: no plain stores, so no buffer; close() is seq_cst RMWs. */
     atomic { old = mem[CLOSED]; mem[CLOSED] = 1 };
     atomic { old = mem[CW]; mem[CW] = 0 };
     if
-    :: old -> c_parked = false
+    :: old -> wake_consumer()
     :: else -> skip
     fi;
     atomic { old = mem[PW]; mem[PW] = 0 };
     if
-    :: old -> p_parked = false
+    :: old -> wake_producer()
     :: else -> skip
     fi
 }
