@@ -37,6 +37,7 @@
 #if ASYNCLINK_TRACE
 
 #include <algorithm>
+#include <bit>
 #include <string_view>
 
 #include "asynclink/errors.hpp"
@@ -581,12 +582,8 @@ void dump(Sink sink, void* context) noexcept {
     // count, and a late writer may claim another before the loop below gets
     // there (it is in the next dump).
     std::uint32_t counted = 0;  // bit li: lane li
-    std::uint32_t count = 0;
     for (std::uint32_t li = 0; b != nullptr && li < b->lanes; ++li) {
-        if (owned_in(lanes[li].owner.load(std::memory_order_relaxed), s)) {
-            counted |= std::uint32_t{1} << li;
-            ++count;
-        }
+        if (owned_in(lanes[li].owner.load(std::memory_order_relaxed), s)) counted |= std::uint32_t{1} << li;
     }
     out.word(format::magic);
     out.word(format::version);
@@ -595,7 +592,7 @@ void dump(Sink sink, void* context) noexcept {
     out.word(static_cast<std::uint32_t>(ASYNCLINK_PORT_HAS_THREADS ? format::Port::hosted : format::Port::cortex_m));
     out.word(cap);
     out.word(lost.load(std::memory_order_relaxed));
-    out.word(count);
+    out.word(static_cast<std::uint32_t>(std::popcount(counted)));
     for (std::uint32_t li = 0; b != nullptr && li < b->lanes; ++li) {
         const Lane& lane = lanes[li];
         if ((counted & (std::uint32_t{1} << li)) == 0) continue;

@@ -53,6 +53,15 @@ al::Task<std::string> read_to_eof(al::Stream& s) {
     }
 }
 
+// Connects to `host`, sends `text` and the end of the stream, and expects the
+// echo server to send it back.
+al::Task<void> expect_echo(const char* host, std::uint16_t port, std::string text) {
+    al::Stream c = co_await al::open_connection(host, port);
+    c.write(text);
+    c.write_eof();
+    EXPECT_EQ(co_await read_to_eof(c), text) << "over " << host;
+}
+
 // Echoes every byte until the client ends its side, then ends its own.
 al::Task<void> echo(al::Stream s) {
     for (;;) {
@@ -195,10 +204,7 @@ TEST(Tcp, ConnectsOverIpv4AndIpv6AndEchoes) {
             if (!sockets.empty()) {
                 EXPECT_EQ(sockets[0].host, host);
             }
-            al::Stream c = co_await al::open_connection(host, server.port());
-            c.write("hello over " + std::string(host));
-            c.write_eof();
-            EXPECT_EQ(co_await read_to_eof(c), "hello over " + std::string(host));
+            co_await expect_echo(host, server.port(), "hello over " + std::string(host));
             server.close();
             co_await server.wait_closed();
         }
@@ -240,10 +246,7 @@ TEST(Tcp, ALocalhostNameIsTheLoopbackWhateverTheSystemResolverKnows) {
         std::sort(hosts.begin(), hosts.end());
         EXPECT_EQ(hosts, (std::vector<std::string>{"127.0.0.1", "::1"}));
         for (const char* host : {"app.localhost", "LOCALHOST.", "a.b.localhost."}) {
-            al::Stream c = co_await al::open_connection(host, server.port());
-            c.write(host);
-            c.write_eof();
-            EXPECT_EQ(co_await read_to_eof(c), host);
+            co_await expect_echo(host, server.port(), host);
         }
         server.close();
         co_await server.wait_closed();
@@ -564,12 +567,7 @@ TEST(Tcp, AnEmptyHostListensOnEveryInterfaceOfBothFamilies) {
         };
         EXPECT_TRUE(has("0.0.0.0"));
         EXPECT_TRUE(has("::"));
-        for (const char* host : {"127.0.0.1", "::1"}) {
-            al::Stream c = co_await al::open_connection(host, server.port());
-            c.write(host);
-            c.write_eof();
-            EXPECT_EQ(co_await read_to_eof(c), host);
-        }
+        for (const char* host : {"127.0.0.1", "::1"}) co_await expect_echo(host, server.port(), host);
         server.close();
         co_await server.wait_closed();
     }());

@@ -94,25 +94,13 @@ bool ipv6_loopback_works() noexcept {
 
 // The loopback addresses a localhost name stands for, in the order glibc's
 // getaddrinfo gives them for Debian's /etc/hosts (RFC 6724 puts ::1 first):
-// ::1 where IPv6 works on loopback, then 127.0.0.1.
-std::vector<SocketAddress> loopback_addresses(std::uint16_t port) {
+// ::1 where IPv6 works on loopback, then 127.0.0.1. Numeric, so no resolver
+// is asked.
+std::vector<SocketAddress> loopback_addresses(std::uint16_t port, ResolveFor use) {
     std::vector<SocketAddress> addresses;
-    if (ipv6_loopback_works()) {
-        SocketAddress a;
-        auto* six = reinterpret_cast<sockaddr_in6*>(&a.storage);
-        six->sin6_family = AF_INET6;
-        six->sin6_addr = in6addr_loopback;
-        a.length = sizeof(sockaddr_in6);
-        a.set_port(port);
-        addresses.push_back(a);
-    }
-    SocketAddress a;
-    auto* four = reinterpret_cast<sockaddr_in*>(&a.storage);
-    four->sin_family = AF_INET;
-    four->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.length = sizeof(sockaddr_in);
-    a.set_port(port);
-    addresses.push_back(a);
+    if (ipv6_loopback_works()) addresses = detail::resolve_numeric("::1", port, use);
+    std::vector<SocketAddress> four = detail::resolve_numeric("127.0.0.1", port, use);
+    addresses.insert(addresses.end(), four.begin(), four.end());
     return addresses;
 }
 
@@ -283,7 +271,7 @@ std::vector<SocketAddress> resolve_blocking(const std::string& host, std::uint16
     }
     // A localhost name is the loopback, whatever the system resolver says or
     // lacks (a minimal root has no /etc/hosts, and glibc then asks DNS).
-    if (is_localhost_name(host)) return loopback_addresses(port);
+    if (is_localhost_name(host)) return loopback_addresses(port, use);
     addrinfo hints = hints_for(use, 0);
     AddrinfoList list;
     const std::string service = std::to_string(port);
