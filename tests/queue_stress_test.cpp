@@ -7,12 +7,20 @@
 // the waiting-bit handshake. close() at a random point must deliver every item
 // put before it, whoever closes and whenever.
 //
+// Built twice: as queue_stress_test, with the fences the kernel offers
+// (membarrier on this machine), and as queue_stress_full_fences_test
+// (ASYNCLINK_TEST_FULL_FENCES), with the fallback for a kernel without
+// membarrier: a full fence on both sides (port::publish_fence).
+//
 // Sizes scale with ASYNCLINK_STRESS_SCALE (1 in Release, 0.05 under the
 // sanitizers). A stuck test is a lost wake-up: a watchdog then prints where
 // each side was and aborts instead of hanging.
 #include <asynclink/asynclink.hpp>
 #include <gtest/gtest.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -42,6 +50,21 @@ using test_support::spin;
 using test_support::thread_pause;
 
 namespace {
+
+#if ASYNCLINK_TEST_FULL_FENCES
+// Before any queue chooses: as if the kernel had refused membarrier.
+// relaxed: static initialization, before any thread starts.
+const bool fallback_chosen = [] {
+    al::port::detail::membarrier_state.store(2, std::memory_order_relaxed);
+    return true;
+}();
+#endif
+
+/// Asks the kernel itself, apart from the port's choice.
+bool kernel_has_private_expedited_membarrier() {
+    long supported = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    return supported > 0 && (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0;
+}
 
 // --------------------------------------------------------------- test rig
 
@@ -205,6 +228,20 @@ private:
 const char* name_of(End end) { return end == End::thread ? "Thread" : "Loop"; }
 
 }  // namespace
+
+// The fences the streams below ran with: the fallback in the full-fences
+// build, else membarrier where this kernel offers it.
+TEST(QueueStress, TheFencesAreTheOnesThisBuildMeansToTest) {
+    al::ThreadSafeQueue<int> q(1);  // a queue chooses the fences
+    // relaxed: read on the thread that made the choice.
+    int state = al::port::detail::membarrier_state.load(std::memory_order_relaxed);
+#if ASYNCLINK_TEST_FULL_FENCES
+    EXPECT_TRUE(fallback_chosen);
+    EXPECT_EQ(state, 2) << "the full-fences build runs with the fallback";
+#else
+    EXPECT_EQ(state, kernel_has_private_expedited_membarrier() ? 1 : 2);
+#endif
+}
 
 // ----------------------------------------------------------- full size
 

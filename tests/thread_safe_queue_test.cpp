@@ -729,6 +729,8 @@ struct QueueLayoutProbe {
     static std::uintptr_t head(const Queue& q) { return at(&q.consumer_.word); }
     static std::uintptr_t tail_cache(const Queue& q) { return at(&q.consumer_.other_index); }
     static std::uintptr_t capacity(const Queue& q) { return at(&q.capacity_); }
+    static std::uintptr_t closed(const Queue& q) { return at(&q.closed_); }
+    static std::uintptr_t waiting(const Queue& q, int side) { return at(&q.waiting_[side]); }
 };
 }  // namespace asynclink::detail
 
@@ -750,4 +752,9 @@ TEST(ThreadSafeQueueLayout, EachEndsHotWordsShareALineAndTheEndsShareNone) {
     EXPECT_NE(line_of(Probe::tail(q)), line_of(Probe::head(q)));
     EXPECT_NE(line_of(Probe::capacity(q)), line_of(Probe::tail(q)));
     EXPECT_NE(line_of(Probe::capacity(q)), line_of(Probe::head(q)));
+    // The flags each end reads per item (the other's waiting flag, closed)
+    // sit on the read-mostly line, written only when an end waits or closes.
+    for (std::uintptr_t flag : {Probe::closed(q), Probe::waiting(q, 0), Probe::waiting(q, 1)}) {
+        EXPECT_EQ(line_of(flag), line_of(Probe::capacity(q)));
+    }
 }

@@ -56,17 +56,28 @@
 ///   that loop has not run yet may outlive it: they hold the end's small wake
 ///   block (detail::QueueEndWake), not the queue.
 ///
-/// Protocol (models: proof/thread_safe_queue.pml; destruction with the ends on
-/// two loops: proof/queue_destruction.pml). Each index lives in one 32-bit word
-/// with the other side's "I am waiting" bit, the word of its end (detail::QueueEnd):
-///   tail = producer_.word = index << 2 | closed << 1 | consumer_waiting
-///   head = consumer_.word = index << 2 | producer_waiting
+/// Protocol (model: proof/queue_asymmetric.pml, an asymmetric Dekker on
+/// weak memory; destruction with the ends on two loops:
+/// proof/queue_destruction.pml). Each end has a word only it writes (the word
+/// of its end, detail::QueueEnd):
+///   tail = producer_.word = index << 1 | busy
+///   head = consumer_.word = index << 1
 /// Indices run over [0, 2N) so that full (distance N) and empty (distance 0)
-/// differ. A side about to sleep sets its bit in the other side's word with an
-/// RMW and then re-checks; the other side publishes with a CAS on that same word
-/// that clears the bit, and wakes the sleeper if the bit was set. Both are RMWs
-/// on one location, so one of them always sees the other: no lost wake-up, and
-/// no fence or system call while the other side is awake.
+/// differ. Beside them, on the read-mostly line: each end's "I am waiting"
+/// flag (waiting_) and the closed flag. Per item an end does what a plain SPSC
+/// ring does (a release store of its index, an acquire load of the other's
+/// when its cached copy says full or empty) plus one plain load of the other
+/// end's waiting flag: no locked instruction, no fence instruction where
+/// membarrier exists. An end about to sleep sets its own flag, calls
+/// port::sleep_fence() (membarrier: every thread of the process passes a full
+/// barrier) and looks once more; whoever then finds the flag set takes it
+/// with an exchange and wakes the sleeper. close() from any context sets the
+/// closed flag; a producer preempted between "not closed" and its publishing
+/// store must not publish after the consumer has ended, so it marks its tail
+/// busy before it reads the flag and clears the mark with the publishing
+/// store, and a consumer that finds the queue closed and empty passes a
+/// sleep_fence() and ends only if the tail is not busy (else it waits for the
+/// producer's next look at its flag).
 #pragma once
 
 #include <atomic>
@@ -99,15 +110,13 @@ class ThreadSafeQueue : public detail::QueueApi<ThreadSafeQueue<T, Producers>, T
     static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
                   "ThreadSafeQueue<T> needs a noexcept move constructor and destructor (items move in and out)");
 
-    static constexpr std::uint32_t waiting_bit = 1;  // in the tail: consumer waits; in the head: producer waits
-    static constexpr std::uint32_t closed_bit = 2;   // in the tail
-    static constexpr std::uint32_t flag_mask = 3;
+    static constexpr std::uint32_t busy_bit = 1;  // in the tail: a put is between "not closed" and its store
 
     using PushResult = detail::PushResult;
     friend class detail::QueueApi<ThreadSafeQueue, T>;
 
     /// Which end: the producer moves the tail (producer_.word), the consumer
-    /// the head (consumer_.word). Each waits by setting its bit in the other's.
+    /// the head (consumer_.word). Each waits by setting its own waiting_ flag.
     enum class Side { producer, consumer };
 
 public:
@@ -119,10 +128,14 @@ public:
         // The capacity is checked before anything is allocated for it.
         : owned_(std::make_unique<slot_type[]>(checked_capacity(capacity))),
           slots_(owned_.get()),
-          capacity_(static_cast<std::uint32_t>(capacity)) {}
+          capacity_(static_cast<std::uint32_t>(capacity)) {
+        port::prepare_sleep_fence();
+    }
     /// A queue over user-supplied storage, holding storage.size() items.
     explicit ThreadSafeQueue(std::span<slot_type> storage)
-        : slots_(storage.data()), capacity_(checked_capacity(storage.size())) {}
+        : slots_(storage.data()), capacity_(checked_capacity(storage.size())) {
+        port::prepare_sleep_fence();
+    }
     ThreadSafeQueue(const ThreadSafeQueue&) = delete;
     ThreadSafeQueue& operator=(const ThreadSafeQueue&) = delete;
 
@@ -147,16 +160,15 @@ public:
     /// Ends the stream: items already queued are still delivered, then the end
     /// marker. Any context; idempotent.
     void close() noexcept {
-        // seq_cst: pairs with the producer's seq_cst arm of the head and check of
-        // closed_bit (two locations, so acquire/release is not enough).
-        std::uint32_t old = producer_.word.fetch_or(closed_bit, std::memory_order_seq_cst);
-        if ((old & waiting_bit) != 0) wake<Side::consumer>();
-        // Take the producer's bit rather than just read it: the change of value
-        // is what stops a producer that is about to block on the head from sleeping
-        // through this wake-up (the futex only sleeps while the word is unchanged).
-        if ((consumer_.word.fetch_and(~waiting_bit, std::memory_order_seq_cst) & waiting_bit) != 0) {
-            wake<Side::producer>();
-        }
+        // seq_cst (all three): a full barrier each, so the flag is set before
+        // either waiting flag is looked at, against a side that sets its flag
+        // and then looks at closed_ (after its sleep_fence).
+        closed_.store(1, std::memory_order_seq_cst);
+        // Take each flag rather than just read it: the change of value is
+        // what stops a side that is about to block from sleeping through this
+        // wake-up (the futex only sleeps while its flag is still set).
+        if (waiting_[index(Side::consumer)].exchange(0, std::memory_order_seq_cst) != 0) wake<Side::consumer>();
+        if (waiting_[index(Side::producer)].exchange(0, std::memory_order_seq_cst) != 0) wake<Side::producer>();
     }
 
     // ------------------------------------------------------------ consumer end
@@ -207,7 +219,7 @@ public:
         explicit BasicGetter(ThreadSafeQueue& q) noexcept : Parked(&on_cancel), queue_(q) {}
         bool await_ready() {
             detail::check_awaited_on_loop(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get", "get_sync");
-            if (queue_.pop(item_) || queue_.is_closed()) return true;
+            if (queue_.pop(item_) || queue_.consumer_may_stop()) return true;
             queue_.template prepare_task<Side::consumer>(Iterating ? "ThreadSafeQueue::next" : "ThreadSafeQueue::get");
             return false;
         }
@@ -299,18 +311,20 @@ private:
             ASYNCLINK_THROW(UsageError, "ThreadSafeQueue capacity must be at most 2^28");
         return static_cast<std::uint32_t>(capacity);
     }
-    static std::uint32_t index_of(std::uint32_t word) noexcept { return word >> 2; }
+    static std::uint32_t index_of(std::uint32_t word) noexcept { return word >> 1; }
     std::uint32_t advance(std::uint32_t index) const noexcept { return index + 1 == 2 * capacity_ ? 0 : index + 1; }
     std::uint32_t slot_of(std::uint32_t index) const noexcept { return index < capacity_ ? index : index - capacity_; }
     std::size_t distance(std::uint32_t head, std::uint32_t tail) const noexcept {
         return tail >= head ? tail - head : tail + 2 * capacity_ - head;
     }
     bool is_closed() const noexcept {
-        // seq_cst: see close() (acquire would do for the consumer; the producer's arm needs seq_cst).
-        return (producer_.word.load(std::memory_order_seq_cst) & closed_bit) != 0;
+        // acquire: a context that sees the flag also sees what came before close().
+        return closed_.load(std::memory_order_acquire) != 0;
     }
-    /// After an empty pop: the consumer has seen the end (see QueueApi::get_sync).
-    bool consumer_may_stop() const noexcept { return is_closed(); }
+    /// After an empty pop: the consumer has seen the end (see QueueApi::get_sync),
+    /// or an item arrived meanwhile (the caller pops again). The consumer's
+    /// context only.
+    bool consumer_may_stop() const noexcept { return ready<Side::consumer>(); }
 
     // ------------------------------------------------------------ the two ends
 
@@ -319,38 +333,66 @@ private:
         return S == Side::producer ? producer_ : consumer_;
     }
     static constexpr Side other(Side s) noexcept { return s == Side::producer ? Side::consumer : Side::producer; }
-    /// The word that carries the end's waiting bit: the other end's.
+    static constexpr std::size_t index(Side s) noexcept { return s == Side::producer ? 0 : 1; }
+    /// The end's waiting flag: 1 while it sleeps or is about to (set only by
+    /// the end, taken by whoever wakes it). A thread blocks on it.
     template <Side S>
-    port::atomic<std::uint32_t>& watched() noexcept {
-        return end<other(S)>().word;
+    port::atomic<std::uint32_t>& flag() noexcept {
+        return waiting_[index(S)];
     }
-    /// Whether the end may stop waiting, given the word it watches: the
-    /// producer once there is room, the consumer once there is an item; either
-    /// once the queue is closed.
+
+    /// Whether the end may stop waiting: the producer once there is room, the
+    /// consumer once there is an item; the producer once the queue is closed,
+    /// the consumer once it is closed and no put is in flight (the tail not
+    /// busy after a sleep_fence(), proof/queue_asymmetric.pml). Acquire
+    /// loads: the other end's release store published the item (push) or
+    /// emptied the slot (pop). Called by the end's own context only.
     template <Side S>
-    bool ready(std::uint32_t watched_word) const noexcept {
+    bool ready() const noexcept {
         if constexpr (S == Side::producer) {
             // relaxed: the producer owns the tail's index.
             std::uint32_t tail = index_of(producer_.word.load(std::memory_order_relaxed));
-            return distance(index_of(watched_word), tail) < capacity_ || is_closed();
+            return distance(index_of(consumer_.word.load(std::memory_order_acquire)), tail) < capacity_ || is_closed();
         } else {
             // relaxed: the consumer owns the head's index.
             std::uint32_t head = index_of(consumer_.word.load(std::memory_order_relaxed));
-            return index_of(watched_word) != head || (watched_word & closed_bit) != 0;
+            std::uint32_t t = producer_.word.load(std::memory_order_acquire);
+            if (index_of(t) != head) return true;
+            if (!is_closed()) return false;
+            // A put that read "not closed" may not have published yet: its
+            // busy mark is visible once every thread has passed a barrier.
+            port::sleep_fence();
+            t = producer_.word.load(std::memory_order_acquire);
+            return index_of(t) != head || (t & busy_bit) == 0;
         }
     }
 
-    /// Sets the waiting bit in the other side's word; returns the word as it
-    /// was. seq_cst: the RMW orders against the other side's publishing CAS on
-    /// the same word (any order would do there) and against close()'s seq_cst
-    /// operations on the other word.
-    static std::uint32_t arm(port::atomic<std::uint32_t>& word) noexcept {
-        return word.fetch_or(waiting_bit, std::memory_order_seq_cst);
+    /// Sets the end's waiting flag, and makes it visible to the other side's
+    /// next look (or that side's last store visible to the end's next look).
+    /// release: publishes where the end waits (its loop slot and parked task)
+    /// to whoever takes the flag with an acquire exchange.
+    template <Side S>
+    void arm() noexcept {
+        flag<S>().store(1, std::memory_order_release);
+        port::sleep_fence();
     }
-    /// Withdraws the waiting bit (the other side may have taken it already).
-    /// relaxed: nothing is published by withdrawing.
-    static void disarm(port::atomic<std::uint32_t>& word) noexcept {
-        word.fetch_and(~waiting_bit, std::memory_order_relaxed);
+    /// Withdraws the end's flag (the other side may have taken it already, and
+    /// then posted a wake-up that finds nobody parked, or unblocked a futex
+    /// that nobody waits on). relaxed: nothing is published by withdrawing.
+    template <Side S>
+    void disarm() noexcept {
+        flag<S>().store(0, std::memory_order_relaxed);
+    }
+    /// After a store that the end `S` may wait for (an item, a free slot, the
+    /// busy mark cleared), following a publish_fence(): true if `S` waits and
+    /// this call took its flag (the caller wakes it). A plain load first, so a
+    /// stream with nobody waiting never writes the flag's line.
+    template <Side S>
+    bool take_waiter() noexcept {
+        port::atomic<std::uint32_t>& f = flag<S>();
+        // relaxed: a hint; acquire on the exchange pairs with arm()'s release
+        // store, so the waiting end's loop slot and parked task are visible.
+        return f.load(std::memory_order_relaxed) != 0 && f.exchange(0, std::memory_order_acquire) != 0;
     }
 
     // A task waits at an end in three steps: prepare_task() in await_ready,
@@ -370,10 +412,11 @@ private:
     bool park_task(detail::Parked& parked) noexcept {
         detail::QueueEnd& e = end<S>();
         e.wake->waiter = &parked;
-        // Published by the RMW in arm().
+        // Published by arm()'s release store.
         e.loop.wait_on(*parked.task->loop);
-        if (!ready<S>(arm(watched<S>()))) return true;
-        disarm(watched<S>());
+        arm<S>();
+        if (!ready<S>()) return true;
+        disarm<S>();
         e.wake->waiter = nullptr;
         return false;
     }
@@ -381,41 +424,35 @@ private:
     template <Side S>
     void withdraw_task() noexcept {
         end<S>().wake->waiter = nullptr;
-        disarm(watched<S>());
+        disarm<S>();
     }
 
     // On the waiting end's loop: wake the parked task if the end is ready; a
     // stale post (the task found its item or room without sleeping) re-arms.
-    // Usually the call that posted took the waiting bit with its publishing CAS
-    // and a plain load shows its change, so no RMW is needed: each one would
-    // take the word's cache line away from the other end in the middle of a
-    // stream. Called only with a task parked at the end, so the queue is alive.
+    // Whoever posted took the flag, so it is clear now unless a close() or a
+    // re-arm raced. Called only with a task parked at the end, so the queue
+    // is alive.
     template <Side S>
     static void on_wake(detail::QueueEndWake& wake) noexcept {
         auto& q = *static_cast<ThreadSafeQueue*>(wake.owner);
         detail::Parked* parked = wake.waiter;
-        port::atomic<std::uint32_t>& word = q.template watched<S>();
-        // acquire: pairs with the other end's release CAS (push(): the item is
-        // built; pop(): the freed slot is empty), as arm()'s acquire half does.
-        std::uint32_t w = word.load(std::memory_order_acquire);
-        if (!q.template ready<S>(w)) {
-            w = arm(word) | waiting_bit;
-            if (!q.template ready<S>(w)) return;  // still not: stay parked, armed
+        if (!q.template ready<S>()) {
+            q.template arm<S>();
+            if (!q.template ready<S>()) return;  // still not: stay parked, armed
+            q.template disarm<S>();
         }
-        // Only this end sets its bit, so a word without it means it is clear.
-        if ((w & waiting_bit) != 0) disarm(word);
         wake.waiter = nullptr;
         parked->task->wake();
     }
 
     // The waiting end told us where it sleeps: on a loop (post a wake-up) or
-    // in the kernel (futex on the word it armed).
+    // in the kernel (futex on its flag).
     // `trace_flow`: the hand-over's trace flow id, for a loop's wake-up.
     template <Side S>
     void wake(std::uint32_t trace_flow = 0) noexcept {
         detail::QueueEnd& sleeper = end<S>();
-        // Ordered by the acquire half of the RMW that saw the bit. The slot
-        // keeps the waiting loop's core alive while we post.
+        // Ordered by the acquire exchange that took the flag. The slot keeps
+        // the waiting loop's core alive while we post.
         if (!sleeper.loop.with_core(
                 [&sleeper, trace_flow](detail::WakeCore& core) noexcept { sleeper.wake->post(core, trace_flow); })) {
             // relaxed: a hint for the sleeper's spin budget (see block_until).
@@ -423,13 +460,13 @@ private:
 #if ASYNCLINK_TRACE
             trace::detail::leave_flow(sleeper.thread_flow, trace_flow);
 #endif
-            port::unblock_threads(watched<S>());
+            port::unblock_threads(flag<S>());
         }
     }
 
     // The blocking ends wait in two steps: a spin of the end's adaptive budget
     // (the other side usually answers within microseconds, and a block-and-wake
-    // costs tens), then a block on the other side's word with the waiting bit set.
+    // costs tens), then a block on the end's own flag, armed.
 
     /// put_sync(item, block = true) once the queue was full: ok once there
     /// is room, closed once the queue is closed.
@@ -447,23 +484,21 @@ private:
         consumer_.counts[detail::QueueEnd::Count::waits].add_by_owner();
         bool got = false;
         block_until<Side::consumer>([&] {
-            if (is_closed()) {
-                got = pop(out);  // an item put just before close(), or the end
-                return true;
-            }
-            return got = pop(out);
+            if ((got = pop(out))) return true;
+            if (!consumer_may_stop()) return false;  // not closed, or a put in flight: wait
+            got = pop(out);                          // an item put meanwhile, or the end
+            return true;
         });
         return got;
     }
 
     /// The one blocking wait of both ends: until attempt() succeeds, spin up
-    /// to the end's budget, then block on the word it watches (the other
-    /// side's, which carries our waiting bit) after arm() and a last look.
-    /// Throws only what attempt() throws (a copy put by put_sync(item)).
+    /// to the end's budget, then block on the end's flag after arm() and a
+    /// last look. Throws only what attempt() throws (a copy put by
+    /// put_sync(item)).
     template <Side S, class Attempt>
     void block_until(Attempt attempt) {
         detail::QueueEnd& e = end<S>();
-        port::atomic<std::uint32_t>& word = watched<S>();
         std::uint32_t began = detail::WakeStamp::now();
         if (Clock::duration limit = e.spin.next(); limit.count() != 0) {
             detail::SpinWait spin(limit);
@@ -474,13 +509,13 @@ private:
         }
         bool slept = false;
         while (!attempt()) {
-            // Published by the seq_cst RMW in arm().
+            // Published by arm()'s release store.
             e.loop.wait_on_thread();
-            std::uint32_t w = arm(word);
-            if (ready<S>(w)) {
-                disarm(word);
+            arm<S>();
+            if (ready<S>()) {
+                disarm<S>();
             } else {
-                port::block_thread(word, w | waiting_bit);
+                port::block_thread(flag<S>(), 1);
                 slept = true;
             }
         }
@@ -498,41 +533,47 @@ private:
     template <class Item>
     PushResult push(Item& item) noexcept(std::is_nothrow_constructible_v<T, Item&&>) {
         EndGuard guard(producer_, "producer");
-        // relaxed: only this producer moves the tail index.
+        // relaxed: only this producer writes the tail (and its busy bit is
+        // clear between calls).
         std::uint32_t t = producer_.word.load(std::memory_order_relaxed);
-        if ((t & closed_bit) != 0) return PushResult::closed;
         std::uint32_t ti = index_of(t);
         if (distance(producer_.other_index, ti) == capacity_) {
             // acquire: the consumer has finished moving out of the slots it freed.
             producer_.other_index = index_of(consumer_.word.load(std::memory_order_acquire));
-            if (distance(producer_.other_index, ti) == capacity_) return PushResult::full;
-        }
-        T* slot = ::new (static_cast<void*>(slots_[slot_of(ti)].storage)) T(std::move(item));
-        std::uint32_t next = advance(ti) << 2;
-        // acq_rel: release publishes the item; acquire pairs with the
-        // consumer's arm() so its loop slot is visible if we take its bit.
-        // Relaxed on failure: only a flag changed; we retry with the fresh word.
-        while (!producer_.word.compare_exchange_weak(t, next | (t & closed_bit), std::memory_order_acq_rel,
-                                                     std::memory_order_relaxed)) {
-            if ((t & closed_bit) != 0) {
-                // close() won the race: the put comes after it, so it fails, and
-                // the item goes back to the caller (a copy is just dropped).
-                if constexpr (!std::is_const_v<Item>) item = std::move(*slot);
-                slot->~T();
-                return PushResult::closed;
+            if (distance(producer_.other_index, ti) == capacity_) {
+                return is_closed() ? PushResult::closed : PushResult::full;
             }
         }
+        // Busy before the look at closed_: a consumer that sees the queue
+        // closed and empty passes a sleep_fence(), after which either this
+        // mark or this call's look at closed_ is seen by the other.
+        // relaxed: the fence below orders it before the load.
+        producer_.word.store(t | busy_bit, std::memory_order_relaxed);
+        port::publish_fence();
+        if (is_closed()) {
+            // release: nothing new is published, but the consumer that waits
+            // for the mark to clear reads it with acquire as any tail.
+            producer_.word.store(t, std::memory_order_release);
+            port::publish_fence();
+            if (take_waiter<Side::consumer>()) wake<Side::consumer>();
+            return PushResult::closed;
+        }
+        ::new (static_cast<void*>(slots_[slot_of(ti)].storage)) T(std::move(item));
+        // release: publishes the item (and clears the busy mark).
+        producer_.word.store(advance(ti) << 1, std::memory_order_release);
+        // The store before the look at the consumer's flag (the other half
+        // is the sleep_fence() in the consumer's arm()).
+        port::publish_fence();
         std::uint32_t trace_flow = ASYNCLINK_TRACE_HANDOVER(queue_put, this, false);
         producer_.counts[detail::QueueEnd::Count::items].add_by_owner();
-        if ((t & waiting_bit) != 0) wake<Side::consumer>(trace_flow);
+        if (take_waiter<Side::consumer>()) wake<Side::consumer>(trace_flow);
         return PushResult::ok;
     }
 
     bool pop(std::optional<T>& out) noexcept {
         EndGuard guard(consumer_, "consumer");
         // relaxed: only this consumer moves the head index.
-        std::uint32_t h = consumer_.word.load(std::memory_order_relaxed);
-        std::uint32_t hi = index_of(h);
+        std::uint32_t hi = index_of(consumer_.word.load(std::memory_order_relaxed));
         if (hi == consumer_.other_index) {
             // acquire: pairs with push()'s release; the item is fully built.
             consumer_.other_index = index_of(producer_.word.load(std::memory_order_acquire));
@@ -543,13 +584,13 @@ private:
         T* slot = slots_[slot_of(hi)].get();
         out.emplace(std::move(*slot));
         slot->~T();
-        std::uint32_t next = advance(hi) << 2;
-        // acq_rel: release hands the emptied slot back to the producer; acquire
-        // pairs with the producer's arm() so its loop slot is visible.
-        while (!consumer_.word.compare_exchange_weak(h, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-        }
+        // release: hands the emptied slot back to the producer.
+        consumer_.word.store(advance(hi) << 1, std::memory_order_release);
+        // The store before the look at the producer's flag (the other half
+        // is the sleep_fence() in the producer's arm()).
+        port::publish_fence();
         consumer_.counts[detail::QueueEnd::Count::items].add_by_owner();
-        if ((h & waiting_bit) != 0) wake<Side::producer>(ASYNCLINK_TRACE_HANDOVER(queue_get, this, false));
+        if (take_waiter<Side::producer>()) wake<Side::producer>(ASYNCLINK_TRACE_HANDOVER(queue_get, this, false));
         return true;
     }
 
@@ -579,11 +620,14 @@ private:
     template <class>
     friend struct detail::QueueLayoutProbe;
 
-    // The read-mostly words both ends read first; then each end on cache lines
-    // of its own (see detail::QueueEnd).
+    // The read-mostly words both ends read (the flags are written only when
+    // an end waits or the queue closes); then each end on cache lines of its
+    // own (see detail::QueueEnd).
     std::unique_ptr<slot_type[]> owned_;
     slot_type* slots_;
     std::uint32_t capacity_;
+    port::atomic<std::uint32_t> closed_{0};
+    port::atomic<std::uint32_t> waiting_[2] = {0, 0};  // index(Side): the producer's, the consumer's
 
     detail::QueueEnd producer_{this, &on_wake<Side::producer>};  // its word is the tail
     detail::QueueEnd consumer_{this, &on_wake<Side::consumer>};  // its word is the head

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -191,6 +192,41 @@ void unblock_threads(const std::atomic<std::uint32_t>& word) noexcept {
     syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 0x7fffffff, nullptr, nullptr,
             0);
     errno = saved_errno;
+}
+
+void prepare_sleep_fence() noexcept {
+    // relaxed: the state only selects a fence (see publish_fence()).
+    if (detail::membarrier_state.load(std::memory_order_relaxed) != 0) return;
+    int saved_errno = errno;
+    long supported = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    bool ok = supported > 0 && (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+              syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    errno = saved_errno;
+    // Relaxed, and a race of two first callers is harmless: registration is
+    // idempotent, and both reach the same answer. Stored after the
+    // registration, so a publisher that reads 1 is covered by the membarriers.
+    int expected = 0;
+    detail::membarrier_state.compare_exchange_strong(expected, ok ? 1 : 2, std::memory_order_relaxed);
+}
+
+void sleep_fence() noexcept {
+    // relaxed: as in publish_fence().
+    int state = detail::membarrier_state.load(std::memory_order_relaxed);
+    if (state == 0) {
+        prepare_sleep_fence();
+        state = detail::membarrier_state.load(std::memory_order_relaxed);
+    }
+    if (state == 1) {
+        int saved_errno = errno;
+        // The kernel runs a full barrier on this CPU around the call, and on
+        // every other CPU running one of our threads during it. Once the
+        // process is registered it has no failure to report (EPERM is only
+        // for an unregistered process, EINVAL for an unknown command).
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+        errno = saved_errno;
+        return;
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 void yield_thread() noexcept { sched_yield(); }

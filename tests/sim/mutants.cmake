@@ -55,11 +55,14 @@ asynclink_sim_mutant(loop_sleeps_without_recheck LoopSleepsWithoutRecheck src/lo
   "    if (core_->has_posted_work()) {\n        core_->end_sleep();\n        return;\n    }\n#if ASYNCLINK_TRACE"
   "#if ASYNCLINK_TRACE")
 asynclink_sim_mutant(queue_close_reads_bit QueueCloseReadsTheBit include/asynclink/thread_safe_queue.hpp
-  "if ((consumer_.word.fetch_and(~waiting_bit, std::memory_order_seq_cst) & waiting_bit) != 0) {"
-  "if ((consumer_.word.load(std::memory_order_seq_cst) & waiting_bit) != 0) {")
+  "if (waiting_[index(Side::producer)].exchange(0, std::memory_order_seq_cst) != 0) wake<Side::producer>();"
+  "if (waiting_[index(Side::producer)].load(std::memory_order_seq_cst) != 0) wake<Side::producer>();")
 asynclink_sim_mutant(queue_push_ignores_close QueuePushIgnoresClose include/asynclink/thread_safe_queue.hpp
-  "            if ((t & closed_bit) != 0) {\n                // close() won the race"
-  "            if (false) {\n                // close() won the race")
+  "        port::publish_fence();\n        if (is_closed()) {"
+  "        port::publish_fence();\n        if (false) {")
+asynclink_sim_mutant(queue_put_without_busy QueuePutWithoutBusy include/asynclink/thread_safe_queue.hpp
+  "        producer_.word.store(t | busy_bit, std::memory_order_relaxed);\n"
+  "")
 asynclink_sim_mutant(schedule_close_skips_claimed ScheduleCloseSkipsClaimed src/wake_core.cpp
   "if (cell.sequence.compare_exchange_strong(seen, claimed + position_step, std::memory_order_acquire,\n                                                  std::memory_order_acquire)) {\n            continue;\n        }"
   "if (cell.sequence.load(std::memory_order_acquire) == seen) continue;")
@@ -89,9 +92,11 @@ asynclink_sim_mutant(message_no_second_look MessageNoSecondLook include/asynclin
 asynclink_sim_mutant(event_no_epoch EventNoEpoch include/asynclink/detail/event_core.hpp
   "if ((s & set_bit) != 0 || w->epoch_ != epoch) {"
   "if ((s & set_bit) != 0 || (w->epoch_ != epoch && false)) {")
-asynclink_sim_mutant(queue_split_publish QueueSplitPublish include/asynclink/thread_safe_queue.hpp
-  "        while (!producer_.word.compare_exchange_weak(t, next | (t & closed_bit), std::memory_order_acq_rel,\n                                                     std::memory_order_relaxed)) {"
-  "        t = producer_.word.load(std::memory_order_acquire);\n        producer_.word.store(next | (t & closed_bit), std::memory_order_release);\n        while (false) {")
+asynclink_sim_mutant(queue_looks_before_publish QueueLooksBeforePublish include/asynclink/thread_safe_queue.hpp
+  "        // release: publishes the item (and clears the busy mark).\n"
+  "        if (take_waiter<Side::consumer>()) wake<Side::consumer>();\n"
+  "        if (take_waiter<Side::consumer>()) wake<Side::consumer>(trace_flow);\n        return PushResult::ok;"
+  "        (void)trace_flow;\n        return PushResult::ok;")
 asynclink_sim_mutant(many_producer_claim_ignores_close ManyProducerClaimIgnoresClose include/asynclink/many_producer_queue.hpp
   "                if ((claim & closed_bit) != 0) return PushResult::closed;\n                ticket = claim >> claim_shift;"
   "                ticket = claim >> claim_shift;"

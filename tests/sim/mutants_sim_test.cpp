@@ -77,8 +77,8 @@ TEST(Mutant, LoopSleepsWithoutRecheck) {
     });
 }
 
-// ThreadSafeQueue::close takes the producer's waiting bit rather than reading it
-// (proof/thread_safe_queue.pml, CONSUMER_CLOSES).
+// ThreadSafeQueue::close takes the producer's waiting flag rather than reading
+// it (proof/queue_asymmetric.pml, CONSUMER_CLOSES, MUTANT_CLOSE_READS_FLAG).
 TEST(Mutant, QueueCloseReadsTheBit) {
     check_body([] {
         al::ThreadSafeQueue<int> q(1);
@@ -97,10 +97,11 @@ TEST(Mutant, QueueCloseReadsTheBit) {
     });
 }
 
-// ThreadSafeQueue's publishing CAS fails once close() set the bit, and the put
-// fails with it (proof/thread_safe_queue.pml, CLOSER): every put that
-// succeeded arrives.
-TEST(Mutant, QueuePushIgnoresClose) {
+// A put that finds the queue closed fails, and the consumer ends only once
+// no put is between its look at the closed flag and its publishing store
+// (proof/queue_asymmetric.pml, CLOSER): every put that succeeded arrives.
+namespace {
+void check_every_accepted_put_arrives() {
     check_body([] {
         al::ThreadSafeQueue<int> q(2);
         int put = 0;
@@ -121,6 +122,13 @@ TEST(Mutant, QueuePushIgnoresClose) {
         sim::check(got == put, "every item whose put succeeded arrives");
     });
 }
+}  // namespace
+
+TEST(Mutant, QueuePushIgnoresClose) { check_every_accepted_put_arrives(); }
+
+// The producer marks its tail busy before it reads the closed flag
+// (proof/queue_asymmetric.pml MUTANT_NO_BUSY).
+TEST(Mutant, QueuePutWithoutBusy) { check_every_accepted_put_arrives(); }
 
 namespace {
 
@@ -300,11 +308,12 @@ TEST(Mutant, EventNoEpoch) {
     });
 }
 
-// ThreadSafeQueue's producer publishes the index and takes the consumer's
-// waiting bit in one CAS (proof/thread_safe_queue.pml MUTANT_SPLIT_PUBLISH).
-TEST(Mutant, QueueSplitPublish) {
+// ThreadSafeQueue's producer looks at the consumer's waiting flag after its
+// publishing store, not before (the consumer arms in between and sleeps
+// through the item; with capacity 1 the producer then waits for room forever).
+TEST(Mutant, QueueLooksBeforePublish) {
     check_body([] {
-        al::ThreadSafeQueue<int> q(2);
+        al::ThreadSafeQueue<int> q(1);
         sim::Thread producer([&] {
             for (int i = 0; i < 3; ++i) q.put_sync(i, true);
             q.close();

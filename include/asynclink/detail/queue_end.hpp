@@ -188,8 +188,9 @@ struct alignas(port::cache_line) QueueEnd {
         wake.make();
     }
 
-    /// index << 2 | flags: the index only this end moves, and the flags the
-    /// other side sets in it (see the protocol in the queue's header comment).
+    /// index << 1 | busy: the index only this end moves (and, in the
+    /// producer's, the busy mark of a put in flight; see the protocol in the
+    /// queue's header comment). Only this end writes it.
     port::atomic<std::uint32_t> word{0};
     /// The other end's index as this end last read it: read again only when
     /// the queue looks full (producer) or empty (consumer).

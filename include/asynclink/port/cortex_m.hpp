@@ -182,6 +182,14 @@ private:
 }
 #endif
 
+/// The fences of ThreadSafeQueue's asymmetric Dekker (see the Linux port).
+/// One core observes its own accesses in order and takes an interrupt between
+/// two instructions, so both keep only the compiler from reordering; several
+/// cores (ASYNCLINK_CORTEX_M_IDLE_WFE) have no membarrier, so both are a DMB.
+inline void prepare_sleep_fence() noexcept {}
+[[gnu::always_inline]] inline void publish_fence() noexcept { port::atomic_thread_fence(std::memory_order_seq_cst); }
+[[gnu::always_inline]] inline void sleep_fence() noexcept { port::atomic_thread_fence(std::memory_order_seq_cst); }
+
 /// The monotonic clock every timer in the loop runs on: nanoseconds since
 /// start_clock(), with the resolution of one core clock cycle.
 struct Clock {

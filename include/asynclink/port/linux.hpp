@@ -108,6 +108,41 @@ void block_thread(const std::atomic<std::uint32_t>& word, std::uint32_t expected
 /// Wakes every thread blocked on `word`. Async-signal-safe.
 void unblock_threads(const std::atomic<std::uint32_t>& word) noexcept;
 
+/// The two fences of an asymmetric Dekker (ThreadSafeQueue): a side that
+/// publishes on every item (a store, then a look at the other side's
+/// "waiting" flag) pays publish_fence(); a side about to sleep (its flag set,
+/// then one more look) pays sleep_fence(). Between them they order each
+/// side's store before its load, as a full fence on both sides would.
+///
+/// Where the kernel has membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (4.14+,
+/// not refused by a seccomp filter), sleep_fence() is that call: every CPU
+/// running a thread of this process passes a full barrier during it, so the
+/// publisher's store and load cannot straddle the sleeper's arming unseen,
+/// and publish_fence() only keeps the compiler from reordering them. Where it
+/// is missing both are full fences. The choice is made once, by
+/// prepare_sleep_fence() (queue construction) or the first sleep_fence();
+/// until it is made, publish_fence() is a full fence too.
+namespace detail {
+/// 0: not chosen yet; 1: membarrier registered; 2: unavailable (full fences).
+inline constinit std::atomic<int> membarrier_state{0};
+}  // namespace detail
+/// Chooses the fences (registers the process for membarrier); any context,
+/// idempotent, async-signal-safe.
+void prepare_sleep_fence() noexcept;
+/// The sleeping side's fence: membarrier, or a full fence. Async-signal-safe.
+void sleep_fence() noexcept;
+/// The publishing side's fence, on every item.
+[[gnu::always_inline]] inline void publish_fence() noexcept {
+    // relaxed: the state only selects the fence; a publisher that reads 1
+    // runs after the registration, so every sleep_fence() from then on is a
+    // membarrier that covers its store and load (see above).
+    if (detail::membarrier_state.load(std::memory_order_relaxed) == 1) {
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+}
+
 /// Tells the CPU the caller is polling (x86 `pause`): the poll loop leaves
 /// the memory system alone and exits without a mis-speculation penalty.
 inline void cpu_relax() noexcept {

@@ -68,6 +68,13 @@ void block_thread(const atomic<std::uint32_t>& word, std::uint32_t expected) noe
 /// Makes every context blocked on `word` runnable.
 void unblock_threads(const atomic<std::uint32_t>& word) noexcept;
 
+/// The fences of ThreadSafeQueue's asymmetric Dekker (see the Linux port):
+/// the sim runs one context at a time with sequentially consistent memory, so
+/// each is a preemption point only, where another context may run.
+inline void prepare_sleep_fence() noexcept {}
+inline void publish_fence() noexcept { sim::atomic_thread_fence(std::memory_order_seq_cst); }
+inline void sleep_fence() noexcept { sim::atomic_thread_fence(std::memory_order_seq_cst); }
+
 /// Spin hints: a preemption point where the scheduler prefers another
 /// context, and a step of the virtual clock (1 us and 10 us), so a spin that
 /// reads the clock ends after a few turns.
