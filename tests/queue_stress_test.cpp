@@ -61,7 +61,7 @@ const bool fallback_chosen = [] {
 #endif
 
 /// Asks the kernel itself, apart from the port's choice.
-bool kernel_has_private_expedited_membarrier() {
+[[maybe_unused]] bool kernel_has_private_expedited_membarrier() {
     long supported = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     return supported > 0 && (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0;
 }

@@ -317,7 +317,8 @@ private:
     std::size_t distance(std::uint32_t head, std::uint32_t tail) const noexcept {
         return tail >= head ? tail - head : tail + 2 * capacity_ - head;
     }
-    bool is_closed() const noexcept {
+    // Inline even at -Os: on every put (a call would cost more than the load).
+    [[gnu::always_inline]] bool is_closed() const noexcept {
         // acquire: a context that sees the flag also sees what came before close().
         return closed_.load(std::memory_order_acquire) != 0;
     }
@@ -388,7 +389,7 @@ private:
     /// this call took its flag (the caller wakes it). A plain load first, so a
     /// stream with nobody waiting never writes the flag's line.
     template <Side S>
-    bool take_waiter() noexcept {
+    [[gnu::always_inline]] bool take_waiter() noexcept {
         port::atomic<std::uint32_t>& f = flag<S>();
         // relaxed: a hint; acquire on the exchange pairs with arm()'s release
         // store, so the waiting end's loop slot and parked task are visible.
