@@ -333,7 +333,6 @@ private:
     detail::QueueEnd& end() noexcept {
         return S == Side::producer ? producer_ : consumer_;
     }
-    static constexpr Side other(Side s) noexcept { return s == Side::producer ? Side::consumer : Side::producer; }
     static constexpr std::size_t index(Side s) noexcept { return s == Side::producer ? 0 : 1; }
     /// The end's waiting flag: 1 while it sleeps or is about to (set only by
     /// the end, taken by whoever wakes it). A thread blocks on it.

@@ -210,13 +210,9 @@ void prepare_sleep_fence() noexcept {
 }
 
 void sleep_fence() noexcept {
-    // relaxed: as in publish_fence().
-    int state = detail::membarrier_state.load(std::memory_order_relaxed);
-    if (state == 0) {
-        prepare_sleep_fence();
-        state = detail::membarrier_state.load(std::memory_order_relaxed);
-    }
-    if (state == 1) {
+    // relaxed: as in publish_fence(). Not chosen yet (0) is the fallback's
+    // full fence, as publish_fence() is then too.
+    if (detail::membarrier_state.load(std::memory_order_relaxed) == 1) {
         int saved_errno = errno;
         // The kernel runs a full barrier on this CPU around the call, and on
         // every other CPU running one of our threads during it. Once the

@@ -120,8 +120,8 @@ void unblock_threads(const std::atomic<std::uint32_t>& word) noexcept;
 /// publisher's store and load cannot straddle the sleeper's arming unseen,
 /// and publish_fence() only keeps the compiler from reordering them. Where it
 /// is missing both are full fences. The choice is made once, by
-/// prepare_sleep_fence() (queue construction) or the first sleep_fence();
-/// until it is made, publish_fence() is a full fence too.
+/// prepare_sleep_fence() (every queue's construction); until it is made,
+/// both are full fences.
 namespace detail {
 /// 0: not chosen yet; 1: membarrier registered; 2: unavailable (full fences).
 inline constinit std::atomic<int> membarrier_state{0};
