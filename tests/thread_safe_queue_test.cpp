@@ -10,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -93,6 +94,36 @@ TEST(ThreadSafeQueue, CapacityNHoldsNItems) {
         for (std::size_t i = 0; i < capacity; ++i) EXPECT_EQ(q.try_get(), static_cast<int>(i));
         EXPECT_TRUE(q.empty());
         EXPECT_EQ(q.try_get(), std::nullopt);
+    }
+}
+
+// The ends check for room and for items against the other end's index as they
+// last read it (the producer: the tail that fills the queue); over many laps
+// of the indices, in any order of puts and gets, a put is refused exactly
+// when the queue holds `capacity` items and a get finds nothing exactly when
+// it holds none, in FIFO order.
+TEST(ThreadSafeQueue, PutsAreRefusedExactlyWhenFullOverManyLaps) {
+    std::mt19937 random(7);
+    for (std::size_t capacity : {1u, 2u, 3u, 5u, 8u}) {
+        al::ThreadSafeQueue<int> q(capacity);
+        std::deque<int> model;
+        int next = 0;
+        for (int step = 0; step < 4000; ++step) {
+            if (random() % 2 == 0) {
+                bool accepted = q.try_put(next);
+                ASSERT_EQ(accepted, model.size() < capacity) << "capacity " << capacity << ", step " << step;
+                if (accepted) model.push_back(next++);
+            } else {
+                std::optional<int> got = q.try_get();
+                ASSERT_EQ(got.has_value(), !model.empty()) << "capacity " << capacity << ", step " << step;
+                if (got) {
+                    ASSERT_EQ(*got, model.front());
+                    model.pop_front();
+                }
+            }
+            ASSERT_EQ(q.qsize(), model.size());
+        }
+        EXPECT_GT(next, static_cast<int>(4 * capacity)) << "the indices wrapped several times";
     }
 }
 
@@ -725,9 +756,9 @@ template <class Queue>
 struct QueueLayoutProbe {
     static std::uintptr_t at(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
     static std::uintptr_t tail(const Queue& q) { return at(&q.producer_.word); }
-    static std::uintptr_t head_cache(const Queue& q) { return at(&q.producer_.other_index); }
+    static std::uintptr_t head_cache(const Queue& q) { return at(&q.producer_.limit); }
     static std::uintptr_t head(const Queue& q) { return at(&q.consumer_.word); }
-    static std::uintptr_t tail_cache(const Queue& q) { return at(&q.consumer_.other_index); }
+    static std::uintptr_t tail_cache(const Queue& q) { return at(&q.consumer_.limit); }
     static std::uintptr_t capacity(const Queue& q) { return at(&q.capacity_); }
     static std::uintptr_t closed(const Queue& q) { return at(&q.closed_); }
     static std::uintptr_t waiting(const Queue& q, int side) { return at(&q.waiting_[side]); }

@@ -129,11 +129,13 @@ public:
         : owned_(std::make_unique<slot_type[]>(checked_capacity(capacity))),
           slots_(owned_.get()),
           capacity_(static_cast<std::uint32_t>(capacity)) {
+        producer_.limit = capacity_;  // full_at(0)
         port::prepare_sleep_fence();
     }
     /// A queue over user-supplied storage, holding storage.size() items.
     explicit ThreadSafeQueue(std::span<slot_type> storage)
         : slots_(storage.data()), capacity_(checked_capacity(storage.size())) {
+        producer_.limit = capacity_;  // full_at(0)
         port::prepare_sleep_fence();
     }
     ThreadSafeQueue(const ThreadSafeQueue&) = delete;
@@ -314,6 +316,11 @@ private:
     static std::uint32_t index_of(std::uint32_t word) noexcept { return word >> 1; }
     std::uint32_t advance(std::uint32_t index) const noexcept { return index + 1 == 2 * capacity_ ? 0 : index + 1; }
     std::uint32_t slot_of(std::uint32_t index) const noexcept { return index < capacity_ ? index : index - capacity_; }
+    /// The tail index at which the queue is full, given the head index `head`
+    /// (the head plus the capacity, in [0, 2N)).
+    std::uint32_t full_at(std::uint32_t head) const noexcept {
+        return head < capacity_ ? head + capacity_ : head - capacity_;
+    }
     std::size_t distance(std::uint32_t head, std::uint32_t tail) const noexcept {
         return tail >= head ? tail - head : tail + 2 * capacity_ - head;
     }
@@ -537,12 +544,10 @@ private:
         // clear between calls).
         std::uint32_t t = producer_.word.load(std::memory_order_relaxed);
         std::uint32_t ti = index_of(t);
-        if (distance(producer_.other_index, ti) == capacity_) {
+        if (ti == producer_.limit) {
             // acquire: the consumer has finished moving out of the slots it freed.
-            producer_.other_index = index_of(consumer_.word.load(std::memory_order_acquire));
-            if (distance(producer_.other_index, ti) == capacity_) {
-                return is_closed() ? PushResult::closed : PushResult::full;
-            }
+            producer_.limit = full_at(index_of(consumer_.word.load(std::memory_order_acquire)));
+            if (ti == producer_.limit) return is_closed() ? PushResult::closed : PushResult::full;
         }
         // Busy before the look at closed_: a consumer that sees the queue
         // closed and empty passes a sleep_fence(), after which either this
@@ -574,12 +579,12 @@ private:
         EndGuard guard(consumer_, "consumer");
         // relaxed: only this consumer moves the head index.
         std::uint32_t hi = index_of(consumer_.word.load(std::memory_order_relaxed));
-        if (hi == consumer_.other_index) {
+        if (hi == consumer_.limit) {
             // acquire: pairs with push()'s release; the item is fully built.
-            consumer_.other_index = index_of(producer_.word.load(std::memory_order_acquire));
+            consumer_.limit = index_of(producer_.word.load(std::memory_order_acquire));
             // The length at this look, exact: only this end moves the head.
-            consumer_.counts[detail::QueueEnd::Count::high_water].raise_by_owner(distance(hi, consumer_.other_index));
-            if (hi == consumer_.other_index) return false;
+            consumer_.counts[detail::QueueEnd::Count::high_water].raise_by_owner(distance(hi, consumer_.limit));
+            if (hi == consumer_.limit) return false;
         }
         T* slot = slots_[slot_of(hi)].get();
         out.emplace(std::move(*slot));

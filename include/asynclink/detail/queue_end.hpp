@@ -192,9 +192,12 @@ struct alignas(port::cache_line) QueueEnd {
     /// producer's, the busy mark of a put in flight; see the protocol in the
     /// queue's header comment). Only this end writes it.
     port::atomic<std::uint32_t> word{0};
-    /// The other end's index as this end last read it: read again only when
-    /// the queue looks full (producer) or empty (consumer).
-    std::uint32_t other_index = 0;
+    /// How far this end may move its index before it reads the other end's
+    /// word again: the consumer, up to the tail it last read (the queue looks
+    /// empty there); the producer, up to the tail that fills the queue given
+    /// the head it last read (that head plus the capacity), so its per-item
+    /// check is one comparison.
+    std::uint32_t limit = 0;
     /// What this end counts, beside the word it writes anyway (only this end
     /// writes the line): the items it moved (puts or gets); the consumer's
     /// samples of the queue's length (see QueueStats::high_water); the puts or
