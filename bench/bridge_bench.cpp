@@ -7,6 +7,8 @@
 //                             (try_send, consumed by a coroutine) and the raw SPSC
 //                             ceiling, moodycamel::ReaderWriterQueue with a
 //                             busy-polling consumer thread. Capacity 1024 for all.
+//                             asynclink's task awaits get() (asynclink_next:
+//                             next(), as an async-for would).
 //   round_trip/across/*       a thread sets a ThreadSafeFlag, the sleeping loop
 //                             wakes the task, the task answers through a
 //                             ThreadSafeQueue to the thread parked in get_sync(true);
@@ -218,7 +220,12 @@ al::Task<void> al_drain(al::ThreadSafeQueue<std::uint64_t>& queue, std::uint64_t
     for (std::uint64_t i = 0; i < queue_batch; ++i) sum += co_await queue.get();
 }
 
-template <bool UsePutSync>
+/// The same with next(), the loop an async-for would be.
+al::Task<void> al_drain_next(al::ThreadSafeQueue<std::uint64_t>& queue, std::uint64_t& sum) {
+    for (std::uint64_t i = 0; i < queue_batch; ++i) sum += *co_await queue.next();
+}
+
+template <bool UsePutSync, bool UseNext = false>
 void asynclink_queue(benchmark::State& state, Placement placement) {
     if (!placement_possible(state, placement)) return;
     PinGuard pin(loop_cpu);
@@ -234,7 +241,7 @@ void asynclink_queue(benchmark::State& state, Placement placement) {
                 }
             }
         });
-        al::run(al_drain(queue, sum));
+        al::run(UseNext ? al_drain_next(queue, sum) : al_drain(queue, sum));
         producer.join();
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * queue_batch));
@@ -1073,6 +1080,7 @@ void register_queue(const char* placement_name, Placement placement) {
     const std::pair<const char*, void (*)(benchmark::State&, Placement)> sides[] = {
         {"asynclink", asynclink_queue<true>},
         {"asynclink_try_put", asynclink_queue<false>},
+        {"asynclink_next", asynclink_queue<true, true>},
         {"asio_channel", asio_channel_queue},
         {"moodycamel", moodycamel_queue},
     };

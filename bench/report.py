@@ -59,6 +59,7 @@ WORKLOADS = [
 SIDES = {
     "asynclink": "asynclink (default options)",
     "asynclink_try_put": "asynclink, producer spins on try_put",
+    "asynclink_next": "asynclink, the task iterates with next()",
     "asynclink_no_spin": "asynclink, spin_before_sleep = 0 (sleeps at once)",
     "asynclink_unblock": "asynclink unblock() (shared pool, unpinned)",
     "asynclink_pinned": "asynclink, worker pinned to the other core",

@@ -237,7 +237,7 @@ public:
             throw_if_cancelled();
             if (!item_) queue_.pop(item_);
             if constexpr (Iterating) {
-                return std::move(item_);
+                return detail::take_item(item_);
             } else {
                 if (!item_) ASYNCLINK_THROW(QueueClosed);
                 return std::move(*item_);
