@@ -579,7 +579,8 @@ private:
         }
     }
     // `trace_flow`: the hand-over's trace flow id, for a loop's wake-up.
-    void wake_consumer(std::uint32_t trace_flow = 0) noexcept {
+    // Out of line, as ThreadSafeQueue::wake(): the common put saves no registers for it.
+    [[gnu::noinline, gnu::cold]] void wake_consumer(std::uint32_t trace_flow = 0) noexcept {
         // The slot keeps the waiting loop's core alive while we post.
         if (!consumer_loop_.with_core(
                 [this, trace_flow](detail::WakeCore& core) noexcept { consumer_wake_->post(core, trace_flow); })) {
@@ -682,7 +683,7 @@ private:
 
     /// The consumer (or close()) took the producers' bits `flags` from head_.
     /// `trace_flow`: the hand-over's trace flow id, for the loops' wake-ups.
-    void wake_producers(std::uint32_t flags, std::uint32_t trace_flow = 0) noexcept {
+    [[gnu::noinline, gnu::cold]] void wake_producers(std::uint32_t flags, std::uint32_t trace_flow = 0) noexcept {
         if ((flags & thread_producers_wait) != 0) port::unblock_threads(head_);
         if ((flags & task_producers_wait) == 0) return;
         // acquire: pairs with the release push of a new entry.

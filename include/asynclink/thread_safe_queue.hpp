@@ -455,8 +455,10 @@ private:
     // The waiting end told us where it sleeps: on a loop (post a wake-up) or
     // in the kernel (futex on its flag).
     // `trace_flow`: the hand-over's trace flow id, for a loop's wake-up.
+    // Out of line: inlined, its calls made every push() and pop() save and
+    // restore the callee-saved registers, wake-up or not.
     template <Side S>
-    void wake(std::uint32_t trace_flow = 0) noexcept {
+    [[gnu::noinline, gnu::cold]] void wake(std::uint32_t trace_flow = 0) noexcept {
         detail::QueueEnd& sleeper = end<S>();
         // Ordered by the acquire exchange that took the flag. The slot keeps
         // the waiting loop's core alive while we post.
