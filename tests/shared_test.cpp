@@ -168,7 +168,8 @@ void read_in_handler(void* arg) noexcept {
 TEST(Shared, TryReadInASignalHandlerThatInterruptsTheWriterGivesUpInsteadOfHanging) {
     // read() there would spin forever when the signal lands mid-write; try_read
     // returns a whole snapshot or nothing.
-    al::Shared<Reading<64>> s;
+    // A consistent first value: a tick may land before the first write.
+    al::Shared<Reading<64>> s(Reading<64>::make(0));
     InterruptedWriter state{&s};
     std::uint64_t ticks = 0;
     {
@@ -230,7 +231,8 @@ TEST(SharedDeathTest, ReadInASignalHandlerThatInterruptsTheWriterReturnsAtOnce) 
     EXPECT_EXIT(
         {
             alarm(20);
-            al::Shared<Reading<64>> s;
+            // A consistent first value: a tick may land before the first write.
+            al::Shared<Reading<64>> s(Reading<64>::make(0));
             ReadInHandler state{&s};
             std::uint64_t ticks = 0;
             {
