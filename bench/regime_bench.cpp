@@ -31,7 +31,6 @@
 #include <string>
 #include <thread>
 
-#include <pthread.h>
 #include <sched.h>
 
 namespace al = asynclink;
@@ -40,13 +39,6 @@ namespace {
 
 constexpr std::size_t capacity = 1024;
 constexpr std::uint64_t items = std::uint64_t{1} << 20;  // per timed iteration
-
-void pin(int cpu) noexcept {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
 
 void relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -86,7 +78,7 @@ void regime(benchmark::State& state) {
     const int w = static_cast<int>(state.range(0));
     cpu_set_t saved;
     bool restore = sched_getaffinity(0, sizeof saved, &saved) == 0;
-    pin(0);
+    al::port::pin_current_thread(0);
     std::uint64_t empty_looks = 0, full_looks = 0, sum = 0, expected = 0, seed = 1;
     for (auto _ : state) {
         Ring ring;
@@ -95,7 +87,7 @@ void regime(benchmark::State& state) {
         // counter shared on a line with the other side's would be a third
         // line crossing at every miss.
         std::thread producer([&ring, &full, &seed, w] {
-            pin(1);
+            al::port::pin_current_thread(1);
             std::uint64_t misses = 0, x = seed;
             for (std::uint64_t v = 1; v <= items; ++v) {
                 x = work(x, w);

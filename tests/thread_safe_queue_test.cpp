@@ -756,9 +756,9 @@ template <class Queue>
 struct QueueLayoutProbe {
     static std::uintptr_t at(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
     static std::uintptr_t tail(const Queue& q) { return at(&q.producer_.word); }
-    static std::uintptr_t head_cache(const Queue& q) { return at(&q.producer_.limit); }
+    static std::uintptr_t producer_limit(const Queue& q) { return at(&q.producer_.limit); }
     static std::uintptr_t head(const Queue& q) { return at(&q.consumer_.word); }
-    static std::uintptr_t tail_cache(const Queue& q) { return at(&q.consumer_.limit); }
+    static std::uintptr_t consumer_limit(const Queue& q) { return at(&q.consumer_.limit); }
     static std::uintptr_t capacity(const Queue& q) { return at(&q.capacity_); }
     static std::uintptr_t closed(const Queue& q) { return at(&q.closed_); }
     static std::uintptr_t waiting(const Queue& q, int side) { return at(&q.waiting_[side]); }
@@ -778,8 +778,9 @@ TEST(ThreadSafeQueueLayout, EachEndsHotWordsShareALineAndTheEndsShareNone) {
     auto line_of = [&](std::uintptr_t a) { return a / line; };
     EXPECT_EQ(Probe::tail(q) % line, 0u) << "the producer's word starts a cache line";
     EXPECT_EQ(Probe::head(q) % line, 0u) << "the consumer's word starts a cache line";
-    EXPECT_EQ(line_of(Probe::head_cache(q)), line_of(Probe::tail(q))) << "the producer's cached head";
-    EXPECT_EQ(line_of(Probe::tail_cache(q)), line_of(Probe::head(q))) << "the consumer's cached tail";
+    EXPECT_EQ(line_of(Probe::producer_limit(q)), line_of(Probe::tail(q)))
+        << "the producer's limit (from the head it read)";
+    EXPECT_EQ(line_of(Probe::consumer_limit(q)), line_of(Probe::head(q))) << "the consumer's limit (the tail it read)";
     EXPECT_NE(line_of(Probe::tail(q)), line_of(Probe::head(q)));
     EXPECT_NE(line_of(Probe::capacity(q)), line_of(Probe::tail(q)));
     EXPECT_NE(line_of(Probe::capacity(q)), line_of(Probe::head(q)));
