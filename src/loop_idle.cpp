@@ -105,9 +105,13 @@ bool Loop::spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept
         return false;
     }
     if (spin_budget_.count() == 0 || (timeout && *timeout <= spin_budget_)) return false;
-    detail::SpinWait spin(spin_budget_);
+    // A poster on this loop's own CPU (a thread sharing it, or a one-CPU
+    // machine) can only post once the spin yields: spin_pause_ learns to skip
+    // the pause phase then.
+    detail::SpinWait spin(spin_budget_, spin_pause_.pause_first());
     bool found = false;
     while (!found && spin.once()) found = core_->has_posted_work();
+    spin_pause_.learn(spin, found);
     if (spin.overran()) {
         // A CPU-bound thread shares this CPU: each yield in the spin gave it a
         // time slice (milliseconds), far more than a sleep-and-wake costs. Skip

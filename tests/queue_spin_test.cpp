@@ -97,6 +97,71 @@ TEST(QueueSpin, AnOverrunSpinSkipsTheNextSpinsAndMoreEachTime) {
     EXPECT_EQ(budget.next(), full);
 }
 
+// PauseHint: four answers in a row at the first look after the first yield
+// (a partner on this CPU) turn the pause phase off for the next 64 spins;
+// then one spin pauses again (a probe), and one more such answer is enough
+// to turn it off again. An answer a pause caught brings the pause back, and a
+// spin that ran out, skipped the pause or needed several yields says nothing.
+TEST(QueueSpin, ThePausePhaseIsSkippedOnlyWhileAnswersComeRightAfterTheFirstYield) {
+    al::detail::PauseHint hint;
+    auto answered_after_one_yield = [&] { hint.learn(true, true, 1); };
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(hint.pause_first());
+        answered_after_one_yield();
+    }
+    hint.learn(false, true, 1);  // ran out: no evidence either way
+    hint.learn(true, true, 5);   // several yields: a slow partner; the streak starts over
+    for (int i = 0; i < 3; ++i) answered_after_one_yield();
+    EXPECT_TRUE(hint.pause_first()) << "three in a row are not enough";
+    answered_after_one_yield();
+    for (std::uint32_t i = 0; i < al::detail::PauseHint::probe_every; ++i) {
+        EXPECT_FALSE(hint.pause_first()) << "spin " << i << " should skip the pause phase";
+        hint.learn(true, false, 1);  // without the pause: no evidence
+    }
+    EXPECT_TRUE(hint.pause_first()) << "the probe pauses";
+    answered_after_one_yield();
+    EXPECT_FALSE(hint.pause_first()) << "one confirming probe turns the pause off again";
+    for (std::uint32_t i = 1; i < al::detail::PauseHint::probe_every; ++i) EXPECT_FALSE(hint.pause_first());
+    EXPECT_TRUE(hint.pause_first()) << "the next probe";
+    hint.learn(true, true, 0);  // a pause caught the answer: the partner runs elsewhere
+    answered_after_one_yield();
+    EXPECT_TRUE(hint.pause_first()) << "after a caught answer, one more is not enough";
+    for (int i = 0; i < 3; ++i) answered_after_one_yield();
+    EXPECT_FALSE(hint.pause_first());
+}
+
+// A SpinWait without the pause phase yields from its first look on, and
+// counts its yields; with it, it only pauses at first.
+TEST(QueueSpin, ASpinWithoutThePausePhaseYieldsAtOnceAndCountsItsYields) {
+    const auto long_limit = std::chrono::duration_cast<al::Clock::duration>(60s);
+    al::detail::SpinWait yielding(long_limit, false);
+    EXPECT_FALSE(yielding.paused_first());
+    ASSERT_TRUE(yielding.once());
+    EXPECT_EQ(yielding.yields(), 1u);
+    ASSERT_TRUE(yielding.once());
+    EXPECT_EQ(yielding.yields(), 2u);
+
+    al::detail::SpinWait pausing(long_limit);
+    EXPECT_TRUE(pausing.paused_first());
+    std::this_thread::sleep_for(al::detail::SpinWait::pause_phase);  // the pause phase is over
+    ASSERT_TRUE(pausing.once());
+    EXPECT_EQ(pausing.yields(), 1u) << "past the pause phase a look yields";
+}
+
+// A SpinBudget learns the pause hint from its spins.
+TEST(QueueSpin, TheBudgetLearnsThePauseHintFromItsSpins) {
+    const auto full = std::chrono::duration_cast<al::Clock::duration>(60s);
+    al::detail::SpinBudget budget(full);
+    for (std::uint32_t i = 0; i < al::detail::PauseHint::confirm; ++i) {
+        al::detail::SpinWait spin(budget.next(), budget.pause_first());
+        ASSERT_TRUE(spin.paused_first());
+        std::this_thread::sleep_for(al::detail::SpinWait::pause_phase);
+        ASSERT_TRUE(spin.once());  // one yield, then the answer
+        budget.spun(spin, true);
+    }
+    EXPECT_FALSE(budget.pause_first());
+}
+
 TEST(QueueSpin, AWakeStampMeasuresAcrossItsWrap) {
     EXPECT_EQ(al::detail::WakeStamp::between(0xffff'fff0u, 0x10u), al::Clock::duration(0x20 << 10));
     EXPECT_EQ(al::detail::WakeStamp::between(5, 5), al::Clock::duration::zero());

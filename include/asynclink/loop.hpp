@@ -407,6 +407,9 @@ private:
     std::size_t high_tasks_ = 0;
     detail::TaskBase* running_ = nullptr;
     std::uint32_t tasks_made_ = 0;
+    // Whether the next idle spin begins with its pause phase (see
+    // spin_for_posted_work()); two bytes, in the padding before slice_mark_.
+    detail::PauseHint spin_pause_;
     // The end of the last timed slice, or the start of the batch: where the
     // next slice is timed from.
     Clock::time_point slice_mark_{};

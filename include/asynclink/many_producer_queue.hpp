@@ -599,7 +599,7 @@ private:
         consumer_counts_[ConsumerCount::waits].add_by_owner();
         std::uint32_t began = detail::WakeStamp::now();
         if (Clock::duration limit = consumer_spin_.next(); limit.count() != 0) {
-            detail::SpinWait spin(limit);
+            detail::SpinWait spin(limit, consumer_spin_.pause_first());
             bool answered = false;
             while (!answered && spin.once()) answered = pop(out) || drained_and_closed();
             consumer_spin_.spun(spin, answered);

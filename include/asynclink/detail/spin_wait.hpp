@@ -4,7 +4,9 @@
 // the futex).
 //
 // SpinBudget: how long the next of a context's waits may spin, learnt from the
-// last ones; WakeStamp: when the partner woke a sleeper, to learn from.
+// last ones; PauseHint: whether it begins with the pause phase, learnt from
+// where the last ones were answered; WakeStamp: when the partner woke a
+// sleeper, to learn from.
 //
 // Sleeping and being woken costs tens of microseconds of latency on a virtual
 // machine (the wake is an inter-processor interrupt and a reschedule), while an
@@ -34,8 +36,15 @@ inline constexpr Clock::duration spin_before_block = std::chrono::microseconds(5
 
 class SpinWait {
 public:
-    /// Starts a spin that may last up to `limit`.
-    explicit SpinWait(Clock::duration limit) noexcept : start_(Clock::now()), limit_(limit) {}
+    /// Long enough for a partner on another CPU to answer without a system
+    /// call in between; short enough that a partner on this CPU is not kept
+    /// waiting for long.
+    static constexpr Clock::duration pause_phase = std::chrono::microseconds(2);
+
+    /// Starts a spin that may last up to `limit`; without `pause_first`, it
+    /// yields from its first look on (see PauseHint).
+    explicit SpinWait(Clock::duration limit, bool pause_first = true) noexcept
+        : start_(Clock::now()), limit_(limit), pause_phase_(pause_first ? pause_phase : Clock::duration::zero()) {}
 
     /// Waits a little: pauses, or yields the CPU once the pause phase is over.
     /// False once `limit` has passed since construction: the caller should block or sleep.
@@ -45,10 +54,11 @@ public:
             if (elapsed >= 2 * limit_) overran_ = true;
             return false;
         }
-        if (elapsed < pause_phase) {
+        if (elapsed < pause_phase_) {
             port::cpu_relax();
         } else {
             port::yield_thread();
+            ++yields_;
             // A yield that came back after more than the whole budget handed the
             // CPU to another thread for a time slice: something CPU-bound shares it.
             if (Clock::now() - start_ >= 2 * limit_) overran_ = true;
@@ -60,16 +70,63 @@ public:
     /// preempted) for longer than the whole spin was to last: spinning on this
     /// CPU now costs time slices, not microseconds.
     bool overran() const noexcept { return overran_; }
+    /// Whether the spin began with the pause phase.
+    bool paused_first() const noexcept { return pause_phase_.count() != 0; }
+    /// How many times it has yielded the CPU so far.
+    std::uint32_t yields() const noexcept { return yields_; }
 
 private:
-    /// Long enough for a partner on another CPU to answer without a system
-    /// call in between; short enough that a partner on this CPU is not kept
-    /// waiting for long.
-    static constexpr Clock::duration pause_phase = std::chrono::microseconds(2);
-
     Clock::time_point start_;
     Clock::duration limit_;
+    Clock::duration pause_phase_;
+    std::uint32_t yields_ = 0;
     bool overran_ = false;
+};
+
+/// Whether a context's next spin should begin with the pause phase. A partner
+/// on another CPU answers a busy stream within it, without a system call; a
+/// partner on the waiter's own CPU cannot answer before the waiter yields, so
+/// there the pause phase only adds its 2 us to every wait (to each hand-over
+/// of a stream whose ends share a CPU, or run on a machine with one CPU).
+/// Which one it is shows in where the answers come: in the pause phase, or at
+/// the first look after the first yield. After `confirm` waits in a row
+/// answered there, the next `probe_every` spins skip the pause phase; then
+/// one spin pauses again (a probe), and if its answer also comes after the
+/// first yield the skipping starts again at once. An answer a pause catches
+/// keeps the pause phase on until `confirm` more come after the first yield.
+class PauseHint {
+public:
+    static constexpr std::uint8_t confirm = 4;
+    static constexpr std::uint8_t probe_every = 64;
+
+    /// Whether the next spin should pause first.
+    bool pause_first() noexcept {
+        if (skip_ == 0) return true;
+        --skip_;
+        return false;
+    }
+    /// After a spin that ended with the answer (`answered`) or ran out.
+    void learn(bool answered, bool paused_first, std::uint32_t yields) noexcept {
+        // A spin that ran out, or that skipped the pause phase, cannot tell
+        // where the partner runs.
+        if (!answered || !paused_first) return;
+        // No yield: a pause caught the answer, the partner runs elsewhere;
+        // several: a slow partner, on this CPU or not.
+        if (yields != 1) {
+            streak_ = 0;
+            return;
+        }
+        if (++streak_ >= confirm) {
+            skip_ = probe_every;
+            streak_ = confirm - 1;  // one more such answer, at the probe, confirms again
+        }
+    }
+    void learn(const SpinWait& spin, bool answered) noexcept { learn(answered, spin.paused_first(), spin.yields()); }
+
+private:
+    // Two bytes, so that the hint fits in a padding hole of its owner.
+    std::uint8_t skip_ = 0;    // spins left without the pause phase
+    std::uint8_t streak_ = 0;  // answers in a row at the first look after the first yield
 };
 
 /// How long a context that waits again and again (a blocked put_sync or
@@ -104,8 +161,11 @@ public:
         }
         return std::min(budget_, limit());
     }
+    /// Whether the next spin should begin with the pause phase (PauseHint).
+    bool pause_first() noexcept { return pause_.pause_first(); }
     /// After a spin of next()'s length, which ended with the answer or not.
     void spun(const SpinWait& spin, bool answered) noexcept {
+        pause_.learn(spin, answered);
         if (spin.overran()) {
             penalty_ = std::clamp<std::uint32_t>(penalty_ * 2, 16, 4096);
             skip_ = penalty_;
@@ -134,6 +194,7 @@ private:
     }
 
     port::atomic<std::uint32_t> full_ns_;  ///< the limit in ns (at most `longest`: fits 32 bits)
+    PauseHint pause_;                      // in the padding before budget_
     Clock::duration budget_;
     std::uint32_t skip_ = 0;     // waits left without a spin
     std::uint32_t penalty_ = 0;  // how many the next overrun skips
