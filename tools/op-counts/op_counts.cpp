@@ -21,6 +21,10 @@
 //   queue_try_get    ThreadSafeQueue::try_get (an item)
 //   queue_put_wake   try_put in a signal handler -> the task waiting in get() has the item
 //   queue_task_put   co_await put() (room) then the task waiting in get() on the same loop
+//   queue_task_put_room  co_await put() with room, nobody waiting (a task producer's own cost)
+//   queue_task_get_ready co_await get() with an item there (a task consumer's own cost)
+//   queue_put_sync   put_sync(v, true) on a thread, room there (no loop on that thread)
+//   queue_get_sync   get_sync(true) on a thread, an item there (no loop on that thread)
 //   schedule         Loop::schedule(fn, arg) -> fn ran
 //   call_soon_threadsafe  -> fn ran
 //   spawn            create_task of a trivial task + co_await its handle
@@ -52,14 +56,17 @@
 #include <boost/asio/use_awaitable.hpp>
 #endif
 
+#include "op_counts.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
-namespace {
+namespace op_counts {
 
-int rounds = 1000;
+namespace {
 int failures = 0;
-const char* only = nullptr;  // argv[1]: measure this row only
+const char* counting = nullptr;  // the row being counted, in the counted pass
+}  // namespace
 
 void check(bool ok, const char* what) {
     if (!ok) {
@@ -68,22 +75,27 @@ void check(bool ok, const char* what) {
     }
 }
 
-bool selected(const char* name) { return only == nullptr || std::strcmp(only, name) == 0; }
-
-const char* counting = nullptr;  // the row being counted, in the counted pass
-
-/// A body calls this once its setup (a queue's storage, its filling) is done:
-/// the count starts here.
 void start_counting() {
     if (counting != nullptr) CALLGRIND_ZERO_STATS;
 }
 
-/// And this where the operations end, if what follows (a teardown) is not
-/// part of them; otherwise the count ends with the body.
 void stop_counting() {
     if (counting != nullptr) CALLGRIND_DUMP_STATS_AT(counting);
     counting = nullptr;
 }
+
+}  // namespace op_counts
+
+namespace {
+using op_counts::check;
+using op_counts::counting;
+using op_counts::start_counting;
+using op_counts::stop_counting;
+
+int rounds = 1000;
+const char* only = nullptr;  // argv[1]: measure this row only
+
+bool selected(const char* name) { return only == nullptr || std::strcmp(only, name) == 0; }
 
 /// Counts what `body(n)` does for n = rounds from its start_counting() on,
 /// after body(warm) ran once uncounted (first-time allocations, the frame
@@ -243,11 +255,28 @@ al::Task<void> asynclink_rows() {
     co_await counted("queue_try_get", queue_try_get);
     co_await counted("queue_put_wake", queue_put_wake);
     co_await counted("queue_task_put", queue_task_put);
+    co_await counted("queue_task_put_room", op_counts::queue_task_put_room);
+    co_await counted("queue_task_get_ready", op_counts::queue_task_get_ready);
     co_await counted("schedule", schedule);
     co_await counted("call_soon_threadsafe", call_soon_threadsafe);
     co_await counted("spawn", spawn);
     co_await counted("yield", yield);
     co_await counted("timer", timer);
+}
+
+template <class Body>
+void thread_counted(const char* name, Body body) {
+    if (!selected(name)) return;
+    body(rounds / 10 + 1);
+    counting = name;
+    body(rounds);
+    stop_counting();
+    std::printf("%s %d\n", name, rounds);
+}
+
+void thread_rows() {
+    thread_counted("queue_put_sync", op_counts::queue_put_sync);
+    thread_counted("queue_get_sync", op_counts::queue_get_sync);
 }
 
 // ---------------------------------------------------------------- Boost.Asio
@@ -347,8 +376,9 @@ int main(int argc, char** argv) {
     if (argc > 1) only = argv[1];
     if (const char* r = std::getenv("OP_COUNTS_ROUNDS")) rounds = std::atoi(r) > 0 ? std::atoi(r) : rounds;
     al::run(asynclink_rows());
+    thread_rows();
 #ifdef ASYNCLINK_OP_COUNTS_ASIO
     asio_rows();
 #endif
-    return failures == 0 ? 0 : 1;
+    return op_counts::failures == 0 ? 0 : 1;
 }
