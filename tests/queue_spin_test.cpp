@@ -100,30 +100,32 @@ TEST(QueueSpin, AnOverrunSpinSkipsTheNextSpinsAndMoreEachTime) {
 // PauseHint: four answers in a row at the first look after the first yield
 // (a partner on this CPU) turn the pause phase off for the next 64 spins;
 // then one spin pauses again (a probe), and one more such answer is enough
-// to turn it off again. An answer a pause caught brings the pause back, and a
-// spin that ran out, skipped the pause or needed several yields says nothing.
+// to turn it off again. An answer a pause caught, or one after several
+// yields, starts the count over; a spin that ran out, skipped the pause or
+// overran (a stranger took the CPU) says nothing.
 TEST(QueueSpin, ThePausePhaseIsSkippedOnlyWhileAnswersComeRightAfterTheFirstYield) {
     al::detail::PauseHint hint;
-    auto answered_after_one_yield = [&] { hint.learn(true, true, 1); };
+    auto answered_after_one_yield = [&] { hint.learn(true, true, 1, false); };
     for (int i = 0; i < 3; ++i) {
         ASSERT_TRUE(hint.pause_first());
         answered_after_one_yield();
     }
-    hint.learn(false, true, 1);  // ran out: no evidence either way
-    hint.learn(true, true, 5);   // several yields: a slow partner; the streak starts over
+    hint.learn(false, true, 1, false);  // ran out: no evidence either way
+    hint.learn(true, true, 1, true);    // the yield gave a stranger a time slice: no evidence
+    hint.learn(true, true, 5, false);   // several yields: a slow partner; the streak starts over
     for (int i = 0; i < 3; ++i) answered_after_one_yield();
     EXPECT_TRUE(hint.pause_first()) << "three in a row are not enough";
     answered_after_one_yield();
     for (std::uint32_t i = 0; i < al::detail::PauseHint::probe_every; ++i) {
         EXPECT_FALSE(hint.pause_first()) << "spin " << i << " should skip the pause phase";
-        hint.learn(true, false, 1);  // without the pause: no evidence
+        hint.learn(true, false, 1, false);  // without the pause: no evidence
     }
     EXPECT_TRUE(hint.pause_first()) << "the probe pauses";
     answered_after_one_yield();
     EXPECT_FALSE(hint.pause_first()) << "one confirming probe turns the pause off again";
     for (std::uint32_t i = 1; i < al::detail::PauseHint::probe_every; ++i) EXPECT_FALSE(hint.pause_first());
     EXPECT_TRUE(hint.pause_first()) << "the next probe";
-    hint.learn(true, true, 0);  // a pause caught the answer: the partner runs elsewhere
+    hint.learn(true, true, 0, false);  // a pause caught the answer: the partner runs elsewhere
     answered_after_one_yield();
     EXPECT_TRUE(hint.pause_first()) << "after a caught answer, one more is not enough";
     for (int i = 0; i < 3; ++i) answered_after_one_yield();

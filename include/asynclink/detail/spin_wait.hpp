@@ -106,10 +106,12 @@ public:
         return false;
     }
     /// After a spin that ended with the answer (`answered`) or ran out.
-    void learn(bool answered, bool paused_first, std::uint32_t yields) noexcept {
+    void learn(bool answered, bool paused_first, std::uint32_t yields, bool overran) noexcept {
         // A spin that ran out, or that skipped the pause phase, cannot tell
-        // where the partner runs.
-        if (!answered || !paused_first) return;
+        // where the partner runs; nor can one whose yield gave the CPU to a
+        // stranger for a time slice (SpinWait::overran()): the answer came
+        // after the yield because the yield took that long.
+        if (!answered || !paused_first || overran) return;
         // No yield: a pause caught the answer, the partner runs elsewhere;
         // several: a slow partner, on this CPU or not.
         if (yields != 1) {
@@ -121,7 +123,9 @@ public:
             streak_ = confirm - 1;  // one more such answer, at the probe, confirms again
         }
     }
-    void learn(const SpinWait& spin, bool answered) noexcept { learn(answered, spin.paused_first(), spin.yields()); }
+    void learn(const SpinWait& spin, bool answered) noexcept {
+        learn(answered, spin.paused_first(), spin.yields(), spin.overran());
+    }
 
 private:
     // Two bytes, so that the hint fits in a padding hole of its owner.
