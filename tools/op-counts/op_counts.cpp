@@ -264,6 +264,8 @@ al::Task<void> asynclink_rows() {
     co_await counted("timer", timer);
 }
 
+/// counted() for the blocking ends (op_counts_ends.cpp): called with no
+/// loop running, as they refuse a thread that runs one.
 template <class Body>
 void thread_counted(const char* name, Body body) {
     if (!selected(name)) return;
