@@ -43,7 +43,8 @@ void print_stall(const TaskStall& stall) {
 #endif
 
 /// The options with the stall threshold from the environment (if they leave
-/// it zero); throws UsageError for a negative one.
+/// it zero); throws UsageError for a negative threshold or a spin outside
+/// [0, 1 s].
 LoopOptions checked(LoopOptions options) {
 #if ASYNCLINK_PORT_HAS_THREADS
     if (options.stall_threshold == Clock::duration::zero())
@@ -51,6 +52,12 @@ LoopOptions checked(LoopOptions options) {
 #endif
     if (options.stall_threshold < Clock::duration::zero()) {
         ASYNCLINK_THROW(UsageError, "LoopOptions::stall_threshold is negative; zero turns the detector off");
+    }
+    if constexpr (port::idle_spins) {
+        if (options.spin_before_sleep < Clock::duration::zero() ||
+            options.spin_before_sleep > detail::SpinBudget::longest) {
+            ASYNCLINK_THROW(UsageError, "LoopOptions::spin_before_sleep must be between 0 and 1 s; zero never spins");
+        }
     }
     return options;
 }
@@ -66,7 +73,7 @@ Loop::Loop(LoopOptions options)
     // The options are checked before the core exists: nothing to undo if they throw.
     : options_(checked(options)),
       id_(next_loop_id()),
-      spin_budget_(options.spin_before_sleep),
+      spin_(options_.spin_before_sleep),
       core_(detail::WakeCore::create(*this, options.schedule_capacity)) {
     now_ = Clock::now();
 #if ASYNCLINK_PORT_HAS_THREADS

@@ -3,8 +3,6 @@
 // before sleeping. See include/asynclink/loop.hpp.
 #include "asynclink/loop.hpp"
 
-#include <algorithm>
-
 #include "asynclink/detail/spin_wait.hpp"
 #include "asynclink/trace.hpp"
 
@@ -30,7 +28,8 @@ namespace asynclink {
 //
 // Idle: spin for posted work while spinning has recently paid off, then sleep.
 //
-// The spin budget adapts so that an idle loop costs no CPU: after a sleep that
+// The spin budget (detail::SpinBudget: the rules a blocking queue end's wait
+// follows too) adapts so that an idle loop costs no CPU: after a sleep that
 // work posted within spin_before_sleep of going idle cut short (a partner that
 // answers quickly: a spin would have caught it without the sleep-and-wake),
 // the next idle period spins the full spin_before_sleep; after any other sleep
@@ -76,13 +75,9 @@ void Loop::wait_for_work(std::optional<Clock::duration> timeout) {
     // and a stale value (from before this idle period) comes out huge.
     auto posted_after_idle = static_cast<std::uint32_t>(
         core_->wake_posted_at() - static_cast<std::uint32_t>(idle_start.time_since_epoch().count()));
-    bool cut_short = posted_after_idle <= options_.spin_before_sleep.count() && core_->has_posted_work();
-    if (cut_short) {
-        spin_budget_ = options_.spin_before_sleep;
-    } else {
-        spin_budget_ /= 2;
-        if (spin_budget_ < std::chrono::microseconds(1)) spin_budget_ = Clock::duration::zero();
-    }
+    // Ended by a timer or a descriptor, not by a post: no answer a spin could
+    // have caught.
+    spin_.waited(core_->has_posted_work() ? Clock::duration(posted_after_idle) : Clock::duration::max());
 }
 
 // After a sleep that posted work ended: the time from the post that woke the
@@ -100,29 +95,19 @@ void Loop::count_wake_latency(Clock::time_point now) noexcept {
 
 // The spin of wait_for_work(): true if posted work arrived during it.
 bool Loop::spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept {
-    if (spin_skip_ > 0) {
-        --spin_skip_;
-        return false;
-    }
-    if (spin_budget_.count() == 0 || (timeout && *timeout <= spin_budget_)) return false;
-    // A poster on this loop's own CPU (a thread sharing it, or a one-CPU
-    // machine) can only post once the spin yields: spin_pause_ learns to skip
-    // the pause phase then.
-    detail::SpinWait spin(spin_budget_, spin_pause_.pause_first());
+    // A CPU-bound thread sharing this CPU makes a spin overrun: each yield
+    // gave it a time slice (milliseconds), far more than a sleep-and-wake
+    // costs; the budget then skips the spin for the next idle periods (16 to
+    // 4096, twice as many each time), so such a loop sleeps at once nearly
+    // always. A poster on this loop's own CPU (a thread sharing it, or a
+    // one-CPU machine) can only post once the spin yields: the budget learns
+    // to skip the pause phase then (detail::PauseHint).
+    Clock::duration budget = spin_.next();
+    if (budget.count() == 0 || (timeout && *timeout <= budget)) return false;
+    detail::SpinWait spin(budget, spin_.pause_first());
     bool found = false;
     while (!found && spin.once()) found = core_->has_posted_work();
-    spin_pause_.learn(spin, found);
-    if (spin.overran()) {
-        // A CPU-bound thread shares this CPU: each yield in the spin gave it a
-        // time slice (milliseconds), far more than a sleep-and-wake costs. Skip
-        // the spin for the next idle periods, twice as many each time it
-        // happens again (16 to 4096), so a loop sharing its CPU with such a
-        // thread sleeps at once nearly always.
-        spin_penalty_ = std::clamp<std::uint32_t>(spin_penalty_ * 2, 16, 4096);
-        spin_skip_ = spin_penalty_;
-    } else if (found) {
-        spin_penalty_ /= 2;  // spinning pays again: forgive, gradually
-    }
+    spin_.spun(spin, found);
     return found;
 }
 

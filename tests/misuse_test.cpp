@@ -62,6 +62,20 @@ TEST(Misuse, ScheduleCapacityNotAPowerOfTwoNamesTheProblem) {
     EXPECT_TRUE(mentions(message, "power of two")) << message;
 }
 
+// The loop's spin keeps its limit in 32 bits of nanoseconds, as a queue
+// end's does: a longer one would be cut silently, a negative one is nonsense.
+TEST(Misuse, ASpinBeforeSleepOutsideZeroToOneSecondNamesTheProblem) {
+    for (al::Clock::duration spin : {al::Clock::duration(-1), al::Clock::duration(std::chrono::milliseconds(1001)),
+                                     al::Clock::duration(std::chrono::seconds(5))}) {
+        auto message = usage_error_of([spin] { al::Loop loop(al::LoopOptions{.spin_before_sleep = spin}); });
+        EXPECT_TRUE(mentions(message, "spin_before_sleep must be between 0 and 1 s")) << message;
+    }
+    for (al::Clock::duration spin : {al::Clock::duration::zero(), al::Clock::duration(std::chrono::seconds(1))}) {
+        al::Loop loop(al::LoopOptions{.spin_before_sleep = spin});
+        EXPECT_EQ(loop.run_until_complete([]() -> al::Task<int> { co_return 7; }()), 7);
+    }
+}
+
 TEST(Misuse, ASecondWaiterOnAThreadSafeFlagNamesThreadSafeEvent) {
     al::ThreadSafeFlag flag;
     std::string message;

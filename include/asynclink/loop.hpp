@@ -106,8 +106,8 @@ struct LoopOptions {
     /// microseconds without the tens of microseconds a sleep-and-wake costs;
     /// the loop polls only while that keeps happening (the budget adapts, see
     /// src/loop_idle.cpp), so an idle loop, or one woken now and then, costs no CPU.
-    /// Zero: always sleep at once. Ignored on a port that never polls
-    /// (port::idle_spins false: Cortex-M).
+    /// Zero: always sleep at once; UsageError outside [0, 1 s]. Ignored on a
+    /// port that never polls (port::idle_spins false: Cortex-M).
     Clock::duration spin_before_sleep = detail::spin_before_block;
     /// A task that runs longer than this between two suspension points is
     /// reported to the stall handler (Loop::set_stall_handler; by default a
@@ -391,12 +391,10 @@ private:
     LoopOptions options_;
     std::uint64_t id_;
     Clock::time_point now_{};
-    // How long the next idle period may spin (see wait_for_work()).
-    Clock::duration spin_budget_;
-    // Idle periods left without a spin, and how many the next overrun skips
-    // (see wait_for_work()).
-    std::uint32_t spin_skip_ = 0;
-    std::uint32_t spin_penalty_ = 0;
+    // How long the next idle period may spin, learnt from the last ones by
+    // the rules a queue end's wait follows (see wait_for_work()); nothing on
+    // a port that never spins.
+    [[no_unique_address]] std::conditional_t<port::idle_spins, detail::SpinBudget, detail::NoSpinBudget> spin_;
 
     // Ready queues, one per Priority: intrusive FIFOs through
     // TaskBase::next_ready, so a yield never allocates.
@@ -407,9 +405,6 @@ private:
     std::size_t high_tasks_ = 0;
     detail::TaskBase* running_ = nullptr;
     std::uint32_t tasks_made_ = 0;
-    // Whether the next idle spin begins with its pause phase (see
-    // spin_for_posted_work()); two bytes, in the padding before slice_mark_.
-    detail::PauseHint spin_pause_;
     // The end of the last timed slice, or the start of the batch: where the
     // next slice is timed from.
     Clock::time_point slice_mark_{};

@@ -204,6 +204,16 @@ private:
     std::uint32_t penalty_ = 0;  // how many the next overrun skips
 };
 
+/// SpinBudget's stand-in on a port that never spins (the loop on a port with
+/// port::idle_spins false): no state, and every wait sleeps at once.
+struct NoSpinBudget {
+    explicit NoSpinBudget(Clock::duration) noexcept {}
+    Clock::duration next() noexcept { return Clock::duration::zero(); }
+    bool pause_first() noexcept { return true; }
+    void spun(const SpinWait&, bool) noexcept {}
+    void waited(Clock::duration) noexcept {}
+};
+
 /// The time a partner woke a sleeper, as a 32-bit word the partner stores from
 /// any context (a signal handler too: 32-bit atomics are lock-free on every
 /// target, 64-bit ones are not) and the sleeper compares with the time it
