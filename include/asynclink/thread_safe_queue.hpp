@@ -583,7 +583,13 @@ private:
         EndGuard guard(consumer_, "consumer");
         // relaxed: only this consumer moves the head index.
         std::uint32_t hi = index_of(consumer_.word.load(std::memory_order_relaxed));
-        if (hi == consumer_.limit) {
+        if constexpr (!port::coherent_caches) {
+            // No cache line to save: the tail itself, not a copy to refresh.
+            // acquire: pairs with push()'s release; the item is fully built.
+            std::uint32_t tail = index_of(producer_.word.load(std::memory_order_acquire));
+            consumer_.counts[detail::QueueEnd::Count::high_water].raise_by_owner(distance(hi, tail));
+            if (hi == tail) return false;
+        } else if (hi == consumer_.limit) {
             // acquire: pairs with push()'s release; the item is fully built.
             consumer_.limit = index_of(producer_.word.load(std::memory_order_acquire));
             // The length at this look, exact: only this end moves the head.

@@ -268,6 +268,10 @@ void set_fatal_handler(void (*handler)(const char* message) noexcept) noexcept;
 /// cache, so only alignment matters and padding would be wasted RAM; a part
 /// whose cores share a data cache would set its line size here.
 inline constexpr std::size_t cache_line = 8;
+/// No data cache between the contexts: another context's word costs one
+/// load like any other, so a queue end reads it each time rather than keep a
+/// copy it must compare and refresh.
+inline constexpr bool coherent_caches = false;
 
 /// The loop never polls before it idles (LoopOptions::spin_before_sleep is
 /// ignored): an interrupt ends a WFI within cycles, so polling only burns power.

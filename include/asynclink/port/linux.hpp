@@ -193,6 +193,10 @@ inline Loop*& current_loop() noexcept { return current_loop_slot; }
 /// How far apart two contexts' hot words are kept so they never share a cache
 /// line (the loop's posted list, a queue's two indices).
 inline constexpr std::size_t cache_line = 64;
+/// Reading a word another thread writes pulls its line from that thread's
+/// core: a queue end keeps a copy of the other end's index and reads the
+/// other's word only when the copy runs out.
+inline constexpr bool coherent_caches = true;
 
 /// The loop polls for posted work before it sleeps in the kernel
 /// (LoopOptions::spin_before_sleep): a sleep-and-wake costs tens of microseconds.

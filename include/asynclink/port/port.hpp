@@ -15,6 +15,8 @@
 ///   - runs_alone                  whether the caller excludes every other
 ///                                 context's thread-level code (an ISR on one core)
 ///   - cache_line                  the padding between contexts' hot words
+///   - coherent_caches             whether reading another context's word can
+///                                 pull its cache line from another core
 ///   - max_timers, max_schedule_capacity
 ///                                 fixed sizes of the loop's arrays (0: heap)
 ///   - ASYNCLINK_PORT_HAS_THREADS  1 if the platform has threads and a heap for

@@ -107,6 +107,8 @@ Loop*& current_loop() noexcept;
 [[noreturn]] void fatal(const char* message) noexcept;
 
 inline constexpr std::size_t cache_line = 64;
+/// As on Linux, whose code the sim explores.
+inline constexpr bool coherent_caches = true;
 /// The loop never polls before it idles: a poll is only more preemption
 /// points, and the search is better spent elsewhere.
 inline constexpr bool idle_spins = false;
