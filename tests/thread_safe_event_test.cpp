@@ -14,6 +14,7 @@
 
 #include "support/bridge.hpp"
 #include "support/settle.hpp"
+#include "support/signal_cases.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -236,37 +237,13 @@ TEST(ThreadSafeEvent, RandomSetClearCancelRoundsWakeEveryWaiterThatWaited) {
 
 TEST(ThreadSafeEvent, WaitingFromASecondLoopIsAUsageError) {
     al::ThreadSafeEvent event;
-    event.set();
-    // The first loop still lives (once it has ended, the event passes to the
-    // next loop that waits: loop_affinity_test).
-    al::Loop first;
-    first.run_until_complete([&]() -> al::Task<void> { co_await event.wait(); }());
-    std::string message;
-    std::thread other([&] {
-        al::run([&]() -> al::Task<void> {
-            try {
-                co_await event.wait();
-            } catch (const al::UsageError& e) {
-                message = e.what();
-            }
-        }());
-    });
-    other.join();
+    std::string message = test_support::second_loop_wait_error(event);
     EXPECT_NE(message.find("ThreadSafeEvent::wait"), std::string::npos) << message;
     EXPECT_NE(message.find("loop that first waited"), std::string::npos) << message;
 }
 
 TEST(ThreadSafeEvent, DestroyingItWithAWakeUpStillPostedIsSafe) {
-    al::run([&]() -> al::Task<void> {
-        auto event = std::make_unique<al::ThreadSafeEvent>();
-        auto waiter = al::create_task(wait_once(*event, 0));
-        co_await settle();
-        event->set();
-        waiter.cancel();
-        event.reset();
-        EXPECT_THROW(co_await waiter, al::CancelledError);
-        co_await settle();
-    }());
+    test_support::destroy_with_a_wake_up_still_posted<al::ThreadSafeEvent>();
 }
 
 TEST(ThreadSafeEvent, AWaiterWakesWhenTheEpochHasComeRoundToItsOwn) {

@@ -13,6 +13,7 @@
 
 #include "support/bridge.hpp"
 #include "support/settle.hpp"
+#include "support/signal_cases.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -266,35 +267,11 @@ TEST(ThreadSafeFlag, RandomSetWaitCancelInterleavingsLoseNoWakeUp) {
 
 TEST(ThreadSafeFlag, WaitingFromASecondLoopIsAUsageError) {
     al::ThreadSafeFlag flag;
-    flag.set();
-    al::Loop first;  // still alive: an ended loop's flag passes to the next loop
-    first.run_until_complete([&]() -> al::Task<void> { co_await flag.wait(); }());
-    std::string message;
-    std::thread other([&] {
-        al::run([&]() -> al::Task<void> {
-            try {
-                co_await flag.wait();
-            } catch (const al::UsageError& e) {
-                message = e.what();
-            }
-        }());
-    });
-    other.join();
+    std::string message = test_support::second_loop_wait_error(flag);
     EXPECT_NE(message.find("ThreadSafeFlag::wait"), std::string::npos) << message;
     EXPECT_NE(message.find("set()"), std::string::npos) << message;
 }
 
 TEST(ThreadSafeFlag, DestroyingItWithAWakeUpStillPostedIsSafe) {
-    // The set posts a node that lives in the flag; the flag is destroyed before
-    // the loop takes the node. Under ASan a dangling node is a use-after-free.
-    al::run([&]() -> al::Task<void> {
-        auto flag = std::make_unique<al::ThreadSafeFlag>();
-        auto waiter = al::create_task([](al::ThreadSafeFlag& f) -> al::Task<void> { co_await f.wait(); }(*flag));
-        co_await settle();
-        flag->set();
-        waiter.cancel();
-        flag.reset();
-        EXPECT_THROW(co_await waiter, al::CancelledError);
-        co_await settle();
-    }());
+    test_support::destroy_with_a_wake_up_still_posted<al::ThreadSafeFlag>();
 }
