@@ -104,8 +104,15 @@ TEST(Shared, TypesWithDefaultMemberInitialisersWork) {
 TEST(Shared, ReadersOnThreadsAndATaskAlwaysSeeConsistentSnapshots) {
     // A writer at full speed; two reader threads and a task read continuously.
     // Every snapshot is whole, and each reader sees the sequence never go back.
+    // The writer starts once every reader has read, and does not stop before
+    // the readers have read while it wrote: a writer that ran its whole
+    // budget before a reader was scheduled (seen under valgrind on a loaded
+    // machine: 0 reads) would check nothing.
+    constexpr int reader_count = 3;  // two threads and the task
+    constexpr std::uint64_t reads_while_writing = 30;
     al::Shared<Reading<16>> s(Reading<16>::make(0));
     std::atomic<bool> stop{false};
+    std::atomic<int> started{0};
     std::atomic<std::uint64_t> torn{0};
     std::atomic<std::uint64_t> went_back{0};
     std::atomic<std::uint64_t> reads{0};
@@ -115,21 +122,34 @@ TEST(Shared, ReadersOnThreadsAndATaskAlwaysSeeConsistentSnapshots) {
         last = r.sequence();
         reads.fetch_add(1, std::memory_order_relaxed);
     };
+    // A reader's first read, then it tells the writer it runs.
+    auto first_read = [&](std::uint64_t& last) {
+        check(s.read(), last);
+        started.fetch_add(1, std::memory_order_relaxed);  // relaxed: a tally the writer polls
+    };
     std::uint64_t written = 0;
+    std::uint64_t reads_before = 0;
     std::thread writer([&] {
+        while (started.load(std::memory_order_relaxed) < reader_count) std::this_thread::yield();  // relaxed: a tally
+        reads_before = reads.load(std::memory_order_relaxed);                                      // relaxed: a tally
         bridge_test::Budget budget(bridge_test::scaled(2'000'000));
-        for (; budget.more(written); ++written) s.write(Reading<16>::make(written + 1));
+        // relaxed: a tally; reads counted after reads_before ran while this writes.
+        for (; budget.more(written) || reads.load(std::memory_order_relaxed) < reads_before + reads_while_writing;
+             ++written)
+            s.write(Reading<16>::make(written + 1));
         stop.store(true, std::memory_order_relaxed);  // relaxed: readers need only see it eventually
     });
     std::vector<std::thread> readers;
     for (int r = 0; r < 2; ++r) {
         readers.emplace_back([&] {
             std::uint64_t last = 0;
+            first_read(last);
             while (!stop.load(std::memory_order_relaxed)) check(s.read(), last);  // relaxed: as above
         });
     }
     al::run([&]() -> al::Task<void> {
         std::uint64_t last = 0;
+        first_read(last);
         while (!stop.load(std::memory_order_relaxed)) {  // relaxed: as above
             check(s.read(), last);
             if (auto snap = s.try_read()) check(*snap, last);
@@ -139,7 +159,7 @@ TEST(Shared, ReadersOnThreadsAndATaskAlwaysSeeConsistentSnapshots) {
     writer.join();
     for (auto& t : readers) t.join();
     EXPECT_GT(written, 0u);
-    EXPECT_GT(reads.load(), 0u);
+    EXPECT_GE(reads.load(), reads_before + reads_while_writing);
     EXPECT_EQ(torn.load(), 0u);
     EXPECT_EQ(went_back.load(), 0u);
     EXPECT_EQ(s.read().sequence(), written);
