@@ -234,7 +234,11 @@ TEST(Select, ASetFromAThreadAtAnyMomentIsNeverLost) {
         });
         int last_seen = 0;
         int flagged_rounds = 0;
-        for (int i = 0; i < rounds; ++i) {
+        // Past the rounds, on until a select has seen the flag (a setter not
+        // scheduled during them, on a loaded or serialising run, would
+        // check nothing); bounded: not seeing it within a minute fails below.
+        const auto limit = al::Clock::now() + std::chrono::minutes(1);
+        for (int i = 0; i < rounds || (flagged_rounds == 0 && al::Clock::now() < limit); ++i) {
             auto [flagged, timed_out] = co_await al::select(flag.wait(), al::sleep(10us));
             if (flagged) {
                 last_seen = sets.load(std::memory_order_seq_cst);
