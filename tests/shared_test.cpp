@@ -195,7 +195,12 @@ TEST(Shared, TryReadInASignalHandlerThatInterruptsTheWriterGivesUpInsteadOfHangi
     {
         al::PeriodicSignal timer(100us, &read_in_handler, &state);
         bridge_test::Budget budget(bridge_test::scaled(2'000'000));
-        for (std::uint64_t i = 0; budget.more(i); ++i) s.write(Reading<64>::make(i));
+        // Past the budget, on until a tick has come (a writer that ran its
+        // budget out between two ticks would check nothing); bounded.
+        const auto limit = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+        for (std::uint64_t i = 0; budget.more(i) || (timer.ticks() == 0 && std::chrono::steady_clock::now() < limit);
+             ++i)
+            s.write(Reading<64>::make(i));
         ticks = timer.ticks();
     }
     EXPECT_GT(ticks, 0u);
