@@ -12,6 +12,8 @@
 #include <chrono>
 #include <thread>
 
+#include "support/sanitizers.hpp"
+
 namespace al = asynclink;
 using namespace std::chrono_literals;
 
@@ -42,14 +44,6 @@ double percent_of_a_core(const Measured& m) {
 }
 
 }  // namespace
-
-#if defined(__SANITIZE_THREAD__)
-#define ASYNCLINK_TEST_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define ASYNCLINK_TEST_UNDER_TSAN 1
-#endif
-#endif
 
 TEST(IdleCpu, ALoopSleepingOneSecondUsesUnderFivePercentOfACore) {
     Measured m = al::run([]() -> al::Task<Measured> {

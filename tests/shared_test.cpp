@@ -130,11 +130,16 @@ TEST(Shared, ReadersOnThreadsAndATaskAlwaysSeeConsistentSnapshots) {
     std::uint64_t written = 0;
     std::uint64_t reads_before = 0;
     std::thread writer([&] {
-        while (started.load(std::memory_order_relaxed) < reader_count) std::this_thread::yield();  // relaxed: a tally
-        reads_before = reads.load(std::memory_order_relaxed);                                      // relaxed: a tally
+        // Bounded: readers that never start or never read fail the checks below.
+        const auto limit = std::chrono::steady_clock::now() + bridge_test::hang_limit;
+        auto in_time = [&] { return std::chrono::steady_clock::now() < limit; };
+        while (started.load(std::memory_order_relaxed) < reader_count && in_time())  // relaxed: a tally
+            std::this_thread::yield();
+        reads_before = reads.load(std::memory_order_relaxed);  // relaxed: a tally
         bridge_test::Budget budget(bridge_test::scaled(2'000'000));
         // relaxed: a tally; reads counted after reads_before ran while this writes.
-        for (; budget.more(written) || reads.load(std::memory_order_relaxed) < reads_before + reads_while_writing;
+        for (; budget.more(written) ||
+               (reads.load(std::memory_order_relaxed) < reads_before + reads_while_writing && in_time());
              ++written)
             s.write(Reading<16>::make(written + 1));
         stop.store(true, std::memory_order_relaxed);  // relaxed: readers need only see it eventually
@@ -197,7 +202,7 @@ TEST(Shared, TryReadInASignalHandlerThatInterruptsTheWriterGivesUpInsteadOfHangi
         bridge_test::Budget budget(bridge_test::scaled(2'000'000));
         // Past the budget, on until a tick has come (a writer that ran its
         // budget out between two ticks would check nothing); bounded.
-        const auto limit = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+        const auto limit = std::chrono::steady_clock::now() + bridge_test::hang_limit;
         for (std::uint64_t i = 0; budget.more(i) || (timer.ticks() == 0 && std::chrono::steady_clock::now() < limit);
              ++i)
             s.write(Reading<64>::make(i));

@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "support/bridge.hpp"
+#include "support/sanitizers.hpp"
 
 namespace al = asynclink;
 using namespace std::chrono_literals;
@@ -48,14 +49,6 @@ void note_allocation() noexcept {
 }
 
 }  // namespace
-
-#if defined(__SANITIZE_THREAD__)
-#define ASYNCLINK_TEST_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define ASYNCLINK_TEST_UNDER_TSAN 1
-#endif
-#endif
 
 #ifdef ASYNCLINK_TEST_UNDER_TSAN
 // ThreadSanitizer links its own operator new, which cannot be replaced; its
