@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSL-1.0 */
 /* The loop's side of every wake-up, shared by the models in this folder.
- * Mirrors src/wake_core.cpp (WakeCore::post, WakeCore::wake_if_sleeping),
+ * Mirrors src/wake_core.cpp (WakeCore::post, WakeCore::wake_if_sleeping;
+ * with -DWAKE_IS_A_STORE the one-core Cortex-M variant in
+ * include/asynclink/detail/wake_core.hpp and port/cortex_m.hpp's Idle),
  * src/loop.cpp (Loop::take_posted_work) and src/loop_idle.cpp (the sleep step,
  * Loop::wait_for_work)
  * (the "waiter bit handshake"). The loop's end with posters in flight is
@@ -21,6 +23,11 @@ inline notify(L, queued, posted) {
         :: else -> queued = true; posted = true   /* exchange(queued) + CAS push */
         fi
     }
+#ifdef WAKE_IS_A_STORE
+    /* ASYNCLINK_PORT_WAKE_IS_A_STORE (one Cortex-M core): every post wakes,
+     * Idle::wake() being one store; eventfd stands for Idle's woken flag. */
+    eventfd[L] = 1
+#else
     /* wake_if_sleeping: fence F1, then exchange(sleeping_, false) */
     atomic {
         if
@@ -28,12 +35,32 @@ inline notify(L, queued, posted) {
         :: else -> skip
         fi
     }
+#endif
 }
 
 /* The sleep step of Loop::run_once: announce, fence F2, re-check, sleep. The
  * sleep (epoll_wait on the eventfd) blocks until a poster writes the eventfd:
  * a lost wake-up shows as a process blocked here forever (an invalid end state). */
 inline sleep_unless(L, work_pending) {
+#ifdef WAKE_IS_A_STORE
+    /* announce_sleep() is Idle::rearm(): forget the wakes of posts already
+     * taken, then look for work; Idle::wait sleeps until the flag is set (its
+     * look at the flag and its WFI are one step: interrupts are masked). */
+#ifdef MUTANT_REARM_AFTER_CHECK
+    /* A broken loop that clears the flag after its look: a post in between
+     * is slept through (ctest runs this mutant expecting failure). */
+    if
+    :: work_pending -> skip
+    :: else -> eventfd[L] = 0; (eventfd[L] > 0); eventfd[L] = 0
+    fi
+#else
+    eventfd[L] = 0;
+    if
+    :: work_pending -> skip
+    :: else -> (eventfd[L] > 0); eventfd[L] = 0
+    fi
+#endif
+#else
     sleeping[L] = true;
 #ifdef MUTANT_NO_RECHECK
     /* A deliberately broken loop that sleeps without the re-check after F2:
@@ -44,5 +71,6 @@ inline sleep_unless(L, work_pending) {
     :: work_pending -> sleeping[L] = false
     :: else -> (eventfd[L] > 0); eventfd[L] = 0; sleeping[L] = false
     fi
+#endif
 #endif
 }

@@ -25,6 +25,12 @@ namespace asynclink {
 // again), so the next post writes again: the loop is not left asleep with no
 // one to wake it, and its next wait reports the failure (Idle::wait throws).
 // The poster's half is WakeCore::wake_if_sleeping.
+// Where a wake is one store (ASYNCLINK_PORT_WAKE_IS_A_STORE: one Cortex-M
+// core, whose idle looks at its flag with interrupts masked before the WFI)
+// every poster wakes, which costs it less than the look at sleeping_, and the
+// loop's announcement clears the flag instead (Idle::rearm): a post before
+// the clear was taken already or is seen after F2, one after it leaves the
+// flag set, so the wait returns at once or its WFI ends.
 //
 // Idle: spin for posted work while spinning has recently paid off, then sleep.
 //

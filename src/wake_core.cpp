@@ -140,6 +140,7 @@ PostedCall* WakeCore::closed_calls() noexcept {
 
 // --- posting: the poster's half of the protocol at Loop::wait_for_work.
 
+#if !ASYNCLINK_PORT_WAKE_IS_A_STORE
 void WakeCore::wake_if_sleeping() noexcept {
     port::atomic_thread_fence(std::memory_order_seq_cst);  // F1, see Loop::wait_for_work
     // Relaxed load: a cheap filter; the exchange decides who wakes.
@@ -161,6 +162,7 @@ void WakeCore::wake_if_sleeping() noexcept {
         }
     }
 }
+#endif
 
 bool WakeCore::post(RemoteNode& node) noexcept {
     // acq_rel: acquire pairs with the loop's release when it took the node off

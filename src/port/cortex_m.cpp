@@ -281,6 +281,7 @@ void Idle::wait(std::optional<Clock::duration> timeout) noexcept {
     __asm__ __volatile__("cpsie i" : : : "memory");
 }
 
+#if !ASYNCLINK_PORT_WAKE_IS_A_STORE
 bool Idle::wake() noexcept {
     // Relaxed: the work was published before wake() was called (the loop's
     // protocol, fence F1); this flag only stops a WFI that has not begun. The
@@ -289,6 +290,7 @@ bool Idle::wake() noexcept {
     __asm__ __volatile__("dsb\n sev" : : : "memory");
     return true;
 }
+#endif
 
 void block_thread(const atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
     // A SEV after our load sets this core's event register, so the WFE

@@ -11,6 +11,10 @@
 //  2. ten timers due at distinct times (ten tasks sleeping 100 ms, 200 ms, ...
 //     1 s): ten wake-ups and ten SysTick interrupts, one per timer, each at
 //     or after its deadline.
+//  3. an interrupt posts (Loop::schedule) while the loop runs a task, then a
+//     task waits a second for a flag as in 1: still one wake-up. On a port
+//     where every post wakes (ASYNCLINK_PORT_WAKE_IS_A_STORE), the wake of a
+//     post the loop took awake must not end its next sleep at once.
 #include <optional>
 
 #include "asynclink/loop.hpp"
@@ -69,6 +73,17 @@ al::Clock::time_point woke_at[timer_count];
 void on_timer() noexcept {
     board::timer0_stop();
     one_second.set();
+}
+
+volatile bool posted_while_running = false;
+volatile std::uint32_t scheduled_calls = 0;
+
+void on_scheduled(void*) noexcept { scheduled_calls = scheduled_calls + 1; }
+
+void on_timer_post() noexcept {
+    board::timer0_stop();
+    board::check(al::Loop::current().schedule(&on_scheduled, nullptr), "schedule() from the interrupt accepted");
+    posted_while_running = true;
 }
 
 al::Task<void> sleeper(int index, al::Clock::time_point deadline) {
@@ -134,6 +149,23 @@ al::Task<int> run() {
 #else
     board::check(ticks == timer_count, "one SysTick interrupt per timer");
 #endif
+
+    // 3. A post while the loop runs, then nothing due for a second.
+    board::attach_irq(board::timer0_irq, on_timer_post);
+    board::timer0_start(1000);
+    while (!posted_while_running) {
+    }  // the task runs: the loop is awake when the interrupt posts
+    board::attach_irq(board::timer0_irq, on_timer);
+    sleeps_before = sleeps.load(std::memory_order_relaxed);
+    ticks_before = systick_interrupts.load(std::memory_order_relaxed);
+    board::timer0_start(1);
+    co_await one_second.wait();
+    wakeups = sleeps.load(std::memory_order_relaxed) - sleeps_before;
+    ticks = systick_interrupts.load(std::memory_order_relaxed) - ticks_before;
+    board::detach_irq(board::timer0_irq);
+    report("a post while running, then nothing due for 1 s", wakeups, ticks);
+    board::check(scheduled_calls == 1, "the call scheduled while the loop ran ran");
+    board::check(wakeups == 1, "one wake-up: the flag's, none left by the post taken while running");
     co_return 0;
 }
 

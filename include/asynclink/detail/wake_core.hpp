@@ -162,14 +162,22 @@ public:
 
     /// The sleep protocol's two halves (see Loop::wait_for_work): the loop
     /// announces it may sleep, and a poster that finds it asleep wakes it.
+    /// Where a wake is one store (ASYNCLINK_PORT_WAKE_IS_A_STORE) every post
+    /// wakes, and announcing is forgetting the wakes of earlier posts.
     void announce_sleep() noexcept {
+#if ASYNCLINK_PORT_WAKE_IS_A_STORE
+        idle_.rearm();
+#else
         // Relaxed: ordered by fence F2, which the loop issues next.
         sleeping_.store(true, std::memory_order_relaxed);
+#endif
     }
     void end_sleep() noexcept {
+#if !ASYNCLINK_PORT_WAKE_IS_A_STORE
         // Relaxed: only the loop reads it as a "do not sleep" decision after F2;
         // a poster that still sees true pays one needless wake.
         sleeping_.store(false, std::memory_order_relaxed);
+#endif
     }
     /// When the poster that woke the loop posted (the low 32 bits of the
     /// clock's ticks: a 64-bit atomic is not lock-free on every target a
@@ -226,7 +234,14 @@ private:
 #if ASYNCLINK_PORT_HAS_THREADS
     static PostedCall* closed_calls() noexcept;
 #endif
+#if ASYNCLINK_PORT_WAKE_IS_A_STORE
+    [[gnu::always_inline]] void wake_if_sleeping() noexcept {
+        port::atomic_thread_fence(std::memory_order_seq_cst);  // F1, see Loop::wait_for_work
+        idle_.wake();  // one store: cheaper than looking whether the loop sleeps
+    }
+#else
     void wake_if_sleeping() noexcept;
+#endif
     std::size_t cell_index(std::size_t position) const noexcept { return (position >> 1) & schedule_mask_; }
 
     // schedule() positions advance by 2: bit 0 of schedule_enqueue_ marks the
@@ -237,7 +252,9 @@ private:
 
     // Posted from other contexts (see post()); the loop's hot remote words.
     alignas(port::cache_line) port::atomic<RemoteNode*> posted_{nullptr};
+#if !ASYNCLINK_PORT_WAKE_IS_A_STORE
     port::atomic<bool> sleeping_{false};
+#endif
     port::atomic<std::uint32_t> wake_posted_at_{0};
     port::atomic<std::int32_t> refs_{1};
 #if ASYNCLINK_PORT_HAS_THREADS

@@ -210,6 +210,12 @@ struct Clock {
 /// clock loses one.
 void start_clock(std::uint32_t core_hz) noexcept;
 
+#if !defined(ASYNCLINK_CORTEX_M_IDLE_WFE)
+/// One core: wake() is one store, cheaper than the poster's look at whether
+/// the loop sleeps, so every post wakes (see Idle::rearm).
+#define ASYNCLINK_PORT_WAKE_IS_A_STORE 1
+#endif
+
 /// A loop's way to sleep until an interrupt (or another core) wakes it.
 class Idle {
 public:
@@ -221,9 +227,30 @@ public:
     /// (a SysTick at the end of a capped period) does not end it, so each
     /// return is one wake-up. A zero timeout only polls.
     void wait(std::optional<Clock::duration> timeout) noexcept;
+#if ASYNCLINK_PORT_WAKE_IS_A_STORE
+    /// Makes a current or the next wait() return. Any ISR. Never fails (true).
+    /// A store and nothing else: wait() looks at the flag with interrupts
+    /// masked just before its WFI, and an interrupt taken meanwhile stays
+    /// pending and ends the WFI; no other core sleeps in a WFE.
+    [[gnu::always_inline]] bool wake() noexcept {
+        // The work this wake() announces is written before the flag: only the
+        // compiler could reorder them (one core).
+        std::atomic_signal_fence(std::memory_order_release);
+        woken_.store(1, std::memory_order_relaxed);
+        return true;
+    }
+    /// The loop, before its last look for work ahead of a wait(): forgets the
+    /// wake() of a post it has already taken (every post wakes, asleep or not),
+    /// so that the wait() sleeps. A post after this either is seen by that
+    /// look or leaves the flag set for wait().
+    void rearm() noexcept {
+        woken_.store(0, std::memory_order_relaxed);  // relaxed: the loop's fence F2 orders it before the look
+    }
+#else
     /// Makes a current or the next wait() return. Any ISR, any core. Never
     /// fails (true).
     bool wake() noexcept;
+#endif
 
 private:
     std::atomic<std::uint32_t> woken_{0};

@@ -24,6 +24,10 @@
 ///                                 call_soon, set_exception_handler)
 ///   - ASYNCLINK_PORT_HAS_DESCRIPTOR 1 if Idle has a descriptor() a host event
 ///                                 loop can poll (Loop::descriptor); else 0
+///   - ASYNCLINK_PORT_WAKE_IS_A_STORE 1 if Idle::wake() costs a poster less than
+///                                 the look at whether the loop sleeps: every
+///                                 post wakes, and the loop calls Idle::rearm()
+///                                 where it would announce its sleep; else 0
 ///   - atomic, atomic_thread_fence every atomic operation and fence (the sim
 ///                                 port watches them; elsewhere std's own)
 #pragma once
@@ -38,6 +42,9 @@
 
 #ifndef ASYNCLINK_PORT_HAS_DESCRIPTOR
 #define ASYNCLINK_PORT_HAS_DESCRIPTOR 0
+#endif
+#ifndef ASYNCLINK_PORT_WAKE_IS_A_STORE
+#define ASYNCLINK_PORT_WAKE_IS_A_STORE 0
 #endif
 
 namespace asynclink {
