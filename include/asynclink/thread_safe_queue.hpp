@@ -61,7 +61,7 @@
 /// proof/queue_destruction.pml). Each end has a word only it writes (the word
 /// of its end, detail::QueueEnd):
 ///   tail = producer_.word = index << 1 | busy
-///   head = consumer_.word = index << 1
+///   head = consumer_.word = index (the consumer marks nothing: no shift)
 /// Indices run over [0, 2N) so that full (distance N) and empty (distance 0)
 /// differ. Beside them, on the read-mostly line: each end's "I am waiting"
 /// flag (waiting_) and the closed flag. Per item an end does what a plain SPSC
@@ -144,7 +144,7 @@ public:
     /// Destroys the items still queued. Destroy once nobody waits on either end
     /// and no call on the queue is running in any context (see the header).
     ~ThreadSafeQueue() {
-        std::uint32_t h = index_of(consumer_.word.load(std::memory_order_acquire));
+        std::uint32_t h = consumer_.word.load(std::memory_order_acquire);
         std::uint32_t t = index_of(producer_.word.load(std::memory_order_acquire));
         for (; h != t; h = advance(h)) slots_[slot_of(h)].get()->~T();
     }
@@ -184,7 +184,7 @@ public:
     /// Items queued now (a snapshot).
     std::size_t qsize() const noexcept {
         // acquire: a consumer that sees the count also sees the items' contents.
-        return distance(index_of(consumer_.word.load(std::memory_order_acquire)),
+        return distance(consumer_.word.load(std::memory_order_acquire),
                         index_of(producer_.word.load(std::memory_order_acquire)));
     }
     bool closed() const noexcept { return is_closed(); }
@@ -359,10 +359,10 @@ private:
         if constexpr (S == Side::producer) {
             // relaxed: the producer owns the tail's index.
             std::uint32_t tail = index_of(producer_.word.load(std::memory_order_relaxed));
-            return distance(index_of(consumer_.word.load(std::memory_order_acquire)), tail) < capacity_ || is_closed();
+            return distance(consumer_.word.load(std::memory_order_acquire), tail) < capacity_ || is_closed();
         } else {
             // relaxed: the consumer owns the head's index.
-            std::uint32_t head = index_of(consumer_.word.load(std::memory_order_relaxed));
+            std::uint32_t head = consumer_.word.load(std::memory_order_relaxed);
             std::uint32_t t = producer_.word.load(std::memory_order_acquire);
             if (index_of(t) != head) return true;
             if (!is_closed()) return false;
@@ -550,7 +550,7 @@ private:
         std::uint32_t ti = index_of(t);
         if (ti == producer_.limit) {
             // acquire: the consumer has finished moving out of the slots it freed.
-            producer_.limit = full_at(index_of(consumer_.word.load(std::memory_order_acquire)));
+            producer_.limit = full_at(consumer_.word.load(std::memory_order_acquire));
             if (ti == producer_.limit) return is_closed() ? PushResult::closed : PushResult::full;
         }
         // Busy before the look at closed_: a consumer that sees the queue
@@ -582,7 +582,7 @@ private:
     bool pop(std::optional<T>& out) noexcept {
         EndGuard guard(consumer_, "consumer");
         // relaxed: only this consumer moves the head index.
-        std::uint32_t hi = index_of(consumer_.word.load(std::memory_order_relaxed));
+        std::uint32_t hi = consumer_.word.load(std::memory_order_relaxed);
         if constexpr (!port::coherent_caches) {
             // No cache line to save: the tail itself, not a copy to refresh.
             // acquire: pairs with push()'s release; the item is fully built.
@@ -600,7 +600,7 @@ private:
         out.emplace(std::move(*slot));
         slot->~T();
         // release: hands the emptied slot back to the producer.
-        consumer_.word.store(advance(hi) << 1, std::memory_order_release);
+        consumer_.word.store(advance(hi), std::memory_order_release);
         // The store before the look at the producer's flag (the other half
         // is the sleep_fence() in the producer's arm()).
         port::publish_fence();
