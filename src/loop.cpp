@@ -475,31 +475,24 @@ void Loop::run_high_ready() {
 }
 
 void Loop::run_once(const detail::TaskBase& until) {
-    for (;;) {
-        counts_[Count::iterations].add_by_owner();
-        take_posted_work();
-        // The callback queues are empty on almost every iteration, and one load
-        // each says so: an iteration that only resumes tasks calls neither routine.
-        // Hints; the routines re-read with the ordering they need. A callback
-        // missed here runs at the next iteration, and the loop re-checks after
-        // fence F2 before it sleeps.
-        if (core_->scheduled_ready()) run_scheduled_callbacks();
-        if (soon_calls_pending() || threadsafe_calls_posted()) run_threadsafe_calls();
-        if (!timers_.empty()) fire_timers();  // the check inline: most iterations have no timer
-        if (ready_.head == nullptr && high_ready_.head == nullptr && !until.done() && !soon_calls_pending()) {
-            std::optional<Clock::duration> timeout;
-            if (!timers_.empty()) timeout = timers_.front().deadline - Clock::now();
-            wait_for_work(timeout);
-            // The next iteration at once, without returning to the caller: no
-            // task ran while the loop waited, so `until` is still not done and
-            // the caller would only call again (one call and return fewer on
-            // the way from a wake-up to the task it readies).
-            continue;
-        }
-        if (io_watches_ != 0) core_->idle().wait(Clock::duration::zero());
-        run_ready();
+    counts_[Count::iterations].add_by_owner();
+    take_posted_work();
+    // The callback queues are empty on almost every iteration, and one load
+    // each says so: an iteration that only resumes tasks calls neither routine.
+    // Hints; the routines re-read with the ordering they need. A callback
+    // missed here runs at the next iteration, and the loop re-checks after
+    // fence F2 before it sleeps.
+    if (core_->scheduled_ready()) run_scheduled_callbacks();
+    if (soon_calls_pending() || threadsafe_calls_posted()) run_threadsafe_calls();
+    if (!timers_.empty()) fire_timers();  // the check inline: most iterations have no timer
+    if (ready_.head == nullptr && high_ready_.head == nullptr && !until.done() && !soon_calls_pending()) {
+        std::optional<Clock::duration> timeout;
+        if (!timers_.empty()) timeout = timers_.front().deadline - Clock::now();
+        wait_for_work(timeout);
         return;
     }
+    if (io_watches_ != 0) core_->idle().wait(Clock::duration::zero());
+    run_ready();
 }
 
 LoopStats Loop::stats() const noexcept {

@@ -274,6 +274,29 @@ bool WakeCore::has_posted_work() const noexcept {
     return scheduled_ready();
 }
 
+namespace {
+/// A list pushed newest-first, reversed so the loop runs it in posting order.
+template <class Node>
+Node* oldest_first(Node* list) noexcept {
+    Node* fifo = nullptr;
+    while (list != nullptr) {
+        Node* next = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = next;
+    }
+    return fifo;
+}
+}  // namespace
+
+RemoteNode* WakeCore::take_posted() noexcept {
+    // Relaxed load: an empty list is the common case and needs no ordering.
+    if (posted_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+    // acquire: pairs with the posters' release CAS, so every node's `next` and
+    // the state each poster changed are visible.
+    return oldest_first(posted_.exchange(nullptr, std::memory_order_acquire));
+}
+
 bool WakeCore::pop_scheduled(std::size_t end, void (*&fn)(void*), void*& arg,
                              [[maybe_unused]] std::uint32_t& trace_flow) noexcept {
     if (schedule_dequeue_ == end) return false;

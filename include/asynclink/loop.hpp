@@ -328,8 +328,6 @@ private:
     void wake_waiting_host() noexcept;
 
     // --- the loop's own
-    /// One iteration that runs what is ready, after as many iterations that
-    /// found nothing and waited for work as it takes.
     void run_once(const detail::TaskBase& until);
     void wait_for_work(std::optional<Clock::duration> timeout);
     bool spin_for_posted_work(std::optional<Clock::duration> timeout) noexcept;

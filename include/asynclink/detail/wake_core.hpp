@@ -68,19 +68,6 @@ struct PostedCall {
 /// the other core). More is a port::fatal.
 inline constexpr std::size_t wake_core_alignment = ASYNCLINK_PORT_HAS_THREADS ? 256 : 64;
 
-/// A list pushed newest-first, reversed so the loop runs it in posting order.
-template <class Node>
-Node* oldest_first(Node* list) noexcept {
-    Node* fifo = nullptr;
-    while (list != nullptr) {
-        Node* next = list->next;
-        list->next = fifo;
-        fifo = list;
-        list = next;
-    }
-    return fifo;
-}
-
 class alignas(wake_core_alignment) WakeCore {
 public:
     /// A core for `owner`, holding the owner's reference. Throws UsageError
@@ -146,15 +133,7 @@ public:
         return posted_.load(std::memory_order_relaxed) != nullptr;
     }
     /// Takes every posted node, oldest first (the list is linked through next).
-    /// Inline: on every loop iteration, and on the way from a wake-up to the
-    /// task it readies.
-    RemoteNode* take_posted() noexcept {
-        // Relaxed load: an empty list is the common case and needs no ordering.
-        if (posted_.load(std::memory_order_relaxed) == nullptr) return nullptr;
-        // acquire: pairs with the posters' release CAS, so every node's `next`
-        // and the state each poster changed are visible.
-        return oldest_first(posted_.exchange(nullptr, std::memory_order_acquire));
-    }
+    RemoteNode* take_posted() noexcept;
     /// The end of the schedule() calls present now, for pop_scheduled().
     std::size_t scheduled_end() const noexcept {
         // Relaxed: positions claimed before this load are the calls present
