@@ -188,9 +188,10 @@ struct alignas(port::cache_line) QueueEnd {
         wake.make();
     }
 
-    /// index << 1 | busy: the index only this end moves (and, in the
-    /// producer's, the busy mark of a put in flight; see the protocol in the
-    /// queue's header comment). Only this end writes it.
+    /// The index only this end moves: the producer's is index << 1 | busy
+    /// (the busy mark of a put in flight), the consumer's the index itself
+    /// (see the protocol in the queue's header comment). Only this end
+    /// writes it.
     port::atomic<std::uint32_t> word{0};
     /// How far this end may move its index before it reads the other end's
     /// word again: the consumer, up to the tail it last read (the queue looks
