@@ -18,7 +18,14 @@
 // and counts it, as a driver would. The checks: each source's events arrive
 // in order, none twice, and every event accepted arrives.
 //
-// Usage: many_interrupts [--short] [--trace FILE]
+// With --uart-thread the UART thread puts its bytes itself, as a DMA
+// completion thread would, instead of raising an interrupt: the queue then has
+// a handler and a thread as producers. The ThreadSanitizer build runs it so:
+// that runtime, sent two signals at once, can leave the loop's thread with
+// every signal blocked for good (docs/tsan-signal-mask.cpp reproduces it
+// without asynclink), and it never nests handlers anyway.
+//
+// Usage: many_interrupts [--short] [--uart-thread] [--trace FILE]
 #include <asynclink/asynclink.hpp>
 #include <asynclink/posix/periodic_signal.hpp>
 
@@ -49,8 +56,9 @@ struct Event {
 
 al::ThreadSafeQueue<Event, al::many_producers> events(64);
 
-// Each handler's own state: only that handler writes it (32-bit atomics are
-// lock-free, so the task may read them for the summary).
+// Each source's own state: only that source's handler (or the UART thread,
+// with --uart-thread) writes it (32-bit atomics are lock-free, so the task
+// may read them for the summary).
 struct HandlerState {
     std::atomic<std::uint32_t> accepted{0};
     std::atomic<std::uint32_t> dropped{0};
@@ -59,7 +67,7 @@ HandlerState timer_state;
 HandlerState uart_state;
 
 void put_from_handler(HandlerState& state, Source source, std::uint32_t value) noexcept {
-    // relaxed (all): only this handler writes its counters.
+    // relaxed (all): only this source writes its counters.
     std::uint32_t seq = state.accepted.load(std::memory_order_relaxed);
     if (events.try_put(Event{source, seq, value})) {
         state.accepted.store(seq + 1, std::memory_order_relaxed);
@@ -101,7 +109,8 @@ al::Task<int> consume(std::uint32_t wanted) {
         }
     }
     // The stream is closed and drained: everything accepted has arrived.
-    // relaxed: the handlers stopped before close() (see main).
+    // relaxed: the handlers (and the UART thread) stopped before close(), and
+    // the loop resumed after the UART thread was joined (see main).
     if (next_seq[0] != timer_state.accepted.load(std::memory_order_relaxed) ||
         next_seq[1] != uart_state.accepted.load(std::memory_order_relaxed)) {
         std::printf("FAILED: an accepted event was lost\n");
@@ -114,7 +123,18 @@ al::Task<int> consume(std::uint32_t wanted) {
 
 int main(int argc, char** argv) {
     example::TraceOption trace(argc, argv);  // --trace FILE
-    bool is_short = argc > 1 && std::strcmp(argv[1], "--short") == 0;
+    bool is_short = false;
+    bool uart_thread = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--short") == 0) {
+            is_short = true;
+        } else if (std::strcmp(argv[i], "--uart-thread") == 0) {
+            uart_thread = true;
+        } else {
+            std::fprintf(stderr, "usage: %s [--short] [--uart-thread] [--trace FILE]\n", argv[0]);
+            return 2;
+        }
+    }
     const std::uint32_t wanted = is_short ? 400 : 4000;
 
     struct sigaction action {};
@@ -127,13 +147,18 @@ int main(int argc, char** argv) {
         auto consumer = al::create_task(consume(wanted));
         {
             al::PeriodicSignal timer(500us, &on_timer, nullptr);
-            // The UART: a byte every 300 us, raised as an interrupt on the loop's thread.
+            // The UART: a byte every 300 us, raised as an interrupt on the loop's
+            // thread (or, with --uart-thread, put by this thread itself).
             std::atomic<bool> stop{false};
             std::thread uart([&] {
                 std::uint8_t byte = 'a';
                 while (!stop.load(std::memory_order_relaxed)) {        // relaxed: only ends the loop
                     uart_data.store(byte, std::memory_order_relaxed);  // relaxed: see on_uart
-                    pthread_kill(loop_thread, SIGRTMIN + uart_signal_offset);
+                    if (uart_thread) {
+                        put_from_handler(uart_state, Source::uart, byte);
+                    } else {
+                        pthread_kill(loop_thread, SIGRTMIN + uart_signal_offset);
+                    }
                     byte = byte == 'z' ? 'a' : static_cast<std::uint8_t>(byte + 1);
                     std::this_thread::sleep_for(300us);
                 }
