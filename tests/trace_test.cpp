@@ -46,10 +46,17 @@ TEST(StallDetector, ReportsATaskThatRunsThreeTimesTheThresholdByName) {
             co_await busy;
         }(),
         options);
-    ASSERT_EQ(stalls.size(), 1u);
-    EXPECT_EQ(stalls[0].task_name, "busy");
-    EXPECT_GE(stalls[0].ran_for, 60ms);
-    EXPECT_EQ(stalls[0].threshold, 20ms);
+    // Only the busy task's: on a loaded machine (valgrind, a shared CPU) the
+    // main task's slices may run over 20 ms too, and are reported as they
+    // should be. Saw that fail (2 stalls for 1) under valgrind with the CPU
+    // shared by three busy processes.
+    std::vector<al::TaskStall> busy_stalls;
+    for (const al::TaskStall& s : stalls) {
+        if (s.task_name == "busy") busy_stalls.push_back(s);
+    }
+    ASSERT_EQ(busy_stalls.size(), 1u);
+    EXPECT_GE(busy_stalls[0].ran_for, 60ms);
+    EXPECT_EQ(busy_stalls[0].threshold, 20ms);
 }
 
 TEST(StallDetector, TheDefaultHandlerPrintsOneLine) {
@@ -120,7 +127,11 @@ TEST(StallDetector, TurnedOnMidBatchTimesTheNextSliceFromItsOwnStart) {
         co_await first;
         co_await second;
     }());
-    EXPECT_TRUE(stalls.empty()) << stalls.front().task_name << " reported as a stall";
+    // A slice may really run over 50 ms on a loaded machine and be reported;
+    // one timed from the epoch reports decades.
+    for (const al::TaskStall& s : stalls) {
+        EXPECT_LT(s.ran_for, std::chrono::minutes(1)) << s.task_name << " timed from a mark never set";
+    }
 }
 
 TEST(StallDetector, ANegativeThresholdInTheOptionsIsRefused) {
