@@ -16,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -289,6 +290,44 @@ TEST(ThreadSafeQueue, AFailedPutSyncOrPutOfAReferenceLeavesTheItemWithTheCaller)
     EXPECT_THROW(strings.put_sync(text), al::QueueFull);
     EXPECT_EQ(text, "kept");
     EXPECT_EQ(strings.get_sync(), "kept");
+}
+
+namespace {
+/// An item whose copy throws while `fail` is set (its move does not: a
+/// ThreadSafeQueue needs that).
+struct CopyMayThrow {
+    static inline bool fail = false;
+    explicit CopyMayThrow(int v) : value(v) {}
+    CopyMayThrow(const CopyMayThrow& other) : value(other.value) {
+        if (fail) throw std::runtime_error("copy failed");
+    }
+    CopyMayThrow(CopyMayThrow&&) noexcept = default;
+    CopyMayThrow& operator=(const CopyMayThrow&) = default;
+    int value;
+};
+}  // namespace
+
+// A put whose copy throws leaves nothing behind: the exception reaches the
+// caller, and the queue is as before. The put used to mark its tail busy
+// (the mark a consumer of a closed queue waits to see cleared) before the
+// copy, and the throw left the mark set: after close() the consumer never saw
+// the end (get_sync(false) threw QueueEmpty, get_sync(true) waited forever).
+TEST(ThreadSafeQueue, APutWhoseCopyThrowsLeavesTheQueueAsItWas) {
+    al::ThreadSafeQueue<CopyMayThrow> q(2);
+    const CopyMayThrow one(1);
+    const CopyMayThrow two(2);
+    ASSERT_TRUE(q.try_put(one));
+    CopyMayThrow::fail = true;
+    EXPECT_THROW(q.try_put(two), std::runtime_error);
+    EXPECT_THROW(q.put_sync(two), std::runtime_error);
+    EXPECT_THROW(q.put_sync(two, true), std::runtime_error);
+    al::run([&]() -> al::Task<void> { EXPECT_THROW(co_await q.put(std::cref(two)), std::runtime_error); }());
+    CopyMayThrow::fail = false;
+    EXPECT_EQ(q.qsize(), 1u);
+    q.close();
+    EXPECT_EQ(q.get_sync().value, 1);
+    // Not get_sync(true): with the mark left set it would wait forever.
+    EXPECT_THROW((void)q.get_sync(false), al::QueueClosed) << "a failed copy left the tail marked busy";
 }
 
 TEST(ThreadSafeQueue, IterationYieldsEveryItemThenEnds) {

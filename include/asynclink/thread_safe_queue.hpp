@@ -543,6 +543,17 @@ private:
     /// const T (only once there is room). The caller keeps `item` if it fails.
     template <class Item>
     PushResult push(Item& item) noexcept(std::is_nothrow_constructible_v<T, Item&&>) {
+        if constexpr (!std::is_nothrow_constructible_v<T, Item&&>) {
+            // A copy that may throw is made before the busy mark below, which
+            // must be cleared whatever happens (a mark left set would keep a
+            // consumer of the closed queue from ever seeing the end).
+            {
+                EndGuard guard(producer_, "producer");
+                if (!has_room()) return is_closed() ? PushResult::closed : PushResult::full;
+            }
+            T copy(std::move(item));
+            return push(copy);
+        }
         EndGuard guard(producer_, "producer");
         // relaxed: only this producer writes the tail (and its busy bit is
         // clear between calls).
@@ -607,6 +618,16 @@ private:
         consumer_.counts[detail::QueueEnd::Count::items].add_by_owner();
         if (take_waiter<Side::producer>()) wake<Side::producer>(ASYNCLINK_TRACE_HANDOVER(queue_get, this, false));
         return true;
+    }
+
+    /// Whether a put would find room now (reading the head again if its last
+    /// look said full). The producer's context only.
+    bool has_room() noexcept {
+        std::uint32_t ti = index_of(producer_.word.load(std::memory_order_relaxed));
+        if (ti != producer_.limit) return true;
+        // acquire: as in push().
+        producer_.limit = full_at(consumer_.word.load(std::memory_order_acquire));
+        return ti != producer_.limit;
     }
 
     // Debug-build detection of one end used by two contexts at once.
