@@ -9,8 +9,10 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <future>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -125,6 +127,32 @@ TEST(ThreadSafeQueue, PutsAreRefusedExactlyWhenFullOverManyLaps) {
             ASSERT_EQ(q.qsize(), model.size());
         }
         EXPECT_GT(next, static_cast<int>(4 * capacity)) << "the indices wrapped several times";
+    }
+}
+
+// A blocked put_sync waits for a batch of room only while its spin pauses:
+// one freed slot still lets it return, and no other slot ever frees here.
+TEST(ThreadSafeQueue, ABlockedPutSyncReturnsOnceOneSlotIsFree) {
+    for (std::size_t capacity : {4u, 256u, 1024u}) {  // batches of 1, 64, 64
+        al::ThreadSafeQueue<int> q(capacity);
+        for (std::size_t i = 0; i < capacity; ++i) ASSERT_TRUE(q.try_put(static_cast<int>(i)));
+        std::promise<void> put;
+        std::future<void> done = put.get_future();
+        std::thread producer([&] {
+            try {
+                q.put_sync(-1, true);
+            } catch (const al::QueueClosed&) {  // closed by the test on a failure
+            }
+            put.set_value();
+        });
+        // The producer finds the queue full; then one slot frees.
+        EXPECT_EQ(done.wait_for(std::chrono::milliseconds(20)), std::future_status::timeout);
+        EXPECT_EQ(q.get_sync(), 0);
+        bool returned = done.wait_for(hang_limit) == std::future_status::ready;
+        if (!returned) q.close();  // let the producer end, or join() would hang too
+        producer.join();
+        ASSERT_TRUE(returned) << "capacity " << capacity << ": put_sync kept waiting with a slot free";
+        EXPECT_EQ(q.qsize(), capacity);
     }
 }
 

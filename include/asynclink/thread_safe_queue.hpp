@@ -479,12 +479,33 @@ private:
 
     /// put_sync(item, block = true) once the queue was full: ok once there
     /// is room, closed once the queue is closed.
+    ///
+    /// While its spin pauses (the consumer runs on another CPU and frees a
+    /// slot every few nanoseconds) it waits for a batch of room, not one
+    /// slot: a producer that put as soon as one slot was free found the queue
+    /// full again at the next item, read the consumer's head line at every
+    /// item and slowed the consumer that sets the pace (docs/benchmarks.md,
+    /// "A producer that waits for a batch of room"). Once the spin yields,
+    /// and in the block, one slot is enough, so a put still returns once
+    /// there is room, within the pause phase's 2 us.
     template <class Item>
     PushResult push_waiting(Item& item) {
         producer_.counts[detail::QueueEnd::Count::waits].add_by_owner();
         PushResult r = PushResult::full;
-        block_until<Side::producer>([&] { return (r = push(item)) != PushResult::full; });
+        auto put = [&] { return (r = push(item)) != PushResult::full; };
+        block_until<Side::producer>(put, [&](const detail::SpinWait& spin) {
+            return (spin.yields() == 0 && !room_for_batch()) ? false : put();
+        });
         return r;
+    }
+    /// Whether the queue has room for a batch of puts (a quarter of the
+    /// capacity, at most 64 slots), or is closed. The producer's context only.
+    bool room_for_batch() const noexcept {
+        std::uint32_t batch = std::clamp<std::uint32_t>(capacity_ / 4, 1, 64);
+        // relaxed: the producer owns the tail's index.
+        std::uint32_t tail = index_of(producer_.word.load(std::memory_order_relaxed));
+        // acquire: as any look at the head (push() reads it again anyway).
+        return capacity_ - distance(consumer_.word.load(std::memory_order_acquire), tail) >= batch || is_closed();
     }
 
     /// get_sync(block = true) once the queue was empty: true with an item, false
@@ -505,16 +526,21 @@ private:
 
     /// The one blocking wait of both ends: until attempt() succeeds, spin up
     /// to the end's budget, then block on the end's flag after arm() and a
-    /// last look. Throws only what attempt() throws (a copy put by
+    /// last look. In the spin, spin_attempt(spin) looks instead (by default
+    /// attempt()). Throws only what the attempts throw (a copy put by
     /// put_sync(item)).
     template <Side S, class Attempt>
     [[gnu::always_inline]] void block_until(Attempt attempt) {
+        block_until<S>(attempt, [&](const detail::SpinWait&) { return attempt(); });
+    }
+    template <Side S, class Attempt, class SpinAttempt>
+    [[gnu::always_inline]] void block_until(Attempt attempt, SpinAttempt spin_attempt) {
         detail::QueueEnd& e = end<S>();
         std::uint32_t began = detail::WakeStamp::now();
         if (Clock::duration limit = e.spin.next(); limit.count() != 0) {
             detail::SpinWait spin(limit, e.spin.pause_first());
             bool answered = false;
-            while (!answered && spin.once()) answered = attempt();
+            while (!answered && spin.once()) answered = spin_attempt(spin);
             e.spin.spun(spin, answered);
             if (answered) return;
         }
