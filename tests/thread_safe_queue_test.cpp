@@ -130,6 +130,39 @@ TEST(ThreadSafeQueue, PutsAreRefusedExactlyWhenFullOverManyLaps) {
     }
 }
 
+// Each end finds its slot from the base of the half of the ring its index is
+// in and moves to the other half after that half's last index: with the ends
+// at any index of either half, the items come out in order, a put refused on
+// the closed queue (also at a half's last index) builds nothing, and the
+// queue's destructor destroys exactly the items left in it.
+TEST(ThreadSafeQueue, EndsAtAnyIndexOfEitherHalfKeepOrderAndDestroyWhatIsLeft) {
+    for (std::size_t capacity : {1u, 2u, 3u, 5u, 8u}) {
+        for (std::size_t start = 0; start < 2 * capacity; ++start) {
+            for (std::size_t left = 0; left <= capacity; ++left) {
+                std::string where = "capacity " + std::to_string(capacity) + ", start " + std::to_string(start) +
+                                    ", left " + std::to_string(left);
+                {
+                    al::ThreadSafeQueue<Counted> q(capacity);
+                    for (std::size_t i = 0; i < start; ++i) {
+                        ASSERT_TRUE(q.try_put(Counted(static_cast<int>(i))));
+                        ASSERT_EQ(q.try_get()->value, static_cast<int>(i));
+                    }
+                    for (std::size_t i = 0; i < left; ++i) ASSERT_TRUE(q.try_put(Counted(static_cast<int>(i))));
+                    q.close();
+                    EXPECT_FALSE(q.try_put(Counted(-1))) << "the closed queue took an item; " << where;
+                    if (left > 0) {
+                        ASSERT_EQ(q.try_get()->value, 0) << where;
+                        EXPECT_FALSE(q.try_put(Counted(-1))) << where;
+                    }
+                    ASSERT_EQ(q.qsize(), left == 0 ? 0 : left - 1) << where;
+                    ASSERT_EQ(Counted::live.load(), static_cast<int>(q.qsize())) << where;
+                }
+                ASSERT_EQ(Counted::live.load(), 0) << "the destructor left items alive; " << where;
+            }
+        }
+    }
+}
+
 // A blocked put_sync waits for a batch of room only while its spin pauses:
 // one freed slot still lets it return, and no other slot ever frees here.
 TEST(ThreadSafeQueue, ABlockedPutSyncReturnsOnceOneSlotIsFree) {
@@ -826,6 +859,13 @@ struct QueueLayoutProbe {
     static std::uintptr_t producer_limit(const Queue& q) { return at(&q.producer_.limit); }
     static std::uintptr_t head(const Queue& q) { return at(&q.consumer_.word); }
     static std::uintptr_t consumer_limit(const Queue& q) { return at(&q.consumer_.limit); }
+#if ASYNCLINK_QUEUE_LAP_SLOTS
+    // What each end reads per item to find its slot: its half's base and last index.
+    static std::uintptr_t lap_words(const Queue& q, int side) {
+        const auto& e = side == 0 ? q.producer_ : q.consumer_;
+        return at(&e.lap_base) / al::port::cache_line == at(&e.last) / al::port::cache_line ? at(&e.lap_base) : 0;
+    }
+#endif
     static std::uintptr_t capacity(const Queue& q) { return at(&q.capacity_); }
     static std::uintptr_t closed(const Queue& q) { return at(&q.closed_); }
     static std::uintptr_t waiting(const Queue& q, int side) { return at(&q.waiting_[side]); }
@@ -848,6 +888,10 @@ TEST(ThreadSafeQueueLayout, EachEndsHotWordsShareALineAndTheEndsShareNone) {
     EXPECT_EQ(line_of(Probe::producer_limit(q)), line_of(Probe::tail(q)))
         << "the producer's limit (from the head it read)";
     EXPECT_EQ(line_of(Probe::consumer_limit(q)), line_of(Probe::head(q))) << "the consumer's limit (the tail it read)";
+#if ASYNCLINK_QUEUE_LAP_SLOTS
+    EXPECT_EQ(line_of(Probe::lap_words(q, 0)), line_of(Probe::tail(q))) << "the producer's lap base and last index";
+    EXPECT_EQ(line_of(Probe::lap_words(q, 1)), line_of(Probe::head(q))) << "the consumer's lap base and last index";
+#endif
     EXPECT_NE(line_of(Probe::tail(q)), line_of(Probe::head(q)));
     EXPECT_NE(line_of(Probe::capacity(q)), line_of(Probe::tail(q)));
     EXPECT_NE(line_of(Probe::capacity(q)), line_of(Probe::head(q)));

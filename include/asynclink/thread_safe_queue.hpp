@@ -129,13 +129,13 @@ public:
         : owned_(std::make_unique<slot_type[]>(checked_capacity(capacity))),
           slots_(owned_.get()),
           capacity_(static_cast<std::uint32_t>(capacity)) {
-        producer_.limit = capacity_;  // full_at(0)
+        start_ends();
         port::prepare_sleep_fence();
     }
     /// A queue over user-supplied storage, holding storage.size() items.
     explicit ThreadSafeQueue(std::span<slot_type> storage)
         : slots_(storage.data()), capacity_(checked_capacity(storage.size())) {
-        producer_.limit = capacity_;  // full_at(0)
+        start_ends();
         port::prepare_sleep_fence();
     }
     ThreadSafeQueue(const ThreadSafeQueue&) = delete;
@@ -323,6 +323,46 @@ private:
     }
     std::size_t distance(std::uint32_t head, std::uint32_t tail) const noexcept {
         return tail >= head ? tail - head : tail + 2 * capacity_ - head;
+    }
+#if ASYNCLINK_QUEUE_LAP_SLOTS
+    /// The slot of `index` for an end whose index is in the same half (see
+    /// QueueEnd::lap_base).
+    static slot_type* slot_at(const detail::QueueEnd& e, std::uint32_t index) noexcept {
+        return reinterpret_cast<slot_type*>(e.lap_base + std::uintptr_t{index} * sizeof(slot_type));
+    }
+    /// Sets an end's lap base and last index for the half its index `index`
+    /// is in. The end's own context only (or the constructor).
+    template <Side S>
+    void retarget(std::uint32_t index) noexcept {
+        detail::QueueEnd& e = end<S>();
+        bool upper = index >= capacity_;
+        e.lap_base = reinterpret_cast<std::uintptr_t>(slots_) -
+                     (upper ? std::uintptr_t{capacity_} * sizeof(slot_type) : std::uintptr_t{0});
+        e.last = upper ? 2 * capacity_ - 1 : capacity_ - 1;
+    }
+    /// At the last index `index` of its half, an end moves to the next half:
+    /// returns the next index (0 after 2N - 1). Once per N items, but inline:
+    /// a call in the middle of push() or pop() would make every put and get
+    /// save the registers that live across it.
+    [[gnu::always_inline]] std::uint32_t turn(detail::QueueEnd& e, std::uint32_t index) const noexcept {
+        std::uintptr_t half = std::uintptr_t{capacity_} * sizeof(slot_type);
+        if (index < capacity_) {  // N - 1: on to [N, 2N)
+            e.lap_base -= half;
+            e.last = index + capacity_;
+            return index + 1;
+        }
+        e.lap_base += half;  // 2N - 1: back to [0, N)
+        e.last = capacity_ - 1;
+        return 0;
+    }
+#endif
+    /// Both ends at index 0 of an empty queue.
+    void start_ends() noexcept {
+        producer_.limit = full_at(0);
+#if ASYNCLINK_QUEUE_LAP_SLOTS
+        retarget<Side::producer>(0);
+        retarget<Side::consumer>(0);
+#endif
     }
     // Inline even at -Os: on every put (a call would cost more than the load).
     [[gnu::always_inline]] bool is_closed() const noexcept {
@@ -526,21 +566,22 @@ private:
 
     /// The one blocking wait of both ends: until attempt() succeeds, spin up
     /// to the end's budget, then block on the end's flag after arm() and a
-    /// last look. In the spin, spin_attempt(spin) looks instead (by default
-    /// attempt()). Throws only what the attempts throw (a copy put by
-    /// put_sync(item)).
-    template <Side S, class Attempt>
-    [[gnu::always_inline]] void block_until(Attempt attempt) {
-        block_until<S>(attempt, [&](const detail::SpinWait&) { return attempt(); });
-    }
-    template <Side S, class Attempt, class SpinAttempt>
-    [[gnu::always_inline]] void block_until(Attempt attempt, SpinAttempt spin_attempt) {
+    /// last look. In the spin, spin_attempt(spin) looks instead, if given.
+    /// Throws only what the attempts throw (a copy put by put_sync(item)).
+    template <Side S, class Attempt, class SpinAttempt = std::nullptr_t>
+    [[gnu::always_inline]] void block_until(Attempt attempt, SpinAttempt spin_attempt = nullptr) {
         detail::QueueEnd& e = end<S>();
         std::uint32_t began = detail::WakeStamp::now();
         if (Clock::duration limit = e.spin.next(); limit.count() != 0) {
             detail::SpinWait spin(limit, e.spin.pause_first());
             bool answered = false;
-            while (!answered && spin.once()) answered = spin_attempt(spin);
+            while (!answered && spin.once()) {
+                if constexpr (std::is_null_pointer_v<SpinAttempt>) {
+                    answered = attempt();
+                } else {
+                    answered = spin_attempt(spin);
+                }
+            }
             e.spin.spun(spin, answered);
             if (answered) return;
         }
@@ -590,6 +631,14 @@ private:
             producer_.limit = full_at(consumer_.word.load(std::memory_order_acquire));
             if (ti == producer_.limit) return is_closed() ? PushResult::closed : PushResult::full;
         }
+#if ASYNCLINK_QUEUE_LAP_SLOTS
+        slot_type* slot = slot_at(producer_, ti);
+        std::uint32_t next = t + 2;  // the next index << 1, but at the end of the half
+        // Before the publishing store, which now fails only on a closed queue
+        // (and then the producer goes back to its index's half).
+        if (ti == producer_.last) [[unlikely]]
+            next = turn(producer_, ti) << 1;
+#endif
         // Busy before the look at closed_: a consumer that sees the queue
         // closed and empty passes a sleep_fence(), after which either this
         // mark or this call's look at closed_ is seen by the other.
@@ -601,12 +650,19 @@ private:
             // for the mark to clear reads it with acquire as any tail.
             producer_.word.store(t, std::memory_order_release);
             port::publish_fence();
+#if ASYNCLINK_QUEUE_LAP_SLOTS
+            retarget<Side::producer>(ti);  // the turn above, if any, is undone
+#endif
             if (take_waiter<Side::consumer>()) wake<Side::consumer>();
             return PushResult::closed;
         }
-        ::new (static_cast<void*>(slots_[slot_of(ti)].storage)) T(std::move(item));
+#if !ASYNCLINK_QUEUE_LAP_SLOTS
+        slot_type* slot = &slots_[slot_of(ti)];
+        std::uint32_t next = advance(ti) << 1;
+#endif
+        ::new (static_cast<void*>(slot->storage)) T(std::move(item));
         // release: publishes the item (and clears the busy mark).
-        producer_.word.store(advance(ti) << 1, std::memory_order_release);
+        producer_.word.store(next, std::memory_order_release);
         // The store before the look at the consumer's flag (the other half
         // is the sleep_fence() in the consumer's arm()).
         port::publish_fence();
@@ -633,11 +689,19 @@ private:
             consumer_.counts[detail::QueueEnd::Count::high_water].raise_by_owner(distance(hi, consumer_.limit));
             if (hi == consumer_.limit) return false;
         }
-        T* slot = slots_[slot_of(hi)].get();
-        out.emplace(std::move(*slot));
-        slot->~T();
+#if ASYNCLINK_QUEUE_LAP_SLOTS
+        T* item = slot_at(consumer_, hi)->get();
+        std::uint32_t next = hi + 1;  // but at the end of the half
+        if (hi == consumer_.last) [[unlikely]]
+            next = turn(consumer_, hi);
+#else
+        T* item = slots_[slot_of(hi)].get();
+        std::uint32_t next = advance(hi);
+#endif
+        out.emplace(std::move(*item));
+        item->~T();
         // release: hands the emptied slot back to the producer.
-        consumer_.word.store(advance(hi), std::memory_order_release);
+        consumer_.word.store(next, std::memory_order_release);
         // The store before the look at the producer's flag (the other half
         // is the sleep_fence() in the producer's arm()).
         port::publish_fence();

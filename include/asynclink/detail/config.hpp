@@ -57,6 +57,24 @@
 #define ASYNCLINK_COUNTERS 0
 #endif
 
+/// ASYNCLINK_QUEUE_LAP_SLOTS: how the ends of a ThreadSafeQueue find their
+/// slot. 1: from the base of the half of the ring their index is in
+/// (QueueEnd::lap_base), with one compare per item for the end of that half:
+/// the fewest instructions, the default on ports without threads (Cortex-M,
+/// where instructions are the cost: try_put 40 -> 35, try_get 24 -> 20 on
+/// the M3). 0: the slot from the index with a compare and a select, the next
+/// index with another, the default elsewhere: on Linux the lap base took 6
+/// instructions from try_put and 7 from try_get (callgrind), yet the queue
+/// rows across cores ran 7-23 % slower with it (docs/benchmarks.md). Define
+/// it the same in every file of a program; the tests build both.
+#ifndef ASYNCLINK_QUEUE_LAP_SLOTS
+#if ASYNCLINK_PORT_HAS_THREADS
+#define ASYNCLINK_QUEUE_LAP_SLOTS 0
+#else
+#define ASYNCLINK_QUEUE_LAP_SLOTS 1
+#endif
+#endif
+
 #if defined(__cpp_exceptions)
 #define ASYNCLINK_NO_EXCEPTIONS 0
 #else

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <new>
 
+#include "asynclink/detail/config.hpp"
 #include "asynclink/detail/counter.hpp"
 #include "asynclink/detail/parked.hpp"
 #include "asynclink/detail/remote_node.hpp"
@@ -199,6 +200,18 @@ struct alignas(port::cache_line) QueueEnd {
     /// the head it last read (that head plus the capacity), so its per-item
     /// check is one comparison.
     std::uint32_t limit = 0;
+#if ASYNCLINK_QUEUE_LAP_SLOTS
+    /// The last index of the half of the ring, [0, N) or [N, 2N), that this
+    /// end's index is in: after it the index changes halves (or wraps to 0),
+    /// and this end its `lap_base`. Up to it, the slot of index i is
+    /// `lap_base` plus i slots and the next index is i + 1, with no compare.
+    std::uint32_t last = 0;
+    /// The address of the slot of index 0 for the half this end's index is
+    /// in: the storage for [0, N), the storage minus N slots for [N, 2N). An
+    /// address, not a pointer: the second half's base lies outside the
+    /// storage.
+    std::uintptr_t lap_base = 0;
+#endif
     /// What this end counts, beside the word it writes anyway (only this end
     /// writes the line): the items it moved (puts or gets); the consumer's
     /// samples of the queue's length (see QueueStats::high_water); the puts or
