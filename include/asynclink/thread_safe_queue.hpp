@@ -397,9 +397,7 @@ private:
     template <Side S>
     bool ready() const noexcept {
         if constexpr (S == Side::producer) {
-            // relaxed: the producer owns the tail's index.
-            std::uint32_t tail = index_of(producer_.word.load(std::memory_order_relaxed));
-            return distance(consumer_.word.load(std::memory_order_acquire), tail) < capacity_ || is_closed();
+            return room_for(1);
         } else {
             // relaxed: the consumer owns the head's index.
             std::uint32_t head = consumer_.word.load(std::memory_order_relaxed);
@@ -540,12 +538,14 @@ private:
     }
     /// Whether the queue has room for a batch of puts (a quarter of the
     /// capacity, at most 64 slots), or is closed. The producer's context only.
-    bool room_for_batch() const noexcept {
-        std::uint32_t batch = std::clamp<std::uint32_t>(capacity_ / 4, 1, 64);
+    bool room_for_batch() const noexcept { return room_for(std::clamp<std::uint32_t>(capacity_ / 4, 1, 64)); }
+    /// Whether the queue has room for `n` puts, or is closed. The producer's
+    /// context only.
+    bool room_for(std::uint32_t n) const noexcept {
         // relaxed: the producer owns the tail's index.
         std::uint32_t tail = index_of(producer_.word.load(std::memory_order_relaxed));
-        // acquire: as any look at the head (push() reads it again anyway).
-        return capacity_ - distance(consumer_.word.load(std::memory_order_acquire), tail) >= batch || is_closed();
+        // acquire: the consumer's release store emptied the slots.
+        return capacity_ - distance(consumer_.word.load(std::memory_order_acquire), tail) >= n || is_closed();
     }
 
     /// get_sync(block = true) once the queue was empty: true with an item, false
@@ -616,7 +616,9 @@ private:
             // consumer of the closed queue from ever seeing the end).
             {
                 EndGuard guard(producer_, "producer");
-                if (!has_room()) return is_closed() ? PushResult::closed : PushResult::full;
+                if (!room_at(index_of(producer_.word.load(std::memory_order_relaxed)))) {
+                    return is_closed() ? PushResult::closed : PushResult::full;
+                }
             }
             T copy(std::move(item));
             return push(copy);
@@ -626,11 +628,7 @@ private:
         // clear between calls).
         std::uint32_t t = producer_.word.load(std::memory_order_relaxed);
         std::uint32_t ti = index_of(t);
-        if (ti == producer_.limit) {
-            // acquire: the consumer has finished moving out of the slots it freed.
-            producer_.limit = full_at(consumer_.word.load(std::memory_order_acquire));
-            if (ti == producer_.limit) return is_closed() ? PushResult::closed : PushResult::full;
-        }
+        if (!room_at(ti)) return is_closed() ? PushResult::closed : PushResult::full;
 #if ASYNCLINK_QUEUE_LAP_SLOTS
         slot_type* slot = slot_at(producer_, ti);
         std::uint32_t next = t + 2;  // the next index << 1, but at the end of the half
@@ -710,12 +708,12 @@ private:
         return true;
     }
 
-    /// Whether a put would find room now (reading the head again if its last
-    /// look said full). The producer's context only.
-    bool has_room() noexcept {
-        std::uint32_t ti = index_of(producer_.word.load(std::memory_order_relaxed));
+    /// Whether a put at the tail index `ti` finds room: one comparison with
+    /// the limit, and only at the limit a look at the head again. The
+    /// producer's context only.
+    [[gnu::always_inline]] bool room_at(std::uint32_t ti) noexcept {
         if (ti != producer_.limit) return true;
-        // acquire: as in push().
+        // acquire: the consumer has finished moving out of the slots it freed.
         producer_.limit = full_at(consumer_.word.load(std::memory_order_acquire));
         return ti != producer_.limit;
     }
