@@ -9,10 +9,18 @@
 //   waits/<direction>/<placement>   counters per item: producer_waits (a put
 //                                   that found the queue full), consumer_waits
 //                                   (a get that found it empty)
+//   round_trip/across               one item at a time: a thread sets a flag,
+//                                   a task answers on the queue, the thread
+//                                   takes it in get_sync(true)
+//   ping_pong/across                one item at a time both ways over two
+//                                   queues: each end waits at every item
+//
+// With --full_fences the queues use the fallback fences (a full fence on
+// both sides, as where the kernel has no membarrier), to compare the two.
 //
 // docs/benchmarks.md ("A producer that waits for a batch of room") reads them.
 //
-//   build-bench/bench/queue_waits_bench
+//   build-bench/bench/queue_waits_bench [--full_fences]
 #include <benchmark/benchmark.h>
 #include <pthread.h>
 #include <sched.h>
@@ -22,6 +30,7 @@
 #include "bench_common.hpp"
 
 #include <cstdint>
+#include <string_view>
 #include <thread>
 
 namespace al = asynclink;
@@ -55,6 +64,7 @@ void waits(benchmark::State& state, int thread_cpu) {
     pin(pthread_self(), 0);
     std::uint64_t producer_waits = 0;
     std::uint64_t consumer_waits = 0;
+    std::uint64_t full_fences = 0;
     std::uint64_t sum = 0;
     for (auto _ : state) {
         al::ThreadSafeQueue<std::uint64_t> queue(capacity);
@@ -72,6 +82,7 @@ void waits(benchmark::State& state, int thread_cpu) {
             al::run(fill(queue));
         }
         other.join();
+        full_fences += queue.uses_full_fences() ? 1 : 0;
         al::QueueStats s = queue.stats();
         producer_waits += s.producer_waits;
         consumer_waits += s.consumer_waits;
@@ -81,12 +92,95 @@ void waits(benchmark::State& state, int thread_cpu) {
     state.SetItemsProcessed(static_cast<std::int64_t>(items));
     state.counters["producer_waits"] = static_cast<double>(producer_waits) / items;
     state.counters["consumer_waits"] = static_cast<double>(consumer_waits) / items;
+    state.counters["full_fences"] = static_cast<double>(full_fences) / static_cast<double>(state.iterations());
+    if (restore) sched_setaffinity(0, sizeof saved, &saved);
+}
+
+constexpr std::uint64_t trips = 1 << 14;
+
+al::Task<void> answer(al::ThreadSafeFlag& ping, al::ThreadSafeQueue<std::uint64_t>& pong) {
+    for (std::uint64_t v = 1; v <= trips; ++v) {
+        co_await ping.wait();
+        // Never full: the thread takes each answer before it pings again.
+        pong.try_put(v);
+    }
+}
+
+/// One item at a time: a thread sets a ThreadSafeFlag, a task answers with
+/// an item on a queue of 1024 slots, the thread takes it in get_sync(true).
+/// bridge_bench's round_trip/across with a larger queue: the latency of a
+/// lone item through the consumer's wait, where the rows above measure a
+/// stream (a consumer that waits for a batch while the producer keeps
+/// putting must not hold a lone item back).
+void round_trip(benchmark::State& state, int thread_cpu) {
+    cpu_set_t saved;
+    bool restore = sched_getaffinity(0, sizeof saved, &saved) == 0;
+    pin(pthread_self(), 0);
+    std::uint64_t sum = 0;
+    for (auto _ : state) {
+        al::ThreadSafeFlag ping;
+        al::ThreadSafeQueue<std::uint64_t> pong(capacity);
+        std::thread other([&ping, &pong, &sum] {
+            for (std::uint64_t i = 0; i < trips; ++i) {
+                ping.set();
+                sum += pong.get_sync(true);
+            }
+        });
+        pin(other.native_handle(), thread_cpu);
+        al::run(answer(ping, pong));
+        other.join();
+    }
+    if (sum != trips * (trips + 1) / 2 * state.iterations()) state.SkipWithError("items lost or corrupted");
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * trips));
+    if (restore) sched_setaffinity(0, sizeof saved, &saved);
+}
+
+al::Task<void> ping(al::ThreadSafeQueue<std::uint64_t>& there, al::ThreadSafeQueue<std::uint64_t>& back,
+                    std::uint64_t& sum) {
+    for (std::uint64_t v = 1; v <= trips; ++v) {
+        co_await there.put(v);
+        sum += co_await back.get();
+    }
+}
+
+/// One item at a time both ways: a task puts it, a thread in get_sync(true)
+/// takes it and puts it back on a second queue, the task takes it in
+/// co_await get(). Each end waits at every item, so each wait's arming
+/// (sleep_fence: a membarrier, or a full fence) is on the path.
+void ping_pong(benchmark::State& state, int thread_cpu) {
+    cpu_set_t saved;
+    bool restore = sched_getaffinity(0, sizeof saved, &saved) == 0;
+    pin(pthread_self(), 0);
+    std::uint64_t sum = 0;
+    for (auto _ : state) {
+        al::ThreadSafeQueue<std::uint64_t> there(capacity);
+        al::ThreadSafeQueue<std::uint64_t> back(capacity);
+        std::thread other([&there, &back] {
+            for (std::uint64_t i = 0; i < trips; ++i) back.put_sync(there.get_sync(true), true);
+        });
+        pin(other.native_handle(), thread_cpu);
+        al::run(ping(there, back, sum));
+        other.join();
+    }
+    if (sum != trips * (trips + 1) / 2 * state.iterations()) state.SkipWithError("items lost or corrupted");
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * trips));
     if (restore) sched_setaffinity(0, sizeof saved, &saved);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    // --full_fences: before any queue chooses its fences, as if the kernel
+    // had no membarrier, so a waiting end arms with a full fence and every
+    // put and get pays one (port::publish_fence). relaxed: no thread yet.
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--full_fences") {
+            al::port::detail::membarrier_state.store(2, std::memory_order_relaxed);
+            for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+            --argc;
+            break;
+        }
+    }
     int across = al::port::cpu_count() > 1 ? 1 : 0;
     asynclink_bench::repeated(benchmark::RegisterBenchmark("waits/to_task/across", waits<true>, across), 0.2)
         ->UseRealTime();
@@ -96,6 +190,9 @@ int main(int argc, char** argv) {
         ->UseRealTime();
     asynclink_bench::repeated(benchmark::RegisterBenchmark("waits/to_thread/same_core", waits<false>, 0), 0.2)
         ->UseRealTime();
+    asynclink_bench::repeated(benchmark::RegisterBenchmark("round_trip/across", round_trip, across), 0.2)
+        ->UseRealTime();
+    asynclink_bench::repeated(benchmark::RegisterBenchmark("ping_pong/across", ping_pong, across), 0.2)->UseRealTime();
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

@@ -54,7 +54,21 @@
  *            must fail),
  *           -DSEQUENTIALLY_CONSISTENT (stores go straight to memory: with
  *            the OWN_FENCE_ONLY mutants this verifies, which shows their
- *            failure is the store buffers'). */
+ *            failure is the store buffers'),
+ *           -DADAPTIVE (the fence modes, FenceMode in thread_safe_queue.hpp:
+ *            a word FENCES, 0 asymmetric, 1 switching, 2 symmetric; a
+ *            publisher reads it after its store and fences unless it is 0; a
+ *            sleeper fences on its own if it is 2 and calls membarrier
+ *            otherwise; an end that arms while it is 0 may switch: store 1,
+ *            membarrier, store 2),
+ *           -DMUTANT_SWITCH_WITHOUT_MEMBARRIER (with ADAPTIVE: the switch
+ *            stores 2 at once and fences on its own; must fail),
+ *           -DMUTANT_PUBLISH_FENCE_ONLY_WHEN_SYMMETRIC (with ADAPTIVE: a
+ *            publisher that reads 1 does not fence; must fail).
+ * A sleeper that trusts mode 1 is not a mutant this model catches: with two
+ * ends under TSO, a sleeper reads 1 only from the other end's switch, whose
+ * store of 1 follows that end's earlier stores in its FIFO buffer. The code
+ * does not rely on it (a third context, or ARM's non-FIFO stores). */
 
 #include "loop_wake.pml"
 
@@ -75,7 +89,8 @@
 #define PW 3                /* producer waiting */
 #define CLOSED 4
 #define SLOT 5              /* SLOT + 0 .. SLOT + C - 1 */
-#define WORDS 7
+#define FENCES 7            /* ADAPTIVE: the fence mode */
+#define WORDS 8
 byte mem[WORDS];
 
 /* Store buffers: thread 0 the producer, 1 the consumer. */
@@ -144,19 +159,68 @@ inline membarrier(P) {
     }
 }
 
-/* What a side going to sleep calls between arming and its last look. */
+/* ADAPTIVE: the fence between a publisher's store and its next look
+ * (ThreadSafeQueue::publish_fence); without it, none (a compiler barrier). */
+inline publish_fence(P) {
+#ifdef ADAPTIVE
+    ld(P, FENCES, m);
+    if
+#ifdef MUTANT_PUBLISH_FENCE_ONLY_WHEN_SYMMETRIC
+    :: m == 2 -> fence(P)
+#else
+    :: m != 0 -> fence(P)
+#endif
+    :: else -> skip
+    fi
+#else
+    skip
+#endif
+}
+
+/* The sleeper's fence (ThreadSafeQueue::sleep_fence): membarrier, or with
+ * ADAPTIVE in mode 2 a fence of its own. */
+inline sleep_fence(P) {
+#ifdef ADAPTIVE
+    ld(P, FENCES, m);
+    if
+    :: m == 2 -> fence(P)
+    :: else -> membarrier(P)
+    fi
+#else
+    membarrier(P)
+#endif
+}
+
+/* What a side going to sleep calls between arming and its last look
+ * (ThreadSafeQueue::arm): with ADAPTIVE, in mode 0 it may switch modes. */
+inline arm_fence(P) {
+#ifdef ADAPTIVE
+    ld(P, FENCES, m);
+    if
+    :: m == 0 ->
+#ifdef MUTANT_SWITCH_WITHOUT_MEMBARRIER
+        st(P, FENCES, 2); fence(P)
+#else
+        st(P, FENCES, 1); membarrier(P); st(P, FENCES, 2)
+#endif
+    :: true -> sleep_fence(P)
+    fi
+#else
+    sleep_fence(P)
+#endif
+}
 inline producer_barrier() {
 #ifdef MUTANT_PRODUCER_OWN_FENCE_ONLY
     fence(0)
 #else
-    membarrier(0)
+    arm_fence(0)
 #endif
 }
 inline consumer_barrier() {
 #ifdef MUTANT_CONSUMER_OWN_FENCE_ONLY
     fence(1)
 #else
-    membarrier(1)
+    arm_fence(1)
 #endif
 }
 
@@ -261,7 +325,7 @@ end:
 proctype producer() {
     byte k = 0;             /* items put */
     byte t;                 /* the tail as this producer wrote it last */
-    byte h, c, w, old, i;
+    byte h, c, w, old, i, m;
     byte r;                 /* 0 ok, 1 full, 2 closed */
     bool p_woken;
     do
@@ -274,12 +338,14 @@ proctype producer() {
         :: else ->
 #ifndef MUTANT_NO_BUSY
             st(0, TAIL, t + BUSY);
+            publish_fence(0);
 #endif
             ld(0, CLOSED, c);
             if
             :: c ->
 #ifndef MUTANT_NO_BUSY
                 st(0, TAIL, t);
+                publish_fence(0);
 #endif
 #ifndef MUTANT_CLOSED_PUSH_NO_LOOK
                 producer_looks();
@@ -289,6 +355,7 @@ proctype producer() {
                 st(0, SLOT + IDX(t) % C, k + 1);
                 t = NEXT(IDX(t)) * 2;
                 st(0, TAIL, t);
+                publish_fence(0);
                 producer_looks();
                 r = 0
             fi
@@ -352,7 +419,7 @@ proctype producer() {
 
 proctype consumer() {
     byte h = 0;             /* the head index, this end's own */
-    byte t, c, v, w, old, i;
+    byte t, c, v, w, old, i, m;
     bool c_woken;
     do
     :: ld(1, TAIL, t);
@@ -363,6 +430,7 @@ proctype consumer() {
             taken++;
             h = NEXT(h);
             st(1, HEAD, h);
+            publish_fence(1);
             consumer_looks()
 #ifdef CONSUMER_CLOSES
             ; close_queue(1); break       /* the consumer stops */
@@ -372,7 +440,7 @@ proctype consumer() {
             if
             :: c ->
 #ifndef MUTANT_END_WITHOUT_MEMBARRIER
-                membarrier(1);
+                sleep_fence(1);
 #endif
                 ld(1, TAIL, t);
                 if

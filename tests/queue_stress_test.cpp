@@ -114,6 +114,15 @@ public:
     }
 
     std::uint64_t items() const noexcept { return put_.load(std::memory_order_relaxed); }  // relaxed: after run()
+    /// Before run(): every wait arms at once (no spin), so the ends arm
+    /// often; the producer goes on past max_items (within the budget) until
+    /// the queue has switched to full fences.
+    void without_spin_until_full_fences() {
+        queue_.set_spin_before_block(al::Clock::duration::zero());
+        until_full_fences_ = true;
+    }
+    /// After run(): whether the queue switched to full fences on both sides.
+    bool uses_full_fences() const noexcept { return queue_.uses_full_fences(); }
 
 private:
     void guarded(const std::function<void()>& body) {
@@ -127,7 +136,7 @@ private:
     }
 
     bool keep_producing(std::uint64_t v, std::chrono::steady_clock::time_point deadline) const noexcept {
-        if (v > shape_.max_items) return false;
+        if (v > shape_.max_items && !(until_full_fences_ && !queue_.uses_full_fences())) return false;
         return (v & 63) != 0 || std::chrono::steady_clock::now() < deadline;
     }
 
@@ -216,6 +225,7 @@ private:
     al::ThreadSafeQueue<std::uint64_t> queue_;
     StreamShape shape_;
     std::uint64_t seed_;
+    bool until_full_fences_ = false;
     std::atomic<std::uint64_t> put_{0};
     std::atomic<std::uint64_t> received_{0};
     std::uint64_t count_ = 0;  // consumer only
@@ -241,6 +251,8 @@ TEST(QueueStress, TheFencesAreTheOnesThisBuildMeansToTest) {
 #else
     EXPECT_EQ(state, kernel_has_private_expedited_membarrier() ? 1 : 2);
 #endif
+    // A new queue starts with the asymmetric pair where membarrier is in use.
+    EXPECT_EQ(q.uses_full_fences(), state != 1);
 }
 
 // ----------------------------------------------------------- full size
@@ -300,6 +312,36 @@ INSTANTIATE_TEST_SUITE_P(Capacity, QueueStressSmall,
                                          SmallCase{2, End::loop, End::thread}, SmallCase{3, End::loop, End::thread},
                                          SmallCase{1, End::loop, End::loop}, SmallCase{2, End::loop, End::loop},
                                          SmallCase{3, End::loop, End::loop}, SmallCase{1, End::thread, End::thread}),
+                         [](const testing::TestParamInfo<SmallCase>& param_info) {
+                             return std::string(name_of(param_info.param.producer)) + "To" +
+                                    name_of(param_info.param.consumer) + "Capacity" +
+                                    std::to_string(param_info.param.capacity);
+                         });
+
+// ----------------------------------------------------------- fence modes
+
+class QueueStressFenceModes : public testing::TestWithParam<SmallCase> {};
+
+// Ends that never spin arm at nearly every wait, so the queue switches from
+// the asymmetric fences (membarrier) to a full fence on both sides while the
+// items flow (FenceMode in thread_safe_queue.hpp, proof/queue_asymmetric.pml
+// -DADAPTIVE): every item still arrives once and in order, with no lost
+// wake-up (the watchdog) before, during or after the switch. Where the port
+// uses the fallback fences (the full-fences build) the queue has a full
+// fence on both sides from the start.
+TEST_P(QueueStressFenceModes, SwitchMidStreamLosesNothing) {
+    const SmallCase& c = GetParam();
+    // Bounded in time; a switch takes 64 waits, a few hundred items here.
+    Stream stream({c.capacity, scaled(200'000, 4'000), 20s, 15}, 0xfe9ce + c.capacity);
+    stream.without_spin_until_full_fences();
+    stream.run(c.producer, c.consumer);
+    stream.expect_all_delivered();
+    EXPECT_TRUE(stream.uses_full_fences()) << stream.items() << " items";
+}
+
+INSTANTIATE_TEST_SUITE_P(Capacity, QueueStressFenceModes,
+                         testing::Values(SmallCase{1, End::thread, End::loop}, SmallCase{4, End::loop, End::thread},
+                                         SmallCase{2, End::thread, End::thread}, SmallCase{3, End::loop, End::loop}),
                          [](const testing::TestParamInfo<SmallCase>& param_info) {
                              return std::string(name_of(param_info.param.producer)) + "To" +
                                     name_of(param_info.param.consumer) + "Capacity" +

@@ -452,6 +452,40 @@ TEST(ThreadSafeQueue, TaskToThread) {
     EXPECT_EQ(received, sent);
 }
 
+// A queue whose consumer waits after every burst of fewer than 256 items
+// switches, after 64 such waits, from the asymmetric fences (a membarrier per
+// wait) to a full fence on both sides; bursts of 256 or more keep the
+// asymmetric pair. One loop, so every count is exact. Where the port uses
+// the fallback fences the queue has a full fence on both sides from the start.
+TEST(ThreadSafeQueue, EndsThatWaitEveryFewItemsSwitchToFullFences) {
+    for (std::uint32_t burst : {1u, 3u, 255u, 256u, 700u}) {
+        al::ThreadSafeQueue<std::uint32_t> q(1024);
+        constexpr std::uint32_t bursts = 100;
+        std::vector<bool> switched_after;  // after each burst, seen by the producer
+        auto consume = [&]() -> al::Task<void> {
+            for (std::uint32_t i = 0; i < burst * bursts; ++i) EXPECT_EQ(co_await q.get(), i);
+        };
+        auto produce = [&]() -> al::Task<void> {
+            std::uint32_t v = 0;
+            for (std::uint32_t b = 0; b < bursts; ++b) {
+                for (std::uint32_t i = 0; i < burst; ++i) co_await q.put(v++);
+                // The consumer takes them all and waits again.
+                while (q.qsize() != 0) co_await al::sleep(0);
+                co_await al::sleep(0);
+                switched_after.push_back(q.uses_full_fences());
+            }
+        };
+        al::run([&]() -> al::Task<void> { co_await al::gather(consume(), produce()); }());
+        bool frequent = burst < 256 || !al::port::asymmetric_fences_in_use();  // the fallback: from the start
+        ASSERT_EQ(switched_after.size(), bursts);
+        if (al::port::asymmetric_fences_in_use()) {
+            EXPECT_FALSE(switched_after[60]) << "burst " << burst << ": switched before 64 waits";
+        }
+        EXPECT_EQ(switched_after.back(), frequent) << "burst " << burst;
+        EXPECT_EQ(q.uses_full_fences(), frequent) << "burst " << burst;
+    }
+}
+
 TEST(ThreadSafeQueue, BothEndsAsyncOnTwoLoopsOnTwoThreads) {
     for (std::size_t capacity : {1u, 7u, 64u}) {
         al::ThreadSafeQueue<Item> q(capacity);

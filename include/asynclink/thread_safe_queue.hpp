@@ -77,7 +77,9 @@
 /// busy before it reads the flag and clears the mark with the publishing
 /// store, and a consumer that finds the queue closed and empty passes a
 /// sleep_fence() and ends only if the tail is not busy (else it waits for the
-/// producer's next look at its flag).
+/// producer's next look at its flag). A queue whose ends wait at every few
+/// items switches once to a full fence on both sides, where a membarrier per
+/// wait would cost more than a fence per item (FenceMode below).
 #pragma once
 
 #include <atomic>
@@ -130,13 +132,13 @@ public:
           slots_(owned_.get()),
           capacity_(static_cast<std::uint32_t>(capacity)) {
         start_ends();
-        port::prepare_sleep_fence();
+        choose_fences();
     }
     /// A queue over user-supplied storage, holding storage.size() items.
     explicit ThreadSafeQueue(std::span<slot_type> storage)
         : slots_(storage.data()), capacity_(checked_capacity(storage.size())) {
         start_ends();
-        port::prepare_sleep_fence();
+        choose_fences();
     }
     ThreadSafeQueue(const ThreadSafeQueue&) = delete;
     ThreadSafeQueue& operator=(const ThreadSafeQueue&) = delete;
@@ -188,6 +190,19 @@ public:
                         index_of(producer_.word.load(std::memory_order_acquire)));
     }
     bool closed() const noexcept { return is_closed(); }
+    /// Whether the ends use a full fence on both sides: after they switched
+    /// from the asymmetric fences (a membarrier per wait, nothing per item),
+    /// as a queue does whose ends wait at every few items (see FenceMode), or
+    /// from the start where there is no membarrier (a kernel without it,
+    /// Cortex-M, the sim). A snapshot, for tests and tools.
+    bool uses_full_fences() const noexcept {
+        if constexpr (port::asymmetric_fences) {
+            // relaxed: a snapshot.
+            return fences_.load(std::memory_order_relaxed) != asymmetric;
+        } else {
+            return true;
+        }
+    }
 
     /// For QueueApi::stats(). The producer's part of the high-water mark: a
     /// refused or waiting put saw the queue full.
@@ -356,6 +371,15 @@ private:
         return 0;
     }
 #endif
+    /// The fallback where membarrier is missing is the symmetric pair from
+    /// the start (see FenceMode).
+    void choose_fences() noexcept {
+        port::prepare_sleep_fence();
+        if constexpr (port::asymmetric_fences) {
+            // relaxed: the constructor.
+            if (!port::asymmetric_fences_in_use()) fences_.store(symmetric, std::memory_order_relaxed);
+        }
+    }
     /// Both ends at index 0 of an empty queue.
     void start_ends() noexcept {
         producer_.limit = full_at(0);
@@ -406,7 +430,7 @@ private:
             if (!is_closed()) return false;
             // A put that read "not closed" may not have published yet: its
             // busy mark is visible once every thread has passed a barrier.
-            port::sleep_fence();
+            sleep_fence();
             t = producer_.word.load(std::memory_order_acquire);
             return index_of(t) != head || (t & busy_bit) == 0;
         }
@@ -419,8 +443,103 @@ private:
     template <Side S>
     void arm() noexcept {
         flag<S>().store(1, std::memory_order_release);
+        if constexpr (port::asymmetric_fences) {
+            if (waits_often<S>()) {
+                use_full_fences();  // its membarrier is this arm's fence too
+                return;
+            }
+        }
+        sleep_fence();
+    }
+
+    // Fence modes (port::asymmetric_fences only). The asymmetric pair makes
+    // a stream cheap (no fence instruction per item) and each wait dear (a
+    // membarrier: every CPU running the process is interrupted, microseconds
+    // on a virtual machine). A queue whose ends wait at every few items (a
+    // request and its answer, one item at a time) spent almost all its time
+    // there (bench/queue_waits_bench ping_pong: about 13 us a round trip,
+    // against 0.3 us with a full fence on both sides), so such a queue
+    // switches, once, to a full fence on both sides. The switch goes through
+    // `switching`: publishers fence from then on, sleepers still call
+    // membarrier; the switching end's membarrier then makes every store of a
+    // publisher that read `asymmetric` visible, and only after it do
+    // sleepers trust the publishers' fences (`symmetric`).
+    // proof/queue_asymmetric.pml -DADAPTIVE checks it, with two mutants.
+    // `symmetric` from the start where membarrier is missing (the fallback:
+    // port::asymmetric_fences_in_use() is false).
+    enum FenceMode : std::uint32_t { asymmetric, switching, symmetric };
+
+    /// The fence between a store and a look at the other side's flag. One
+    /// load of the mode, from the line the look reads anyway; it replaces
+    /// port::publish_fence()'s look at the process-wide choice, which the
+    /// constructor folded into the mode.
+    [[gnu::always_inline]] void publish_fence() const noexcept {
+        if constexpr (port::asymmetric_fences) {
+            // Keeps the mode's load and the look after the store before them
+            // (the compiler may not hoist them): a publisher that reads
+            // `asymmetric` made its store before the switching end's
+            // membarrier reached its CPU.
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+            // relaxed: the order is the membarrier's (see FenceMode).
+            if (fences_.load(std::memory_order_relaxed) == asymmetric) return;  // the sleeper's membarrier pays
+            port::atomic_thread_fence(std::memory_order_seq_cst);
+        } else {
+            port::publish_fence();
+        }
+    }
+    /// The fence between an end's arming store (or the consumer's look at
+    /// closed_) and its last look.
+    void sleep_fence() const noexcept {
+        if constexpr (port::asymmetric_fences) {
+            // relaxed: `symmetric` was stored after the switch's membarrier
+            // returned; the full fence below orders this load before the
+            // look that follows it.
+            if (fences_.load(std::memory_order_relaxed) == symmetric) {
+                port::atomic_thread_fence(std::memory_order_seq_cst);
+                return;
+            }
+        }
         port::sleep_fence();
     }
+    /// Whether the end `S`, about to arm, has armed often lately: the
+    /// `wait_streak`-th arm in a row with from 1 to `wait_gap` - 1 items
+    /// moved by the end since its arm before. The end's own context only; once
+    /// the queue uses full fences (also the fallback's), false.
+    template <Side S>
+    bool waits_often() noexcept {
+        // relaxed: only this end's context reads its own counters; the mode
+        // is a hint here (a second switch is harmless).
+        if (fences_.load(std::memory_order_relaxed) != asymmetric) return false;
+        detail::QueueEnd& e = end<S>();
+        // relaxed: the end's own index.
+        std::uint32_t at = e.word.load(std::memory_order_relaxed);
+        if constexpr (S == Side::producer) at = index_of(at);
+        detail::QueueEnd::ArmRate& rate = e.arm_rate;
+        std::size_t moved = distance(rate.armed_at, at);
+        // An arm again at the same index (its wake-up found nothing, or the
+        // spin before a block) says nothing about the rate.
+        if (moved == 0) return false;
+        rate.armed_at = at;
+        rate.wait_streak = moved < wait_gap ? rate.wait_streak + 1 : 0;
+        return rate.wait_streak >= wait_streak;
+    }
+    /// Arms that count as frequent: fewer items than this between two (a
+    /// membarrier costs about as much as this many full fences), this many
+    /// in a row.
+    static constexpr std::uint32_t wait_gap = 256;
+    static constexpr std::uint8_t wait_streak = 64;
+    /// Switches to a full fence on both sides (see FenceMode). Any end's
+    /// context; both ends may switch at once.
+    void use_full_fences() noexcept {
+        // relaxed: the membarrier below orders it before every publisher's
+        // next fence choice.
+        fences_.store(switching, std::memory_order_relaxed);
+        port::sleep_fence();  // the membarrier
+        // release: with the membarrier before it; a sleeper that reads it
+        // fences on its own.
+        fences_.store(symmetric, std::memory_order_release);
+    }
+
     /// Withdraws the end's flag (the other side may have taken it already, and
     /// then posted a wake-up that finds nobody parked, or unblocked a futex
     /// that nobody waits on). relaxed: nothing is published by withdrawing.
@@ -642,12 +761,12 @@ private:
         // mark or this call's look at closed_ is seen by the other.
         // relaxed: the fence below orders it before the load.
         producer_.word.store(t | busy_bit, std::memory_order_relaxed);
-        port::publish_fence();
+        publish_fence();
         if (is_closed()) {
             // release: nothing new is published, but the consumer that waits
             // for the mark to clear reads it with acquire as any tail.
             producer_.word.store(t, std::memory_order_release);
-            port::publish_fence();
+            publish_fence();
 #if ASYNCLINK_QUEUE_LAP_SLOTS
             retarget<Side::producer>(ti);  // the turn above, if any, is undone
 #endif
@@ -663,7 +782,7 @@ private:
         producer_.word.store(next, std::memory_order_release);
         // The store before the look at the consumer's flag (the other half
         // is the sleep_fence() in the consumer's arm()).
-        port::publish_fence();
+        publish_fence();
         std::uint32_t trace_flow = ASYNCLINK_TRACE_HANDOVER(queue_put, this, false);
         producer_.counts[detail::QueueEnd::Count::items].add_by_owner();
         if (take_waiter<Side::consumer>()) wake<Side::consumer>(trace_flow);
@@ -702,7 +821,7 @@ private:
         consumer_.word.store(next, std::memory_order_release);
         // The store before the look at the producer's flag (the other half
         // is the sleep_fence() in the producer's arm()).
-        port::publish_fence();
+        publish_fence();
         consumer_.counts[detail::QueueEnd::Count::items].add_by_owner();
         if (take_waiter<Side::producer>()) wake<Side::producer>(ASYNCLINK_TRACE_HANDOVER(queue_get, this, false));
         return true;
@@ -752,6 +871,12 @@ private:
     std::uint32_t capacity_;
     port::atomic<std::uint32_t> closed_{0};
     port::atomic<std::uint32_t> waiting_[2] = {0, 0};  // index(Side): the producer's, the consumer's
+    // FenceMode: which pair of fences the ends use (none to choose from
+    // where the port has one pair: no word, so the Cortex-M layout and
+    // instruction counts stay as they were).
+    struct OneFencePair {};
+    [[no_unique_address]] std::conditional_t<port::asymmetric_fences, port::atomic<std::uint32_t>, OneFencePair>
+        fences_{};
 
     detail::QueueEnd producer_{this, &on_wake<Side::producer>};  // its word is the tail
     detail::QueueEnd consumer_{this, &on_wake<Side::consumer>};  // its word is the head

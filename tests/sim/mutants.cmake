@@ -58,8 +58,8 @@ asynclink_sim_mutant(queue_close_reads_bit QueueCloseReadsTheBit include/asyncli
   "if (waiting_[index(Side::producer)].exchange(0, std::memory_order_seq_cst) != 0) wake<Side::producer>();"
   "if (waiting_[index(Side::producer)].load(std::memory_order_seq_cst) != 0) wake<Side::producer>();")
 asynclink_sim_mutant(queue_push_ignores_close QueuePushIgnoresClose include/asynclink/thread_safe_queue.hpp
-  "        port::publish_fence();\n        if (is_closed()) {"
-  "        port::publish_fence();\n        if (false) {")
+  "        publish_fence();\n        if (is_closed()) {"
+  "        publish_fence();\n        if (false) {")
 asynclink_sim_mutant(queue_put_without_busy QueuePutWithoutBusy include/asynclink/thread_safe_queue.hpp
   "        producer_.word.store(t | busy_bit, std::memory_order_relaxed);\n"
   "")

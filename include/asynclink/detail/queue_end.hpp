@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 
 #include "asynclink/detail/config.hpp"
 #include "asynclink/detail/counter.hpp"
@@ -226,6 +227,15 @@ struct alignas(port::cache_line) QueueEnd {
     port::atomic<bool> busy{false};
     /// A blocking end's spin, adapted to how fast the other end answers.
     SpinBudget spin{spin_before_block};
+    /// This end's index when it last armed, and how many arms in a row came
+    /// soon after the one before (ThreadSafeQueue::waits_often). Only where
+    /// the port has two pairs of fences to choose from.
+    struct ArmRate {
+        std::uint32_t armed_at = 0;
+        std::uint8_t wait_streak = 0;
+    };
+    struct NoArmRate {};
+    [[no_unique_address]] std::conditional_t<port::asymmetric_fences, ArmRate, NoArmRate> arm_rate;
     /// When the other end last unblocked this one from the futex (written there).
     port::atomic<std::uint32_t> woken_at{0};
 #if ASYNCLINK_TRACE

@@ -189,6 +189,8 @@ private:
 inline void prepare_sleep_fence() noexcept {}
 [[gnu::always_inline]] inline void publish_fence() noexcept { port::atomic_thread_fence(std::memory_order_seq_cst); }
 [[gnu::always_inline]] inline void sleep_fence() noexcept { port::atomic_thread_fence(std::memory_order_seq_cst); }
+inline constexpr bool asymmetric_fences = false;  // both are full fences
+inline bool asymmetric_fences_in_use() noexcept { return false; }
 
 /// The monotonic clock every timer in the loop runs on: nanoseconds since
 /// start_clock(), with the resolution of one core clock cycle.

@@ -143,6 +143,16 @@ void sleep_fence() noexcept;
     }
 }
 
+/// Whether publish_fence() and sleep_fence() differ (membarrier pairs with a
+/// compiler barrier): a queue whose ends wait often may then trade them for a
+/// full fence on both sides (ThreadSafeQueue's fence modes).
+inline constexpr bool asymmetric_fences = true;
+/// Whether the fences in use are the asymmetric pair (membarrier registered),
+/// not the fallback. relaxed: as in publish_fence().
+inline bool asymmetric_fences_in_use() noexcept {
+    return detail::membarrier_state.load(std::memory_order_relaxed) == 1;
+}
+
 /// Tells the CPU the caller is polling (x86 `pause`): the poll loop leaves
 /// the memory system alone and exits without a mis-speculation penalty.
 inline void cpu_relax() noexcept {

@@ -15,6 +15,9 @@
 ///   - runs_alone                  whether the caller excludes every other
 ///                                 context's thread-level code (an ISR on one core)
 ///   - cache_line                  the padding between contexts' hot words
+///   - asymmetric_fences           whether publish_fence() is cheaper than
+///                                 sleep_fence() (membarrier), so a queue whose
+///                                 ends wait often may switch to full fences
 ///   - coherent_caches             whether reading another context's word can
 ///                                 pull its cache line from another core
 ///   - max_timers, max_schedule_capacity
