@@ -39,12 +39,35 @@ namespace {
 
 constexpr std::size_t capacity = 1024;
 constexpr std::uint64_t batch = std::uint64_t{1} << 20;
+constexpr std::uint64_t trips = 1 << 14;  // per iteration of the round-trip rows
 
 void pin(std::thread::native_handle_type thread, int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     pthread_setaffinity_np(thread, sizeof set, &set);
+}
+
+/// Pins the calling thread (the loop's) to CPU 0 while it lives, then gives
+/// it back the CPUs it had.
+class OnCpu0 {
+public:
+    OnCpu0() : restore_(sched_getaffinity(0, sizeof saved_, &saved_) == 0) { pin(pthread_self(), 0); }
+    ~OnCpu0() {
+        if (restore_) sched_setaffinity(0, sizeof saved_, &saved_);
+    }
+    OnCpu0(const OnCpu0&) = delete;
+    OnCpu0& operator=(const OnCpu0&) = delete;
+
+private:
+    cpu_set_t saved_;
+    bool restore_;
+};
+
+/// After the round-trip rows: every answer arrived, once.
+void count_trips(benchmark::State& state, std::uint64_t sum) {
+    if (sum != trips * (trips + 1) / 2 * state.iterations()) state.SkipWithError("items lost or corrupted");
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * trips));
 }
 
 al::Task<void> drain(al::ThreadSafeQueue<std::uint64_t>& queue, std::uint64_t& sum) {
@@ -59,9 +82,7 @@ al::Task<void> fill(al::ThreadSafeQueue<std::uint64_t>& queue) {
 /// otherwise a task in co_await put() -> a thread in get_sync(true).
 template <bool ToTask>
 void waits(benchmark::State& state, int thread_cpu) {
-    cpu_set_t saved;
-    bool restore = sched_getaffinity(0, sizeof saved, &saved) == 0;
-    pin(pthread_self(), 0);
+    OnCpu0 on_cpu0;
     std::uint64_t producer_waits = 0;
     std::uint64_t consumer_waits = 0;
     std::uint64_t full_fences = 0;
@@ -93,10 +114,7 @@ void waits(benchmark::State& state, int thread_cpu) {
     state.counters["producer_waits"] = static_cast<double>(producer_waits) / items;
     state.counters["consumer_waits"] = static_cast<double>(consumer_waits) / items;
     state.counters["full_fences"] = static_cast<double>(full_fences) / static_cast<double>(state.iterations());
-    if (restore) sched_setaffinity(0, sizeof saved, &saved);
 }
-
-constexpr std::uint64_t trips = 1 << 14;
 
 al::Task<void> answer(al::ThreadSafeFlag& ping, al::ThreadSafeQueue<std::uint64_t>& pong) {
     for (std::uint64_t v = 1; v <= trips; ++v) {
@@ -113,9 +131,7 @@ al::Task<void> answer(al::ThreadSafeFlag& ping, al::ThreadSafeQueue<std::uint64_
 /// stream (a consumer that waits for a batch while the producer keeps
 /// putting must not hold a lone item back).
 void round_trip(benchmark::State& state, int thread_cpu) {
-    cpu_set_t saved;
-    bool restore = sched_getaffinity(0, sizeof saved, &saved) == 0;
-    pin(pthread_self(), 0);
+    OnCpu0 on_cpu0;
     std::uint64_t sum = 0;
     for (auto _ : state) {
         al::ThreadSafeFlag ping;
@@ -130,9 +146,7 @@ void round_trip(benchmark::State& state, int thread_cpu) {
         al::run(answer(ping, pong));
         other.join();
     }
-    if (sum != trips * (trips + 1) / 2 * state.iterations()) state.SkipWithError("items lost or corrupted");
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * trips));
-    if (restore) sched_setaffinity(0, sizeof saved, &saved);
+    count_trips(state, sum);
 }
 
 al::Task<void> ping(al::ThreadSafeQueue<std::uint64_t>& there, al::ThreadSafeQueue<std::uint64_t>& back,
@@ -148,9 +162,7 @@ al::Task<void> ping(al::ThreadSafeQueue<std::uint64_t>& there, al::ThreadSafeQue
 /// co_await get(). Each end waits at every item, so each wait's arming
 /// (sleep_fence: a membarrier, or a full fence) is on the path.
 void ping_pong(benchmark::State& state, int thread_cpu) {
-    cpu_set_t saved;
-    bool restore = sched_getaffinity(0, sizeof saved, &saved) == 0;
-    pin(pthread_self(), 0);
+    OnCpu0 on_cpu0;
     std::uint64_t sum = 0;
     for (auto _ : state) {
         al::ThreadSafeQueue<std::uint64_t> there(capacity);
@@ -162,9 +174,7 @@ void ping_pong(benchmark::State& state, int thread_cpu) {
         al::run(ping(there, back, sum));
         other.join();
     }
-    if (sum != trips * (trips + 1) / 2 * state.iterations()) state.SkipWithError("items lost or corrupted");
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * trips));
-    if (restore) sched_setaffinity(0, sizeof saved, &saved);
+    count_trips(state, sum);
 }
 
 }  // namespace
