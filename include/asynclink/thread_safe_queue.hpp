@@ -443,12 +443,12 @@ private:
     template <Side S>
     void arm() noexcept {
         flag<S>().store(1, std::memory_order_release);
-        if constexpr (port::asymmetric_fences) {
-            if (waits_often<S>()) {
-                use_full_fences();  // its membarrier is this arm's fence too
-                return;
-            }
+#if ASYNCLINK_PORT_ASYMMETRIC_FENCES
+        if (waits_often<S>()) {
+            use_full_fences();  // its membarrier is this arm's fence too
+            return;
         }
+#endif
         sleep_fence();
     }
 
@@ -505,6 +505,7 @@ private:
     /// `wait_streak`-th arm in a row with from 1 to `wait_gap` - 1 items
     /// moved by the end since its arm before. The end's own context only; once
     /// the queue uses full fences (also the fallback's), false.
+#if ASYNCLINK_PORT_ASYMMETRIC_FENCES
     template <Side S>
     bool waits_often() noexcept {
         // relaxed: only this end's context reads its own counters; the mode
@@ -523,11 +524,13 @@ private:
         rate.wait_streak = moved < wait_gap ? rate.wait_streak + 1 : 0;
         return rate.wait_streak >= wait_streak;
     }
+#endif
     /// Arms that count as frequent: fewer items than this between two (a
     /// membarrier costs about as much as this many full fences), this many
     /// in a row.
     static constexpr std::uint32_t wait_gap = 256;
     static constexpr std::uint8_t wait_streak = 64;
+#if ASYNCLINK_PORT_ASYMMETRIC_FENCES
     /// Switches to a full fence on both sides (see FenceMode). Any end's
     /// context; both ends may switch at once.
     void use_full_fences() noexcept {
@@ -539,6 +542,7 @@ private:
         // fences on its own.
         fences_.store(symmetric, std::memory_order_release);
     }
+#endif
 
     /// Withdraws the end's flag (the other side may have taken it already, and
     /// then posted a wake-up that finds nobody parked, or unblocked a futex

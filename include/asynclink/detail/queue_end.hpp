@@ -9,7 +9,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
-#include <type_traits>
 
 #include "asynclink/detail/config.hpp"
 #include "asynclink/detail/counter.hpp"
@@ -229,13 +228,14 @@ struct alignas(port::cache_line) QueueEnd {
     SpinBudget spin{spin_before_block};
     /// This end's index when it last armed, and how many arms in a row came
     /// soon after the one before (ThreadSafeQueue::waits_often). Only where
-    /// the port has two pairs of fences to choose from.
+    /// the port has two pairs of fences to choose from
+    /// (ASYNCLINK_PORT_ASYMMETRIC_FENCES).
+#if ASYNCLINK_PORT_ASYMMETRIC_FENCES
     struct ArmRate {
         std::uint32_t armed_at = 0;
         std::uint8_t wait_streak = 0;
-    };
-    struct NoArmRate {};
-    [[no_unique_address]] std::conditional_t<port::asymmetric_fences, ArmRate, NoArmRate> arm_rate;
+    } arm_rate;
+#endif
     /// When the other end last unblocked this one from the futex (written there).
     port::atomic<std::uint32_t> woken_at{0};
 #if ASYNCLINK_TRACE

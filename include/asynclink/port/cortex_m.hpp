@@ -189,6 +189,7 @@ private:
 inline void prepare_sleep_fence() noexcept {}
 [[gnu::always_inline]] inline void publish_fence() noexcept { port::atomic_thread_fence(std::memory_order_seq_cst); }
 [[gnu::always_inline]] inline void sleep_fence() noexcept { port::atomic_thread_fence(std::memory_order_seq_cst); }
+#define ASYNCLINK_PORT_ASYMMETRIC_FENCES 0
 inline constexpr bool asymmetric_fences = false;  // both are full fences
 inline bool asymmetric_fences_in_use() noexcept { return false; }
 

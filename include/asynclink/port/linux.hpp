@@ -146,6 +146,7 @@ void sleep_fence() noexcept;
 /// Whether publish_fence() and sleep_fence() differ (membarrier pairs with a
 /// compiler barrier): a queue whose ends wait often may then trade them for a
 /// full fence on both sides (ThreadSafeQueue's fence modes).
+#define ASYNCLINK_PORT_ASYMMETRIC_FENCES 1
 inline constexpr bool asymmetric_fences = true;
 /// Whether the fences in use are the asymmetric pair (membarrier registered),
 /// not the fallback. relaxed: as in publish_fence().

@@ -18,6 +18,7 @@
 ///   - asymmetric_fences           whether publish_fence() is cheaper than
 ///                                 sleep_fence() (membarrier), so a queue whose
 ///                                 ends wait often may switch to full fences
+///                                 (ASYNCLINK_PORT_ASYMMETRIC_FENCES: the same, 1/0)
 ///   - coherent_caches             whether reading another context's word can
 ///                                 pull its cache line from another core
 ///   - max_timers, max_schedule_capacity

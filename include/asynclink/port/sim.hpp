@@ -74,6 +74,7 @@ void unblock_threads(const atomic<std::uint32_t>& word) noexcept;
 inline void prepare_sleep_fence() noexcept {}
 inline void publish_fence() noexcept { sim::atomic_thread_fence(std::memory_order_seq_cst); }
 inline void sleep_fence() noexcept { sim::atomic_thread_fence(std::memory_order_seq_cst); }
+#define ASYNCLINK_PORT_ASYMMETRIC_FENCES 0
 inline constexpr bool asymmetric_fences = false;  // both are full fences
 inline bool asymmetric_fences_in_use() noexcept { return false; }
 
